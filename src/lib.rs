@@ -27,3 +27,38 @@ pub mod upstream;
 pub type Body = http_body_util::combinators::BoxBody<bytes::Bytes, BoxError>;
 /// A boxed, thread-safe error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+pub mod app;
+
+/// Run the proxy until SIGTERM/SIGINT: bind, start provider discovery, serve, drain.
+pub async fn run(cfg: config::Config) -> std::process::ExitCode {
+    telemetry::init(cfg.logging.json);
+    let addr = cfg.http_address;
+    let app = match app::App::build(cfg, true).await {
+        Ok(app) => std::sync::Arc::new(app),
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("authproxy: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(address = %addr, error = %e, "cannot listen");
+            eprintln!("authproxy: cannot listen on {addr}: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(address = %addr, version = env!("CARGO_PKG_VERSION"), "authproxy listening");
+    match server::serve(listener, app, server::shutdown_signal()).await {
+        Ok(()) => {
+            tracing::info!("stopped");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "server failed");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,43 @@
-fn main(){}
+//! `authproxy`: parse configuration (reporting every error at once), build the app, serve,
+//! drain on SIGTERM.
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("authproxy: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.first().is_some_and(|a| a == "demo") {
+        return runtime.block_on(authproxy::demo::run_cli(&args[1..]));
+    }
+    let env = authproxy::config::process_env();
+    match authproxy::config::load(&args, &env) {
+        Ok(authproxy::config::Command::Help(text)) | Ok(authproxy::config::Command::Version(text)) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Ok(authproxy::config::Command::Check(cfg)) => {
+            match runtime.block_on(authproxy::app::App::build(*cfg, false)) {
+                Ok(_) => {
+                    println!("configuration OK");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("authproxy: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Ok(authproxy::config::Command::Run(cfg)) => runtime.block_on(authproxy::run(*cfg)),
+        Err(errors) => {
+            eprintln!("authproxy: invalid configuration:\n{errors}");
+            ExitCode::from(2)
+        }
+    }
+}

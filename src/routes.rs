@@ -1,1 +1,310 @@
-//! routes
+//! The request path, as one readable function: request id → `/ping` `/ready` → `{prefix}/…`
+//! endpoints → authenticate → authorize → inject identity → upstream.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{ACCEPT, HOST, USER_AGENT};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::app::{add_cookies, page, App, RequestCtx};
+use crate::authz::{decide, Decision};
+use crate::error::AppError;
+use crate::flow::{self, SessionLookup};
+use crate::server::{ConnInfo, Handler};
+use crate::upstream::{ProxyContext, UpstreamError};
+use crate::Body;
+
+impl Handler for App {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
+        let started = Instant::now();
+        let ctx = self.request_ctx(&req, conn);
+        let method = req.method().clone();
+        let uri_path = req.uri().path().to_owned();
+        let user_agent = header_str(req.headers(), USER_AGENT).map(str::to_owned);
+        let (resp, user) = self.route(req, &ctx).await;
+        self.log_request(&ctx, &method, &uri_path, user_agent.as_deref(), &resp, user.as_deref(), started);
+        resp
+    }
+}
+
+impl App {
+    async fn route(&self, req: Request<Incoming>, ctx: &RequestCtx) -> (Response<Body>, Option<String>) {
+        let path = req.uri().path();
+        // Health checks match the exact path only, and never reach the app: they cannot be used
+        // to bypass authentication.
+        if path == self.cfg.ping_path || self.is_ping_user_agent(req.headers()) {
+            return (page(StatusCode::OK, "text/plain; charset=utf-8", "OK"), None);
+        }
+        if path == self.cfg.ready_path {
+            return (self.ready(), None);
+        }
+        if path == "/robots.txt" {
+            return (
+                page(StatusCode::OK, "text/plain; charset=utf-8", "User-agent: *\nDisallow: /\n"),
+                None,
+            );
+        }
+        if let Some(endpoint) = strip_prefix_segment(path, &self.cfg.proxy_prefix) {
+            let endpoint = endpoint.to_owned();
+            return match endpoint.as_str() {
+                "/sign_in" => (flow::sign_in_page(self, &req, ctx), None),
+                "/start" => (flow::start(self, &req, ctx), None),
+                "/callback" => flow::callback(self, &req, ctx).await,
+                "/sign_out" => (flow::sign_out(self, &req, ctx), None),
+                "/userinfo" => self.userinfo(&req, ctx).await,
+                "/auth" => self.auth(&req, ctx).await,
+                _ => (self.error_response(ctx, &AppError::NotFound, "/"), None),
+            };
+        }
+        self.protected(req, ctx).await
+    }
+
+    /// A request for the app: it needs a session that the authorization rules allow.
+    async fn protected(&self, req: Request<Incoming>, ctx: &RequestCtx) -> (Response<Body>, Option<String>) {
+        let lookup = flow::load_session(self, req.headers(), ctx).await;
+        let (session, cookies) = match lookup {
+            SessionLookup::Valid { session, set_cookies } => (session, set_cookies),
+            SessionLookup::None { clear_cookies } => {
+                if self.cfg.skip_auth_preflight && req.method() == Method::OPTIONS {
+                    return (self.proxy(req, ctx, None).await, None);
+                }
+                let mut resp = flow::unauthenticated(self, &req, ctx);
+                add_cookies(&mut resp, &clear_cookies);
+                return (resp, None);
+            }
+        };
+        let user = Some(session.email.clone());
+        if let Decision::Deny(reason) = decide(&self.authz, &session.email, &session.groups) {
+            tracing::warn!(
+                request_id = %ctx.request_id,
+                user = %session.email,
+                reason = reason.as_str(),
+                "authorization denied"
+            );
+            let mut resp = self.error_response(ctx, &AppError::Forbidden { reason: reason.as_str() }, "/");
+            add_cookies(&mut resp, &cookies);
+            return (resp, user);
+        }
+        let mut resp = self.proxy(req, ctx, Some(&session)).await;
+        add_cookies(&mut resp, &cookies);
+        (resp, user)
+    }
+
+    /// Forward to the app with the identity headers of `session`.
+    async fn proxy(
+        &self,
+        mut req: Request<Incoming>,
+        ctx: &RequestCtx,
+        session: Option<&crate::session::SessionState>,
+    ) -> Response<Body> {
+        flow::prepare_upstream_request(self, req.headers_mut());
+        let extra_headers = match session {
+            Some(s) => flow::identity_headers_for(self, s),
+            None => Vec::new(),
+        };
+        let pctx = ProxyContext {
+            client_ip: ctx.client_ip,
+            scheme: ctx.scheme,
+            host: ctx.host.clone(),
+            extra_headers,
+        };
+        match self.upstreams.proxy(req, pctx).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                let app_err = match &e {
+                    UpstreamError::NoRoute => AppError::NotFound,
+                    UpstreamError::Timeout { .. } => AppError::UpstreamTimeout,
+                    _ => AppError::UpstreamUnavailable,
+                };
+                tracing::error!(request_id = %ctx.request_id, error = %e, "upstream request failed");
+                self.error_response(ctx, &app_err, "/")
+            }
+        }
+    }
+
+    /// `/oauth2/userinfo`: the session's identity as JSON.
+    async fn userinfo(&self, req: &Request<Incoming>, ctx: &RequestCtx) -> (Response<Body>, Option<String>) {
+        match flow::load_session(self, req.headers(), ctx).await {
+            SessionLookup::Valid { session, set_cookies } => {
+                let mut body = serde_json::json!({
+                    "user": session.user,
+                    "email": session.email,
+                });
+                if !session.groups.is_empty() {
+                    body["groups"] = serde_json::json!(session.groups);
+                }
+                if !session.preferred_username.is_empty() {
+                    body["preferredUsername"] = serde_json::json!(session.preferred_username);
+                }
+                let mut resp = page(StatusCode::OK, "application/json", body.to_string());
+                add_cookies(&mut resp, &set_cookies);
+                (resp, Some(session.email))
+            }
+            SessionLookup::None { clear_cookies } => {
+                let mut resp = page(
+                    StatusCode::UNAUTHORIZED,
+                    "application/json",
+                    crate::pages::json_error(401, "Unauthorized"),
+                );
+                add_cookies(&mut resp, &clear_cookies);
+                (resp, None)
+            }
+        }
+    }
+
+    /// `/oauth2/auth`: 202 with identity headers, 401 without a session, 403 when not allowed.
+    async fn auth(&self, req: &Request<Incoming>, ctx: &RequestCtx) -> (Response<Body>, Option<String>) {
+        match flow::load_session(self, req.headers(), ctx).await {
+            SessionLookup::Valid { session, set_cookies } => {
+                let user = Some(session.email.clone());
+                let mut resp = match decide(&self.authz, &session.email, &session.groups) {
+                    Decision::Allow => {
+                        let mut resp = page(StatusCode::ACCEPTED, "text/plain; charset=utf-8", "");
+                        for (name, value) in flow::auth_response_headers_for(self, &session) {
+                            resp.headers_mut().append(name, value);
+                        }
+                        resp
+                    }
+                    Decision::Deny(reason) => {
+                        tracing::info!(request_id = %ctx.request_id, user = %session.email,
+                            reason = reason.as_str(), "auth request denied");
+                        page(StatusCode::FORBIDDEN, "text/plain; charset=utf-8", "Forbidden")
+                    }
+                };
+                add_cookies(&mut resp, &set_cookies);
+                (resp, user)
+            }
+            SessionLookup::None { clear_cookies } => {
+                let mut resp = page(StatusCode::UNAUTHORIZED, "text/plain; charset=utf-8", "Unauthorized");
+                add_cookies(&mut resp, &clear_cookies);
+                (resp, None)
+            }
+        }
+    }
+
+    fn ready(&self) -> Response<Body> {
+        if self.provider.is_ready() {
+            page(StatusCode::OK, "text/plain; charset=utf-8", "OK")
+        } else {
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain; charset=utf-8",
+                "identity provider discovery has not succeeded yet",
+            )
+        }
+    }
+
+    fn is_ping_user_agent(&self, headers: &HeaderMap) -> bool {
+        match &self.cfg.ping_user_agent {
+            Some(ua) if !ua.is_empty() => header_str(headers, USER_AGENT) == Some(ua.as_str()),
+            _ => false,
+        }
+    }
+
+    fn request_ctx(&self, req: &Request<Incoming>, conn: ConnInfo) -> RequestCtx {
+        let headers = req.headers();
+        let trusted = self.cfg.reverse_proxy;
+        let forwarded = |name: &str| {
+            if trusted {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.split(',').next())
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+            } else {
+                None
+            }
+        };
+        let scheme = match forwarded("x-forwarded-proto") {
+            Some(p) if p.eq_ignore_ascii_case("https") => "https",
+            Some(_) => "http",
+            None => "http",
+        };
+        let host = forwarded("x-forwarded-host")
+            .or_else(|| header_str(headers, HOST))
+            .or_else(|| req.uri().authority().map(|a| a.as_str()))
+            .unwrap_or("")
+            .to_owned();
+        let client_ip = forwarded(&self.cfg.real_client_ip_header.to_ascii_lowercase())
+            .or_else(|| forwarded("x-forwarded-for"))
+            .and_then(|v| v.parse::<IpAddr>().ok())
+            .unwrap_or(conn.peer.ip());
+        let wants_json = header_str(headers, ACCEPT)
+            .map(|a| a.contains("application/json") && !a.contains("text/html"))
+            .unwrap_or(false);
+        RequestCtx {
+            request_id: crate::crypto::request_id(),
+            now: self.clock.now(),
+            scheme,
+            host,
+            client_ip,
+            wants_json,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn log_request(
+        &self,
+        ctx: &RequestCtx,
+        method: &Method,
+        path: &str,
+        user_agent: Option<&str>,
+        resp: &Response<Body>,
+        user: Option<&str>,
+        started: Instant,
+    ) {
+        let log = &self.cfg.logging;
+        if !log.request_logging {
+            return;
+        }
+        if log.silence_ping_logging && (path == self.cfg.ping_path || path == self.cfg.ready_path) {
+            return;
+        }
+        if log.exclude_logging_paths.iter().any(|p| p == path) {
+            return;
+        }
+        tracing::info!(
+            request_id = %ctx.request_id,
+            client = %ctx.client_ip,
+            user = user.unwrap_or("-"),
+            host = %ctx.host,
+            method = %method,
+            path = %path,
+            status = resp.status().as_u16(),
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            user_agent = user_agent.unwrap_or("-"),
+            "request"
+        );
+    }
+}
+
+/// `path` below `prefix` (`/oauth2/start` → `/start`), matching whole segments only.
+fn strip_prefix_segment<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = path.strip_prefix(prefix)?;
+    if rest.is_empty() || rest.starts_with('/') {
+        Some(rest)
+    } else {
+        None
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: http::header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_matches_whole_segments_only() {
+        assert_eq!(strip_prefix_segment("/oauth2/start", "/oauth2"), Some("/start"));
+        assert_eq!(strip_prefix_segment("/oauth2", "/oauth2"), Some(""));
+        assert_eq!(strip_prefix_segment("/oauth2x/start", "/oauth2"), None);
+        assert_eq!(strip_prefix_segment("/app/oauth2/start", "/oauth2"), None);
+    }
+}

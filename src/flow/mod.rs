@@ -1,1 +1,480 @@
-//! flow
+//! The login transaction and the session's life: sign-in page, `/start`, `/callback`,
+//! `/sign_out`, loading and refreshing the session cookie.
+//!
+//! Ordering that matters for security, in `/callback`: the CSRF cookie and the sealed `state`
+//! are checked (constant time) BEFORE the code is redeemed, and the return URL is validated
+//! again before it is used.
+
+use http::header::{HeaderValue, COOKIE};
+use http::{HeaderMap, HeaderName, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::app::{add_cookies, page, redirect, App, RequestCtx};
+use crate::authz::{decide, Decision};
+use crate::error::AppError;
+use crate::headers::{auth_response_headers, strip_identity_headers, upstream_headers, Identity};
+use crate::pages::SignInData;
+use crate::provider::{AuthorizeParams, ProviderError, ProviderIdentity};
+use crate::redirect::validate_redirect;
+use crate::session::cookie::{clear_cookies, make_cookies, read_cookie, strip_own_cookies};
+use crate::session::csrf::CsrfToken;
+use crate::session::state::{decode_state, encode_state};
+use crate::session::SessionState;
+use crate::Body;
+
+mod params;
+pub use params::query_param;
+
+/// The result of looking for a session on a request.
+pub enum SessionLookup {
+    /// A valid (possibly just refreshed) session; `set_cookies` re-issues it after a refresh.
+    Valid { session: SessionState, set_cookies: Vec<String> },
+    /// No usable session; `clear_cookies` removes a bad or expired cookie the client sent.
+    None { clear_cookies: Vec<String> },
+}
+
+/// Read, verify and (when due) refresh the session cookie.
+pub async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> SessionLookup {
+    let name = &app.cookies.name;
+    let Some(value) = read_cookie(name, headers.get_all(COOKIE).iter()) else {
+        return SessionLookup::None { clear_cookies: Vec::new() };
+    };
+    let session = match app.codec.decode(&value, ctx.now) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::info!(request_id = %ctx.request_id, reason = %e, "session cookie rejected");
+            return SessionLookup::None { clear_cookies: clear_all(app, headers, ctx) };
+        }
+    };
+    let refresh = app.cfg.cookie.refresh;
+    if refresh.is_zero() || session.refresh_token.is_empty() || !session_due(&session, ctx, refresh) {
+        return SessionLookup::Valid { session, set_cookies: Vec::new() };
+    }
+    // One refresh per stale session: concurrent requests with the same cookie share the result.
+    let cell = app.refresher.cell(&session.refresh_token, ctx.now);
+    let refreshed = cell
+        .get_or_init(|| async {
+            match app.provider.refresh(&session.refresh_token, ctx.now).await {
+                Ok(id) => {
+                    let mut s = session_from(id, ctx.now);
+                    s.nonce = session.nonce.clone();
+                    // A refresh response may omit fields the original login had.
+                    if s.id_token.is_empty() {
+                        s.id_token = session.id_token.clone();
+                    }
+                    if s.refresh_token.is_empty() {
+                        s.refresh_token = session.refresh_token.clone();
+                    }
+                    tracing::info!(request_id = %ctx.request_id, user = %s.email, "session refreshed");
+                    Some(s)
+                }
+                Err(e) => {
+                    tracing::warn!(request_id = %ctx.request_id, user = %session.email, error = %e,
+                        "session refresh failed; session cleared");
+                    None
+                }
+            }
+        })
+        .await
+        .clone();
+    match refreshed {
+        Some(s) => match app.codec.encode(&s, ctx.now) {
+            Ok(value) => {
+                let mut cookies = make_cookies(&app.cookies, &value, &ctx.host, ctx.now);
+                cookies.extend(stale_chunk_clears(app, headers, ctx, cookies.len()));
+                SessionLookup::Valid { session: s, set_cookies: cookies }
+            }
+            Err(e) => {
+                tracing::error!(request_id = %ctx.request_id, error = %e, "could not encode refreshed session");
+                SessionLookup::None { clear_cookies: clear_all(app, headers, ctx) }
+            }
+        },
+        None => SessionLookup::None { clear_cookies: clear_all(app, headers, ctx) },
+    }
+}
+
+fn session_due(session: &SessionState, ctx: &RequestCtx, refresh: std::time::Duration) -> bool {
+    match session.created_at {
+        Some(created) => ctx.now.duration_since(created).map(|age| age > refresh).unwrap_or(false),
+        None => true,
+    }
+}
+
+/// Build a session from what the provider verified.
+pub fn session_from(id: ProviderIdentity, now: std::time::SystemTime) -> SessionState {
+    SessionState {
+        created_at: Some(now),
+        expires_on: id.expires_on,
+        access_token: id.access_token,
+        id_token: id.id_token,
+        refresh_token: id.refresh_token,
+        email: id.email,
+        user: id.user,
+        groups: id.groups,
+        preferred_username: id.preferred_username,
+        ..SessionState::default()
+    }
+}
+
+/// Set-Cookie values that clear every session cookie chunk the client sent.
+fn clear_all(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> Vec<String> {
+    let present = present_cookie_names(headers, &app.cookies.name);
+    clear_cookies(&app.cookies, &present, &ctx.host)
+}
+
+/// After re-issuing a session in `kept` chunks, clear chunk names beyond them that the client still has.
+fn stale_chunk_clears(app: &App, headers: &HeaderMap, ctx: &RequestCtx, kept: usize) -> Vec<String> {
+    let name = &app.cookies.name;
+    let mut stale: Vec<String> = present_cookie_names(headers, name)
+        .into_iter()
+        .filter(|n| {
+            if kept <= 1 {
+                n != name
+            } else {
+                n == name
+                    || n.strip_prefix(name.as_str())
+                        .and_then(|r| r.strip_prefix('_'))
+                        .and_then(|i| i.parse::<usize>().ok())
+                        .is_some_and(|i| i >= kept)
+            }
+        })
+        .collect();
+    stale.dedup();
+    if stale.is_empty() {
+        return Vec::new();
+    }
+    clear_cookies(&app.cookies, &stale, &ctx.host)
+}
+
+/// Names of the session cookie (`name` and `name_N`) present on the request.
+fn present_cookie_names(headers: &HeaderMap, name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for value in headers.get_all(COOKIE) {
+        let Ok(value) = value.to_str() else { continue };
+        for pair in value.split(';') {
+            let n = pair.split('=').next().unwrap_or("").trim();
+            let is_ours = n == name
+                || n.strip_prefix(name)
+                    .and_then(|r| r.strip_prefix('_'))
+                    .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()));
+            if is_ours && !out.iter().any(|o| o == n) {
+                out.push(n.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// The callback URL for this request: `redirect_url`, or this host's `{prefix}/callback`.
+pub fn redirect_uri(app: &App, ctx: &RequestCtx) -> String {
+    match &app.cfg.redirect_url {
+        Some(u) => u.to_string(),
+        None => format!("{}://{}{}/callback", ctx.scheme, ctx.host, app.cfg.proxy_prefix),
+    }
+}
+
+/// The URL to come back to after signing in: the original request. Absolute (scheme, host,
+/// path, query) whenever the callback is on another host, so a central callback domain sends
+/// each user back to the app they came from.
+pub fn original_url(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> String {
+    let path_and_query = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let callback_elsewhere = app.cfg.redirect_url.as_ref().is_some_and(|u| {
+        let cb_host = match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            _ => String::new(),
+        };
+        !cb_host.eq_ignore_ascii_case(&ctx.host)
+    });
+    if callback_elsewhere && !ctx.host.is_empty() {
+        format!("{}://{}{}", ctx.scheme, ctx.host, path_and_query)
+    } else {
+        path_and_query.to_owned()
+    }
+}
+
+/// Validate a requested redirect target; anything refused becomes `/`.
+fn safe_return(app: &App, target: Option<&str>, ctx: &RequestCtx) -> String {
+    match target.filter(|t| !t.is_empty()) {
+        Some(t) => match validate_redirect(t, &app.whitelist, Some(&ctx.host)) {
+            Ok(r) => r.as_str().to_owned(),
+            Err(e) => {
+                tracing::warn!(request_id = %ctx.request_id, reason = %e, "redirect target refused");
+                "/".to_owned()
+            }
+        },
+        None => "/".to_owned(),
+    }
+}
+
+/// A protected request without a session.
+pub fn unauthenticated(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Response<Body> {
+    if ctx.wants_json {
+        return app.error_response(ctx, &AppError::Unauthenticated, "/");
+    }
+    let rd = safe_return(app, Some(&original_url(app, req, ctx)), ctx);
+    if app.cfg.pages.skip_provider_button {
+        return start_login(app, ctx, rd);
+    }
+    sign_in_response(app, ctx, &rd, StatusCode::FORBIDDEN)
+}
+
+/// `/oauth2/sign_in`.
+pub fn sign_in_page(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Response<Body> {
+    let rd = query_param(req.uri(), "rd")
+        .or_else(|| header(req.headers(), "x-auth-request-redirect"));
+    let rd = safe_return(app, rd.as_deref(), ctx);
+    if app.cfg.pages.skip_provider_button {
+        return start_login(app, ctx, rd);
+    }
+    sign_in_response(app, ctx, &rd, StatusCode::OK)
+}
+
+fn sign_in_response(app: &App, ctx: &RequestCtx, rd: &str, status: StatusCode) -> Response<Body> {
+    let html = app.pages.render_sign_in(&SignInData {
+        status_code: status.as_u16(),
+        redirect: rd.to_owned(),
+        provider_name: app.provider.display_name().to_owned(),
+        providers: vec![crate::pages::ProviderButton {
+            id: app.provider.id().to_owned(),
+            name: app.provider.display_name().to_owned(),
+            kind: app.provider.kind().to_owned(),
+        }],
+        request_id: ctx.request_id.clone(),
+    });
+    page(status, "text/html; charset=utf-8", html)
+}
+
+/// `/oauth2/start`.
+pub fn start(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Response<Body> {
+    if let Some(p) = query_param(req.uri(), "provider") {
+        if !p.is_empty() && p != app.provider.id() {
+            return app.error_response(ctx, &AppError::UnknownProvider, "/");
+        }
+    }
+    let rd = query_param(req.uri(), "rd")
+        .or_else(|| header(req.headers(), "x-auth-request-redirect"));
+    let rd = safe_return(app, rd.as_deref(), ctx);
+    start_login(app, ctx, rd)
+}
+
+/// Begin a login transaction: CSRF cookie + sealed state, then off to the provider.
+fn start_login(app: &App, ctx: &RequestCtx, rd: String) -> Response<Body> {
+    if !app.provider.is_ready() {
+        return app.error_response(ctx, &AppError::ProviderNotReady, &rd);
+    }
+    let csrf = CsrfToken::generate();
+    let state = encode_state(app.cookies_secret(), &csrf, &rd, app.provider.id(), ctx.now);
+    let challenge = match app.cfg.provider.code_challenge_method {
+        crate::config::CodeChallengeMethod::S256 => Some((csrf.code_challenge_s256(), "S256")),
+        crate::config::CodeChallengeMethod::Plain => Some((csrf.code_verifier.clone(), "plain")),
+        crate::config::CodeChallengeMethod::Disabled => None,
+    };
+    let params = AuthorizeParams {
+        redirect_uri: redirect_uri(app, ctx),
+        state,
+        nonce: csrf.hashed_nonce(),
+        code_challenge: challenge.as_ref().map(|(c, _)| c.clone()),
+        code_challenge_method: challenge.map(|(_, m)| m.to_owned()),
+    };
+    let url = match app.provider.authorize_url(&params) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(request_id = %ctx.request_id, error = %e, "could not build the authorization URL");
+            return app.error_response(ctx, &AppError::Internal, &rd);
+        }
+    };
+    let csrf_cookies = match csrf.encode_cookie(&app.csrf_options(), ctx.now, &ctx.host) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(request_id = %ctx.request_id, error = %e, "could not encode the CSRF cookie");
+            return app.error_response(ctx, &AppError::Internal, &rd);
+        }
+    };
+    let mut resp = redirect(url.as_str());
+    add_cookies(&mut resp, &csrf_cookies);
+    resp
+}
+
+/// `/oauth2/callback`.
+pub async fn callback(
+    app: &App,
+    req: &Request<Incoming>,
+    ctx: &RequestCtx,
+) -> (Response<Body>, Option<String>) {
+    let uri = req.uri();
+    let csrf_opts = app.csrf_options();
+    let clear_csrf = CsrfToken::clear_cookies(&csrf_opts, &ctx.host);
+    let fail = |err: AppError, rd: &str| {
+        let mut resp = app.error_response(ctx, &err, rd);
+        add_cookies(&mut resp, &clear_csrf);
+        (resp, None)
+    };
+    // 1. The CSRF cookie set by /start in this browser.
+    let csrf = match CsrfToken::decode_cookie(&csrf_opts, req.headers(), ctx.now) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(request_id = %ctx.request_id, client = %ctx.client_ip, reason = %e,
+                security = true, "login failed: CSRF cookie missing or invalid");
+            return fail(AppError::CsrfCookieMissing, "/");
+        }
+    };
+    // 2. The state must be ours, unexpired, and bound to that CSRF cookie — before anything else.
+    let Some(state_param) = query_param(uri, "state") else {
+        tracing::warn!(request_id = %ctx.request_id, client = %ctx.client_ip, security = true,
+            "login failed: callback without state");
+        return fail(AppError::CsrfStateMismatch, "/");
+    };
+    let state = match decode_state(app.cookies_secret(), &state_param, &csrf, ctx.now, app.cfg.cookie.csrf_expire) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(request_id = %ctx.request_id, client = %ctx.client_ip, reason = %e,
+                security = true, "login failed: invalid state (possible CSRF or replay)");
+            return fail(AppError::CsrfStateMismatch, "/");
+        }
+    };
+    let rd = safe_return(app, Some(&state.return_url), ctx);
+    // 3. The provider's own error, if any.
+    if let Some(error) = query_param(uri, "error") {
+        let description = query_param(uri, "error_description");
+        tracing::warn!(request_id = %ctx.request_id, error = %error, "login failed: provider returned an error");
+        return fail(AppError::ProviderDenied { error, description }, &rd);
+    }
+    let Some(code) = query_param(uri, "code").filter(|c| !c.is_empty()) else {
+        tracing::warn!(request_id = %ctx.request_id, "login failed: callback without code");
+        return fail(AppError::CallbackMissingCode, &rd);
+    };
+    // 4. Only now talk to the provider.
+    let verifier = match app.cfg.provider.code_challenge_method {
+        crate::config::CodeChallengeMethod::Disabled => None,
+        _ => Some(csrf.code_verifier.as_str()),
+    };
+    let nonce = csrf.hashed_nonce();
+    let identity = match app
+        .provider
+        .redeem(&code, &redirect_uri(app, ctx), verifier, Some(&nonce), ctx.now)
+        .await
+    {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::warn!(request_id = %ctx.request_id, error = %e, "login failed: code redemption");
+            return fail(provider_error(&e), &rd);
+        }
+    };
+    let mut session = session_from(identity, ctx.now);
+    session.nonce = csrf.oidc_nonce.clone();
+    // 5. Authorization before any session is issued.
+    if let Decision::Deny(reason) = decide(&app.authz, &session.email, &session.groups) {
+        tracing::warn!(request_id = %ctx.request_id, user = %session.email, reason = reason.as_str(),
+            "login failed: not authorized");
+        return fail(AppError::Forbidden { reason: reason.as_str() }, "/");
+    }
+    let value = match app.codec.encode(&session, ctx.now) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(request_id = %ctx.request_id, error = %e, "could not encode the session");
+            return fail(AppError::Internal, &rd);
+        }
+    };
+    tracing::info!(request_id = %ctx.request_id, user = %session.email, provider = app.provider.id(),
+        "login succeeded");
+    let cookies = make_cookies(&app.cookies, &value, &ctx.host, ctx.now);
+    let stale = stale_chunk_clears(app, req.headers(), ctx, cookies.len());
+    let mut resp = redirect(&rd);
+    add_cookies(&mut resp, &cookies);
+    add_cookies(&mut resp, &stale);
+    add_cookies(&mut resp, &clear_csrf);
+    (resp, Some(session.email))
+}
+
+fn provider_error(e: &ProviderError) -> AppError {
+    match e {
+        ProviderError::Idp { error, description } => AppError::ProviderDenied {
+            error: error.clone(),
+            description: description.clone(),
+        },
+        ProviderError::Network(_) | ProviderError::Timeout | ProviderError::BadResponse(_) => {
+            AppError::ProviderUnavailable
+        }
+        ProviderError::NotReady => AppError::ProviderNotReady,
+        other => AppError::LoginRejected { reason: other.user_reason() },
+    }
+}
+
+/// `/oauth2/sign_out`: clear every chunk, then go to a validated `rd` (else `/`).
+pub fn sign_out(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Response<Body> {
+    let rd = query_param(req.uri(), "rd")
+        .or_else(|| header(req.headers(), "x-auth-request-redirect"));
+    let rd = safe_return(app, rd.as_deref(), ctx);
+    let mut names = present_cookie_names(req.headers(), &app.cookies.name);
+    if !names.iter().any(|n| n == &app.cookies.name) {
+        names.push(app.cookies.name.clone());
+    }
+    let cookies = clear_cookies(&app.cookies, &names, &ctx.host);
+    tracing::info!(request_id = %ctx.request_id, "signed out");
+    let mut resp = redirect(&rd);
+    add_cookies(&mut resp, &cookies);
+    resp
+}
+
+/// Remove what the client must not be able to send to the app: forged identity headers
+/// (any case, `_` variants) and the proxy's own cookies.
+pub fn prepare_upstream_request(app: &App, headers: &mut HeaderMap) {
+    strip_identity_headers(headers, app.cfg.headers.pass_authorization_header);
+    let mut kept: Option<String> = None;
+    let mut changed = false;
+    for value in headers.get_all(COOKIE) {
+        let Ok(v) = value.to_str() else { continue };
+        match strip_own_cookies(v, &app.cookies.name) {
+            Some(rest) if rest == v => kept = Some(join_cookie(kept, v)),
+            Some(rest) => {
+                changed = true;
+                kept = Some(join_cookie(kept, &rest));
+            }
+            None => changed = true,
+        }
+    }
+    if changed || headers.get_all(COOKIE).iter().count() > 1 {
+        headers.remove(COOKIE);
+        if let Some(v) = kept.and_then(|k| HeaderValue::from_str(&k).ok()) {
+            headers.insert(COOKIE, v);
+        }
+    }
+}
+
+fn join_cookie(acc: Option<String>, v: &str) -> String {
+    match acc {
+        Some(mut a) => {
+            a.push_str("; ");
+            a.push_str(v);
+            a
+        }
+        None => v.to_owned(),
+    }
+}
+
+fn identity_of(s: &SessionState) -> Identity<'_> {
+    Identity {
+        user: &s.user,
+        email: &s.email,
+        groups: &s.groups,
+        preferred_username: &s.preferred_username,
+        access_token: &s.access_token,
+        id_token: &s.id_token,
+    }
+}
+
+/// Identity headers for the request to the app.
+pub fn identity_headers_for(app: &App, s: &SessionState) -> Vec<(HeaderName, HeaderValue)> {
+    upstream_headers(&app.identity, &identity_of(s))
+}
+
+/// Identity headers on a `/oauth2/auth` 202 response.
+pub fn auth_response_headers_for(app: &App, s: &SessionState) -> Vec<(HeaderName, HeaderValue)> {
+    auth_response_headers(&app.identity, &identity_of(s))
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+

@@ -1,0 +1,228 @@
+//! The assembled proxy: every component built once from the validated [`Config`], shared
+//! read-only by all requests (no lock on the hot path).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, EXPIRES, LOCATION, PRAGMA, SET_COOKIE};
+use http::{HeaderMap, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use tokio::sync::OnceCell;
+
+use crate::authz::AuthzPolicy;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::AppError;
+use crate::headers::IdentityHeaders;
+use crate::pages::{ErrorData, Pages};
+use crate::provider::Provider;
+use crate::redirect::Whitelist;
+use crate::session::codec::SessionCodec;
+use crate::session::cookie::CookieOptions;
+use crate::session::SessionState;
+use crate::upstream::Upstreams;
+use crate::Body;
+
+/// Everything a request needs, built once.
+pub struct App {
+    pub cfg: Config,
+    pub clock: Arc<dyn Clock>,
+    pub codec: SessionCodec,
+    pub cookies: CookieOptions,
+    pub provider: Arc<dyn Provider>,
+    pub authz: AuthzPolicy,
+    pub whitelist: Whitelist,
+    pub identity: IdentityHeaders,
+    pub upstreams: Upstreams,
+    pub pages: Pages,
+    pub refresher: Refresher,
+}
+
+/// Facts about one request, computed once at the top of the request path.
+#[derive(Debug, Clone)]
+pub struct RequestCtx {
+    pub request_id: String,
+    pub now: SystemTime,
+    /// `http` or `https` as the client used it (X-Forwarded-Proto behind a trusted reverse proxy).
+    pub scheme: &'static str,
+    /// Host (with port when present) as the client used it.
+    pub host: String,
+    pub client_ip: std::net::IpAddr,
+    /// The client prefers JSON (API client): 401 JSON instead of a sign-in page.
+    pub wants_json: bool,
+}
+
+/// Make one refresh per stale session, however many requests carry it at once.
+///
+/// The map is touched only on the refresh path (at most once per cookie_refresh interval per
+/// session), never by ordinary authenticated requests.
+#[derive(Default)]
+pub struct Refresher {
+    inflight: Mutex<HashMap<String, (SystemTime, Arc<OnceCell<Option<SessionState>>>)>>,
+}
+
+/// How long a finished refresh result is reused for requests that still carry the old cookie.
+const REFRESH_REUSE: Duration = Duration::from_secs(30);
+
+impl Refresher {
+    /// The shared cell for this refresh token; expired entries are dropped on the way.
+    pub fn cell(&self, key: &str, now: SystemTime) -> Arc<OnceCell<Option<SessionState>>> {
+        let mut map = match self.inflight.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.retain(|_, (started, _)| {
+            now.duration_since(*started).map(|d| d < REFRESH_REUSE).unwrap_or(true)
+        });
+        map.entry(key.to_owned())
+            .or_insert_with(|| (now, Arc::new(OnceCell::new())))
+            .1
+            .clone()
+    }
+}
+
+/// A body from bytes.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+}
+
+/// Headers every auth page carries: never cached by browsers or shared caches.
+pub fn no_cache(headers: &mut HeaderMap) {
+    headers.insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store, must-revalidate, max-age=0"),
+    );
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    headers.insert(EXPIRES, HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 UTC"));
+}
+
+/// A response with the given status, content type and body, plus no-cache headers.
+pub fn page(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut resp = Response::new(full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    no_cache(resp.headers_mut());
+    resp
+}
+
+/// A 302 redirect with no-cache headers.
+pub fn redirect(location: &str) -> Response<Body> {
+    let mut resp = page(StatusCode::FOUND, "text/html; charset=utf-8", Bytes::new());
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            resp.headers_mut().insert(LOCATION, v);
+        }
+        Err(_) => {
+            // Only validated targets reach here; a value that is not a legal header still
+            // must not become a response splitting vector: fall back to the site root.
+            resp.headers_mut().insert(LOCATION, HeaderValue::from_static("/"));
+        }
+    }
+    resp
+}
+
+/// Append Set-Cookie header values.
+pub fn add_cookies(resp: &mut Response<Body>, cookies: &[String]) {
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(c) {
+            resp.headers_mut().append(SET_COOKIE, v);
+        }
+    }
+}
+
+impl App {
+    /// The error page (or JSON error) for `err`.
+    pub fn error_response(&self, ctx: &RequestCtx, err: &AppError, redirect: &str) -> Response<Body> {
+        let status = err.status();
+        if ctx.wants_json {
+            let body = crate::pages::json_error(status.as_u16(), &err.message());
+            return page(status, "application/json", body);
+        }
+        let html = self.pages.render_error(&ErrorData {
+            status_code: status.as_u16(),
+            title: err.title().to_owned(),
+            message: err.message(),
+            redirect: redirect.to_owned(),
+            request_id: ctx.request_id.clone(),
+            can_retry: err.can_retry(),
+        });
+        page(status, "text/html; charset=utf-8", html)
+    }
+}
+
+impl App {
+    /// Build every component from the validated configuration. With `start_discovery`, OIDC
+    /// discovery runs in the background (retrying with backoff) and `/ready` reports it.
+    pub async fn build(cfg: Config, start_discovery: bool) -> Result<App, String> {
+        Self::build_with_clock(cfg, Arc::new(crate::clock::SystemClock), start_discovery).await
+    }
+
+    /// [`App::build`] with an injected clock (tests).
+    pub async fn build_with_clock(
+        cfg: Config,
+        clock: Arc<dyn Clock>,
+        start_discovery: bool,
+    ) -> Result<App, String> {
+        let cookies = CookieOptions::from_config(&cfg.cookie);
+        let codec = SessionCodec::new(cfg.cookie.secret.clone(), &cfg.cookie.name, cfg.cookie.expire);
+        let whitelist = Whitelist::parse(&cfg.whitelist_domains)
+            .map_err(|e| format!("whitelist_domains: {e}"))?;
+        let authz = AuthzPolicy::from_config(&cfg.authz);
+        let identity = IdentityHeaders::from_config(&cfg.headers);
+        let upstreams = Upstreams::new(
+            &cfg.upstreams,
+            crate::upstream::UpstreamOptions {
+                timeout: cfg.upstream_timeout,
+                pass_host_header: cfg.headers.pass_host_header,
+                insecure_skip_verify: cfg.ssl_upstream_insecure_skip_verify,
+            },
+        )
+        .map_err(|e| format!("upstreams: {e}"))?;
+        let pages = Pages::load(&cfg.pages, &cfg.proxy_prefix).map_err(|e| e.to_string())?;
+        let provider = crate::provider::oidc::OidcProvider::new(&cfg.provider)
+            .map_err(|e| format!("provider: {e}"))?;
+        let provider = Arc::new(provider);
+        if start_discovery {
+            crate::provider::oidc::OidcProvider::spawn_discovery(provider.clone());
+        }
+        warn_insecure(&cfg);
+        Ok(App {
+            cfg,
+            clock,
+            codec,
+            cookies,
+            provider,
+            authz,
+            whitelist,
+            identity,
+            upstreams,
+            pages,
+            refresher: Refresher::default(),
+        })
+    }
+
+    /// The cookie secret (session, CSRF and state keys derive from it).
+    pub fn cookies_secret(&self) -> &crate::crypto::CookieSecret {
+        &self.cfg.cookie.secret
+    }
+}
+
+/// Every dangerous option logs a warning at startup.
+fn warn_insecure(cfg: &Config) {
+    let p = &cfg.provider;
+    for (on, name) in [
+        (p.ssl_insecure_skip_verify, "ssl_insecure_skip_verify"),
+        (p.insecure_oidc_allow_unverified_email, "insecure_oidc_allow_unverified_email"),
+        (p.insecure_oidc_skip_issuer_verification, "insecure_oidc_skip_issuer_verification"),
+        (p.insecure_oidc_skip_nonce, "insecure_oidc_skip_nonce"),
+        (cfg.ssl_upstream_insecure_skip_verify, "ssl_upstream_insecure_skip_verify"),
+        (!cfg.cookie.secure, "cookie_secure=false"),
+    ] {
+        if on {
+            tracing::warn!(option = name, "insecure option enabled");
+        }
+    }
+}
