@@ -87,6 +87,8 @@ const ATTACKS: &[(&str, RedirectError)] = &[
     ("https://foo.bar/..//evil", AmbiguousPath),
     // ENC
     ("/%2F%2Fevil.com", EncodedDelimiter),
+    ("/%2Fevil.com", EncodedDelimiter),
+    ("/%5C%5Cevil.com", EncodedDelimiter),
     ("/%2f%2fevil.com", EncodedDelimiter),
     ("/%5Cevil.com", EncodedDelimiter),
     ("/%5cevil.com", EncodedDelimiter),
