@@ -170,7 +170,7 @@ impl App {
         let codec = SessionCodec::new(cfg.cookie.secret.clone(), &cfg.cookie.name, cfg.cookie.expire);
         let whitelist = Whitelist::parse(&cfg.whitelist_domains)
             .map_err(|e| format!("whitelist_domains: {e}"))?;
-        let authz = AuthzPolicy::from_config(&cfg.authz);
+        let authz = AuthzPolicy::from_config(&cfg.authz).map_err(|e| format!("email_domains: {e}"))?;
         let identity = IdentityHeaders::from_config(&cfg.headers);
         let upstreams = Upstreams::new(
             &cfg.upstreams,
