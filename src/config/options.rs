@@ -466,6 +466,9 @@ fn wrap(words: &[&str], width: usize) -> Vec<String> {
 
 fn md_escape(s: &str) -> String {
     s.replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('*', "\\*")
 }
 
 /// The configuration reference (`docs/configuration.md`), generated from [`OPTIONS`].

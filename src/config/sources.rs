@@ -198,6 +198,8 @@ pub fn read_flags(args: &[OsString], errors: &mut Vec<ConfigError>) -> (Layer, F
     let mut layer = Layer::new();
     let mut req = FlagRequest::default();
     let mut i = 0;
+    // pflag booleans take their value only after `=`; `--flag false` is a classic mistake.
+    let mut last_bool_flag: Option<String> = None;
     while i < args.len() {
         let Some(arg) = args[i].to_str() else {
             errors.push(ConfigError::new(
@@ -208,7 +210,15 @@ pub fn read_flags(args: &[OsString], errors: &mut Vec<ConfigError>) -> (Layer, F
             continue;
         };
         i += 1;
+        let previous_bool = last_bool_flag.take();
         let Some(body) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
+            if let (Some(flag), Some(b)) = (&previous_bool, parse_bool_word(arg)) {
+                errors.push(ConfigError::new(
+                    "arguments",
+                    format!("unexpected argument `{arg}` after {flag}; boolean flags take their value after '=': {flag}={b}"),
+                ));
+                continue;
+            }
             errors.push(ConfigError::new(
                 "arguments",
                 format!("unexpected argument `{arg}`; options are flags such as --upstream=http://127.0.0.1:8080 (see --help)"),
@@ -291,6 +301,9 @@ pub fn read_flags(args: &[OsString], errors: &mut Vec<ConfigError>) -> (Layer, F
         let origin = Origin::Flag(spelling);
         match spec.kind {
             Kind::Bool => {
+                if value.is_none() {
+                    last_bool_flag = Some(format!("--{name}"));
+                }
                 let raw = Raw::Text(value.unwrap_or_else(|| "true".into()));
                 layer.insert(spec.key, Setting { raw, origin });
             }
@@ -312,6 +325,14 @@ pub fn read_flags(args: &[OsString], errors: &mut Vec<ConfigError>) -> (Layer, F
         }
     }
     (layer, req)
+}
+
+fn parse_bool_word(s: &str) -> Option<&'static str> {
+    match s {
+        "true" | "TRUE" | "True" => Some("true"),
+        "false" | "FALSE" | "False" => Some("false"),
+        _ => None,
+    }
 }
 
 /// Split a comma-separated list (flags, env, or a TOML string for a list key), trimming

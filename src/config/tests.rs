@@ -1065,6 +1065,9 @@ fn unknown_flags_and_env_vars_are_errors_with_suggestions() {
     ] {
         assert!(e.contains(want), "missing {want:?} in:\n{e}");
     }
+    let e = errors(&["--cookie-secure", "false"], &base_env());
+    let want = "unexpected argument `false` after --cookie-secure; boolean flags take their value after '=': --cookie-secure=false";
+    assert!(e.contains(want), "missing {want:?} in:\n{e}");
 }
 
 #[test]
