@@ -1,13 +1,24 @@
 //! The one validated configuration.
 //!
 //! oauth2-proxy's three spellings of every option (TOML config file, `OAUTH2_PROXY_*`
-//! environment variables and command-line flags) are read at the edge by `file.rs`,
-//! `env.rs` and `flags.rs` into one [`RawOptions`] map, merged by precedence
-//! (flags > env > file > defaults) and compiled ONCE into [`Config`]. Nothing after
-//! this module ever sees a raw option string.
+//! environment variables and command-line flags) are read at the edge by `sources.rs`
+//! into layers of raw values, merged by precedence (flags > env > file > defaults) and
+//! compiled ONCE into [`Config`] by `build.rs`. The option table in [`options`] drives
+//! all of it, `--help` and `docs/configuration.md`. Nothing after this module ever sees
+//! a raw option string.
 
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
+
+mod build;
+pub mod duration;
+pub mod options;
+mod sources;
+#[cfg(test)]
+mod tests;
 
 use crate::crypto::CookieSecret;
 
@@ -67,7 +78,7 @@ pub struct ProviderConfig {
     pub oidc_email_claim: String,
     /// `oidc_groups_claim` (default "groups").
     pub oidc_groups_claim: String,
-    /// `user_id_claim` / `oidc_user_id_claim` (default "email" as in oauth2-proxy... see docs).
+    /// `user_id_claim` (default "email", as in oauth2-proxy).
     pub user_id_claim: String,
     pub insecure_oidc_allow_unverified_email: bool,
     /// `insecure_oidc_skip_issuer_verification`.
@@ -85,9 +96,8 @@ pub struct ProviderConfig {
     pub approval_prompt: String,
     /// `acr_values`.
     pub acr_values: Option<String>,
-    /// `client_secret_post` vs basic: `token_endpoint_auth_method`? oauth2-proxy has no option; we pick
-    /// from discovery (`token_endpoint_auth_methods_supported`), basic first.
-    /// Kept as a field for tests and for an explicit override via `authproxy_token_auth_method`.
+    /// `authproxy_token_auth_method` (an authproxy extension; oauth2-proxy has no such option).
+    /// `None`: pick from discovery (`token_endpoint_auth_methods_supported`), basic first.
     pub token_auth_method: Option<TokenAuthMethod>,
 }
 
@@ -123,7 +133,8 @@ pub struct CookieConfig {
 /// Which identity headers go where.
 #[derive(Clone, Debug, Default)]
 pub struct HeaderConfig {
-    /// `pass_basic_auth` is not supported in this release (startup error when true).
+    /// `pass_user_headers` OR `pass_basic_auth` (both default true in oauth2-proxy, and either
+    /// one sends the X-Forwarded-User/-Email/-Groups/-Preferred-Username headers).
     pub pass_user_headers: bool,
     pub pass_access_token: bool,
     /// `pass_authorization_header`: `Authorization: Bearer <id_token>` to the app.
@@ -207,8 +218,7 @@ pub struct Config {
     /// `relative_redirect_url`.
     pub relative_redirect_url: bool,
     pub upstreams: Vec<UpstreamTarget>,
-    /// `upstream_timeout`... oauth2-proxy calls it `flush_interval`/`upstream_timeout`? We use
-    /// `upstream_timeout` (default 30s) as in oauth2-proxy v7.
+    /// `upstream_timeout` (default 30s, as in oauth2-proxy v7).
     pub upstream_timeout: Duration,
     /// `ssl_upstream_insecure_skip_verify`.
     pub ssl_upstream_insecure_skip_verify: bool,
@@ -230,6 +240,145 @@ pub struct Config {
     pub force_https: bool,
     /// `encode_state`: accepted for compatibility; our state is always encrypted.
     pub encode_state: bool,
-    /// Where each setting came from, for `--check` output and error messages.
+    /// The `--config` file that was read, if any.
     pub config_file: Option<PathBuf>,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    /// Serve with this configuration.
+    Run(Box<Config>),
+    /// `--check`: the configuration is valid; print a summary and exit 0.
+    Check(Box<Config>),
+    /// `--help`: print this text and exit 0.
+    Help(String),
+    /// `--version`: print this text and exit 0.
+    Version(String),
+}
+
+/// One configuration problem. `message` is a complete sentence naming the option and
+/// where its value came from (file, environment variable or flag).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The option (file key), flag or variable concerned.
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, message: impl Into<String>) -> Self {
+        Self {
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Every configuration problem found, in a stable order; Display prints one per line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// The process environment, for [`load`]. The only place `config/` reads it.
+pub fn process_env() -> HashMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// Load the configuration from `args` (without argv\[0\]) and `env`, with oauth2-proxy's
+/// precedence: flags > `OAUTH2_PROXY_*` env > `--config FILE` > defaults. Reads the files
+/// the configuration names (config file, secrets, emails file). Returns every error found.
+pub fn load(args: &[OsString], env: &HashMap<String, String>) -> Result<Command, ConfigErrors> {
+    let mut errors = Vec::new();
+    let (flags, request) = sources::read_flags(args, &mut errors);
+    if request.help {
+        return Ok(Command::Help(options::help_text()));
+    }
+    if request.version {
+        return Ok(Command::Version(format!(
+            "authproxy {} (oauth2-proxy v7 compatible configuration)",
+            env!("CARGO_PKG_VERSION")
+        )));
+    }
+    let (env_layer, env_config) = sources::read_env(env, &mut errors);
+    let config_file = request.config.or(env_config);
+    let file_layer = match &config_file {
+        Some(path) => sources::read_file(path, &mut errors),
+        None => sources::Layer::new(),
+    };
+    let ctx = build::Ctx::new(vec![file_layer, env_layer, flags], errors);
+    let config = build::build(ctx, config_file)?;
+    Ok(if request.check {
+        Command::Check(Box::new(config))
+    } else {
+        Command::Run(Box::new(config))
+    })
+}
+
+impl Config {
+    /// Insecure or surprising settings worth a warning at startup (one sentence each).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        let p = &self.provider;
+        let flags = [
+            (p.ssl_insecure_skip_verify, "ssl_insecure_skip_verify is on: the provider's TLS certificate is not verified"),
+            (self.ssl_upstream_insecure_skip_verify, "ssl_upstream_insecure_skip_verify is on: HTTPS upstream certificates are not verified"),
+            (p.insecure_oidc_allow_unverified_email, "insecure_oidc_allow_unverified_email is on: unverified email addresses are accepted"),
+            (p.insecure_oidc_skip_issuer_verification, "insecure_oidc_skip_issuer_verification is on: the discovered issuer is not checked"),
+            (p.insecure_oidc_skip_nonce, "insecure_oidc_skip_nonce is on: ID token nonces are not checked (replay protection off)"),
+            (!self.cookie.secure, "cookie_secure is false: session cookies are sent over plain HTTP"),
+            (p.code_challenge_method == CodeChallengeMethod::Disabled, "code_challenge_method is none: PKCE is off"),
+            (p.code_challenge_method == CodeChallengeMethod::Plain, "code_challenge_method is plain: prefer S256"),
+            (self.pages.show_debug_on_error, "show-debug-on-error is on: error pages show internal details"),
+        ];
+        w.extend(
+            flags
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, m)| m.to_string()),
+        );
+        if self.redirect_url.is_none() && !self.cookie.secure && !self.reverse_proxy {
+            w.push("no redirect_url: the callback URL is derived from the request and will use plain http".into());
+        }
+        if let Some(u) = &self.redirect_url {
+            let want = format!("{}/callback", self.proxy_prefix);
+            if u.path() != want {
+                w.push(format!("redirect_url path {:?} is not this proxy's callback endpoint {want:?}; make sure it routes to one", u.path()));
+            }
+        }
+        if self
+            .provider
+            .oidc_issuer_url
+            .as_ref()
+            .is_some_and(|u| u.scheme() == "http")
+        {
+            w.push("oidc_issuer_url uses plain http".into());
+        }
+        if self.authz.email_domains.iter().any(|d| d == "*") && self.authz.allowed_groups.is_empty()
+        {
+            w.push("email_domains = [\"*\"] with no allowed_groups: anyone the provider signs in is allowed".into());
+        }
+        w
+    }
 }

@@ -1,0 +1,557 @@
+//! The one option table: every oauth2-proxy v7 legacy option (file key, flag, env var,
+//! default) and whether authproxy implements it. `--help`, `docs/configuration.md`,
+//! the three readers and the "not supported yet" check are all driven from it.
+
+use std::fmt::Write as _;
+
+/// How an option's value is typed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Bool,
+    Str,
+    /// Repeated flag / TOML array / comma-separated env value.
+    List,
+    /// Go duration syntax (`168h`, `1h30m`).
+    Duration,
+    Int,
+}
+
+/// Whether authproxy implements an option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Support {
+    /// Implemented.
+    Yes,
+    /// Accepted and validated, but it has no effect in authproxy; the reason is documented.
+    Inert(&'static str),
+    /// An oauth2-proxy option authproxy does not implement yet: a startup error
+    /// unless set to its default value.
+    No,
+}
+
+/// One row of the option table.
+#[derive(Clone, Copy, Debug)]
+pub struct OptionSpec {
+    /// Config-file key (oauth2-proxy's `cfg` tag).
+    pub key: &'static str,
+    /// Command-line flag without the leading `--` (`None`: no flag, as in oauth2-proxy).
+    pub flag: Option<&'static str>,
+    pub kind: Kind,
+    /// The default, written as a user would write it.
+    pub default: &'static str,
+    pub support: Support,
+    /// Section for `--help` and the docs.
+    pub section: Section,
+    /// One line.
+    pub help: &'static str,
+}
+
+/// Groups in `--help` and the reference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Section {
+    Server,
+    Provider,
+    Cookie,
+    Authorization,
+    Headers,
+    Upstreams,
+    Pages,
+    Logging,
+    Sessions,
+    OtherProviders,
+}
+
+impl Section {
+    fn title(self) -> &'static str {
+        match self {
+            Section::Server => "Server and endpoints",
+            Section::Provider => "OpenID Connect provider",
+            Section::Cookie => "Cookies",
+            Section::Authorization => "Authorization",
+            Section::Headers => "Identity headers",
+            Section::Upstreams => "Upstreams",
+            Section::Pages => "Pages",
+            Section::Logging => "Logging",
+            Section::Sessions => "Session storage",
+            Section::OtherProviders => "Other providers",
+        }
+    }
+}
+
+impl OptionSpec {
+    /// The `OAUTH2_PROXY_*` variable: the file key upper-cased (viper's rule), with `-`
+    /// turned into `_` so that every variable can be set from a shell.
+    pub fn env(&self) -> String {
+        let mut s = String::from("OAUTH2_PROXY_");
+        for c in self.key.chars() {
+            s.push(if c == '-' {
+                '_'
+            } else {
+                c.to_ascii_uppercase()
+            });
+        }
+        s
+    }
+
+    /// `--flag` spelling for messages.
+    pub fn flag_spelling(&self) -> String {
+        match self.flag {
+            Some(f) => format!("--{f}"),
+            None => "(no flag)".into(),
+        }
+    }
+}
+
+use Kind::{Bool, Duration as Dur, Int, List, Str};
+use Section as S;
+use Support::{Inert, No, Yes};
+
+const fn o(
+    key: &'static str,
+    flag: &'static str,
+    kind: Kind,
+    default: &'static str,
+    support: Support,
+    section: Section,
+    help: &'static str,
+) -> OptionSpec {
+    OptionSpec {
+        key,
+        flag: Some(flag),
+        kind,
+        default,
+        support,
+        section,
+        help,
+    }
+}
+
+/// Every option, in documentation order.
+pub static OPTIONS: &[OptionSpec] = &[
+    // Server and endpoints
+    o("http_address", "http-address", Str, "127.0.0.1:4180", Yes, S::Server, "[http://]<addr>:<port> to listen on for HTTP clients"),
+    o("proxy_prefix", "proxy-prefix", Str, "/oauth2", Yes, S::Server, "URL path prefix of the proxy's own endpoints (sign_in, start, callback, ...)"),
+    o("ping_path", "ping-path", Str, "/ping", Yes, S::Server, "liveness endpoint"),
+    o("ping_user_agent", "ping-user-agent", Str, "", Yes, S::Server, "requests with this User-Agent are answered like the ping endpoint"),
+    o("ready_path", "ready-path", Str, "/ready", Yes, S::Server, "readiness endpoint (fails until OIDC discovery succeeded)"),
+    o("redirect_url", "redirect-url", Str, "", Yes, S::Server, "absolute OAuth callback URL, e.g. https://auth.example.com/oauth2/callback; empty: derived from the request host"),
+    o("relative_redirect_url", "relative-redirect-url", Bool, "false", Yes, S::Server, "send a relative callback URL derived from the request"),
+    o("reverse_proxy", "reverse-proxy", Bool, "false", Yes, S::Server, "trust X-Forwarded-* and the real-client-IP header from the client (set behind a load balancer)"),
+    o("real_client_ip_header", "real-client-ip-header", Str, "X-Real-IP", Yes, S::Server, "header with the client IP when reverse_proxy is on (X-Forwarded-For, X-Real-IP, X-ProxyUser-IP, X-Envoy-External-Address, CF-Connecting-IP)"),
+    o("force_https", "force-https", Bool, "false", Yes, S::Server, "redirect plain HTTP requests to HTTPS"),
+    o("skip_auth_preflight", "skip-auth-preflight", Bool, "false", Yes, S::Server, "let CORS preflight (OPTIONS) requests through without authentication"),
+    o("encode_state", "encode-state", Bool, "false", Yes, S::Server, "accepted for compatibility: authproxy's state is always encrypted and URL-safe"),
+    o("https_address", "https-address", Str, ":443", No, S::Server, "HTTPS listener"),
+    o("tls_cert_file", "tls-cert-file", Str, "", No, S::Server, "TLS certificate"),
+    o("tls_key_file", "tls-key-file", Str, "", No, S::Server, "TLS private key"),
+    o("tls_min_version", "tls-min-version", Str, "", No, S::Server, "minimal TLS version"),
+    o("tls_cipher_suites", "tls-cipher-suite", List, "", No, S::Server, "TLS cipher suites"),
+    o("metrics_address", "metrics-address", Str, "", No, S::Server, "metrics listener"),
+    o("metrics_secure_address", "metrics-secure-address", Str, "", No, S::Server, "metrics HTTPS listener"),
+    o("metrics_tls_cert_file", "metrics-tls-cert-file", Str, "", No, S::Server, "metrics TLS certificate"),
+    o("metrics_tls_key_file", "metrics-tls-key-file", Str, "", No, S::Server, "metrics TLS key"),
+    o("trusted_ips", "trusted-ip", List, "", No, S::Server, "IPs that bypass authentication"),
+    o("gcp_healthchecks", "gcp-healthchecks", Bool, "false", No, S::Server, "GCP health check endpoints"),
+    o("skip_auth_regex", "skip-auth-regex", List, "", No, S::Server, "paths that bypass authentication"),
+    o("skip_auth_routes", "skip-auth-route", List, "", No, S::Server, "method=path routes that bypass authentication"),
+    o("api_routes", "api-route", List, "", No, S::Server, "paths answered with 401 instead of a redirect"),
+    o("skip_jwt_bearer_tokens", "skip-jwt-bearer-tokens", Bool, "false", No, S::Server, "accept JWT bearer tokens"),
+    o("extra_jwt_issuers", "extra-jwt-issuers", List, "", No, S::Server, "extra issuer=audience pairs for bearer tokens"),
+    o("force_json_errors", "force-json-errors", Bool, "false", No, S::Server, "always answer errors in JSON"),
+    o("allow_query_semicolons", "allow-query-semicolons", Bool, "false", No, S::Server, "allow ';' in query strings"),
+    o("signature_key", "signature-key", Str, "", No, S::Server, "GAP-Signature request signing"),
+    // Provider
+    o("provider", "provider", Str, "google", Yes, S::Provider, "OAuth provider: authproxy supports \"oidc\" (oauth2-proxy's default \"google\" is not supported yet)"),
+    o("provider_display_name", "provider-display-name", Str, "", Yes, S::Provider, "provider name on the sign-in button (default \"OpenID Connect\")"),
+    o("client_id", "client-id", Str, "", Yes, S::Provider, "OAuth client ID (required)"),
+    o("client_secret", "client-secret", Str, "", Yes, S::Provider, "OAuth client secret (this or client_secret_file is required)"),
+    o("client_secret_file", "client-secret-file", Str, "", Yes, S::Provider, "file holding the client secret (one trailing newline is removed)"),
+    o("oidc_issuer_url", "oidc-issuer-url", Str, "", Yes, S::Provider, "OpenID Connect issuer URL (required unless skip_oidc_discovery)"),
+    o("skip_oidc_discovery", "skip-oidc-discovery", Bool, "false", Yes, S::Provider, "skip discovery; then login_url, redeem_url and oidc_jwks_url are required"),
+    o("oidc_jwks_url", "oidc-jwks-url", Str, "", Yes, S::Provider, "JWKS URL (overrides discovery)"),
+    o("login_url", "login-url", Str, "", Yes, S::Provider, "authorization endpoint (overrides discovery)"),
+    o("redeem_url", "redeem-url", Str, "", Yes, S::Provider, "token endpoint (overrides discovery)"),
+    o("profile_url", "profile-url", Str, "", Yes, S::Provider, "userinfo endpoint (overrides discovery)"),
+    o("scope", "scope", Str, "", Yes, S::Provider, "OAuth scope (empty: \"openid email profile\")"),
+    o("prompt", "prompt", Str, "", Yes, S::Provider, "OIDC prompt parameter (overrides approval_prompt)"),
+    o("approval_prompt", "approval-prompt", Str, "force", Yes, S::Provider, "OAuth approval_prompt, sent as prompt when prompt is empty (\"force\" means consent)"),
+    o("acr_values", "acr-values", Str, "", Yes, S::Provider, "acr_values parameter"),
+    o("code_challenge_method", "code-challenge-method", Str, "S256", Yes, S::Provider, "PKCE method: S256, plain, or none to disable (authproxy default S256; an empty value means the default)"),
+    o("force_code_challenge_method", "force-code-challenge-method", Str, "", Yes, S::Provider, "deprecated alias of code_challenge_method"),
+    o("oidc_email_claim", "oidc-email-claim", Str, "email", Yes, S::Provider, "claim holding the email"),
+    o("oidc_groups_claim", "oidc-groups-claim", Str, "groups", Yes, S::Provider, "claim holding the groups"),
+    o("user_id_claim", "user-id-claim", Str, "email", Yes, S::Provider, "claim used as the user ID (deprecated in oauth2-proxy for oidc_email_claim)"),
+    o("oidc_extra_audiences", "oidc-extra-audience", List, "", Yes, S::Provider, "extra audiences accepted in ID tokens"),
+    o("insecure_oidc_allow_unverified_email", "insecure-oidc-allow-unverified-email", Bool, "false", Yes, S::Provider, "accept emails whose email_verified claim is false"),
+    o("insecure_oidc_skip_issuer_verification", "insecure-oidc-skip-issuer-verification", Bool, "false", Yes, S::Provider, "do not check that the discovered issuer matches oidc_issuer_url"),
+    o("insecure_oidc_skip_nonce", "insecure-oidc-skip-nonce", Bool, "false", Yes, S::Provider, "do not check the ID token nonce (authproxy default false; oauth2-proxy's is true)"),
+    o("ssl_insecure_skip_verify", "ssl-insecure-skip-verify", Bool, "false", Yes, S::Provider, "do not verify the provider's TLS certificate (insecure)"),
+    o("provider_ca_files", "provider-ca-file", List, "", Yes, S::Provider, "PEM CA bundles trusted for the provider connection"),
+    o("authproxy_token_auth_method", "authproxy-token-auth-method", Str, "", Yes, S::Provider, "authproxy extension: client_secret_basic or client_secret_post (empty: from discovery, basic first)"),
+    o("use_system_trust_store", "use-system-trust-store", Bool, "false", No, S::Provider, "system trust store together with provider_ca_files"),
+    o("oidc_audience_claims", "oidc-audience-claim", List, "aud", No, S::Provider, "claims checked against the client ID"),
+    o("oidc_public_key_files", "oidc-public-key-file", List, "", No, S::Provider, "static ID-token verification keys"),
+    o("skip_claims_from_profile_url", "skip-claims-from-profile-url", Bool, "false", No, S::Provider, "skip the profile URL"),
+    o("validate_url", "validate-url", Str, "", No, S::Provider, "access token validation endpoint"),
+    o("resource", "resource", Str, "", No, S::Provider, "protected resource (Azure)"),
+    o("backend_logout_url", "backend-logout-url", Str, "", No, S::Provider, "provider logout URL called on sign-out"),
+    o("allowed_roles", "allowed-role", List, "", No, S::Provider, "keycloak roles"),
+    // Other providers
+    o("keycloak_groups", "keycloak-group", List, "", No, S::OtherProviders, "keycloak groups"),
+    o("azure_tenant", "azure-tenant", Str, "common", No, S::OtherProviders, "Azure tenant"),
+    o("azure_graph_group_field", "azure-graph-group-field", Str, "", No, S::OtherProviders, "Azure group field"),
+    o("entra_id_allowed_tenants", "entra-id-allowed-tenant", List, "", No, S::OtherProviders, "Entra ID tenants"),
+    o("entra_id_federated_token_auth", "entra-id-federated-token-auth", Bool, "false", No, S::OtherProviders, "Entra ID federated token"),
+    o("bitbucket_team", "bitbucket-team", Str, "", No, S::OtherProviders, "Bitbucket team"),
+    o("bitbucket_repository", "bitbucket-repository", Str, "", No, S::OtherProviders, "Bitbucket repository"),
+    o("github_org", "github-org", Str, "", No, S::OtherProviders, "GitHub organisation"),
+    o("github_team", "github-team", Str, "", No, S::OtherProviders, "GitHub team"),
+    o("github_repo", "github-repo", Str, "", No, S::OtherProviders, "GitHub repository"),
+    o("github_token", "github-token", Str, "", No, S::OtherProviders, "GitHub token"),
+    o("github_users", "github-user", List, "", No, S::OtherProviders, "GitHub users"),
+    o("gitlab_groups", "gitlab-group", List, "", No, S::OtherProviders, "GitLab groups"),
+    o("gitlab_projects", "gitlab-project", List, "", No, S::OtherProviders, "GitLab projects"),
+    o("google_groups", "google-group", List, "", No, S::OtherProviders, "Google groups"),
+    OptionSpec { key: "google_group", flag: None, kind: List, default: "", support: No, section: S::OtherProviders, help: "Google groups (deprecated spelling)" },
+    o("google_admin_email", "google-admin-email", Str, "", No, S::OtherProviders, "Google admin email"),
+    o("google_service_account_json", "google-service-account-json", Str, "", No, S::OtherProviders, "Google service account"),
+    o("google_use_application_default_credentials", "google-use-application-default-credentials", Bool, "false", No, S::OtherProviders, "Google default credentials"),
+    o("google_target_principal", "google-target-principal", Str, "", No, S::OtherProviders, "Google target principal"),
+    o("jwt_key", "jwt-key", Str, "", No, S::OtherProviders, "login.gov JWT key"),
+    o("jwt_key_file", "jwt-key-file", Str, "", No, S::OtherProviders, "login.gov JWT key file"),
+    o("pubjwk_url", "pubjwk-url", Str, "", No, S::OtherProviders, "login.gov JWK URL"),
+    // Cookies
+    o("cookie_name", "cookie-name", Str, "_oauth2_proxy", Yes, S::Cookie, "session cookie name (chunks get _0, _1, ...; the CSRF cookie gets _csrf)"),
+    o("cookie_secret", "cookie-secret", Str, "", Yes, S::Cookie, "16, 24 or 32 bytes, or their base64 (standard or URL-safe): openssl rand -base64 32"),
+    o("cookie_secret_file", "cookie-secret-file", Str, "", Yes, S::Cookie, "file holding the cookie secret (raw bytes, as oauth2-proxy: no trailing newline)"),
+    o("cookie_domains", "cookie-domain", List, "", Yes, S::Cookie, "cookie domains; the longest one matching the request host is used"),
+    o("cookie_path", "cookie-path", Str, "/", Yes, S::Cookie, "cookie path"),
+    o("cookie_expire", "cookie-expire", Dur, "168h", Yes, S::Cookie, "session lifetime; 0 makes a browser-session cookie"),
+    o("cookie_refresh", "cookie-refresh", Dur, "0", Yes, S::Cookie, "refresh the session with the refresh token after this age; 0 disables"),
+    o("cookie_secure", "cookie-secure", Bool, "true", Yes, S::Cookie, "Secure cookie attribute"),
+    o("cookie_httponly", "cookie-httponly", Bool, "true", Yes, S::Cookie, "HttpOnly cookie attribute"),
+    o("cookie_samesite", "cookie-samesite", Str, "", Yes, S::Cookie, "SameSite attribute: lax, strict, none, or empty for none written"),
+    o("cookie_csrf_per_request", "cookie-csrf-per-request", Bool, "false", Yes, S::Cookie, "one CSRF cookie per login attempt (parallel logins in several tabs)"),
+    o("cookie_csrf_expire", "cookie-csrf-expire", Dur, "15m", Yes, S::Cookie, "lifetime of the CSRF (login transaction) cookie"),
+    o("cookie_csrf_per_request_limit", "cookie-csrf-per-request-limit", Int, "0", No, S::Cookie, "limit of per-request CSRF cookies"),
+    // Session storage
+    o("session_store_type", "session-store-type", Str, "cookie", No, S::Sessions, "session store (only cookie is supported)"),
+    o("session_cookie_minimal", "session-cookie-minimal", Bool, "false", No, S::Sessions, "strip tokens from the cookie"),
+    o("redis_connection_url", "redis-connection-url", Str, "", No, S::Sessions, "Redis URL"),
+    o("redis_username", "redis-username", Str, "", No, S::Sessions, "Redis username"),
+    o("redis_password", "redis-password", Str, "", No, S::Sessions, "Redis password"),
+    o("redis_use_sentinel", "redis-use-sentinel", Bool, "false", No, S::Sessions, "Redis sentinel"),
+    o("redis_sentinel_password", "redis-sentinel-password", Str, "", No, S::Sessions, "Redis sentinel password"),
+    o("redis_sentinel_master_name", "redis-sentinel-master-name", Str, "", No, S::Sessions, "Redis sentinel master"),
+    o("redis_sentinel_connection_urls", "redis-sentinel-connection-urls", List, "", No, S::Sessions, "Redis sentinel URLs"),
+    o("redis_use_cluster", "redis-use-cluster", Bool, "false", No, S::Sessions, "Redis cluster"),
+    o("redis_cluster_connection_urls", "redis-cluster-connection-urls", List, "", No, S::Sessions, "Redis cluster URLs"),
+    o("redis_ca_path", "redis-ca-path", Str, "", No, S::Sessions, "Redis CA"),
+    o("redis_insecure_skip_tls_verify", "redis-insecure-skip-tls-verify", Bool, "false", No, S::Sessions, "Redis TLS verification"),
+    o("redis_connection_idle_timeout", "redis-connection-idle-timeout", Int, "0", No, S::Sessions, "Redis idle timeout"),
+    // Authorization
+    o("email_domains", "email-domain", List, "", Yes, S::Authorization, "allowed email domains; * allows any (this or authenticated_emails_file is required)"),
+    o("authenticated_emails_file", "authenticated-emails-file", Str, "", Yes, S::Authorization, "file of allowed emails, one per line (# comments allowed)"),
+    o("allowed_groups", "allowed-group", List, "", Yes, S::Authorization, "only members of one of these groups may sign in"),
+    o("whitelist_domains", "whitelist-domain", List, "", Yes, S::Authorization, "hosts allowed as redirect targets after login/logout: example.com, .example.com or *.example.com, optional :port or :*"),
+    o("htpasswd_file", "htpasswd-file", Str, "", No, S::Authorization, "htpasswd users"),
+    o("htpasswd_user_groups", "htpasswd-user-group", List, "", No, S::Authorization, "groups of htpasswd users"),
+    // Identity headers
+    o("pass_user_headers", "pass-user-headers", Bool, "true", Yes, S::Headers, "X-Forwarded-User, -Email, -Groups, -Preferred-Username to the app"),
+    o("pass_basic_auth", "pass-basic-auth", Bool, "true", Yes, S::Headers, "as in oauth2-proxy, also turns on pass_user_headers (a Basic header needs basic_auth_password, not supported yet)"),
+    o("pass_access_token", "pass-access-token", Bool, "false", Yes, S::Headers, "X-Forwarded-Access-Token to the app (and X-Auth-Request-Access-Token with set_xauthrequest)"),
+    o("pass_authorization_header", "pass-authorization-header", Bool, "false", Yes, S::Headers, "Authorization: Bearer <id_token> to the app"),
+    o("set_authorization_header", "set-authorization-header", Bool, "false", Yes, S::Headers, "Authorization: Bearer <id_token> on auth endpoint responses"),
+    o("set_xauthrequest", "set-xauthrequest", Bool, "false", Yes, S::Headers, "X-Auth-Request-User, -Email, -Preferred-Username to the app and on auth endpoint responses"),
+    o("prefer_email_to_user", "prefer-email-to-user", Bool, "false", Yes, S::Headers, "send the email as the user name"),
+    o("pass_host_header", "pass-host-header", Bool, "true", Yes, S::Headers, "keep the client's Host header on proxied requests"),
+    o("basic_auth_password", "basic-auth-password", Str, "", No, S::Headers, "password of the Basic header sent to the app"),
+    o("set_basic_auth", "set-basic-auth", Bool, "false", No, S::Headers, "Basic header on auth responses"),
+    o("skip_auth_strip_headers", "skip-auth-strip-headers", Bool, "true", No, S::Headers, "strip client-sent identity headers (always on)"),
+    // Upstreams
+    o("upstreams", "upstream", List, "", Yes, S::Upstreams, "http(s)://host:port/path, static://CODE or file:///dir#/path; routed by path"),
+    o("upstream_timeout", "upstream-timeout", Dur, "30s", Yes, S::Upstreams, "maximum wait for the app's response headers"),
+    o("ssl_upstream_insecure_skip_verify", "ssl-upstream-insecure-skip-verify", Bool, "false", Yes, S::Upstreams, "do not verify HTTPS upstream certificates (insecure)"),
+    o("flush_interval", "flush-interval", Dur, "1s", Inert("authproxy forwards streamed response data as soon as it arrives"), S::Upstreams, "streaming flush period"),
+    o("proxy_websockets", "proxy-websockets", Bool, "true", No, S::Upstreams, "WebSocket proxying (always on)"),
+    // Pages
+    o("skip_provider_button", "skip-provider-button", Bool, "false", Yes, S::Pages, "go straight to the provider instead of showing the sign-in page"),
+    o("custom_templates_dir", "custom-templates-dir", Str, "", Yes, S::Pages, "directory with sign_in.html and/or error.html overrides"),
+    o("banner", "banner", Str, "", Yes, S::Pages, "sign-in page banner; - hides it"),
+    o("footer", "footer", Str, "", Yes, S::Pages, "page footer; - hides it"),
+    o("custom_sign_in_logo", "custom-sign-in-logo", Str, "", Yes, S::Pages, "sign-in logo: path or URL; - hides it"),
+    o("show-debug-on-error", "show-debug-on-error", Bool, "false", Yes, S::Pages, "show error details on error pages (never in production)"),
+    o("display_htpasswd_form", "display-htpasswd-form", Bool, "true", Inert("only used with htpasswd_file, which is not supported yet"), S::Pages, "htpasswd login form"),
+    // Logging
+    o("logging_format", "logging-format", Str, "text", Yes, S::Logging, "authproxy extension: text or json"),
+    o("request_logging", "request-logging", Bool, "true", Yes, S::Logging, "one log line per request"),
+    o("auth_logging", "auth-logging", Bool, "true", Yes, S::Logging, "one log line per authentication event"),
+    o("standard_logging", "standard-logging", Bool, "true", Yes, S::Logging, "startup and runtime messages"),
+    o("silence_ping_logging", "silence-ping-logging", Bool, "false", Yes, S::Logging, "do not log ping requests"),
+    o("exclude_logging_paths", "exclude-logging-path", List, "", Yes, S::Logging, "paths whose requests are not logged"),
+    o("request_logging_format", "request-logging-format", Str, "{{.Client}} - {{.RequestID}} - {{.Username}} [{{.Timestamp}}] {{.Host}} {{.RequestMethod}} {{.Upstream}} {{.RequestURI}} {{.Protocol}} {{.UserAgent}} {{.StatusCode}} {{.ResponseSize}} {{.RequestDuration}}", No, S::Logging, "request log template"),
+    o("auth_logging_format", "auth-logging-format", Str, "{{.Client}} - {{.RequestID}} - {{.Username}} [{{.Timestamp}}] [{{.Status}}] {{.Message}}", No, S::Logging, "auth log template"),
+    o("standard_logging_format", "standard-logging-format", Str, "[{{.Timestamp}}] [{{.File}}] {{.Message}}", No, S::Logging, "standard log template"),
+    o("logging_filename", "logging-filename", Str, "", No, S::Logging, "log file"),
+    o("logging_local_time", "logging-local-time", Bool, "true", Inert("log timestamps are RFC 3339 UTC"), S::Logging, "local time in logs"),
+    o("logging_max_size", "logging-max-size", Int, "100", Inert("only used with logging_filename, which is not supported yet"), S::Logging, "log file rotation size"),
+    o("logging_max_age", "logging-max-age", Int, "7", Inert("only used with logging_filename, which is not supported yet"), S::Logging, "log file retention"),
+    o("logging_max_backups", "logging-max-backups", Int, "0", Inert("only used with logging_filename, which is not supported yet"), S::Logging, "log file backups"),
+    o("logging_compress", "logging-compress", Bool, "false", Inert("only used with logging_filename, which is not supported yet"), S::Logging, "log file compression"),
+];
+
+/// Flags that are not options: (flag, help).
+pub static META_FLAGS: &[(&str, &str)] = &[
+    (
+        "config",
+        "oauth2-proxy TOML config file (also OAUTH2_PROXY_CONFIG)",
+    ),
+    (
+        "check",
+        "validate the configuration, print a summary and exit",
+    ),
+    ("help", "print this help (also -h)"),
+    ("version", "print the version"),
+];
+
+/// oauth2-proxy flags that select its other configuration formats.
+pub static UNSUPPORTED_META_FLAGS: &[&str] = &["alpha-config", "convert-config-to-alpha"];
+
+/// Find an option by file key (case-insensitive, as viper is).
+pub fn by_key(key: &str) -> Option<&'static OptionSpec> {
+    OPTIONS.iter().find(|o| o.key.eq_ignore_ascii_case(key))
+}
+
+/// Find an option by flag name (without dashes).
+pub fn by_flag(flag: &str) -> Option<&'static OptionSpec> {
+    OPTIONS.iter().find(|o| o.flag == Some(flag))
+}
+
+/// Find an option by environment variable name.
+pub fn by_env(var: &str) -> Option<&'static OptionSpec> {
+    OPTIONS.iter().find(|o| o.env() == var)
+}
+
+/// The closest name among `candidates` to `input`, when close enough to be a typo
+/// (also matching the singular/plural and `-`/`_` mix-ups oauth2-proxy users make).
+pub fn suggest<'a>(input: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let norm = |s: &str| s.to_ascii_lowercase().replace('-', "_");
+    let want = norm(input);
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        let have = norm(c);
+        let d = if have == want || have.trim_end_matches('s') == want.trim_end_matches('s') {
+            0
+        } else {
+            levenshtein(&want, &have)
+        };
+        if best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, c));
+        }
+    }
+    let limit = (want.len() / 4).clamp(1, 3);
+    best.filter(|(d, _)| *d <= limit).map(|(_, c)| c)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn value_hint(kind: Kind) -> &'static str {
+    match kind {
+        Bool => "",
+        Str => " <string>",
+        List => " <value>...",
+        Dur => " <duration>",
+        Int => " <int>",
+    }
+}
+
+fn default_display(o: &OptionSpec) -> String {
+    if o.default.is_empty() {
+        match o.kind {
+            List => "(none)".into(),
+            _ => "\"\"".into(),
+        }
+    } else {
+        o.default.to_string()
+    }
+}
+
+/// `--help` text.
+pub fn help_text() -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "authproxy {}: OAuth2 / OpenID Connect authenticating reverse proxy, configured like oauth2-proxy v7.\n\n\
+         Usage: authproxy [--config FILE] [--OPTION[=VALUE]]...\n       authproxy demo\n\n\
+         Precedence: flags > OAUTH2_PROXY_* environment variables > --config FILE (TOML) > defaults.\n\
+         List options: repeat the flag, use a TOML array, or separate values with commas.\n\
+         Durations use Go syntax: 168h, 1h30m, 15m, 30s, 500ms. Booleans: --flag, --flag=true|false.\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    let _ = writeln!(out, "General:");
+    for (flag, help) in META_FLAGS {
+        let _ = writeln!(out, "  --{flag:<38} {help}");
+    }
+    let mut section = None;
+    for o in OPTIONS.iter().filter(|o| o.support == Support::Yes) {
+        if section != Some(o.section) {
+            section = Some(o.section);
+            let _ = writeln!(out, "\n{}:", o.section.title());
+        }
+        let lhs = format!("{}{}", o.flag_spelling(), value_hint(o.kind));
+        let _ = writeln!(out, "  {lhs:<40} {}", o.help);
+        let _ = writeln!(
+            out,
+            "  {:<40} [file: {}] [env: {}] [default: {}]",
+            "",
+            o.key,
+            o.env(),
+            default_display(o)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nAccepted, no effect in authproxy: {}",
+        OPTIONS
+            .iter()
+            .filter(|o| matches!(o.support, Support::Inert(_)))
+            .map(|o| o.key)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "\noauth2-proxy options not supported yet (a startup error unless set to their default):\n  {}",
+        wrap(
+            &OPTIONS
+                .iter()
+                .filter(|o| o.support == Support::No)
+                .map(|o| o.key)
+                .collect::<Vec<_>>(),
+            96
+        )
+        .join("\n  ")
+    );
+    let _ = writeln!(out, "\nReference: docs/configuration.md");
+    out
+}
+
+fn wrap(words: &[&str], width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for w in words {
+        let Some(line) = lines.last_mut() else { break };
+        if !line.is_empty() && line.len() + w.len() + 2 > width {
+            lines.push(String::new());
+        }
+        if let Some(line) = lines.last_mut() {
+            if !line.is_empty() {
+                line.push_str(", ");
+            }
+            line.push_str(w);
+        }
+    }
+    lines
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('*', "\\*")
+}
+
+/// The configuration reference (`docs/configuration.md`), generated from [`OPTIONS`].
+pub fn reference_markdown() -> String {
+    let mut out = String::new();
+    out.push_str(
+        "# Configuration reference\n\n\
+         <!-- Generated from src/config/options.rs by `AUTHPROXY_BLESS_DOCS=1 cargo test --lib config`; do not edit by hand. -->\n\n\
+         authproxy reads oauth2-proxy v7's legacy configuration: the same TOML file keys, `OAUTH2_PROXY_*`\n\
+         environment variables and command-line flags. Precedence: flags > environment > `--config FILE` > defaults.\n\n\
+         * **Lists**: repeat the flag (`--email-domain a.com --email-domain b.com`), use a TOML array\n  \
+         (`email_domains = [\"a.com\", \"b.com\"]`), or separate values with commas (`OAUTH2_PROXY_EMAIL_DOMAINS=a.com,b.com`).\n\
+         * **Booleans**: `--flag`, `--flag=true|false`; in the environment `true`/`false`/`1`/`0`.\n\
+         * **Durations**: Go syntax: `168h`, `1h30m`, `1.5h`, `15m`, `30s`, `500ms`, `0`. A bare number other than 0 is an error.\n\
+         * An empty environment variable counts as unset (as in oauth2-proxy). Kubernetes service-link variables\n  \
+         (`OAUTH2_PROXY_SERVICE_HOST`, `OAUTH2_PROXY_PORT...`) are ignored.\n\
+         * Unknown keys, flags and `OAUTH2_PROXY_*` variables are errors. oauth2-proxy options that authproxy does not\n  \
+         support yet are errors when set to anything but their default, so a config that spells out defaults still runs.\n\
+         * Every error is reported at once, each naming the option and where it came from.\n\n\
+         Differences from oauth2-proxy's defaults: `code_challenge_method` defaults to `S256` (PKCE on; `none` disables it),\n\
+         `insecure_oidc_skip_nonce` defaults to `false`. `cookie_secret` also accepts standard base64 (`+`, `/`), so\n\
+         `openssl rand -base64 32` works.\n\n\
+         General flags: `--config FILE` (or `OAUTH2_PROXY_CONFIG`), `--check` (validate and exit), `--help`, `--version`.\n",
+    );
+    let mut section = None;
+    for o in OPTIONS.iter().filter(|o| o.support == Support::Yes) {
+        if section != Some(o.section) {
+            section = Some(o.section);
+            let _ = write!(
+                out,
+                "\n## {}\n\n| File key | Environment variable | Flag | Default | Meaning |\n|---|---|---|---|---|\n",
+                o.section.title()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "| `{}` | `{}` | `{}` | `{}` | {} |",
+            o.key,
+            o.env(),
+            o.flag_spelling(),
+            md_escape(&default_display(o)),
+            md_escape(o.help)
+        );
+    }
+    out.push_str(
+        "\n## Accepted without effect\n\n| File key | Environment variable | Flag | Default | Why |\n|---|---|---|---|---|\n",
+    );
+    for o in OPTIONS.iter() {
+        if let Support::Inert(why) = o.support {
+            let _ = writeln!(
+                out,
+                "| `{}` | `{}` | `{}` | `{}` | {} |",
+                o.key,
+                o.env(),
+                o.flag_spelling(),
+                md_escape(&default_display(o)),
+                md_escape(why)
+            );
+        }
+    }
+    out.push_str(
+        "\n## oauth2-proxy options not supported yet\n\n\
+         Setting one of these to anything but its default is a startup error naming it.\n\n\
+         | File key | Environment variable | Flag | Default |\n|---|---|---|---|\n",
+    );
+    for o in OPTIONS.iter().filter(|o| o.support == Support::No) {
+        let shown = if o.default.len() > 40 {
+            "oauth2-proxy's template".to_string()
+        } else {
+            md_escape(&default_display(o))
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | `{}` | `{}` | `{}` |",
+            o.key,
+            o.env(),
+            o.flag_spelling(),
+            shown
+        );
+    }
+    out.push_str(
+        "\nAlso not supported: `--alpha-config` and `--convert-config-to-alpha` (oauth2-proxy's alpha YAML format),\n\
+         `http_address` forms `unix://` and `fd:`, `upstreams` of the form `unix://`.\n",
+    );
+    out
+}

@@ -1,0 +1,1309 @@
+//! Table tests for the loader: every spelling, precedence, each error message.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::options::{self, Kind, Support, OPTIONS};
+use super::*;
+
+/// A valid 32-byte standard-base64 secret with both `+` and `/` (openssl rand -base64 32 style).
+const STD_SECRET: &str = "W5cxdrwuszu0l5pXGmOzI/BBypD+AN/lrgVmGMYmmi4=";
+
+fn tmpdir() -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "authproxy-config-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &std::path::Path, name: &str, body: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::File::create(&p).unwrap().write_all(body).unwrap();
+    p
+}
+
+fn args(a: &[&str]) -> Vec<OsString> {
+    a.iter().map(OsString::from).collect()
+}
+
+/// The minimum a valid configuration needs, as environment variables.
+fn base_env() -> HashMap<String, String> {
+    [
+        ("OAUTH2_PROXY_PROVIDER", "oidc"),
+        ("OAUTH2_PROXY_OIDC_ISSUER_URL", "https://idp.example.com"),
+        ("OAUTH2_PROXY_CLIENT_ID", "app"),
+        ("OAUTH2_PROXY_CLIENT_SECRET", "s3cret"),
+        (
+            "OAUTH2_PROXY_COOKIE_SECRET",
+            "0123456789abcdef0123456789abcdef",
+        ),
+        ("OAUTH2_PROXY_EMAIL_DOMAINS", "*"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn run(a: &[&str], env: &HashMap<String, String>) -> Config {
+    match load(&args(a), env) {
+        Ok(Command::Run(c)) => *c,
+        Ok(other) => panic!("expected Run, got {other:?}"),
+        Err(e) => panic!("unexpected errors:\n{e}"),
+    }
+}
+
+fn errors(a: &[&str], env: &HashMap<String, String>) -> String {
+    match load(&args(a), env) {
+        Ok(c) => panic!("expected errors, got {c:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn assert_err(a: &[&str], env: &HashMap<String, String>, wants: &[&str]) {
+    let e = errors(a, env);
+    for w in wants {
+        assert!(e.contains(w), "missing {w:?} in:\n{e}");
+    }
+}
+
+#[test]
+fn defaults_match_oauth2_proxy_except_pkce_and_nonce() {
+    let c = run(&[], &base_env());
+    assert_eq!(c.http_address, "127.0.0.1:4180".parse().unwrap());
+    assert_eq!(c.proxy_prefix, "/oauth2");
+    assert_eq!(c.ping_path, "/ping");
+    assert_eq!(c.ready_path, "/ready");
+    assert_eq!(c.cookie.name, "_oauth2_proxy");
+    assert_eq!(c.cookie.path, "/");
+    assert_eq!(c.cookie.expire, Duration::from_secs(168 * 3600));
+    assert_eq!(c.cookie.refresh, Duration::ZERO);
+    assert_eq!(c.cookie.csrf_expire, Duration::from_secs(15 * 60));
+    assert!(c.cookie.secure && c.cookie.httponly);
+    assert_eq!(c.cookie.samesite, SameSite::Unset);
+    assert_eq!(c.upstream_timeout, Duration::from_secs(30));
+    assert_eq!(c.real_client_ip_header, "X-Real-IP");
+    assert_eq!(c.provider.scope, "openid email profile");
+    assert_eq!(c.provider.code_challenge_method, CodeChallengeMethod::S256);
+    assert!(!c.provider.insecure_oidc_skip_nonce);
+    assert_eq!(c.provider.approval_prompt, "force");
+    assert_eq!(c.provider.oidc_email_claim, "email");
+    assert_eq!(c.provider.oidc_groups_claim, "groups");
+    assert_eq!(c.provider.user_id_claim, "email");
+    assert_eq!(c.provider.display_name, "OpenID Connect");
+    assert!(c.headers.pass_user_headers && c.headers.pass_host_header);
+    assert!(!c.headers.pass_access_token && !c.headers.set_xauthrequest);
+    assert!(c.redirect_url.is_none() && c.upstreams.is_empty());
+    assert!(!c.logging.json && c.logging.request_logging);
+}
+
+#[test]
+fn every_default_in_the_table_parses_as_its_kind() {
+    for o in OPTIONS {
+        let raw = super::sources::Raw::Text(o.default.to_string());
+        assert!(super::build::typed(o, &raw).is_ok(), "{}", o.key);
+    }
+}
+
+#[test]
+fn option_table_has_unique_keys_flags_and_env_names() {
+    let mut keys = std::collections::HashSet::new();
+    let mut flags = std::collections::HashSet::new();
+    let mut envs = std::collections::HashSet::new();
+    for o in OPTIONS {
+        assert!(keys.insert(o.key), "duplicate key {}", o.key);
+        assert!(envs.insert(o.env()), "duplicate env {}", o.env());
+        if let Some(f) = o.flag {
+            assert!(flags.insert(f), "duplicate flag {f}");
+        }
+    }
+}
+
+#[test]
+fn the_issue_keys_are_all_supported() {
+    for key in [
+        "provider",
+        "oidc_issuer_url",
+        "client_id",
+        "client_secret",
+        "client_secret_file",
+        "cookie_secret",
+        "cookie_secret_file",
+        "redirect_url",
+        "http_address",
+        "upstreams",
+        "proxy_prefix",
+        "cookie_name",
+        "cookie_domains",
+        "cookie_path",
+        "cookie_secure",
+        "cookie_httponly",
+        "cookie_samesite",
+        "cookie_expire",
+        "cookie_refresh",
+        "cookie_csrf_expire",
+        "email_domains",
+        "authenticated_emails_file",
+        "allowed_groups",
+        "whitelist_domains",
+        "scope",
+        "skip_provider_button",
+        "custom_templates_dir",
+        "banner",
+        "footer",
+        "reverse_proxy",
+        "pass_user_headers",
+        "pass_access_token",
+        "pass_authorization_header",
+        "set_authorization_header",
+        "set_xauthrequest",
+        "pass_host_header",
+        "code_challenge_method",
+        "oidc_email_claim",
+        "oidc_groups_claim",
+        "user_id_claim",
+        "insecure_oidc_allow_unverified_email",
+        "ssl_insecure_skip_verify",
+        "ping_path",
+        "ready_path",
+    ] {
+        let o = options::by_key(key).unwrap_or_else(|| panic!("{key} missing"));
+        assert_eq!(o.support, Support::Yes, "{key}");
+    }
+}
+
+/// (file key, file TOML value, env value, flag args, check)
+type Check = fn(&Config) -> bool;
+
+fn spelling_cases() -> Vec<(
+    &'static str,
+    &'static str,
+    &'static str,
+    Vec<&'static str>,
+    Check,
+)> {
+    vec![
+        (
+            "http_address",
+            "\"0.0.0.0:4181\"",
+            "0.0.0.0:4181",
+            vec!["--http-address=0.0.0.0:4181"],
+            |c| c.http_address.port() == 4181,
+        ),
+        (
+            "proxy_prefix",
+            "\"/auth/\"",
+            "/auth/",
+            vec!["--proxy-prefix", "/auth/"],
+            |c| c.proxy_prefix == "/auth",
+        ),
+        (
+            "ping_path",
+            "\"/healthz\"",
+            "/healthz",
+            vec!["--ping-path=/healthz"],
+            |c| c.ping_path == "/healthz",
+        ),
+        (
+            "ready_path",
+            "\"/readyz\"",
+            "/readyz",
+            vec!["--ready-path=/readyz"],
+            |c| c.ready_path == "/readyz",
+        ),
+        (
+            "ping_user_agent",
+            "\"kube-probe\"",
+            "kube-probe",
+            vec!["--ping-user-agent=kube-probe"],
+            |c| c.ping_user_agent.as_deref() == Some("kube-probe"),
+        ),
+        (
+            "redirect_url",
+            "\"https://auth.example.com/oauth2/callback\"",
+            "https://auth.example.com/oauth2/callback",
+            vec!["--redirect-url=https://auth.example.com/oauth2/callback"],
+            |c| {
+                c.redirect_url.as_ref().map(|u| u.as_str())
+                    == Some("https://auth.example.com/oauth2/callback")
+            },
+        ),
+        (
+            "upstreams",
+            "[\"http://127.0.0.1:8080\", \"http://127.0.0.1:9000/api/\"]",
+            "http://127.0.0.1:8080,http://127.0.0.1:9000/api/",
+            vec![
+                "--upstream=http://127.0.0.1:8080",
+                "--upstream",
+                "http://127.0.0.1:9000/api/",
+            ],
+            |c| c.upstreams.len() == 2,
+        ),
+        (
+            "upstream_timeout",
+            "\"1m\"",
+            "1m",
+            vec!["--upstream-timeout=1m"],
+            |c| c.upstream_timeout == Duration::from_secs(60),
+        ),
+        (
+            "reverse_proxy",
+            "true",
+            "true",
+            vec!["--reverse-proxy"],
+            |c| c.reverse_proxy,
+        ),
+        (
+            "force_https",
+            "true",
+            "1",
+            vec!["--force-https=true"],
+            |c| c.force_https,
+        ),
+        (
+            "skip_auth_preflight",
+            "true",
+            "true",
+            vec!["--skip-auth-preflight"],
+            |c| c.skip_auth_preflight,
+        ),
+        (
+            "real_client_ip_header",
+            "\"X-Forwarded-For\"",
+            "X-Forwarded-For",
+            vec!["--real-client-ip-header=X-Forwarded-For"],
+            |c| c.real_client_ip_header == "X-Forwarded-For",
+        ),
+        (
+            "whitelist_domains",
+            "[\".example.com\", \"*.example.org:8443\"]",
+            ".example.com,*.example.org:8443",
+            vec![
+                "--whitelist-domain=.example.com",
+                "--whitelist-domain=*.example.org:8443",
+            ],
+            |c| c.whitelist_domains == [".example.com", "*.example.org:8443"],
+        ),
+        (
+            "cookie_name",
+            "\"_sso\"",
+            "_sso",
+            vec!["--cookie-name=_sso"],
+            |c| c.cookie.name == "_sso",
+        ),
+        (
+            "cookie_domains",
+            "[\".example.com\", \"app.example.com\"]",
+            ".example.com,app.example.com",
+            vec![
+                "--cookie-domain=.example.com",
+                "--cookie-domain=app.example.com",
+            ],
+            |c| c.cookie.domains == [".example.com", "app.example.com"],
+        ),
+        (
+            "cookie_path",
+            "\"/app\"",
+            "/app",
+            vec!["--cookie-path=/app"],
+            |c| c.cookie.path == "/app",
+        ),
+        (
+            "cookie_expire",
+            "\"1h30m\"",
+            "1h30m",
+            vec!["--cookie-expire=1h30m"],
+            |c| c.cookie.expire == Duration::from_secs(5400),
+        ),
+        (
+            "cookie_refresh",
+            "\"1h\"",
+            "1h",
+            vec!["--cookie-refresh=1h"],
+            |c| c.cookie.refresh == Duration::from_secs(3600),
+        ),
+        (
+            "cookie_csrf_expire",
+            "\"5m\"",
+            "5m",
+            vec!["--cookie-csrf-expire=5m"],
+            |c| c.cookie.csrf_expire == Duration::from_secs(300),
+        ),
+        (
+            "cookie_secure",
+            "false",
+            "false",
+            vec!["--cookie-secure=false"],
+            |c| !c.cookie.secure,
+        ),
+        (
+            "cookie_httponly",
+            "false",
+            "0",
+            vec!["--cookie-httponly=false"],
+            |c| !c.cookie.httponly,
+        ),
+        (
+            "cookie_samesite",
+            "\"lax\"",
+            "lax",
+            vec!["--cookie-samesite=lax"],
+            |c| c.cookie.samesite == SameSite::Lax,
+        ),
+        (
+            "cookie_csrf_per_request",
+            "true",
+            "true",
+            vec!["--cookie-csrf-per-request"],
+            |c| c.cookie.csrf_per_request,
+        ),
+        (
+            "email_domains",
+            "[\"Example.com\", \"b.org\"]",
+            "Example.com,b.org",
+            vec!["--email-domain=Example.com", "--email-domain=b.org"],
+            |c| c.authz.email_domains == ["example.com", "b.org"],
+        ),
+        (
+            "allowed_groups",
+            "[\"admins\", \"dev ops\"]",
+            "admins,dev ops",
+            vec!["--allowed-group=admins", "--allowed-group=dev ops"],
+            |c| c.authz.allowed_groups == ["admins", "dev ops"],
+        ),
+        (
+            "scope",
+            "\"openid email groups\"",
+            "openid email groups",
+            vec!["--scope=openid email groups"],
+            |c| c.provider.scope == "openid email groups",
+        ),
+        (
+            "provider_display_name",
+            "\"Corp SSO\"",
+            "Corp SSO",
+            vec!["--provider-display-name=Corp SSO"],
+            |c| c.provider.display_name == "Corp SSO",
+        ),
+        (
+            "code_challenge_method",
+            "\"plain\"",
+            "plain",
+            vec!["--code-challenge-method=plain"],
+            |c| c.provider.code_challenge_method == CodeChallengeMethod::Plain,
+        ),
+        (
+            "force_code_challenge_method",
+            "\"none\"",
+            "none",
+            vec!["--force-code-challenge-method=none"],
+            |c| c.provider.code_challenge_method == CodeChallengeMethod::Disabled,
+        ),
+        (
+            "oidc_email_claim",
+            "\"mail\"",
+            "mail",
+            vec!["--oidc-email-claim=mail"],
+            |c| c.provider.oidc_email_claim == "mail",
+        ),
+        (
+            "oidc_groups_claim",
+            "\"roles\"",
+            "roles",
+            vec!["--oidc-groups-claim=roles"],
+            |c| c.provider.oidc_groups_claim == "roles",
+        ),
+        (
+            "user_id_claim",
+            "\"sub\"",
+            "sub",
+            vec!["--user-id-claim=sub"],
+            |c| c.provider.user_id_claim == "sub",
+        ),
+        (
+            "oidc_extra_audiences",
+            "[\"api\"]",
+            "api",
+            vec!["--oidc-extra-audience=api"],
+            |c| c.provider.oidc_extra_audiences == ["api"],
+        ),
+        (
+            "insecure_oidc_allow_unverified_email",
+            "true",
+            "true",
+            vec!["--insecure-oidc-allow-unverified-email"],
+            |c| c.provider.insecure_oidc_allow_unverified_email,
+        ),
+        (
+            "insecure_oidc_skip_issuer_verification",
+            "true",
+            "true",
+            vec!["--insecure-oidc-skip-issuer-verification"],
+            |c| c.provider.insecure_oidc_skip_issuer_verification,
+        ),
+        (
+            "insecure_oidc_skip_nonce",
+            "true",
+            "true",
+            vec!["--insecure-oidc-skip-nonce"],
+            |c| c.provider.insecure_oidc_skip_nonce,
+        ),
+        (
+            "ssl_insecure_skip_verify",
+            "true",
+            "true",
+            vec!["--ssl-insecure-skip-verify"],
+            |c| c.provider.ssl_insecure_skip_verify,
+        ),
+        (
+            "ssl_upstream_insecure_skip_verify",
+            "true",
+            "true",
+            vec!["--ssl-upstream-insecure-skip-verify"],
+            |c| c.ssl_upstream_insecure_skip_verify,
+        ),
+        (
+            "prompt",
+            "\"login\"",
+            "login",
+            vec!["--prompt=login"],
+            |c| c.provider.prompt.as_deref() == Some("login"),
+        ),
+        (
+            "approval_prompt",
+            "\"auto\"",
+            "auto",
+            vec!["--approval-prompt=auto"],
+            |c| c.provider.approval_prompt == "auto",
+        ),
+        (
+            "acr_values",
+            "\"mfa\"",
+            "mfa",
+            vec!["--acr-values=mfa"],
+            |c| c.provider.acr_values.as_deref() == Some("mfa"),
+        ),
+        (
+            "login_url",
+            "\"https://idp.example.com/auth\"",
+            "https://idp.example.com/auth",
+            vec!["--login-url=https://idp.example.com/auth"],
+            |c| c.provider.login_url.is_some(),
+        ),
+        (
+            "redeem_url",
+            "\"https://idp.example.com/token\"",
+            "https://idp.example.com/token",
+            vec!["--redeem-url=https://idp.example.com/token"],
+            |c| c.provider.redeem_url.is_some(),
+        ),
+        (
+            "profile_url",
+            "\"https://idp.example.com/me\"",
+            "https://idp.example.com/me",
+            vec!["--profile-url=https://idp.example.com/me"],
+            |c| c.provider.profile_url.is_some(),
+        ),
+        (
+            "oidc_jwks_url",
+            "\"https://idp.example.com/jwks\"",
+            "https://idp.example.com/jwks",
+            vec!["--oidc-jwks-url=https://idp.example.com/jwks"],
+            |c| c.provider.oidc_jwks_url.is_some(),
+        ),
+        (
+            "authproxy_token_auth_method",
+            "\"client_secret_post\"",
+            "client_secret_post",
+            vec!["--authproxy-token-auth-method=client_secret_post"],
+            |c| c.provider.token_auth_method == Some(TokenAuthMethod::ClientSecretPost),
+        ),
+        (
+            "pass_access_token",
+            "true",
+            "true",
+            vec!["--pass-access-token"],
+            |c| c.headers.pass_access_token,
+        ),
+        (
+            "pass_authorization_header",
+            "true",
+            "true",
+            vec!["--pass-authorization-header"],
+            |c| c.headers.pass_authorization_header,
+        ),
+        (
+            "set_authorization_header",
+            "true",
+            "true",
+            vec!["--set-authorization-header"],
+            |c| c.headers.set_authorization_header,
+        ),
+        (
+            "set_xauthrequest",
+            "true",
+            "true",
+            vec!["--set-xauthrequest"],
+            |c| c.headers.set_xauthrequest,
+        ),
+        (
+            "prefer_email_to_user",
+            "true",
+            "true",
+            vec!["--prefer-email-to-user"],
+            |c| c.headers.prefer_email_to_user,
+        ),
+        (
+            "pass_host_header",
+            "false",
+            "false",
+            vec!["--pass-host-header=false"],
+            |c| !c.headers.pass_host_header,
+        ),
+        (
+            "skip_provider_button",
+            "true",
+            "true",
+            vec!["--skip-provider-button"],
+            |c| c.pages.skip_provider_button,
+        ),
+        (
+            "custom_templates_dir",
+            "\"/templates\"",
+            "/templates",
+            vec!["--custom-templates-dir=/templates"],
+            |c| c.pages.custom_templates_dir.as_deref() == Some(std::path::Path::new("/templates")),
+        ),
+        (
+            "banner",
+            "\"Hello\"",
+            "Hello",
+            vec!["--banner=Hello"],
+            |c| c.pages.banner.as_deref() == Some("Hello"),
+        ),
+        ("footer", "\"-\"", "-", vec!["--footer=-"], |c| {
+            c.pages.footer.as_deref() == Some("-")
+        }),
+        (
+            "custom_sign_in_logo",
+            "\"-\"",
+            "-",
+            vec!["--custom-sign-in-logo=-"],
+            |c| c.pages.custom_sign_in_logo.as_deref() == Some("-"),
+        ),
+        (
+            "show-debug-on-error",
+            "true",
+            "true",
+            vec!["--show-debug-on-error"],
+            |c| c.pages.show_debug_on_error,
+        ),
+        (
+            "logging_format",
+            "\"json\"",
+            "json",
+            vec!["--logging-format=json"],
+            |c| c.logging.json,
+        ),
+        (
+            "request_logging",
+            "false",
+            "false",
+            vec!["--request-logging=false"],
+            |c| !c.logging.request_logging,
+        ),
+        (
+            "auth_logging",
+            "false",
+            "false",
+            vec!["--auth-logging=false"],
+            |c| !c.logging.auth_logging,
+        ),
+        (
+            "standard_logging",
+            "false",
+            "false",
+            vec!["--standard-logging=false"],
+            |c| !c.logging.standard_logging,
+        ),
+        (
+            "silence_ping_logging",
+            "true",
+            "true",
+            vec!["--silence-ping-logging"],
+            |c| c.logging.silence_ping_logging,
+        ),
+        (
+            "exclude_logging_paths",
+            "[\"/healthz\"]",
+            "/healthz",
+            vec!["--exclude-logging-path=/healthz"],
+            |c| c.logging.exclude_logging_paths == ["/healthz"],
+        ),
+        (
+            "encode_state",
+            "true",
+            "true",
+            vec!["--encode-state"],
+            |c| c.encode_state,
+        ),
+        (
+            "relative_redirect_url",
+            "true",
+            "true",
+            vec!["--relative-redirect-url"],
+            |c| c.relative_redirect_url,
+        ),
+        (
+            "client_id",
+            "\"other\"",
+            "other",
+            vec!["--client-id=other"],
+            |c| c.provider.client_id == "other",
+        ),
+        (
+            "client_secret",
+            "\"xyz\"",
+            "xyz",
+            vec!["--client-secret=xyz"],
+            |c| c.provider.client_secret.expose() == "xyz",
+        ),
+        (
+            "oidc_issuer_url",
+            "\"https://login.example.org/realms/x\"",
+            "https://login.example.org/realms/x",
+            vec!["--oidc-issuer-url=https://login.example.org/realms/x"],
+            |c| {
+                c.provider
+                    .oidc_issuer_url
+                    .as_ref()
+                    .is_some_and(|u| u.as_str() == "https://login.example.org/realms/x")
+            },
+        ),
+    ]
+}
+
+#[test]
+fn every_key_works_in_file_env_and_flag_spelling() {
+    for (key, toml_value, env_value, flags, check) in spelling_cases() {
+        let spec = options::by_key(key).unwrap();
+        // File.
+        let dir = tmpdir();
+        let cfg = write(
+            &dir,
+            "oauth2_proxy.cfg",
+            format!("{key} = {toml_value}\n").as_bytes(),
+        );
+        let mut env = base_env();
+        env.remove(&spec.env());
+        let c = run(&["--config", cfg.to_str().unwrap()], &env);
+        assert!(check(&c), "file spelling of {key}");
+        // Env.
+        let mut env = base_env();
+        env.insert(spec.env(), env_value.to_string());
+        assert!(check(&run(&[], &env)), "env spelling of {key}");
+        // Flag.
+        let mut env = base_env();
+        env.remove(&spec.env());
+        assert!(check(&run(&flags, &env)), "flag spelling of {key}");
+    }
+}
+
+#[test]
+fn precedence_is_flags_then_env_then_file_then_defaults() {
+    let dir = tmpdir();
+    let cfg = write(
+        &dir,
+        "c.cfg",
+        b"cookie_name = \"from_file\"\ncookie_path = \"/file\"\ncookie_expire = \"2h\"\n",
+    );
+    let mut env = base_env();
+    env.insert("OAUTH2_PROXY_COOKIE_NAME".into(), "from_env".into());
+    env.insert("OAUTH2_PROXY_COOKIE_PATH".into(), "/env".into());
+    let c = run(
+        &["--config", cfg.to_str().unwrap(), "--cookie-name=from_flag"],
+        &env,
+    );
+    assert_eq!(c.cookie.name, "from_flag");
+    assert_eq!(c.cookie.path, "/env");
+    assert_eq!(c.cookie.expire, Duration::from_secs(7200));
+    assert_eq!(c.cookie.csrf_expire, Duration::from_secs(900));
+    assert_eq!(c.config_file.as_deref(), Some(cfg.as_path()));
+}
+
+#[test]
+fn flag_lists_replace_env_lists_and_repeated_flags_accumulate() {
+    let mut env = base_env();
+    env.insert("OAUTH2_PROXY_EMAIL_DOMAINS".into(), "env.com".into());
+    let c = run(
+        &["--email-domain=a.com,b.com", "--email-domain", "c.com"],
+        &env,
+    );
+    assert_eq!(c.authz.email_domains, ["a.com", "b.com", "c.com"]);
+}
+
+#[test]
+fn list_separators_are_commas_with_blanks_trimmed() {
+    let mut env = base_env();
+    env.insert(
+        "OAUTH2_PROXY_COOKIE_DOMAINS".into(),
+        " .a.com , .b.com,,".into(),
+    );
+    assert_eq!(run(&[], &env).cookie.domains, [".a.com", ".b.com"]);
+    // A TOML string for a list key is split the same way (viper's decode hook).
+    let dir = tmpdir();
+    let cfg = write(&dir, "c.cfg", b"whitelist_domains = \".a.com,.b.com\"\n");
+    let c = run(&["--config", cfg.to_str().unwrap()], &base_env());
+    assert_eq!(c.whitelist_domains, [".a.com", ".b.com"]);
+}
+
+#[test]
+fn config_file_can_come_from_oauth2_proxy_config_env() {
+    let dir = tmpdir();
+    let cfg = write(&dir, "c.cfg", b"cookie_name = \"via_env_config\"\n");
+    let mut env = base_env();
+    env.insert("OAUTH2_PROXY_CONFIG".into(), cfg.to_str().unwrap().into());
+    assert_eq!(run(&[], &env).cookie.name, "via_env_config");
+}
+
+#[test]
+fn seed_configmap_with_provider_oidc_loads() {
+    let dir = tmpdir();
+    let cfg = write(
+        &dir,
+        "oauth2_proxy.cfg",
+        br#"provider = "oidc"
+oidc_issuer_url = "https://idp.example.com"
+http_address = "0.0.0.0:4180"
+cookie_name = "_oauth2_proxy"
+cookie_domains = [".example.com"]
+cookie_secure = true
+cookie_httponly = true
+cookie_samesite = "lax"
+cookie_expire = "168h"
+cookie_refresh = "1h"
+email_domains = ["*"]
+pass_access_token = true
+pass_authorization_header = true
+pass_user_headers = true
+set_authorization_header = true
+set_xauthrequest = true
+skip_provider_button = false
+custom_templates_dir = "/templates"
+reverse_proxy = true
+whitelist_domains = [".example.com"]
+"#,
+    );
+    let env: HashMap<String, String> = [
+        (
+            "OAUTH2_PROXY_REDIRECT_URL",
+            "https://auth.example.com/oauth2/callback",
+        ),
+        ("OAUTH2_PROXY_UPSTREAMS", "http://127.0.0.1:8080"),
+        ("OAUTH2_PROXY_CLIENT_ID", "client-id"),
+        ("OAUTH2_PROXY_CLIENT_SECRET", "client-secret"),
+        ("OAUTH2_PROXY_COOKIE_SECRET", STD_SECRET),
+        // Kubernetes service links for a Service named oauth2-proxy: not configuration.
+        ("OAUTH2_PROXY_SERVICE_HOST", "10.0.0.7"),
+        ("OAUTH2_PROXY_SERVICE_PORT", "4180"),
+        ("OAUTH2_PROXY_PORT", "tcp://10.0.0.7:4180"),
+        ("OAUTH2_PROXY_PORT_4180_TCP_ADDR", "10.0.0.7"),
+        ("PATH", "/usr/bin"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let c = run(&["--config", cfg.to_str().unwrap()], &env);
+    assert_eq!(c.http_address, "0.0.0.0:4180".parse().unwrap());
+    assert_eq!(c.cookie.domains, [".example.com"]);
+    assert_eq!(c.cookie.samesite, SameSite::Lax);
+    assert_eq!(c.cookie.refresh, Duration::from_secs(3600));
+    assert_eq!(c.cookie.secret.aes_key().len(), 32);
+    assert_eq!(
+        c.upstreams,
+        [UpstreamTarget::Http {
+            url: url::Url::parse("http://127.0.0.1:8080").unwrap(),
+            path: "/".into()
+        }]
+    );
+    assert!(c.headers.set_xauthrequest && c.headers.pass_access_token && c.reverse_proxy);
+    assert_eq!(c.redirect_url.unwrap().host_str(), Some("auth.example.com"));
+}
+
+#[test]
+fn openssl_style_standard_base64_secrets_work() {
+    for secret in [
+        STD_SECRET,
+        "W5cxdrwuszu0l5pXGmOzI/BBypD+AN/lrgVmGMYmmi4",
+        "W5cxdrwuszu0l5pXGmOzI_BBypD-AN_lrgVmGMYmmi4=",
+    ] {
+        let mut env = base_env();
+        env.insert("OAUTH2_PROXY_COOKIE_SECRET".into(), secret.into());
+        assert_eq!(run(&[], &env).cookie.secret.aes_key().len(), 32, "{secret}");
+    }
+}
+
+#[test]
+fn cookie_secret_file_is_read_raw_and_a_trailing_newline_is_explained() {
+    let dir = tmpdir();
+    let ok = write(&dir, "ok", STD_SECRET.as_bytes());
+    let mut env = base_env();
+    env.remove("OAUTH2_PROXY_COOKIE_SECRET");
+    env.insert(
+        "OAUTH2_PROXY_COOKIE_SECRET_FILE".into(),
+        ok.to_str().unwrap().into(),
+    );
+    assert_eq!(
+        run(&[], &env).cookie.secret.hmac_key(),
+        STD_SECRET.as_bytes()
+    );
+    let nl = write(&dir, "nl", format!("{STD_SECRET}\n").as_bytes());
+    env.insert(
+        "OAUTH2_PROXY_COOKIE_SECRET_FILE".into(),
+        nl.to_str().unwrap().into(),
+    );
+    assert_err(
+        &[],
+        &env,
+        &["option `cookie_secret_file` (from environment variable OAUTH2_PROXY_COOKIE_SECRET_FILE)", "found 45 bytes", "ends with a newline"],
+    );
+}
+
+#[test]
+fn client_secret_file_is_read_without_its_trailing_newline() {
+    let dir = tmpdir();
+    let f = write(&dir, "cs", b"abc\n");
+    let mut env = base_env();
+    env.remove("OAUTH2_PROXY_CLIENT_SECRET");
+    let c = run(&["--client-secret-file", f.to_str().unwrap()], &env);
+    assert_eq!(c.provider.client_secret.expose(), "abc");
+    assert_err(
+        &["--client-secret-file=/nonexistent/secret"],
+        &env,
+        &["option `client_secret_file` (from flag --client-secret-file): cannot read /nonexistent/secret"],
+    );
+}
+
+#[test]
+fn authenticated_emails_file_is_trimmed_lowercased_and_ignores_comments() {
+    let dir = tmpdir();
+    let f = write(
+        &dir,
+        "emails",
+        b"# team\n  Alice@Example.com \n\nbob@example.org\n",
+    );
+    let mut env = base_env();
+    env.remove("OAUTH2_PROXY_EMAIL_DOMAINS");
+    env.insert(
+        "OAUTH2_PROXY_AUTHENTICATED_EMAILS_FILE".into(),
+        f.to_str().unwrap().into(),
+    );
+    let c = run(&[], &env);
+    let set = c.authz.authenticated_emails.unwrap();
+    assert!(set.contains("alice@example.com") && set.contains("bob@example.org"));
+    assert_eq!(set.len(), 2);
+    let bad = write(&dir, "bad", b"ok@example.com\nnot an email\n");
+    env.insert(
+        "OAUTH2_PROXY_AUTHENTICATED_EMAILS_FILE".into(),
+        bad.to_str().unwrap().into(),
+    );
+    assert_err(
+        &[],
+        &env,
+        &[&format!(
+            "{}:2: \"not an email\" is not an email address",
+            bad.display()
+        )],
+    );
+}
+
+#[test]
+fn upstream_forms_are_parsed() {
+    let dir = tmpdir();
+    let file_up = format!("file://{}#/static/", dir.display());
+    let c = run(
+        &[
+            "--upstream=http://127.0.0.1:8080",
+            "--upstream=https://127.0.0.1:9443/api/",
+            &format!("--upstream={file_up}"),
+        ],
+        &base_env(),
+    );
+    assert_eq!(c.upstreams.len(), 3);
+    assert!(matches!(&c.upstreams[0], UpstreamTarget::Http { path, .. } if path == "/"));
+    assert!(matches!(&c.upstreams[1], UpstreamTarget::Http { path, .. } if path == "/api/"));
+    assert!(
+        matches!(&c.upstreams[2], UpstreamTarget::File { dir: d, path } if *d == dir && path == "/static/")
+    );
+    // static:// is root-only in oauth2-proxy's legacy config.
+    let c = run(&["--upstream=static://202"], &base_env());
+    assert_eq!(
+        c.upstreams,
+        [UpstreamTarget::Static {
+            code: 202,
+            path: "/".into()
+        }]
+    );
+}
+
+#[test]
+fn static_upstream_alone_defaults_to_200() {
+    let c = run(&["--upstream=static://"], &base_env());
+    assert_eq!(
+        c.upstreams,
+        [UpstreamTarget::Static {
+            code: 200,
+            path: "/".into()
+        }]
+    );
+}
+
+#[test]
+fn each_invalid_value_names_its_key_and_origin() {
+    let dir = tmpdir();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--cookie-samesite=loose".into()], "option `cookie_samesite` (from flag --cookie-samesite): \"loose\" must be one of lax, strict, none"),
+        (vec!["--cookie-samesite=none".into(), "--cookie-secure=false".into()], "\"none\" requires cookie_secure = true"),
+        (vec!["--cookie-refresh=168h".into()], "option `cookie_refresh` (from flag --cookie-refresh): (168h0m0s) must be less than cookie_expire (168h0m0s)"),
+        (vec!["--cookie-expire=7d".into()], "option `cookie_expire` (from flag --cookie-expire): unknown unit \"d\""),
+        (vec!["--cookie-expire=3600".into()], "missing unit"),
+        (vec!["--cookie-name=bad name".into()], "option `cookie_name` (from flag --cookie-name): \"bad name\" contains ' '"),
+        (vec!["--cookie-name=__Host-x".into(), "--cookie-domain=.example.com".into()], "__Host- prefix requires no cookie_domains"),
+        (vec!["--cookie-secret=short".into()], "option `cookie_secret` (from flag --cookie-secret): cookie secret must be 16, 24 or 32 bytes"),
+        (vec!["--cookie-path=app".into()], "option `cookie_path`"),
+        (vec!["--cookie-domain=https://x.com".into()], "option `cookie_domains` (from flag --cookie-domain): entry \"https://x.com\""),
+        (vec!["--redirect-url=ftp://x.example.com/cb".into()], "option `redirect_url` (from flag --redirect-url): \"ftp://x.example.com/cb\" must be an http:// or https:// URL"),
+        (vec!["--redirect-url=/elsewhere".into()], "relative redirect URL \"/elsewhere\" must be \"/oauth2/callback\""),
+        (vec!["--oidc-issuer-url=not a url".into()], "option `oidc_issuer_url` (from flag --oidc-issuer-url): \"not a url\" is not a valid URL"),
+        (vec!["--upstream=ftp://x".into()], "option `upstreams` (from flag --upstream): entry \"ftp://x\": scheme \"ftp\" is not supported"),
+        (vec!["--upstream=static://999".into()], "static status \"999\" must be a number from 100 to 599"),
+        (vec![format!("--upstream=file://{}/missing#/x", dir.display())], "does not exist"),
+        (vec!["--upstream=http://127.0.0.1:1".into(), "--upstream=http://127.0.0.1:2".into()], "already serves path \"/\""),
+        (vec!["--upstream=unix:///run/app.sock".into()], "unix socket upstreams are not supported yet"),
+        (vec!["--upstream=http://user:pw@127.0.0.1:1".into()], "must not contain credentials"),
+        (vec!["--whitelist-domain=https://example.com".into()], "option `whitelist_domains` (from flag --whitelist-domain): entry \"https://example.com\": must be a host name"),
+        (vec!["--whitelist-domain=.example.com:http".into()], "port \"http\" must be a number or *"),
+        (vec!["--code-challenge-method=s512".into()], "option `code_challenge_method` (from flag --code-challenge-method): \"s512\" is not one of S256, plain, none"),
+        (vec!["--logging-format=xml".into()], "option `logging_format` (from flag --logging-format): \"xml\" is not one of text, json"),
+        (vec!["--http-address=unix:///tmp/s".into()], "unix sockets and inherited file descriptors are not supported yet"),
+        (vec!["--http-address=example.com:80".into()], "is not [http://]<ip>:<port>"),
+        (vec!["--provider=github".into()], "option `provider` (from flag --provider): provider \"github\" is not supported yet"),
+        (vec!["--scope=email profile".into()], "must include openid"),
+        (vec!["--proxy-prefix=oauth2".into()], "option `proxy_prefix` (from flag --proxy-prefix): \"oauth2\" must be a path starting with a single /"),
+        (vec!["--real-client-ip-header=X-Client".into()], "\"X-Client\" is not one of X-Forwarded-For"),
+        (vec!["--upstream-timeout=0s".into()], "option `upstream_timeout` (from flag --upstream-timeout): must be greater than zero"),
+        (vec!["--cookie-secure=maybe".into()], "option `cookie_secure` (from flag --cookie-secure): \"maybe\" is not a boolean"),
+        (vec!["--skip-oidc-discovery".into()], "option `login_url`: is required when skip_oidc_discovery is true"),
+        (vec!["--email-domain=@example.com".into()], "entry \"@example.com\" must be a domain"),
+        (vec!["--authenticated-emails-file=/nonexistent/emails".into()], "option `authenticated_emails_file` (from flag --authenticated-emails-file): cannot read /nonexistent/emails"),
+        (vec!["--provider-ca-file=/nonexistent/ca.pem".into()], "file /nonexistent/ca.pem does not exist"),
+        (vec!["--authproxy-token-auth-method=private_key_jwt".into()], "is not one of client_secret_basic, client_secret_post"),
+    ];
+    for (a, want) in cases {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        assert_err(&a, &base_env(), &[want]);
+    }
+}
+
+#[test]
+fn errors_in_the_file_name_the_file() {
+    let dir = tmpdir();
+    let cfg = write(&dir, "bad.cfg", b"cookie_samesite = \"loose\"\ncookie_expire = 3600\ncookie_domain = \".a.com\"\nemail_domains = 3.5\n");
+    let mut env = base_env();
+    env.remove("OAUTH2_PROXY_EMAIL_DOMAINS");
+    let e = errors(&["--config", cfg.to_str().unwrap()], &env);
+    let f = cfg.display().to_string();
+    for want in [
+        format!("option `cookie_samesite` (from {f}): \"loose\" must be one of"),
+        format!("option `cookie_expire` (from {f}): 3600 has no unit"),
+        format!(
+            "unknown option `cookie_domain` in config file {f}; did you mean `cookie_domains`?"
+        ),
+        format!("option `email_domains` (from {f}): expected a list of strings, found a float"),
+    ] {
+        assert!(e.contains(&want), "missing {want:?} in:\n{e}");
+    }
+    // All errors are reported, one per line.
+    assert!(e.lines().count() >= 4, "{e}");
+}
+
+#[test]
+fn invalid_toml_and_missing_file_are_errors() {
+    let dir = tmpdir();
+    let cfg = write(&dir, "broken.cfg", b"cookie_name = \n");
+    assert_err(
+        &["--config", cfg.to_str().unwrap()],
+        &base_env(),
+        &["is not valid TOML"],
+    );
+    assert_err(
+        &["--config=/nonexistent/x.cfg"],
+        &base_env(),
+        &["cannot read config file /nonexistent/x.cfg"],
+    );
+}
+
+#[test]
+fn unknown_flags_and_env_vars_are_errors_with_suggestions() {
+    let mut env = base_env();
+    env.insert("OAUTH2_PROXY_COOKIE_DOMAIN".into(), ".a.com".into());
+    env.insert("OAUTH2_PROXY_NONSENSE_THING".into(), "x".into());
+    let e = errors(&["--cookie-domains=.a.com", "--frobnicate", "stray"], &env);
+    for want in [
+        "unknown environment variable OAUTH2_PROXY_COOKIE_DOMAIN; did you mean OAUTH2_PROXY_COOKIE_DOMAINS?",
+        "unknown environment variable OAUTH2_PROXY_NONSENSE_THING",
+        "unknown flag --cookie-domains; did you mean --cookie-domain?",
+        "unknown flag --frobnicate",
+        "unexpected argument `stray`",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+    let e = errors(&["--cookie-secure", "false"], &base_env());
+    let want = "unexpected argument `false` after --cookie-secure; boolean flags take their value after '=': --cookie-secure=false";
+    assert!(e.contains(want), "missing {want:?} in:\n{e}");
+}
+
+#[test]
+fn unsupported_oauth2_proxy_options_fail_only_when_not_default() {
+    let dir = tmpdir();
+    let cfg = write(
+        &dir,
+        "c.cfg",
+        b"session_store_type = \"cookie\"\nproxy_websockets = true\nazure_tenant = \"common\"\noidc_audience_claims = [\"aud\"]\nflush_interval = \"5s\"\n",
+    );
+    run(&["--config", cfg.to_str().unwrap()], &base_env());
+    let cfg2 = write(
+        &dir,
+        "c2.cfg",
+        b"session_store_type = \"redis\"\ngithub_org = \"acme\"\n",
+    );
+    let f = cfg2.display().to_string();
+    assert_err(
+        &["--config", cfg2.to_str().unwrap(), "--skip-auth-regex=^/public"],
+        &base_env(),
+        &[
+            &format!("option `session_store_type` (from {f}) is an oauth2-proxy option authproxy does not support yet"),
+            &format!("option `github_org` (from {f}) is an oauth2-proxy option authproxy does not support yet"),
+            "option `skip_auth_regex` (from flag --skip-auth-regex) is an oauth2-proxy option authproxy does not support yet",
+        ],
+    );
+    assert_err(&["--alpha-config=x.yaml"], &base_env(), &["--alpha-config"]);
+}
+
+#[test]
+fn every_unsupported_option_is_an_error_when_set_in_env() {
+    for o in OPTIONS.iter().filter(|o| o.support == Support::No) {
+        let value = match o.kind {
+            Kind::Bool => {
+                if o.default == "true" {
+                    "false"
+                } else {
+                    "true"
+                }
+            }
+            Kind::Int => "42",
+            Kind::Duration => "42s",
+            Kind::Str | Kind::List => "something-else",
+        };
+        let mut env = base_env();
+        env.insert(o.env(), value.into());
+        let e = errors(&[], &env);
+        assert!(
+            e.contains(&format!(
+                "option `{}` (from environment variable {})",
+                o.key,
+                o.env()
+            )),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn required_options_are_reported_together() {
+    let e = errors(&["--provider=oidc"], &HashMap::new());
+    for want in [
+        "option `client_id` is required",
+        "option `client_secret` or `client_secret_file` is required",
+        "option `oidc_issuer_url` is required",
+        "option `cookie_secret` or `cookie_secret_file` is required",
+        "option `email_domains` or `authenticated_emails_file` is required",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+}
+
+#[test]
+fn provider_default_is_oauth2_proxys_google_and_explains_itself() {
+    let mut env = base_env();
+    env.remove("OAUTH2_PROXY_PROVIDER");
+    assert_err(&[], &env, &["provider \"google\" (oauth2-proxy's default when `provider` is not set) is not supported yet"]);
+}
+
+#[test]
+fn user_headers_follow_pass_user_headers_or_pass_basic_auth_as_in_oauth2_proxy() {
+    assert!(
+        run(&["--pass-user-headers=false"], &base_env())
+            .headers
+            .pass_user_headers
+    );
+    assert!(
+        run(&["--pass-basic-auth=false"], &base_env())
+            .headers
+            .pass_user_headers
+    );
+    let mut env = base_env();
+    env.insert("OAUTH2_PROXY_PASS_BASIC_AUTH".into(), "false".into());
+    env.insert("OAUTH2_PROXY_PASS_USER_HEADERS".into(), "false".into());
+    assert!(!run(&[], &env).headers.pass_user_headers);
+}
+
+#[test]
+fn booleans_accept_go_spellings_in_env() {
+    for (v, want) in [
+        ("true", true),
+        ("1", true),
+        ("TRUE", true),
+        ("t", true),
+        ("false", false),
+        ("0", false),
+        ("F", false),
+    ] {
+        let mut env = base_env();
+        env.insert("OAUTH2_PROXY_REVERSE_PROXY".into(), v.into());
+        assert_eq!(run(&[], &env).reverse_proxy, want, "{v}");
+    }
+}
+
+#[test]
+fn empty_env_values_count_as_unset() {
+    let mut env = base_env();
+    env.insert("OAUTH2_PROXY_COOKIE_NAME".into(), String::new());
+    assert_eq!(run(&[], &env).cookie.name, "_oauth2_proxy");
+}
+
+#[test]
+fn http_address_forms() {
+    for (input, want) in [
+        ("0.0.0.0:4180", "0.0.0.0:4180"),
+        ("http://0.0.0.0:4180", "0.0.0.0:4180"),
+        ("HTTP://127.0.0.1:80", "127.0.0.1:80"),
+        (":4180", "0.0.0.0:4180"),
+        ("localhost:4180", "127.0.0.1:4180"),
+        ("[::1]:4180", "[::1]:4180"),
+    ] {
+        assert_eq!(
+            super::build::parse_http_address(input),
+            Ok(want.parse().unwrap()),
+            "{input}"
+        );
+    }
+}
+
+#[test]
+fn whitelist_domain_syntax() {
+    for ok in [
+        "example.com",
+        ".example.com",
+        "*.example.com",
+        "example.com:8443",
+        ".example.com:*",
+        "[::1]:8080",
+        "localhost",
+    ] {
+        assert!(super::build::validate_whitelist_domain(ok).is_ok(), "{ok}");
+    }
+    for bad in [
+        "",
+        "http://example.com",
+        "example.com/path",
+        "exa mple.com",
+        "example..com",
+        "*.",
+        "example.com:abc",
+    ] {
+        assert!(
+            super::build::validate_whitelist_domain(bad).is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn help_and_version_win_over_other_errors() {
+    match load(&args(&["--frobnicate", "--help"]), &HashMap::new()) {
+        Ok(Command::Help(text)) => {
+            for want in [
+                "--cookie-domain",
+                "OAUTH2_PROXY_COOKIE_DOMAINS",
+                "cookie_domains",
+                "[default: 168h]",
+                "--upstream",
+                "not supported yet",
+            ] {
+                assert!(text.contains(want), "{want}");
+            }
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        load(&args(&["-h"]), &HashMap::new()),
+        Ok(Command::Help(_))
+    ));
+    match load(&args(&["--version"]), &HashMap::new()) {
+        Ok(Command::Version(v)) => assert!(v.contains(env!("CARGO_PKG_VERSION"))),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn check_flag_returns_check() {
+    assert!(matches!(
+        load(&args(&["--check"]), &base_env()),
+        Ok(Command::Check(_))
+    ));
+}
+
+#[test]
+fn help_lists_every_supported_flag() {
+    let text = options::help_text();
+    for o in OPTIONS.iter().filter(|o| o.support == Support::Yes) {
+        assert!(text.contains(&o.flag_spelling()), "{}", o.key);
+        assert!(text.contains(&o.env()), "{}", o.key);
+    }
+}
+
+#[test]
+fn warnings_flag_insecure_settings() {
+    let c = run(
+        &["--ssl-insecure-skip-verify", "--code-challenge-method=none"],
+        &base_env(),
+    );
+    let w = c.warnings().join("\n");
+    assert!(
+        w.contains("ssl_insecure_skip_verify") && w.contains("PKCE is off"),
+        "{w}"
+    );
+    assert!(w.contains("anyone the provider signs in"), "{w}");
+}
+
+#[test]
+fn docs_configuration_md_is_in_sync_with_the_option_table() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md");
+    let want = options::reference_markdown();
+    if std::env::var_os("AUTHPROXY_BLESS_DOCS").is_some() {
+        std::fs::write(&path, &want).unwrap();
+    }
+    let have = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        have == want,
+        "docs/configuration.md is out of date; regenerate with AUTHPROXY_BLESS_DOCS=1 cargo test --lib config"
+    );
+}
