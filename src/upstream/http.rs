@@ -166,15 +166,17 @@ impl HttpClient {
             upgrade_protocol(req.headers()).map(|proto| (proto, hyper::upgrade::on(&mut req)));
 
         let (mut parts, body) = req.into_parts();
+        // RFC 9112 §3.2.2 and RFC 9113 §8.3.1: an absolute-form target or an HTTP/2
+        // `:authority` names the host; the Host field is only the fallback.
         let original_host = ctx
             .host
-            .or_else(|| parts.headers.get(header::HOST).cloned())
             .or_else(|| {
                 parts
                     .uri
                     .authority()
                     .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-            });
+            })
+            .or_else(|| parts.headers.get(header::HOST).cloned());
 
         let headers = &mut parts.headers;
         remove_hop_by_hop(headers);
@@ -435,20 +437,29 @@ fn join_cookies(headers: &mut HeaderMap) {
 /// `X-Forwarded-For: <prior values>, <client ip>` (prior fields are joined, as Go does).
 fn append_forwarded_for(headers: &mut HeaderMap, ip: std::net::IpAddr) {
     use std::fmt::Write as _;
-    let mut value = String::new();
+    let mut value = bytes::BytesMut::with_capacity(64);
     for prior in headers.get_all(&X_FORWARDED_FOR) {
-        if let Ok(s) = prior.to_str() {
-            let s = s.trim();
-            if !s.is_empty() {
-                value.push_str(s);
-                value.push_str(", ");
-            }
+        let prior = trim_ows(prior.as_bytes());
+        if !prior.is_empty() {
+            value.extend_from_slice(prior);
+            value.extend_from_slice(b", ");
         }
     }
     let _ = write!(value, "{ip}");
-    if let Ok(v) = HeaderValue::from_str(&value) {
+    // `from_maybe_shared` validates and keeps the buffer: no second copy.
+    if let Ok(v) = HeaderValue::from_maybe_shared(value.freeze()) {
         headers.insert(X_FORWARDED_FOR.clone(), v);
     }
+}
+
+fn trim_ows(mut b: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = b {
+        b = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = b {
+        b = rest;
+    }
+    b
 }
 
 /// Milliseconds since the request started at which the request body last made progress.

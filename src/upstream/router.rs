@@ -132,19 +132,24 @@ pub(super) fn has_dot_segment(decoded: &[u8]) -> bool {
 }
 
 /// 301 to the same path with a trailing slash, keeping the query.
+///
+/// The Location is relative (`./name/`), as Go's file server writes it: a request path
+/// such as `//evil.example` can then never turn into a protocol-relative redirect.
 pub(super) fn trailing_slash_redirect(uri: &Uri) -> Response<Body> {
-    let mut location =
-        String::with_capacity(uri.path().len() + 1 + uri.query().map_or(0, |q| q.len() + 1));
-    location.push_str(uri.path());
+    let last = uri.path().rsplit('/').next().unwrap_or_default();
+    let query = uri.query();
+    let mut location = String::with_capacity(last.len() + 4 + query.map_or(0, |q| q.len() + 1));
+    location.push_str("./");
+    location.push_str(last);
     location.push('/');
-    if let Some(q) = uri.query() {
+    if let Some(q) = query {
         location.push('?');
         location.push_str(q);
     }
     redirect(&location)
 }
 
-/// A 301 response to `location` (a path built from an already valid request path).
+/// A 301 response to `location` (built from an already valid request URI).
 fn redirect(location: &str) -> Response<Body> {
     let mut resp = Response::new(empty_body());
     *resp.status_mut() = StatusCode::MOVED_PERMANENTLY;
@@ -251,9 +256,15 @@ mod tests {
 
     #[test]
     fn trailing_slash_redirect_keeps_the_query() {
-        let uri: Uri = "/api?x=1&y=2".parse().unwrap();
-        let resp = trailing_slash_redirect(&uri);
-        assert_eq!(resp.status(), StatusCode::MOVED_PERMANENTLY);
-        assert_eq!(resp.headers()[header::LOCATION], "/api/?x=1&y=2");
+        let table = [
+            ("/api?x=1&y=2", "./api/?x=1&y=2"),
+            ("/a/b", "./b/"),
+            ("//evil.example", "./evil.example/"),
+        ];
+        for (uri, want) in table {
+            let resp = trailing_slash_redirect(&uri.parse().unwrap());
+            assert_eq!(resp.status(), StatusCode::MOVED_PERMANENTLY);
+            assert_eq!(resp.headers()[header::LOCATION], want, "{uri}");
+        }
     }
 }

@@ -468,7 +468,7 @@ async fn no_route_and_trailing_slash_redirect() {
     assert_eq!(err.status(), StatusCode::NOT_FOUND);
     let resp = up.proxy(get("/api?x=1"), ctx()).await.unwrap();
     assert_eq!(resp.status(), StatusCode::MOVED_PERMANENTLY);
-    assert_eq!(resp.headers()[header::LOCATION], "/api/?x=1");
+    assert_eq!(resp.headers()[header::LOCATION], "./api/?x=1");
 }
 
 #[tokio::test]
@@ -559,7 +559,7 @@ async fn file_upstream_serves_files_and_refuses_traversal() {
     assert_eq!(text(resp).await, "<h1>docs</h1>");
     let resp = up.proxy(get("/files/docs?v=1"), ctx()).await.unwrap();
     assert_eq!(resp.status(), StatusCode::MOVED_PERMANENTLY);
-    assert_eq!(resp.headers()[header::LOCATION], "/files/docs/?v=1");
+    assert_eq!(resp.headers()[header::LOCATION], "./docs/?v=1");
     let resp = up.proxy(get("/files/docs/a%20b.txt"), ctx()).await.unwrap();
     assert_eq!(text(resp).await, "spaced");
 
@@ -691,4 +691,84 @@ async fn connect_method_is_refused() {
         .unwrap();
     let err = up.proxy(req, ctx()).await.unwrap_err();
     assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+}
+
+// A throwaway self-signed P-256 certificate for 127.0.0.1 / localhost, used only by the
+// test TLS server below (valid until 2126).
+const TEST_CERT: &str = "-----BEGIN CERTIFICATE-----
+MIIBmzCCAUGgAwIBAgIUWnlf4i5vzjVFLHJwVF6ApIOYy5MwCgYIKoZIzj0EAwIw
+FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEyODE2MDE1OVoYDzIxMjYxMTA0
+MTYwMTU5WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO
+PQMBBwNCAAQ9Dl3g2MpK1EUp3P28tusd+JgvpBrNuEB8oCbmcjYlpvgG2C35/iKu
+yiQAoL/DqbeMB3CEinjFnkisGfKGM2jQo28wbTAdBgNVHQ4EFgQU5d97b5Ui18BE
+1Ps/ryhvLeVZpxMwHwYDVR0jBBgwFoAU5d97b5Ui18BE1Ps/ryhvLeVZpxMwDwYD
+VR0TAQH/BAUwAwEB/zAaBgNVHREEEzARhwR/AAABgglsb2NhbGhvc3QwCgYIKoZI
+zj0EAwIDSAAwRQIgWpdnNUkmRz8YAffFMHWjWStTxm1EIY/U0clAt0PQ4UgCIQDt
+KOv8AJ57chUzNW7FYiWVE83KpAJreJWwrlTlQHjc4A==
+-----END CERTIFICATE-----
+";
+const TEST_KEY: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg0hnJBwRjoIvZhUHF
+mQSrGTpCrq8AtPBZhnNYoMLMmFChRANCAAQ9Dl3g2MpK1EUp3P28tusd+JgvpBrN
+uEB8oCbmcjYlpvgG2C35/iKuyiQAoL/DqbeMB3CEinjFnkisGfKGM2jQ
+-----END PRIVATE KEY-----
+";
+
+async fn start_tls_app() -> SocketAddr {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let cert = CertificateDer::from_pem_slice(TEST_CERT.as_bytes()).unwrap();
+    let key = PrivateKeyDer::from_pem_slice(TEST_KEY.as_bytes()).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), service_fn(|r| app("tls", r)))
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+fn https_target(addr: SocketAddr) -> UpstreamTarget {
+    UpstreamTarget::Http {
+        url: url::Url::parse(&format!("https://{addr}/")).unwrap(),
+        path: "/".into(),
+    }
+}
+
+#[tokio::test]
+async fn https_upstream_with_an_untrusted_certificate_fails_unless_verification_is_skipped() {
+    let addr = start_tls_app().await;
+
+    let verified = Upstreams::new(&[https_target(addr)], UpstreamOptions::default()).unwrap();
+    let err = verified.proxy(get("/"), ctx()).await.unwrap_err();
+    assert!(matches!(err, UpstreamError::ConnectFailed { .. }), "{err}");
+
+    let insecure = UpstreamOptions {
+        insecure_skip_verify: true,
+        ..UpstreamOptions::default()
+    };
+    let up = Upstreams::new(&[https_target(addr)], insecure).unwrap();
+    let resp = up.proxy(get("/over-tls"), ctx()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let echo = text(resp).await;
+    assert!(echo.starts_with("app=tls\n"), "{echo}");
+    assert!(echo.contains("uri=/over-tls\n"), "{echo}");
 }
