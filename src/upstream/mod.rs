@@ -3,11 +3,11 @@
 //!
 //! Three kinds of upstream, as in oauth2-proxy:
 //! - `http(s)://host:port/path`: proxied over pooled keep-alive HTTP/1.1 connections
-//!   ([`http`]); the request path is sent unchanged, the URL's path only selects the route.
-//! - `static://CODE`: answers `CODE` with the body `Authenticated` ([`static_files`]).
-//! - `file:///dir#/mount`: serves files from `dir` for paths under `mount` ([`static_files`]).
+//!   (`http.rs`); the request path is sent unchanged, the URL's path only selects the route.
+//! - `static://CODE`: answers `CODE` with the body `Authenticated` (`static_files.rs`).
+//! - `file:///dir#/mount`: serves files from `dir` for paths under `mount` (`static_files.rs`).
 //!
-//! Routing ([`router`]) follows oauth2-proxy's mux: the longest matching path wins, a path
+//! Routing (`router.rs`) follows oauth2-proxy's mux: the longest matching path wins, a path
 //! ending in `/` matches everything below it, any other path matches only itself, and a
 //! request for `/dir` that only `/dir/` would serve is redirected there.
 //!
