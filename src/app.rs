@@ -174,11 +174,7 @@ impl App {
         let identity = IdentityHeaders::from_config(&cfg.headers);
         let upstreams = Upstreams::new(
             &cfg.upstreams,
-            crate::upstream::UpstreamOptions {
-                timeout: cfg.upstream_timeout,
-                pass_host_header: cfg.headers.pass_host_header,
-                insecure_skip_verify: cfg.ssl_upstream_insecure_skip_verify,
-            },
+            crate::upstream::UpstreamOptions::from_config(&cfg),
         )
         .map_err(|e| format!("upstreams: {e}"))?;
         let pages = Pages::load(&cfg.pages, &cfg.proxy_prefix).map_err(|e| e.to_string())?;

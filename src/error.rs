@@ -28,6 +28,8 @@ pub enum AppError {
     InvalidRedirect,
     /// `provider=` named a provider this instance does not have.
     UnknownProvider,
+    /// A request the proxy refuses to forward (e.g. dot segments in the path).
+    BadRequest,
     /// Unknown route below the proxy prefix, or no upstream for the path.
     NotFound,
     /// Method not allowed on an endpoint.
@@ -50,6 +52,7 @@ impl AppError {
             | AppError::ProviderDenied { .. }
             | AppError::LoginRejected { .. } => StatusCode::FORBIDDEN,
             AppError::CallbackMissingCode
+            | AppError::BadRequest
             | AppError::InvalidRedirect
             | AppError::UnknownProvider => StatusCode::BAD_REQUEST,
             AppError::ProviderUnavailable | AppError::UpstreamUnavailable => {
@@ -76,6 +79,7 @@ impl AppError {
             AppError::ProviderNotReady => "Not ready yet",
             AppError::InvalidRedirect => "Invalid redirect",
             AppError::UnknownProvider => "Unknown provider",
+            AppError::BadRequest => "Bad request",
             AppError::NotFound => "Not found",
             AppError::MethodNotAllowed => "Method not allowed",
             AppError::UpstreamUnavailable => "Application unavailable",
@@ -116,6 +120,7 @@ impl AppError {
             }
             AppError::InvalidRedirect => "The redirect target is not allowed.".into(),
             AppError::UnknownProvider => "The requested identity provider is not configured.".into(),
+            AppError::BadRequest => "The request could not be understood.".into(),
             AppError::NotFound => "The page you asked for does not exist.".into(),
             AppError::MethodNotAllowed => "This endpoint does not accept that method.".into(),
             AppError::UpstreamUnavailable => {
@@ -157,6 +162,7 @@ impl AppError {
             AppError::ProviderNotReady => "provider_not_ready",
             AppError::InvalidRedirect => "invalid_redirect",
             AppError::UnknownProvider => "unknown_provider",
+            AppError::BadRequest => "bad_request",
             AppError::NotFound => "not_found",
             AppError::MethodNotAllowed => "method_not_allowed",
             AppError::UpstreamUnavailable => "upstream_unavailable",

@@ -14,7 +14,7 @@ use crate::authz::{decide, Decision};
 use crate::error::AppError;
 use crate::flow::{self, SessionLookup};
 use crate::server::{ConnInfo, Handler};
-use crate::upstream::{ProxyContext, UpstreamError};
+use crate::upstream::{ClientScheme, ProxyContext, UpstreamError};
 use crate::Body;
 
 impl Handler for App {
@@ -107,8 +107,8 @@ impl App {
         };
         let pctx = ProxyContext {
             client_ip: ctx.client_ip,
-            scheme: ctx.scheme,
-            host: ctx.host.clone(),
+            scheme: if ctx.scheme == "https" { ClientScheme::Https } else { ClientScheme::Http },
+            host: http::HeaderValue::from_str(&ctx.host).ok(),
             extra_headers,
         };
         match self.upstreams.proxy(req, pctx).await {
@@ -116,6 +116,7 @@ impl App {
             Err(e) => {
                 let app_err = match &e {
                     UpstreamError::NoRoute => AppError::NotFound,
+                    UpstreamError::BadRequest { .. } => AppError::BadRequest,
                     UpstreamError::Timeout { .. } => AppError::UpstreamTimeout,
                     _ => AppError::UpstreamUnavailable,
                 };
