@@ -19,6 +19,7 @@ const KNOWN_FUNCS: &[&str] = &[
 
 /// Which block opened the current nesting level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)] // `Block::Block` is Go's `{{block}}` action.
 enum Block {
     If,
     Range,
@@ -110,10 +111,9 @@ fn check_blocks(src: &str) -> Result<(), String> {
                 Some((Block::If | Block::Range | Block::With, _)) => {}
                 _ => return Err(format!("line {line}: unexpected {{{{else}}}}")),
             },
-            "end" => {
-                if stack.pop().is_none() {
-                    return Err(format!("line {line}: unexpected {{{{end}}}}"));
-                }
+            // The guard pops: a matched {{end}} closes the innermost block.
+            "end" if stack.pop().is_none() => {
+                return Err(format!("line {line}: unexpected {{{{end}}}}"));
             }
             "break" | "continue" => {
                 let in_range = stack
@@ -181,7 +181,7 @@ fn check_functions(src: &str) -> Result<(), String> {
 }
 
 fn walk_list(list: &ListNode) -> Result<(), String> {
-    list.nodes.iter().try_for_each(|n| walk_node(n))
+    list.nodes.iter().try_for_each(walk_node)
 }
 
 fn walk_node(node: &Node) -> Result<(), String> {
@@ -191,20 +191,20 @@ fn walk_node(node: &Node) -> Result<(), String> {
         Node::If(b) | Node::Range(b) | Node::With(b) => {
             walk_pipe(&b.pipe)?;
             walk_list(&b.body)?;
-            b.else_body.as_ref().map_or(Ok(()), |l| walk_list(l))
+            b.else_body.as_ref().map_or(Ok(()), walk_list)
         }
-        Node::Template(t) => t.pipe.as_ref().map_or(Ok(()), |p| walk_pipe(p)),
+        Node::Template(t) => t.pipe.as_ref().map_or(Ok(()), walk_pipe),
         Node::Define(d) => walk_list(&d.body),
         Node::Text(_) | Node::Break(_) | Node::Continue(_) => Ok(()),
     }
 }
 
 fn walk_pipe(pipe: &PipeNode) -> Result<(), String> {
-    pipe.commands.iter().try_for_each(|c| walk_command(c))
+    pipe.commands.iter().try_for_each(walk_command)
 }
 
 fn walk_command(cmd: &CommandNode) -> Result<(), String> {
-    cmd.args.iter().try_for_each(|e| walk_expr(e))
+    cmd.args.iter().try_for_each(walk_expr)
 }
 
 fn walk_expr(expr: &Expr) -> Result<(), String> {
