@@ -143,11 +143,11 @@ impl App {
         }
         let html = self.pages.render_error(&ErrorData {
             status_code: status.as_u16(),
-            title: err.title().to_owned(),
-            message: err.message(),
+            title: Some(err.title().to_owned()),
+            message: Some(err.message()),
             redirect: redirect.to_owned(),
             request_id: ctx.request_id.clone(),
-            can_retry: err.can_retry(),
+            can_retry: Some(err.can_retry()),
         });
         page(status, "text/html; charset=utf-8", html)
     }
@@ -177,7 +177,11 @@ impl App {
             crate::upstream::UpstreamOptions::from_config(&cfg),
         )
         .map_err(|e| format!("upstreams: {e}"))?;
-        let pages = Pages::load(&cfg.pages, &cfg.proxy_prefix).map_err(|e| e.to_string())?;
+        let mut pages = Pages::load(&cfg.pages, &cfg.proxy_prefix).map_err(|e| e.to_string())?;
+        pages.set_default_sign_in_message(
+            &cfg.authz.email_domains,
+            cfg.authz.authenticated_emails_file.is_some(),
+        );
         let provider = crate::provider::oidc::OidcProvider::new(&cfg.provider)
             .map_err(|e| format!("provider: {e}"))?;
         let provider = Arc::new(provider);

@@ -6,6 +6,7 @@
 //! identity provider signs in anyone with any name.
 
 pub mod app;
+pub mod cli;
 pub mod idp;
 
 use std::convert::Infallible;
@@ -22,6 +23,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 pub use app::run_app;
+pub use cli::run_cli;
 pub use idp::{run_idp, DemoClient};
 
 /// Largest request body the demo servers read (login and token forms are tiny).

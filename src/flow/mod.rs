@@ -231,6 +231,12 @@ pub fn sign_in_page(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Res
 }
 
 fn sign_in_response(app: &App, ctx: &RequestCtx, rd: &str, status: StatusCode) -> Response<Body> {
+    let _ = ctx;
+    let start_url = format!(
+        "{}/start?rd={}",
+        app.cfg.proxy_prefix,
+        url::form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
+    );
     let html = app.pages.render_sign_in(&SignInData {
         status_code: status.as_u16(),
         redirect: rd.to_owned(),
@@ -239,8 +245,9 @@ fn sign_in_response(app: &App, ctx: &RequestCtx, rd: &str, status: StatusCode) -
             id: app.provider.id().to_owned(),
             name: app.provider.display_name().to_owned(),
             kind: app.provider.kind().to_owned(),
+            start_url,
         }],
-        request_id: ctx.request_id.clone(),
+        custom_login: false,
     });
     page(status, "text/html; charset=utf-8", html)
 }
