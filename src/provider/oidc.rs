@@ -1,0 +1,788 @@
+//! The OpenID Connect provider (`provider = "oidc"`).
+//!
+//! Login: discovery → authorization URL (state, nonce, PKCE) → code exchange at the token
+//! endpoint → id_token signature (JWKS) and claims → userinfo for claims the id_token lacks
+//! → [`Identity`]. Claim semantics follow oauth2-proxy v7: `user_id_claim`,
+//! `oidc_email_claim`, `oidc_groups_claim`, `preferred_username`, and `email_verified`
+//! enforced only when present and only for the standard `email` claim.
+
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use crate::config::ProviderConfig;
+use crate::crypto::Secret;
+
+use super::claims::{self, Expectations};
+use super::discovery::{self, Overrides, Resolved, TokenAuth};
+use super::error::{cap_idp_text, Endpoint, ProviderError, TokenCheck};
+use super::http::{self, Fetched, IdpClient};
+use super::jwks::{JwksCache, Jws, REFETCH_MIN_INTERVAL};
+use super::{AuthorizeParams, Claims, Identity, Provider, ProviderFuture, Refreshed, Tokens};
+
+/// The standard email claim: the only one whose `email_verified` is enforced (as in
+/// oauth2-proxy, a custom email claim has no matching verification claim).
+const STANDARD_EMAIL_CLAIM: &str = "email";
+
+/// Query parameters authproxy sets on the authorization URL; copies already present in a
+/// configured `login_url` are replaced, any other parameter there is kept.
+const AUTHORIZE_PARAMS: [&str; 11] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+    "approval_prompt",
+    "acr_values",
+];
+
+/// An OpenID Connect provider.
+pub struct OidcProvider {
+    id: String,
+    display_name: String,
+    client_id: String,
+    client_secret: Secret,
+    scope: String,
+    prompt: Option<String>,
+    approval_prompt: String,
+    acr_values: Option<String>,
+    email_claim: String,
+    groups_claim: String,
+    user_claim: String,
+    allow_unverified_email: bool,
+    skip_nonce: bool,
+    extra_audiences: Vec<String>,
+    skip_discovery: bool,
+    overrides: Overrides,
+    http: IdpClient,
+    jwks_refetch_interval: Duration,
+    /// Set once, by the first successful discovery.
+    ready: OnceLock<Ready>,
+}
+
+impl std::fmt::Debug for OidcProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcProvider")
+            .field("id", &self.id)
+            .field("ready", &self.ready.get().map(|r| &r.endpoints))
+            .finish_non_exhaustive()
+    }
+}
+
+struct Ready {
+    endpoints: Resolved,
+    jwks: JwksCache,
+}
+
+fn non_empty_or(s: &str, default: &str) -> String {
+    if s.is_empty() {
+        default.to_owned()
+    } else {
+        s.to_owned()
+    }
+}
+
+impl OidcProvider {
+    /// Validate the provider options and build the provider (no network I/O yet).
+    pub fn new(cfg: &ProviderConfig) -> Result<Self, ProviderError> {
+        if cfg.client_id.is_empty() {
+            return Err(ProviderError::Config {
+                key: "client_id",
+                message: "is required".into(),
+            });
+        }
+        if cfg.oidc_issuer_url.is_none() {
+            return Err(ProviderError::Config {
+                key: "oidc_issuer_url",
+                message: "is required for provider \"oidc\"".into(),
+            });
+        }
+        let overrides = Overrides {
+            issuer: cfg.oidc_issuer_url.clone(),
+            skip_issuer_verification: cfg.insecure_oidc_skip_issuer_verification,
+            login_url: cfg.login_url.clone(),
+            redeem_url: cfg.redeem_url.clone(),
+            profile_url: cfg.profile_url.clone(),
+            jwks_url: cfg.oidc_jwks_url.clone(),
+            token_auth_method: cfg.token_auth_method,
+            has_client_secret: !cfg.client_secret.is_empty(),
+        };
+        if cfg.skip_oidc_discovery {
+            // Without discovery every endpoint comes from the configuration: report a
+            // missing one at startup rather than at the first login.
+            discovery::resolve(&overrides, None)?;
+        }
+        Ok(Self {
+            id: format!("{}={}", cfg.kind, cfg.client_id),
+            display_name: non_empty_or(&cfg.display_name, "OpenID Connect"),
+            client_id: cfg.client_id.clone(),
+            client_secret: cfg.client_secret.clone(),
+            scope: non_empty_or(&cfg.scope, "openid email profile"),
+            prompt: cfg.prompt.clone().filter(|p| !p.is_empty()),
+            approval_prompt: cfg.approval_prompt.clone(),
+            acr_values: cfg.acr_values.clone().filter(|a| !a.is_empty()),
+            email_claim: non_empty_or(&cfg.oidc_email_claim, STANDARD_EMAIL_CLAIM),
+            groups_claim: non_empty_or(&cfg.oidc_groups_claim, "groups"),
+            user_claim: non_empty_or(&cfg.user_id_claim, "sub"),
+            allow_unverified_email: cfg.insecure_oidc_allow_unverified_email,
+            skip_nonce: cfg.insecure_oidc_skip_nonce,
+            extra_audiences: cfg.oidc_extra_audiences.clone(),
+            skip_discovery: cfg.skip_oidc_discovery,
+            overrides,
+            http: IdpClient::new(cfg)?,
+            jwks_refetch_interval: REFETCH_MIN_INTERVAL,
+            ready: OnceLock::new(),
+        })
+    }
+
+    /// Change the minimum interval between JWKS re-fetches (tests).
+    #[cfg(test)]
+    pub(crate) fn with_jwks_refetch_interval(mut self, d: Duration) -> Self {
+        self.jwks_refetch_interval = d;
+        self
+    }
+
+    fn ready(&self) -> Result<&Ready, ProviderError> {
+        self.ready.get().ok_or(ProviderError::NotReady)
+    }
+
+    async fn run_discovery(&self) -> Result<(), ProviderError> {
+        if self.ready.get().is_some() {
+            return Ok(());
+        }
+        let meta = if self.skip_discovery {
+            None
+        } else {
+            let issuer = self
+                .overrides
+                .issuer
+                .as_ref()
+                .ok_or_else(|| ProviderError::Config {
+                    key: "oidc_issuer_url",
+                    message: "is required for provider \"oidc\"".into(),
+                })?;
+            Some(discovery::fetch(&self.http.metadata, issuer).await?)
+        };
+        let endpoints = discovery::resolve(&self.overrides, meta.as_ref())?;
+        let jwks = JwksCache::new(endpoints.jwks.clone(), self.jwks_refetch_interval);
+        // Ready means able to verify a login: the keys are part of that.
+        jwks.fetch(&self.http.metadata).await?;
+        // A concurrent discovery may have finished first; both results are equivalent.
+        let _ = self.ready.set(Ready { endpoints, jwks });
+        Ok(())
+    }
+
+    fn build_authorize_url(&self, p: &AuthorizeParams<'_>) -> Result<url::Url, ProviderError> {
+        let ready = self.ready()?;
+        let mut url = ready.endpoints.authorization.clone();
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| !AUTHORIZE_PARAMS.contains(&k.as_ref()))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        {
+            let mut q = url.query_pairs_mut();
+            q.clear();
+            q.extend_pairs(kept);
+            q.append_pair("response_type", "code");
+            q.append_pair("client_id", &self.client_id);
+            q.append_pair("redirect_uri", p.redirect_uri);
+            q.append_pair("scope", &self.scope);
+            q.append_pair("state", p.state);
+            if !self.skip_nonce {
+                q.append_pair("nonce", p.nonce);
+            }
+            if let Some(cc) = &p.code_challenge {
+                q.append_pair("code_challenge", cc.challenge);
+                q.append_pair("code_challenge_method", cc.method.as_str());
+            }
+            // As oauth2-proxy: `prompt` when set, else the legacy `approval_prompt`
+            // (default "force") verbatim.
+            match p.prompt.or(self.prompt.as_deref()) {
+                Some(prompt) => {
+                    q.append_pair("prompt", prompt);
+                }
+                None if !self.approval_prompt.is_empty() => {
+                    q.append_pair("approval_prompt", &self.approval_prompt);
+                }
+                None => {}
+            }
+            if let Some(acr) = p.acr_values.or(self.acr_values.as_deref()) {
+                q.append_pair("acr_values", acr);
+            }
+        }
+        Ok(url)
+    }
+
+    async fn run_redeem(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: Option<&str>,
+        expected_nonce: Option<&str>,
+        now: SystemTime,
+    ) -> Result<Identity, ProviderError> {
+        let ready = self.ready()?;
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+        ];
+        if let Some(v) = code_verifier {
+            form.push(("code_verifier", v));
+        }
+        let resp = self.token_request(ready, form).await?;
+        let raw_id_token = resp.id_token.ok_or(ProviderError::MissingIdToken)?;
+        // The nonce is not sent with insecure_oidc_skip_nonce, so it cannot be checked.
+        let nonce = if self.skip_nonce {
+            None
+        } else {
+            expected_nonce
+        };
+        let id_claims = self
+            .verify_id_token(ready, &raw_id_token, nonce, now)
+            .await?;
+        let claims = self
+            .identity_claims(ready, &id_claims, &resp.access_token)
+            .await?;
+        Ok(Identity {
+            tokens: Tokens {
+                expires_on: expiry(resp.expires_in, &id_claims, now),
+                access_token: resp.access_token,
+                id_token: Some(raw_id_token),
+                refresh_token: resp.refresh_token,
+            },
+            claims,
+        })
+    }
+
+    async fn run_refresh(
+        &self,
+        refresh_token: &str,
+        now: SystemTime,
+    ) -> Result<Refreshed, ProviderError> {
+        let ready = self.ready()?;
+        let form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        let resp = self.token_request(ready, form).await?;
+        // The id_token is optional in a refresh response (OIDC Core 12.2); when present it
+        // is verified like a login's, minus the nonce.
+        let (claims, id_claims) = match &resp.id_token {
+            Some(raw) => {
+                let id_claims = self.verify_id_token(ready, raw, None, now).await?;
+                let claims = self
+                    .identity_claims(ready, &id_claims, &resp.access_token)
+                    .await?;
+                (Some(claims), id_claims)
+            }
+            None => (None, Map::new()),
+        };
+        Ok(Refreshed {
+            tokens: Tokens {
+                expires_on: expiry(resp.expires_in, &id_claims, now),
+                access_token: resp.access_token,
+                id_token: resp.id_token,
+                refresh_token: resp.refresh_token,
+            },
+            claims,
+        })
+    }
+
+    /// POST to the token endpoint with the client's authentication.
+    async fn token_request(
+        &self,
+        ready: &Ready,
+        mut form: Vec<(&str, &str)>,
+    ) -> Result<TokenResponse, ProviderError> {
+        let mut req = self
+            .http
+            .credentialed
+            .post(ready.endpoints.token.clone())
+            .header(reqwest::header::ACCEPT, "application/json");
+        match ready.endpoints.token_auth {
+            TokenAuth::Basic => {
+                let value = basic_authorization(&self.client_id, self.client_secret.expose())?;
+                req = req.header(reqwest::header::AUTHORIZATION, value);
+            }
+            TokenAuth::Post => {
+                form.push(("client_id", &self.client_id));
+                form.push(("client_secret", self.client_secret.expose()));
+            }
+            TokenAuth::PublicClient => form.push(("client_id", &self.client_id)),
+        }
+        let fetched = http::send(Endpoint::Token, req.form(&form)).await?;
+        parse_token_response(&fetched)
+    }
+
+    /// Verify an id_token's signature and claims; its claims.
+    async fn verify_id_token(
+        &self,
+        ready: &Ready,
+        raw: &str,
+        nonce: Option<&str>,
+        now: SystemTime,
+    ) -> Result<Map<String, Value>, ProviderError> {
+        let jws = Jws::parse(raw).map_err(ProviderError::InvalidIdToken)?;
+        let alg = jws
+            .algorithm(&ready.endpoints.algorithms)
+            .map_err(ProviderError::InvalidIdToken)?;
+        ready
+            .jwks
+            .verify(
+                &self.http.metadata,
+                &jws,
+                alg,
+                ProviderError::InvalidIdToken,
+            )
+            .await?;
+        let expect = Expectations {
+            issuer: ready.endpoints.issuer.as_deref(),
+            client_id: &self.client_id,
+            extra_audiences: &self.extra_audiences,
+            nonce,
+            now,
+        };
+        claims::check_id_token(&jws.claims, &expect).map_err(ProviderError::InvalidIdToken)?;
+        Ok(jws.into_claims())
+    }
+
+    /// The identity claims, from the id_token, and from userinfo for the ones it lacks.
+    async fn identity_claims(
+        &self,
+        ready: &Ready,
+        id: &Map<String, Value>,
+        access_token: &str,
+    ) -> Result<Claims, ProviderError> {
+        let subject = id
+            .get("sub")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let verify_email = self.email_claim == STANDARD_EMAIL_CLAIM && !self.allow_unverified_email;
+        let mut wanted = vec![
+            self.user_claim.as_str(),
+            self.email_claim.as_str(),
+            self.groups_claim.as_str(),
+            "preferred_username",
+        ];
+        if verify_email {
+            wanted.push("email_verified");
+        }
+        // Like oauth2-proxy, ask userinfo only when the id_token lacks a claim, and only
+        // with an access token to ask with.
+        let missing = wanted.iter().any(|c| claims::lookup(id, c).is_none());
+        let userinfo = match &ready.endpoints.userinfo {
+            Some(url) if missing && !access_token.is_empty() => Some(
+                self.fetch_userinfo(ready, url, access_token, &subject)
+                    .await?,
+            ),
+            _ => None,
+        };
+        let get = |name: &str| {
+            claims::lookup(id, name)
+                .or_else(|| userinfo.as_ref().and_then(|u| claims::lookup(u, name)))
+        };
+        let email = get(&self.email_claim)
+            .map(claims::to_string)
+            .filter(|e| !e.is_empty())
+            .ok_or_else(|| ProviderError::MissingEmail {
+                claim: self.email_claim.clone(),
+            })?;
+        // `email_verified` must be present AND false to reject (oauth2-proxy semantics).
+        if verify_email && get("email_verified").is_some_and(|v| !claims::to_bool(v)) {
+            return Err(ProviderError::UnverifiedEmail { email });
+        }
+        let user = get(&self.user_claim)
+            .map(claims::to_string)
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| subject.clone());
+        Ok(Claims {
+            user,
+            email,
+            groups: get(&self.groups_claim)
+                .map(claims::to_string_list)
+                .unwrap_or_default(),
+            preferred_username: get("preferred_username")
+                .map(claims::to_string)
+                .filter(|p| !p.is_empty()),
+            subject,
+        })
+    }
+
+    /// GET userinfo with the access token: a JSON object or a signed JWT (verified).
+    async fn fetch_userinfo(
+        &self,
+        ready: &Ready,
+        url: &url::Url,
+        access_token: &str,
+        subject: &str,
+    ) -> Result<Map<String, Value>, ProviderError> {
+        let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {access_token}"))
+            .map_err(|_| ProviderError::InvalidResponse {
+                endpoint: Endpoint::Token,
+                detail: "the access_token contains characters not allowed in a header".into(),
+            })?;
+        auth.set_sensitive(true);
+        let req = self
+            .http
+            .credentialed
+            .get(url.clone())
+            .header(reqwest::header::AUTHORIZATION, auth)
+            .header(reqwest::header::ACCEPT, "application/json");
+        let fetched = http::send(Endpoint::Userinfo, req).await?;
+        if !fetched.status.is_success() {
+            return Err(http::status_error(Endpoint::Userinfo, &fetched));
+        }
+        let claims = if fetched.media_type().as_deref() == Some("application/jwt") {
+            self.verify_signed_userinfo(ready, &fetched.body).await?
+        } else {
+            match serde_json::from_slice::<Value>(&fetched.body) {
+                Ok(Value::Object(m)) => m,
+                _ => {
+                    return Err(ProviderError::InvalidResponse {
+                        endpoint: Endpoint::Userinfo,
+                        detail: "the body is not a JSON object".into(),
+                    })
+                }
+            }
+        };
+        // OIDC Core 5.3.2: userinfo about another subject must not be used (token
+        // substitution). A response without `sub` is tolerated, as oauth2-proxy does.
+        if let Some(sub) = claims.get("sub").and_then(Value::as_str) {
+            if sub != subject {
+                return Err(ProviderError::UserinfoSubjectMismatch);
+            }
+        }
+        Ok(claims)
+    }
+
+    async fn verify_signed_userinfo(
+        &self,
+        ready: &Ready,
+        body: &[u8],
+    ) -> Result<Map<String, Value>, ProviderError> {
+        let bad = ProviderError::InvalidUserinfoToken;
+        let text = std::str::from_utf8(body)
+            .map_err(|_| bad(TokenCheck::Malformed("not UTF-8".into())))?
+            .trim();
+        let jws = Jws::parse(text).map_err(bad)?;
+        let alg = jws.algorithm(&ready.endpoints.algorithms).map_err(bad)?;
+        ready
+            .jwks
+            .verify(&self.http.metadata, &jws, alg, bad)
+            .await?;
+        // OIDC Core 5.3.2: a signed response SHOULD carry iss and aud; when it does they
+        // must be the provider and this client.
+        if let (Some(expected), Some(found)) = (
+            ready.endpoints.issuer.as_deref(),
+            jws.claims.get("iss").and_then(Value::as_str),
+        ) {
+            if expected != found {
+                return Err(bad(TokenCheck::Issuer {
+                    expected: expected.to_owned(),
+                    found: found.to_owned(),
+                }));
+            }
+        }
+        if jws.claims.contains_key("aud") {
+            let expect = Expectations {
+                issuer: None,
+                client_id: &self.client_id,
+                extra_audiences: &self.extra_audiences,
+                nonce: None,
+                now: UNIX_EPOCH,
+            };
+            claims::check_audience(&jws.claims, &expect).map_err(bad)?;
+        }
+        Ok(jws.into_claims())
+    }
+}
+
+impl Provider for OidcProvider {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn display_name(&self) -> &str {
+        &self.display_name
+    }
+
+    fn kind(&self) -> &str {
+        "oidc"
+    }
+
+    fn is_ready(&self) -> bool {
+        self.ready.get().is_some()
+    }
+
+    fn discover(&self) -> ProviderFuture<'_, ()> {
+        Box::pin(self.run_discovery())
+    }
+
+    fn authorize_url(&self, params: &AuthorizeParams<'_>) -> Result<url::Url, ProviderError> {
+        self.build_authorize_url(params)
+    }
+
+    fn redeem<'a>(
+        &'a self,
+        code: &'a str,
+        redirect_uri: &'a str,
+        code_verifier: Option<&'a str>,
+        expected_nonce: Option<&'a str>,
+        now: SystemTime,
+    ) -> ProviderFuture<'a, Identity> {
+        Box::pin(self.run_redeem(code, redirect_uri, code_verifier, expected_nonce, now))
+    }
+
+    fn refresh<'a>(
+        &'a self,
+        refresh_token: &'a str,
+        now: SystemTime,
+    ) -> ProviderFuture<'a, Refreshed> {
+        Box::pin(self.run_refresh(refresh_token, now))
+    }
+}
+
+/// `Authorization: Basic` with the client id and secret form-urlencoded first, as
+/// RFC 6749 2.3.1 requires (a `:` or `%` in a secret would otherwise corrupt it).
+pub(crate) fn basic_authorization(
+    client_id: &str,
+    secret: &str,
+) -> Result<reqwest::header::HeaderValue, ProviderError> {
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let creds = format!("{}:{}", enc(client_id), enc(secret));
+    let b64 = base64::engine::general_purpose::STANDARD.encode(creds);
+    let mut value =
+        reqwest::header::HeaderValue::from_str(&format!("Basic {b64}")).map_err(|_| {
+            ProviderError::Config {
+                key: "client_secret",
+                message: "cannot be sent in an Authorization header".into(),
+            }
+        })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// The fields of a successful token response (RFC 6749 5.1).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct TokenResponse {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub id_token: Option<String>,
+    pub expires_in: Option<i64>,
+}
+
+/// Read a token endpoint answer: an OAuth error (whatever the status), an HTTP error, or
+/// the tokens. JSON is the standard; a form-encoded body is accepted as Go's oauth2 does.
+pub(crate) fn parse_token_response(f: &Fetched) -> Result<TokenResponse, ProviderError> {
+    let obj: Option<Map<String, Value>> =
+        if f.media_type().as_deref() == Some("application/x-www-form-urlencoded") {
+            Some(
+                url::form_urlencoded::parse(&f.body)
+                    .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                    .collect(),
+            )
+        } else {
+            match serde_json::from_slice::<Value>(&f.body) {
+                Ok(Value::Object(m)) => Some(m),
+                _ => None,
+            }
+        };
+    if let Some(error) = obj
+        .as_ref()
+        .and_then(|m| m.get("error"))
+        .and_then(Value::as_str)
+        .filter(|e| !e.is_empty())
+    {
+        let description = obj
+            .as_ref()
+            .and_then(|m| m.get("error_description"))
+            .and_then(Value::as_str)
+            .filter(|d| !d.is_empty())
+            .map(cap_idp_text);
+        return Err(ProviderError::Idp {
+            endpoint: Endpoint::Token,
+            error: cap_idp_text(error),
+            description,
+        });
+    }
+    if !f.status.is_success() {
+        return Err(ProviderError::HttpStatus {
+            endpoint: Endpoint::Token,
+            status: f.status.as_u16(),
+        });
+    }
+    let obj = obj.ok_or_else(|| ProviderError::InvalidResponse {
+        endpoint: Endpoint::Token,
+        detail: "the body is not a JSON object".into(),
+    })?;
+    let text = |k: &str| {
+        obj.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let access_token = text("access_token").ok_or_else(|| ProviderError::InvalidResponse {
+        endpoint: Endpoint::Token,
+        detail: "the response has no access_token".into(),
+    })?;
+    let expires_in = match obj.get("expires_in") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) => {
+            Some(
+                s.trim()
+                    .parse::<i64>()
+                    .map_err(|_| ProviderError::InvalidResponse {
+                        endpoint: Endpoint::Token,
+                        detail: format!("expires_in {s:?} is not a number"),
+                    })?,
+            )
+        }
+        Some(_) => {
+            return Err(ProviderError::InvalidResponse {
+                endpoint: Endpoint::Token,
+                detail: "expires_in is not a number".into(),
+            })
+        }
+    };
+    Ok(TokenResponse {
+        access_token,
+        refresh_token: text("refresh_token"),
+        id_token: text("id_token"),
+        expires_in,
+    })
+}
+
+/// When the tokens expire: `expires_in` (as oauth2-proxy), else the id_token's `exp`.
+fn expiry(
+    expires_in: Option<i64>,
+    id_claims: &Map<String, Value>,
+    now: SystemTime,
+) -> Option<SystemTime> {
+    match expires_in {
+        Some(secs) if secs > 0 => now.checked_add(Duration::from_secs(secs.unsigned_abs())),
+        _ => claims::numeric_date(id_claims, "exp")
+            .ok()
+            .flatten()
+            .filter(|exp| *exp > 0)
+            .and_then(|exp| UNIX_EPOCH.checked_add(Duration::from_secs(exp.unsigned_abs()))),
+    }
+}
+
+#[cfg(test)]
+mod unit_tests {
+    use super::*;
+
+    fn fetched(status: u16, content_type: &str, body: &str) -> Fetched {
+        Fetched {
+            status: reqwest::StatusCode::from_u16(status).unwrap(),
+            content_type: Some(content_type.to_owned()),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn basic_credentials_are_form_urlencoded_before_base64() {
+        let v = basic_authorization("my client", "p:ss%w/rd+").unwrap();
+        let b64 = v.to_str().unwrap().strip_prefix("Basic ").unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(decoded).unwrap(),
+            "my+client:p%3Ass%25w%2Frd%2B"
+        );
+        assert!(v.is_sensitive());
+    }
+
+    #[test]
+    fn token_responses_are_parsed_with_string_or_number_expiry() {
+        let r = parse_token_response(&fetched(
+            200,
+            "application/json;charset=UTF-8",
+            r#"{"access_token":"at","token_type":"Bearer","expires_in":"300","id_token":"x.y.z"}"#,
+        ))
+        .unwrap();
+        assert_eq!(r.access_token, "at");
+        assert_eq!(r.expires_in, Some(300));
+        assert_eq!(r.id_token.as_deref(), Some("x.y.z"));
+        assert_eq!(r.refresh_token, None);
+        let r = parse_token_response(&fetched(
+            200,
+            "application/x-www-form-urlencoded",
+            "access_token=at&refresh_token=rt&expires_in=60",
+        ))
+        .unwrap();
+        assert_eq!(r.refresh_token.as_deref(), Some("rt"));
+        assert_eq!(r.expires_in, Some(60));
+    }
+
+    #[test]
+    fn token_errors_say_what_the_idp_said() {
+        for (status, body) in [
+            (
+                400,
+                r#"{"error":"invalid_grant","error_description":"expired code"}"#,
+            ),
+            // Some IdPs report errors with a 200.
+            (
+                200,
+                r#"{"error":"invalid_grant","error_description":"expired code"}"#,
+            ),
+        ] {
+            match parse_token_response(&fetched(status, "application/json", body)) {
+                Err(ProviderError::Idp {
+                    error, description, ..
+                }) => {
+                    assert_eq!(error, "invalid_grant");
+                    assert_eq!(description.as_deref(), Some("expired code"));
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(matches!(
+            parse_token_response(&fetched(502, "text/html", "<h1>bad gateway</h1>")),
+            Err(ProviderError::HttpStatus { status: 502, .. })
+        ));
+        assert!(matches!(
+            parse_token_response(&fetched(200, "application/json", r#"{"id_token":"a"}"#)),
+            Err(ProviderError::InvalidResponse { .. })
+        ));
+        assert!(matches!(
+            parse_token_response(&fetched(
+                200,
+                "application/json",
+                r#"{"access_token":"a","expires_in":"soon"}"#
+            )),
+            Err(ProviderError::InvalidResponse { .. })
+        ));
+    }
+
+    #[test]
+    fn expiry_prefers_expires_in_then_the_id_token_exp() {
+        let now = UNIX_EPOCH + Duration::from_secs(1000);
+        let id = serde_json::json!({"exp": 5000})
+            .as_object()
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            expiry(Some(60), &id, now),
+            Some(UNIX_EPOCH + Duration::from_secs(1060))
+        );
+        assert_eq!(
+            expiry(None, &id, now),
+            Some(UNIX_EPOCH + Duration::from_secs(5000))
+        );
+        assert_eq!(expiry(Some(0), &Map::new(), now), None);
+    }
+}
