@@ -27,8 +27,14 @@ pub(crate) struct IdpClient {
 }
 
 impl IdpClient {
-    /// Build both clients from `ssl_insecure_skip_verify` and `provider_ca_files`.
+    /// Build both clients from `ssl_insecure_skip_verify` and `provider_ca_files`, with
+    /// [`REQUEST_TIMEOUT`] per request.
     pub fn new(cfg: &ProviderConfig) -> Result<Self, ProviderError> {
+        Self::with_timeout(cfg, REQUEST_TIMEOUT)
+    }
+
+    /// Like [`IdpClient::new`] with another total timeout per request.
+    pub fn with_timeout(cfg: &ProviderConfig, timeout: Duration) -> Result<Self, ProviderError> {
         let mut certs = Vec::new();
         for path in &cfg.provider_ca_files {
             let pem = std::fs::read(path).map_err(|e| ProviderError::Config {
@@ -51,8 +57,8 @@ impl IdpClient {
         let build = |redirects: reqwest::redirect::Policy| {
             let mut b = reqwest::Client::builder()
                 .user_agent(concat!("authproxy/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(CONNECT_TIMEOUT)
-                .timeout(REQUEST_TIMEOUT)
+                .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+                .timeout(timeout)
                 .redirect(redirects);
             // As in oauth2-proxy, provider_ca_files REPLACE the system trust store: the
             // operator pins the provider's CA.
@@ -106,7 +112,7 @@ pub(crate) async fn send(
     let mut resp = client
         .execute(req)
         .await
-        .map_err(|e| transport_error(endpoint, &url, &e))?;
+        .map_err(|e| transport_error(endpoint, &url, e))?;
     let status = resp.status();
     let content_type = resp
         .headers()
@@ -120,7 +126,7 @@ pub(crate) async fn send(
     while let Some(chunk) = resp
         .chunk()
         .await
-        .map_err(|e| transport_error(endpoint, &url, &e))?
+        .map_err(|e| transport_error(endpoint, &url, e))?
     {
         if body.len() + chunk.len() > MAX_BODY {
             return Err(too_large(endpoint));
@@ -193,7 +199,9 @@ fn too_large(endpoint: Endpoint) -> ProviderError {
     }
 }
 
-fn transport_error(endpoint: Endpoint, url: &str, e: &reqwest::Error) -> ProviderError {
+fn transport_error(endpoint: Endpoint, url: &str, e: reqwest::Error) -> ProviderError {
+    // The URL is already in the message, redacted; reqwest's copy would repeat it in full.
+    let e = e.without_url();
     if e.is_timeout() {
         ProviderError::Timeout {
             endpoint,
@@ -202,13 +210,13 @@ fn transport_error(endpoint: Endpoint, url: &str, e: &reqwest::Error) -> Provide
     } else if e.is_redirect() {
         ProviderError::InvalidResponse {
             endpoint,
-            detail: format!("too many redirects: {}", error_chain(e)),
+            detail: format!("too many redirects: {}", error_chain(&e)),
         }
     } else {
         ProviderError::Network {
             endpoint,
             url: url.to_owned(),
-            detail: error_chain(e),
+            detail: error_chain(&e),
         }
     }
 }

@@ -141,6 +141,17 @@ impl OidcProvider {
         })
     }
 
+    /// Use another total timeout per IdP request (tests).
+    #[cfg(test)]
+    pub(crate) fn with_request_timeout(
+        mut self,
+        cfg: &ProviderConfig,
+        timeout: Duration,
+    ) -> Result<Self, ProviderError> {
+        self.http = IdpClient::with_timeout(cfg, timeout)?;
+        Ok(self)
+    }
+
     /// Change the minimum interval between JWKS re-fetches (tests).
     #[cfg(test)]
     pub(crate) fn with_jwks_refetch_interval(mut self, d: Duration) -> Self {

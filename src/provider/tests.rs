@@ -434,6 +434,31 @@ async fn an_unreachable_idp_is_a_network_error() {
 }
 
 #[tokio::test]
+async fn an_idp_that_never_answers_is_a_timeout() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Accept connections and keep them open without ever answering.
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let cfg = provider_config(&format!("http://{addr}"));
+    let p = OidcProvider::new(&cfg)
+        .unwrap()
+        .with_request_timeout(&cfg, Duration::from_millis(300))
+        .unwrap();
+    match p.discover().await {
+        Err(e @ ProviderError::Timeout { .. }) => {
+            assert_eq!(e.blame(), Blame::Network);
+            assert!(e.to_string().contains("did not answer in time"), "{e}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn a_token_endpoint_that_is_down_is_a_network_error() {
     let idp = FakeIdp::start().await;
     let port = closed_port().await;
