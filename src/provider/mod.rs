@@ -14,6 +14,7 @@ mod error;
 mod http;
 mod jwks;
 mod oidc;
+mod token;
 
 #[cfg(test)]
 mod tests;
