@@ -1,1 +1,225 @@
-//! provider
+//! Identity providers: the [`Provider`] seam and the OpenID Connect provider.
+//!
+//! A provider builds the authorization URL, exchanges a code for tokens, refreshes them
+//! and turns the verified id_token (plus userinfo) into an [`Identity`]. It never sees
+//! cookies, redirects or browser responses: the login flow builds the session from the
+//! [`Identity`] it returns.
+//!
+//! The trait is dyn-compatible (`Arc<dyn Provider>`), its async methods return boxed
+//! futures. Every method that depends on time takes `now`.
+
+mod claims;
+mod discovery;
+mod error;
+mod http;
+mod jwks;
+mod oidc;
+mod token;
+
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::config::{CodeChallengeMethod, ProviderConfig};
+
+pub use error::{Blame, Endpoint, ProviderError, TokenCheck};
+pub use oidc::OidcProvider;
+
+/// The boxed future returned by the async [`Provider`] methods.
+pub type ProviderFuture<'a, T> =
+    Pin<Box<dyn Future<Output = Result<T, ProviderError>> + Send + 'a>>;
+
+/// An identity provider.
+pub trait Provider: Send + Sync {
+    /// A stable id (`oidc=<client_id>`, as oauth2-proxy derives it from legacy options).
+    fn id(&self) -> &str;
+    /// The name on the sign-in button (`provider_display_name`).
+    fn display_name(&self) -> &str;
+    /// The provider type (`oidc`).
+    fn kind(&self) -> &str;
+    /// Whether discovery (and the first JWKS fetch) succeeded; `/ready` reports this.
+    fn is_ready(&self) -> bool;
+    /// Run discovery once; `Ok` when the provider is ready (also when it already was).
+    /// [`spawn_discovery`] retries it with backoff.
+    fn discover(&self) -> ProviderFuture<'_, ()>;
+    /// The URL that starts a login at the provider.
+    fn authorize_url(&self, params: &AuthorizeParams<'_>) -> Result<url::Url, ProviderError>;
+    /// Exchange an authorization code. `code_verifier` is the PKCE verifier of this login;
+    /// `expected_nonce` the nonce that was sent (checked against the id_token).
+    fn redeem<'a>(
+        &'a self,
+        code: &'a str,
+        redirect_uri: &'a str,
+        code_verifier: Option<&'a str>,
+        expected_nonce: Option<&'a str>,
+        now: SystemTime,
+    ) -> ProviderFuture<'a, Identity>;
+    /// Use a refresh token. The new id_token, when the provider sends one, is verified like
+    /// a login's (without a nonce).
+    fn refresh<'a>(
+        &'a self,
+        refresh_token: &'a str,
+        now: SystemTime,
+    ) -> ProviderFuture<'a, Refreshed>;
+}
+
+/// PKCE method (RFC 7636).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PkceMethod {
+    S256,
+    Plain,
+}
+
+impl PkceMethod {
+    /// The method for a configured `code_challenge_method` (`None` when PKCE is off).
+    pub fn from_config(m: CodeChallengeMethod) -> Option<Self> {
+        match m {
+            CodeChallengeMethod::S256 => Some(PkceMethod::S256),
+            CodeChallengeMethod::Plain => Some(PkceMethod::Plain),
+            CodeChallengeMethod::Disabled => None,
+        }
+    }
+
+    /// The `code_challenge_method` parameter value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PkceMethod::S256 => "S256",
+            PkceMethod::Plain => "plain",
+        }
+    }
+}
+
+/// A PKCE code challenge for the authorization request.
+#[derive(Clone, Copy, Debug)]
+pub struct CodeChallenge<'a> {
+    /// `BASE64URL(SHA256(verifier))` for S256, the verifier itself for plain.
+    pub challenge: &'a str,
+    pub method: PkceMethod,
+}
+
+/// What the login flow supplies for one authorization request.
+#[derive(Clone, Copy, Debug)]
+pub struct AuthorizeParams<'a> {
+    /// The callback URL (`redirect_url`, or derived from the request host).
+    pub redirect_uri: &'a str,
+    /// The opaque, encrypted state.
+    pub state: &'a str,
+    /// The nonce to send (omitted when insecure_oidc_skip_nonce is set).
+    pub nonce: &'a str,
+    pub code_challenge: Option<CodeChallenge<'a>>,
+    /// Overrides the configured `prompt` / `approval_prompt` for this request.
+    pub prompt: Option<&'a str>,
+    /// Overrides the configured `acr_values` for this request.
+    pub acr_values: Option<&'a str>,
+}
+
+/// Tokens from the token endpoint. They are secrets: `Debug` does not print them.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Tokens {
+    pub access_token: String,
+    /// The raw id_token (verified). `None` after a refresh without id_token: keep the old one.
+    pub id_token: Option<String>,
+    /// `None` when the response had none: after a refresh, keep the old one.
+    pub refresh_token: Option<String>,
+    /// From `expires_in`; else the id_token's `exp`; else unknown.
+    pub expires_on: Option<SystemTime>,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("access_token", &"[redacted]")
+            .field("id_token", &self.id_token.as_ref().map(|_| "[redacted]"))
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("expires_on", &self.expires_on)
+            .finish()
+    }
+}
+
+/// Who the user is, from the id_token and (for claims it lacks) the userinfo endpoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Claims {
+    /// The id_token `sub`.
+    pub subject: String,
+    /// From `user_id_claim` (default `email`); the `sub` when that claim is absent.
+    pub user: String,
+    /// From `oidc_email_claim` (default `email`). Never empty.
+    pub email: String,
+    /// From `oidc_groups_claim` (default `groups`): a string or an array of strings.
+    pub groups: Vec<String>,
+    /// The `preferred_username` claim.
+    pub preferred_username: Option<String>,
+}
+
+/// The result of a code exchange.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub tokens: Tokens,
+    pub claims: Claims,
+}
+
+/// The result of a refresh.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refreshed {
+    pub tokens: Tokens,
+    /// `None` when the refresh response carried no id_token: keep the session's id_token
+    /// and identity claims (oauth2-proxy does the same).
+    pub claims: Option<Claims>,
+}
+
+/// Build the provider for the configuration (`provider = "oidc"`).
+pub fn from_config(cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, ProviderError> {
+    match cfg.kind.as_str() {
+        "oidc" => Ok(Arc::new(OidcProvider::new(cfg)?)),
+        other => Err(ProviderError::Config {
+            key: "provider",
+            message: format!("provider type {other:?} is not supported yet (supported: oidc)"),
+        }),
+    }
+}
+
+/// Delay before discovery attempt `attempt + 1`: 1s, 2s, 4s, … capped at 30s.
+pub fn discovery_backoff(attempt: u32) -> Duration {
+    const CAP: Duration = Duration::from_secs(30);
+    Duration::from_secs(1u64 << attempt.min(5)).min(CAP)
+}
+
+/// Run discovery in the background until it succeeds (the server calls this at startup;
+/// `/ready` fails until [`Provider::is_ready`]). Each failure is logged with its cause.
+pub fn spawn_discovery(provider: Arc<dyn Provider>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut attempt = 0u32;
+        loop {
+            match provider.discover().await {
+                Ok(()) => {
+                    tracing::info!(
+                        provider = provider.id(),
+                        attempt,
+                        "OIDC discovery succeeded"
+                    );
+                    return;
+                }
+                Err(e) => {
+                    let delay = discovery_backoff(attempt);
+                    tracing::warn!(
+                        provider = provider.id(),
+                        attempt,
+                        retry_in = ?delay,
+                        blame = ?e.blame(),
+                        error = %e,
+                        "OIDC discovery failed; /ready fails until it succeeds"
+                    );
+                    tokio::time::sleep(delay).await;
+                    attempt = attempt.saturating_add(1);
+                }
+            }
+        }
+    })
+}

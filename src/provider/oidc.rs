@@ -1,0 +1,563 @@
+//! The OpenID Connect provider (`provider = "oidc"`).
+//!
+//! Login: discovery → authorization URL (state, nonce, PKCE) → code exchange at the token
+//! endpoint → id_token signature (JWKS) and claims → userinfo for claims the id_token lacks
+//! → [`Identity`]. Claim semantics follow oauth2-proxy v7: `user_id_claim`,
+//! `oidc_email_claim`, `oidc_groups_claim`, `preferred_username`, and `email_verified`
+//! enforced only when present and only for the standard `email` claim.
+
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+
+use crate::config::ProviderConfig;
+use crate::crypto::Secret;
+
+use super::claims::{self, Expectations};
+use super::discovery::{self, Overrides, Resolved, TokenAuth};
+use super::error::{Endpoint, ProviderError, TokenCheck};
+use super::http::{self, IdpClient};
+use super::jwks::{JwksCache, Jws, REFETCH_MIN_INTERVAL};
+use super::token::{basic_authorization, expiry, parse_token_response, TokenResponse};
+use super::{AuthorizeParams, Claims, Identity, Provider, ProviderFuture, Refreshed, Tokens};
+
+/// The standard email claim: the only one whose `email_verified` is enforced (as in
+/// oauth2-proxy, a custom email claim has no matching verification claim).
+const STANDARD_EMAIL_CLAIM: &str = "email";
+
+/// Query parameters authproxy sets on the authorization URL; copies already present in a
+/// configured `login_url` are replaced, any other parameter there is kept.
+const AUTHORIZE_PARAMS: [&str; 11] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+    "approval_prompt",
+    "acr_values",
+];
+
+/// An OpenID Connect provider.
+pub struct OidcProvider {
+    id: String,
+    display_name: String,
+    client_id: String,
+    client_secret: Secret,
+    scope: String,
+    prompt: Option<String>,
+    approval_prompt: String,
+    acr_values: Option<String>,
+    email_claim: String,
+    groups_claim: String,
+    user_claim: String,
+    allow_unverified_email: bool,
+    skip_nonce: bool,
+    extra_audiences: Vec<String>,
+    skip_discovery: bool,
+    overrides: Overrides,
+    http: IdpClient,
+    jwks_refetch_interval: Duration,
+    /// Set once, by the first successful discovery.
+    ready: OnceLock<Ready>,
+}
+
+impl std::fmt::Debug for OidcProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcProvider")
+            .field("id", &self.id)
+            .field("ready", &self.ready.get().map(|r| &r.endpoints))
+            .finish_non_exhaustive()
+    }
+}
+
+struct Ready {
+    endpoints: Resolved,
+    jwks: JwksCache,
+}
+
+fn non_empty_or(s: &str, default: &str) -> String {
+    if s.is_empty() {
+        default.to_owned()
+    } else {
+        s.to_owned()
+    }
+}
+
+impl OidcProvider {
+    /// Validate the provider options and build the provider (no network I/O yet).
+    pub fn new(cfg: &ProviderConfig) -> Result<Self, ProviderError> {
+        if cfg.client_id.is_empty() {
+            return Err(ProviderError::Config {
+                key: "client_id",
+                message: "is required".into(),
+            });
+        }
+        if cfg.oidc_issuer_url.is_none() {
+            return Err(ProviderError::Config {
+                key: "oidc_issuer_url",
+                message: "is required for provider \"oidc\"".into(),
+            });
+        }
+        let overrides = Overrides {
+            issuer: cfg.oidc_issuer_url.clone(),
+            skip_issuer_verification: cfg.insecure_oidc_skip_issuer_verification,
+            login_url: cfg.login_url.clone(),
+            redeem_url: cfg.redeem_url.clone(),
+            profile_url: cfg.profile_url.clone(),
+            jwks_url: cfg.oidc_jwks_url.clone(),
+            token_auth_method: cfg.token_auth_method,
+            has_client_secret: !cfg.client_secret.is_empty(),
+        };
+        if cfg.skip_oidc_discovery {
+            // Without discovery every endpoint comes from the configuration: report a
+            // missing one at startup rather than at the first login.
+            discovery::resolve(&overrides, None)?;
+        }
+        Ok(Self {
+            id: format!("{}={}", cfg.kind, cfg.client_id),
+            display_name: non_empty_or(&cfg.display_name, "OpenID Connect"),
+            client_id: cfg.client_id.clone(),
+            client_secret: cfg.client_secret.clone(),
+            scope: non_empty_or(&cfg.scope, "openid email profile"),
+            prompt: cfg.prompt.clone().filter(|p| !p.is_empty()),
+            approval_prompt: cfg.approval_prompt.clone(),
+            acr_values: cfg.acr_values.clone().filter(|a| !a.is_empty()),
+            email_claim: non_empty_or(&cfg.oidc_email_claim, STANDARD_EMAIL_CLAIM),
+            groups_claim: non_empty_or(&cfg.oidc_groups_claim, "groups"),
+            user_claim: non_empty_or(&cfg.user_id_claim, "sub"),
+            allow_unverified_email: cfg.insecure_oidc_allow_unverified_email,
+            skip_nonce: cfg.insecure_oidc_skip_nonce,
+            extra_audiences: cfg.oidc_extra_audiences.clone(),
+            skip_discovery: cfg.skip_oidc_discovery,
+            overrides,
+            http: IdpClient::new(cfg)?,
+            jwks_refetch_interval: REFETCH_MIN_INTERVAL,
+            ready: OnceLock::new(),
+        })
+    }
+
+    /// Use another total timeout per IdP request (tests).
+    #[cfg(test)]
+    pub(crate) fn with_request_timeout(
+        mut self,
+        cfg: &ProviderConfig,
+        timeout: Duration,
+    ) -> Result<Self, ProviderError> {
+        self.http = IdpClient::with_timeout(cfg, timeout)?;
+        Ok(self)
+    }
+
+    /// Change the minimum interval between JWKS re-fetches (tests).
+    #[cfg(test)]
+    pub(crate) fn with_jwks_refetch_interval(mut self, d: Duration) -> Self {
+        self.jwks_refetch_interval = d;
+        self
+    }
+
+    fn ready(&self) -> Result<&Ready, ProviderError> {
+        self.ready.get().ok_or(ProviderError::NotReady)
+    }
+
+    async fn run_discovery(&self) -> Result<(), ProviderError> {
+        if self.ready.get().is_some() {
+            return Ok(());
+        }
+        let meta = if self.skip_discovery {
+            None
+        } else {
+            let issuer = self
+                .overrides
+                .issuer
+                .as_ref()
+                .ok_or_else(|| ProviderError::Config {
+                    key: "oidc_issuer_url",
+                    message: "is required for provider \"oidc\"".into(),
+                })?;
+            Some(discovery::fetch(&self.http.metadata, issuer).await?)
+        };
+        let endpoints = discovery::resolve(&self.overrides, meta.as_ref())?;
+        let jwks = JwksCache::new(endpoints.jwks.clone(), self.jwks_refetch_interval);
+        // Ready means able to verify a login: the keys are part of that.
+        jwks.fetch(&self.http.metadata).await?;
+        // A concurrent discovery may have finished first; both results are equivalent.
+        let _ = self.ready.set(Ready { endpoints, jwks });
+        Ok(())
+    }
+
+    fn build_authorize_url(&self, p: &AuthorizeParams<'_>) -> Result<url::Url, ProviderError> {
+        let ready = self.ready()?;
+        let mut url = ready.endpoints.authorization.clone();
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| !AUTHORIZE_PARAMS.contains(&k.as_ref()))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        {
+            let mut q = url.query_pairs_mut();
+            q.clear();
+            q.extend_pairs(kept);
+            q.append_pair("response_type", "code");
+            q.append_pair("client_id", &self.client_id);
+            q.append_pair("redirect_uri", p.redirect_uri);
+            q.append_pair("scope", &self.scope);
+            q.append_pair("state", p.state);
+            if !self.skip_nonce {
+                q.append_pair("nonce", p.nonce);
+            }
+            if let Some(cc) = &p.code_challenge {
+                q.append_pair("code_challenge", cc.challenge);
+                q.append_pair("code_challenge_method", cc.method.as_str());
+            }
+            // As oauth2-proxy: `prompt` when set, else the legacy `approval_prompt`
+            // (default "force") verbatim.
+            match p.prompt.or(self.prompt.as_deref()) {
+                Some(prompt) => {
+                    q.append_pair("prompt", prompt);
+                }
+                None if !self.approval_prompt.is_empty() => {
+                    q.append_pair("approval_prompt", &self.approval_prompt);
+                }
+                None => {}
+            }
+            if let Some(acr) = p.acr_values.or(self.acr_values.as_deref()) {
+                q.append_pair("acr_values", acr);
+            }
+        }
+        Ok(url)
+    }
+
+    async fn run_redeem(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: Option<&str>,
+        expected_nonce: Option<&str>,
+        now: SystemTime,
+    ) -> Result<Identity, ProviderError> {
+        let ready = self.ready()?;
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+        ];
+        if let Some(v) = code_verifier {
+            form.push(("code_verifier", v));
+        }
+        let resp = self.token_request(ready, form).await?;
+        let raw_id_token = resp.id_token.ok_or(ProviderError::MissingIdToken)?;
+        // The nonce is not sent with insecure_oidc_skip_nonce, so it cannot be checked.
+        let nonce = if self.skip_nonce {
+            None
+        } else {
+            expected_nonce
+        };
+        let id_claims = self
+            .verify_id_token(ready, &raw_id_token, nonce, now)
+            .await?;
+        let claims = self
+            .identity_claims(ready, &id_claims, &resp.access_token)
+            .await?;
+        Ok(Identity {
+            tokens: Tokens {
+                expires_on: expiry(resp.expires_in, &id_claims, now),
+                access_token: resp.access_token,
+                id_token: Some(raw_id_token),
+                refresh_token: resp.refresh_token,
+            },
+            claims,
+        })
+    }
+
+    async fn run_refresh(
+        &self,
+        refresh_token: &str,
+        now: SystemTime,
+    ) -> Result<Refreshed, ProviderError> {
+        let ready = self.ready()?;
+        let form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        let resp = self.token_request(ready, form).await?;
+        // The id_token is optional in a refresh response (OIDC Core 12.2); when present it
+        // is verified like a login's, minus the nonce.
+        let (claims, id_claims) = match &resp.id_token {
+            Some(raw) => {
+                let id_claims = self.verify_id_token(ready, raw, None, now).await?;
+                let claims = self
+                    .identity_claims(ready, &id_claims, &resp.access_token)
+                    .await?;
+                (Some(claims), id_claims)
+            }
+            None => (None, Map::new()),
+        };
+        Ok(Refreshed {
+            tokens: Tokens {
+                expires_on: expiry(resp.expires_in, &id_claims, now),
+                access_token: resp.access_token,
+                id_token: resp.id_token,
+                refresh_token: resp.refresh_token,
+            },
+            claims,
+        })
+    }
+
+    /// POST to the token endpoint with the client's authentication.
+    async fn token_request(
+        &self,
+        ready: &Ready,
+        mut form: Vec<(&str, &str)>,
+    ) -> Result<TokenResponse, ProviderError> {
+        let mut req = self
+            .http
+            .credentialed
+            .post(ready.endpoints.token.clone())
+            .header(reqwest::header::ACCEPT, "application/json");
+        match ready.endpoints.token_auth {
+            TokenAuth::Basic => {
+                let value = basic_authorization(&self.client_id, self.client_secret.expose())?;
+                req = req.header(reqwest::header::AUTHORIZATION, value);
+            }
+            TokenAuth::Post => {
+                form.push(("client_id", &self.client_id));
+                form.push(("client_secret", self.client_secret.expose()));
+            }
+            TokenAuth::PublicClient => form.push(("client_id", &self.client_id)),
+        }
+        let fetched = http::send(Endpoint::Token, req.form(&form)).await?;
+        parse_token_response(&fetched)
+    }
+
+    /// Verify an id_token's signature and claims; its claims.
+    async fn verify_id_token(
+        &self,
+        ready: &Ready,
+        raw: &str,
+        nonce: Option<&str>,
+        now: SystemTime,
+    ) -> Result<Map<String, Value>, ProviderError> {
+        let jws = Jws::parse(raw).map_err(ProviderError::InvalidIdToken)?;
+        let alg = jws
+            .algorithm(&ready.endpoints.algorithms)
+            .map_err(ProviderError::InvalidIdToken)?;
+        ready
+            .jwks
+            .verify(
+                &self.http.metadata,
+                &jws,
+                alg,
+                ProviderError::InvalidIdToken,
+            )
+            .await?;
+        let expect = Expectations {
+            issuer: ready.endpoints.issuer.as_deref(),
+            client_id: &self.client_id,
+            extra_audiences: &self.extra_audiences,
+            nonce,
+            now,
+        };
+        claims::check_id_token(&jws.claims, &expect).map_err(ProviderError::InvalidIdToken)?;
+        Ok(jws.into_claims())
+    }
+
+    /// The identity claims, from the id_token, and from userinfo for the ones it lacks.
+    async fn identity_claims(
+        &self,
+        ready: &Ready,
+        id: &Map<String, Value>,
+        access_token: &str,
+    ) -> Result<Claims, ProviderError> {
+        let subject = id
+            .get("sub")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let verify_email = self.email_claim == STANDARD_EMAIL_CLAIM && !self.allow_unverified_email;
+        let mut wanted = vec![
+            self.user_claim.as_str(),
+            self.email_claim.as_str(),
+            self.groups_claim.as_str(),
+            "preferred_username",
+        ];
+        if verify_email {
+            wanted.push("email_verified");
+        }
+        // Like oauth2-proxy, ask userinfo only when the id_token lacks a claim, and only
+        // with an access token to ask with.
+        let missing = wanted.iter().any(|c| claims::lookup(id, c).is_none());
+        let userinfo = match &ready.endpoints.userinfo {
+            Some(url) if missing && !access_token.is_empty() => Some(
+                self.fetch_userinfo(ready, url, access_token, &subject)
+                    .await?,
+            ),
+            _ => None,
+        };
+        let get = |name: &str| {
+            claims::lookup(id, name)
+                .or_else(|| userinfo.as_ref().and_then(|u| claims::lookup(u, name)))
+        };
+        let email = get(&self.email_claim)
+            .map(claims::to_string)
+            .filter(|e| !e.is_empty())
+            .ok_or_else(|| ProviderError::MissingEmail {
+                claim: self.email_claim.clone(),
+            })?;
+        // `email_verified` must be present AND false to reject (oauth2-proxy semantics).
+        if verify_email && get("email_verified").is_some_and(|v| !claims::to_bool(v)) {
+            return Err(ProviderError::UnverifiedEmail { email });
+        }
+        let user = get(&self.user_claim)
+            .map(claims::to_string)
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| subject.clone());
+        Ok(Claims {
+            user,
+            email,
+            groups: get(&self.groups_claim)
+                .map(claims::to_string_list)
+                .unwrap_or_default(),
+            preferred_username: get("preferred_username")
+                .map(claims::to_string)
+                .filter(|p| !p.is_empty()),
+            subject,
+        })
+    }
+
+    /// GET userinfo with the access token: a JSON object or a signed JWT (verified).
+    async fn fetch_userinfo(
+        &self,
+        ready: &Ready,
+        url: &url::Url,
+        access_token: &str,
+        subject: &str,
+    ) -> Result<Map<String, Value>, ProviderError> {
+        let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {access_token}"))
+            .map_err(|_| ProviderError::InvalidResponse {
+                endpoint: Endpoint::Token,
+                detail: "the access_token contains characters not allowed in a header".into(),
+            })?;
+        auth.set_sensitive(true);
+        let req = self
+            .http
+            .credentialed
+            .get(url.clone())
+            .header(reqwest::header::AUTHORIZATION, auth)
+            .header(reqwest::header::ACCEPT, "application/json");
+        let fetched = http::send(Endpoint::Userinfo, req).await?;
+        if !fetched.status.is_success() {
+            return Err(http::status_error(Endpoint::Userinfo, &fetched));
+        }
+        let claims = if fetched.media_type().as_deref() == Some("application/jwt") {
+            self.verify_signed_userinfo(ready, &fetched.body).await?
+        } else {
+            match serde_json::from_slice::<Value>(&fetched.body) {
+                Ok(Value::Object(m)) => m,
+                _ => {
+                    return Err(ProviderError::InvalidResponse {
+                        endpoint: Endpoint::Userinfo,
+                        detail: "the body is not a JSON object".into(),
+                    })
+                }
+            }
+        };
+        // OIDC Core 5.3.2: userinfo about another subject must not be used (token
+        // substitution). A response without `sub` is tolerated, as oauth2-proxy does.
+        if let Some(sub) = claims.get("sub").and_then(Value::as_str) {
+            if sub != subject {
+                return Err(ProviderError::UserinfoSubjectMismatch);
+            }
+        }
+        Ok(claims)
+    }
+
+    async fn verify_signed_userinfo(
+        &self,
+        ready: &Ready,
+        body: &[u8],
+    ) -> Result<Map<String, Value>, ProviderError> {
+        let bad = ProviderError::InvalidUserinfoToken;
+        let text = std::str::from_utf8(body)
+            .map_err(|_| bad(TokenCheck::Malformed("not UTF-8".into())))?
+            .trim();
+        let jws = Jws::parse(text).map_err(bad)?;
+        let alg = jws.algorithm(&ready.endpoints.algorithms).map_err(bad)?;
+        ready
+            .jwks
+            .verify(&self.http.metadata, &jws, alg, bad)
+            .await?;
+        // OIDC Core 5.3.2: a signed response SHOULD carry iss and aud; when it does they
+        // must be the provider and this client.
+        if let (Some(expected), Some(found)) = (
+            ready.endpoints.issuer.as_deref(),
+            jws.claims.get("iss").and_then(Value::as_str),
+        ) {
+            if expected != found {
+                return Err(bad(TokenCheck::Issuer {
+                    expected: expected.to_owned(),
+                    found: found.to_owned(),
+                }));
+            }
+        }
+        if jws.claims.contains_key("aud") {
+            let expect = Expectations {
+                issuer: None,
+                client_id: &self.client_id,
+                extra_audiences: &self.extra_audiences,
+                nonce: None,
+                now: UNIX_EPOCH,
+            };
+            claims::check_audience(&jws.claims, &expect).map_err(bad)?;
+        }
+        Ok(jws.into_claims())
+    }
+}
+
+impl Provider for OidcProvider {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn display_name(&self) -> &str {
+        &self.display_name
+    }
+
+    fn kind(&self) -> &str {
+        "oidc"
+    }
+
+    fn is_ready(&self) -> bool {
+        self.ready.get().is_some()
+    }
+
+    fn discover(&self) -> ProviderFuture<'_, ()> {
+        Box::pin(self.run_discovery())
+    }
+
+    fn authorize_url(&self, params: &AuthorizeParams<'_>) -> Result<url::Url, ProviderError> {
+        self.build_authorize_url(params)
+    }
+
+    fn redeem<'a>(
+        &'a self,
+        code: &'a str,
+        redirect_uri: &'a str,
+        code_verifier: Option<&'a str>,
+        expected_nonce: Option<&'a str>,
+        now: SystemTime,
+    ) -> ProviderFuture<'a, Identity> {
+        Box::pin(self.run_redeem(code, redirect_uri, code_verifier, expected_nonce, now))
+    }
+
+    fn refresh<'a>(
+        &'a self,
+        refresh_token: &'a str,
+        now: SystemTime,
+    ) -> ProviderFuture<'a, Refreshed> {
+        Box::pin(self.run_refresh(refresh_token, now))
+    }
+}
