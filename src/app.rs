@@ -182,11 +182,9 @@ impl App {
             &cfg.authz.email_domains,
             cfg.authz.authenticated_emails_file.is_some(),
         );
-        let provider = crate::provider::oidc::OidcProvider::new(&cfg.provider)
-            .map_err(|e| format!("provider: {e}"))?;
-        let provider = Arc::new(provider);
+        let provider = crate::provider::from_config(&cfg.provider).map_err(|e| format!("provider: {e}"))?;
         if start_discovery {
-            crate::provider::oidc::OidcProvider::spawn_discovery(provider.clone());
+            crate::provider::spawn_discovery(provider.clone());
         }
         warn_insecure(&cfg);
         Ok(App {

@@ -14,7 +14,7 @@ use crate::authz::{decide, Decision};
 use crate::error::AppError;
 use crate::headers::{auth_response_headers, strip_identity_headers, upstream_headers, Identity};
 use crate::pages::SignInData;
-use crate::provider::{AuthorizeParams, ProviderError, ProviderIdentity};
+use crate::provider::{AuthorizeParams, CodeChallenge, Identity as ProviderIdentity, PkceMethod, ProviderError};
 use crate::redirect::validate_redirect;
 use crate::session::cookie::{clear_cookies, make_cookies, read_cookie, strip_own_cookies};
 use crate::session::csrf::CsrfToken;
@@ -55,16 +55,8 @@ pub async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> S
     let refreshed = cell
         .get_or_init(|| async {
             match app.provider.refresh(&session.refresh_token, ctx.now).await {
-                Ok(id) => {
-                    let mut s = session_from(id, ctx.now);
-                    s.nonce = session.nonce.clone();
-                    // A refresh response may omit fields the original login had.
-                    if s.id_token.is_empty() {
-                        s.id_token = session.id_token.clone();
-                    }
-                    if s.refresh_token.is_empty() {
-                        s.refresh_token = session.refresh_token.clone();
-                    }
+                Ok(r) => {
+                    let s = refreshed_session(&session, r, ctx.now);
                     tracing::info!(request_id = %ctx.request_id, user = %s.email, "session refreshed");
                     Some(s)
                 }
@@ -104,16 +96,42 @@ fn session_due(session: &SessionState, ctx: &RequestCtx, refresh: std::time::Dur
 pub fn session_from(id: ProviderIdentity, now: std::time::SystemTime) -> SessionState {
     SessionState {
         created_at: Some(now),
-        expires_on: id.expires_on,
-        access_token: id.access_token,
-        id_token: id.id_token,
-        refresh_token: id.refresh_token,
-        email: id.email,
-        user: id.user,
-        groups: id.groups,
-        preferred_username: id.preferred_username,
+        expires_on: id.tokens.expires_on,
+        access_token: id.tokens.access_token,
+        id_token: id.tokens.id_token.unwrap_or_default(),
+        refresh_token: id.tokens.refresh_token.unwrap_or_default(),
+        email: id.claims.email,
+        user: id.claims.user,
+        groups: id.claims.groups,
+        preferred_username: id.claims.preferred_username.unwrap_or_default(),
         ..SessionState::default()
     }
+}
+
+/// The session after a successful refresh: new tokens; new claims when the provider sent a new
+/// ID token, else the old ones. A refresh response may omit the ID and refresh tokens.
+fn refreshed_session(
+    old: &SessionState,
+    r: crate::provider::Refreshed,
+    now: std::time::SystemTime,
+) -> SessionState {
+    let mut s = old.clone();
+    s.created_at = Some(now);
+    s.expires_on = r.tokens.expires_on;
+    s.access_token = r.tokens.access_token;
+    if let Some(id_token) = r.tokens.id_token {
+        s.id_token = id_token;
+    }
+    if let Some(rt) = r.tokens.refresh_token {
+        s.refresh_token = rt;
+    }
+    if let Some(c) = r.claims {
+        s.email = c.email;
+        s.user = c.user;
+        s.groups = c.groups;
+        s.preferred_username = c.preferred_username.unwrap_or_default();
+    }
+    s
 }
 
 /// Set-Cookie values that clear every session cookie chunk the client sent.
@@ -272,17 +290,24 @@ fn start_login(app: &App, ctx: &RequestCtx, rd: String) -> Response<Body> {
     }
     let csrf = CsrfToken::generate();
     let state = encode_state(app.cookies_secret(), &csrf, &rd, app.provider.id(), ctx.now);
-    let challenge = match app.cfg.provider.code_challenge_method {
-        crate::config::CodeChallengeMethod::S256 => Some((csrf.code_challenge_s256(), "S256")),
-        crate::config::CodeChallengeMethod::Plain => Some((csrf.code_verifier.clone(), "plain")),
-        crate::config::CodeChallengeMethod::Disabled => None,
+    let method = PkceMethod::from_config(app.cfg.provider.code_challenge_method);
+    let challenge_value = match method {
+        Some(PkceMethod::S256) => csrf.code_challenge_s256(),
+        Some(PkceMethod::Plain) => csrf.code_verifier.clone(),
+        None => String::new(),
     };
+    let redirect_uri = redirect_uri(app, ctx);
+    let nonce = csrf.hashed_nonce();
     let params = AuthorizeParams {
-        redirect_uri: redirect_uri(app, ctx),
-        state,
-        nonce: csrf.hashed_nonce(),
-        code_challenge: challenge.as_ref().map(|(c, _)| c.clone()),
-        code_challenge_method: challenge.map(|(_, m)| m.to_owned()),
+        redirect_uri: &redirect_uri,
+        state: &state,
+        nonce: &nonce,
+        code_challenge: method.map(|method| CodeChallenge {
+            challenge: &challenge_value,
+            method,
+        }),
+        prompt: app.cfg.provider.prompt.as_deref(),
+        acr_values: app.cfg.provider.acr_values.as_deref(),
     };
     let url = match app.provider.authorize_url(&params) {
         Ok(u) => u,
@@ -352,10 +377,8 @@ pub async fn callback(
         return fail(AppError::CallbackMissingCode, &rd);
     };
     // 4. Only now talk to the provider.
-    let verifier = match app.cfg.provider.code_challenge_method {
-        crate::config::CodeChallengeMethod::Disabled => None,
-        _ => Some(csrf.code_verifier.as_str()),
-    };
+    let verifier = PkceMethod::from_config(app.cfg.provider.code_challenge_method)
+        .map(|_| csrf.code_verifier.as_str());
     let nonce = csrf.hashed_nonce();
     let identity = match app
         .provider
@@ -395,16 +418,28 @@ pub async fn callback(
 }
 
 fn provider_error(e: &ProviderError) -> AppError {
+    use crate::provider::Blame;
+    if let Some((error, description)) = e.idp_error() {
+        return AppError::ProviderDenied {
+            error: error.to_owned(),
+            description: description.map(str::to_owned),
+        };
+    }
     match e {
-        ProviderError::Idp { error, description } => AppError::ProviderDenied {
-            error: error.clone(),
-            description: description.clone(),
-        },
-        ProviderError::Network(_) | ProviderError::Timeout | ProviderError::BadResponse(_) => {
-            AppError::ProviderUnavailable
-        }
         ProviderError::NotReady => AppError::ProviderNotReady,
-        other => AppError::LoginRejected { reason: other.user_reason() },
+        ProviderError::UnverifiedEmail { .. } => AppError::LoginRejected {
+            reason: "your email address is not verified".into(),
+        },
+        ProviderError::MissingEmail { .. } => AppError::LoginRejected {
+            reason: "the provider did not return an email address".into(),
+        },
+        ProviderError::InvalidIdToken(_) | ProviderError::InvalidUserinfoToken(_) => {
+            AppError::LoginRejected { reason: "the identity token failed verification".into() }
+        }
+        _ => match e.blame() {
+            Blame::Network | Blame::IdentityProvider => AppError::ProviderUnavailable,
+            _ => AppError::Internal,
+        },
     }
 }
 
