@@ -3,7 +3,17 @@
 
 use std::fmt;
 
+use aes::cipher::consts::U16;
+use aes::cipher::{
+    AsyncStreamCipher, BlockCipher, BlockEncryptMut, BlockSizeUser, InnerIvInit, KeyInit,
+};
+use aes_gcm::aead::{Aead, Payload};
+use base64::engine::general_purpose::{URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 /// A secret string that never prints (Debug/Display show `[redacted]`).
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -42,14 +52,20 @@ pub struct CookieSecret {
 
 impl fmt::Debug for CookieSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CookieSecret(AES-{}, [redacted])", self.aes_key.len() * 8)
+        write!(
+            f,
+            "CookieSecret(AES-{}, [redacted])",
+            self.aes_key.len() * 8
+        )
     }
 }
 
 /// Why a cookie secret was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
-    #[error("cookie secret is empty; generate one with: openssl rand -base64 32 | tr -- '+/' '-_'")]
+    #[error(
+        "cookie secret is empty; generate one with: openssl rand -base64 32 | tr -- '+/' '-_'"
+    )]
     Empty,
     #[error(
         "cookie secret must be 16, 24 or 32 bytes, or the base64 encoding of 16, 24 or 32 bytes; \
@@ -66,8 +82,12 @@ impl CookieSecret {
         }
         let valid = |n: usize| matches!(n, 16 | 24 | 32);
         let trimmed = trim_trailing(secret, b'=');
-        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(trimmed).ok();
-        let std = base64::engine::general_purpose::STANDARD_NO_PAD.decode(trimmed).ok();
+        let url = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(trimmed)
+            .ok();
+        let std = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(trimmed)
+            .ok();
         let aes_key = match (&url, &std) {
             (Some(k), _) if valid(k.len()) => k.clone(),
             _ if valid(secret.len()) => secret.to_vec(),
@@ -109,4 +129,498 @@ fn trim_trailing(mut s: &[u8], c: u8) -> &[u8] {
         s = rest;
     }
     s
+}
+
+// ---------------------------------------------------------------------------------------------
+// Primitives. Everything below is the one place where cipher, MAC and RNG crates are touched.
+// ---------------------------------------------------------------------------------------------
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// AES block size, which is also the length of the CFB IV prefix.
+pub const IV_LEN: usize = 16;
+
+/// Why a cryptographic operation refused its input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CryptoError {
+    #[error("AES key must be 16, 24 or 32 bytes, found {0}")]
+    BadKeyLength(usize),
+    #[error("ciphertext is {0} bytes, shorter than its 16-byte IV")]
+    ShorterThanIv(usize),
+    #[error("value is not valid base64")]
+    Base64,
+    #[error("sealed value has unknown version byte {0:#04x}")]
+    UnknownVersion(u8),
+    #[error("sealed value is {0} bytes, too short to hold a version, nonce and tag")]
+    Truncated(usize),
+    #[error(
+        "sealed value failed authentication (tampered, or sealed with another key or purpose)"
+    )]
+    Unauthentic,
+}
+
+/// Fill `buf` from the thread-local CSPRNG (ChaCha12, seeded and periodically reseeded from the OS).
+pub fn fill_random(buf: &mut [u8]) {
+    rand::rng().fill_bytes(buf);
+}
+
+/// `N` random bytes from the CSPRNG.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    fill_random(&mut out);
+    out
+}
+
+/// SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+/// BLAKE2b-256 of `data`: oauth2-proxy before v7.9 hashed its state and OIDC nonces with it.
+pub fn blake2b_256(data: &[u8]) -> [u8; 32] {
+    use blake2::digest::{Update, VariableOutput};
+    let mut out = [0u8; 32];
+    let mut h = blake2::Blake2bVar::new(32).expect("32 is a valid BLAKE2b output size");
+    Update::update(&mut h, data);
+    // The buffer is exactly the requested output size, so this cannot fail.
+    let _ = h.finalize_variable(&mut out);
+    out
+}
+
+/// HMAC-SHA256 of the concatenation of `parts` under `key`.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac =
+        <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
+}
+
+/// Constant-time equality. Lengths are not secret: different lengths compare unequal at once.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+/// URL-safe base64 without padding (JWT, PKCE, nonce hashes).
+pub fn b64url_nopad(data: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(data)
+}
+
+/// Decode URL-safe base64 without padding.
+pub fn b64url_nopad_decode(s: &str) -> Result<Vec<u8>, CryptoError> {
+    URL_SAFE_NO_PAD.decode(s).map_err(|_| CryptoError::Base64)
+}
+
+/// URL-safe base64 *with* `=` padding (Go's `base64.URLEncoding`, used in signed cookies).
+pub fn b64url_padded(data: &[u8]) -> String {
+    URL_SAFE.encode(data)
+}
+
+/// Decode URL-safe padded base64, appending to `out` (which is cleared first) so a caller can
+/// reuse one buffer across requests.
+pub fn b64url_padded_decode_into(s: &str, out: &mut Vec<u8>) -> Result<(), CryptoError> {
+    out.clear();
+    URL_SAFE
+        .decode_vec(s.as_bytes(), out)
+        .map_err(|_| CryptoError::Base64)
+}
+
+/// AES in full-block CFB mode (Go's `cipher.NewCFBEncrypter`), as oauth2-proxy's cookie cipher:
+/// output = 16-byte random IV ++ ciphertext. The key schedule is expanded once, here.
+///
+/// CFB is malleable and unauthenticated: every caller MUST authenticate the result (the signed
+/// cookie HMAC does). New formats use [`seal`] instead.
+#[derive(Clone)]
+pub struct CfbCipher(CfbKey);
+
+#[derive(Clone)]
+enum CfbKey {
+    Aes128(aes::Aes128),
+    Aes192(aes::Aes192),
+    Aes256(aes::Aes256),
+}
+
+impl fmt::Debug for CfbCipher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bits = match self.0 {
+            CfbKey::Aes128(_) => 128,
+            CfbKey::Aes192(_) => 192,
+            CfbKey::Aes256(_) => 256,
+        };
+        write!(f, "CfbCipher(AES-{bits}, [redacted])")
+    }
+}
+
+fn cfb_encrypt_with<C>(cipher: &C, iv: &[u8; IV_LEN], data: &mut [u8])
+where
+    C: BlockEncryptMut + BlockCipher + BlockSizeUser<BlockSize = U16> + Clone,
+{
+    cfb_mode::Encryptor::<C>::inner_iv_init(cipher.clone(), iv.into()).encrypt(data);
+}
+
+fn cfb_decrypt_with<C>(cipher: &C, iv: &[u8; IV_LEN], data: &mut [u8])
+where
+    C: BlockEncryptMut + BlockCipher + BlockSizeUser<BlockSize = U16> + Clone,
+{
+    cfb_mode::Decryptor::<C>::inner_iv_init(cipher.clone(), iv.into()).decrypt(data);
+}
+
+impl CfbCipher {
+    /// A cipher for a 16, 24 or 32-byte key (AES-128/192/256).
+    pub fn new(key: &[u8]) -> Result<Self, CryptoError> {
+        let bad = |_| CryptoError::BadKeyLength(key.len());
+        Ok(Self(match key.len() {
+            16 => CfbKey::Aes128(aes::Aes128::new_from_slice(key).map_err(bad)?),
+            24 => CfbKey::Aes192(aes::Aes192::new_from_slice(key).map_err(bad)?),
+            32 => CfbKey::Aes256(aes::Aes256::new_from_slice(key).map_err(bad)?),
+            n => return Err(CryptoError::BadKeyLength(n)),
+        }))
+    }
+
+    /// The cookie cipher of a configured secret.
+    pub fn from_secret(secret: &CookieSecret) -> Self {
+        // CookieSecret::parse only produces 16/24/32-byte AES keys.
+        match Self::new(secret.aes_key()) {
+            Ok(c) => c,
+            Err(_) => unreachable!("CookieSecret guarantees a 16, 24 or 32-byte AES key"),
+        }
+    }
+
+    /// Encrypt with a fresh random IV: returns IV ++ ciphertext.
+    pub fn encrypt(&self, plaintext: &[u8]) -> Vec<u8> {
+        let iv: [u8; IV_LEN] = random_bytes();
+        self.encrypt_with_iv(&iv, plaintext)
+    }
+
+    /// Encrypt with a caller-chosen IV (test vectors only; never reuse an IV under one key).
+    pub fn encrypt_with_iv(&self, iv: &[u8; IV_LEN], plaintext: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(IV_LEN + plaintext.len());
+        out.extend_from_slice(iv);
+        out.extend_from_slice(plaintext);
+        let body = &mut out[IV_LEN..];
+        match &self.0 {
+            CfbKey::Aes128(c) => cfb_encrypt_with(c, iv, body),
+            CfbKey::Aes192(c) => cfb_encrypt_with(c, iv, body),
+            CfbKey::Aes256(c) => cfb_encrypt_with(c, iv, body),
+        }
+        out
+    }
+
+    /// Decrypt IV ++ ciphertext in place; returns the plaintext, a sub-slice of `data`.
+    pub fn decrypt_in_place<'a>(&self, data: &'a mut [u8]) -> Result<&'a mut [u8], CryptoError> {
+        if data.len() < IV_LEN {
+            return Err(CryptoError::ShorterThanIv(data.len()));
+        }
+        let (iv, body) = data.split_at_mut(IV_LEN);
+        let mut ivb = [0u8; IV_LEN];
+        ivb.copy_from_slice(iv);
+        match &self.0 {
+            CfbKey::Aes128(c) => cfb_decrypt_with(c, &ivb, body),
+            CfbKey::Aes192(c) => cfb_decrypt_with(c, &ivb, body),
+            CfbKey::Aes256(c) => cfb_decrypt_with(c, &ivb, body),
+        }
+        Ok(body)
+    }
+
+    /// Decrypt IV ++ ciphertext into a new buffer.
+    pub fn decrypt(&self, data: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let mut buf = data.to_vec();
+        let len = self.decrypt_in_place(&mut buf)?.len();
+        buf.drain(..buf.len() - len);
+        Ok(buf)
+    }
+}
+
+/// oauth2-proxy's signed cookie value:
+/// `B64(payload) "|" unix_seconds "|" B64(HMAC-SHA256(secret string, name ++ B64(payload) ++ secs))`
+/// with B64 = URL-safe base64 with padding. The keyed HMAC state is computed once and cloned per
+/// use, so verifying costs two SHA-256 compressions plus the message.
+#[derive(Clone)]
+pub struct ValueSigner {
+    mac: HmacSha256,
+}
+
+impl fmt::Debug for ValueSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ValueSigner([redacted])")
+    }
+}
+
+/// The parts of a signed value whose MAC verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignedParts<'a> {
+    /// The payload, still base64 (URL-safe, padded).
+    pub payload_b64: &'a str,
+    /// The unix timestamp the signer wrote (the session's creation time).
+    pub timestamp: i64,
+}
+
+/// Why a signed value was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("signed value does not have the form payload|timestamp|signature")]
+    Malformed,
+    #[error("signature does not match (tampered, another secret, or another cookie name)")]
+    BadSignature,
+    #[error("signed timestamp is not an integer")]
+    BadTimestamp,
+}
+
+impl ValueSigner {
+    /// A signer keyed with the cookie secret's HMAC key (the configured string itself).
+    pub fn new(secret: &CookieSecret) -> Self {
+        Self {
+            mac: <HmacSha256 as Mac>::new_from_slice(secret.hmac_key())
+                .expect("HMAC accepts keys of any length"),
+        }
+    }
+
+    fn tag(&self, cookie_name: &str, payload_b64: &str, ts: &str) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        mac.update(cookie_name.as_bytes());
+        mac.update(payload_b64.as_bytes());
+        mac.update(ts.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Sign `payload` for the cookie `cookie_name` with timestamp `ts` (unix seconds).
+    pub fn sign(&self, cookie_name: &str, payload: &[u8], ts: i64) -> String {
+        let payload_b64 = b64url_padded(payload);
+        let ts = ts.to_string();
+        let tag = self.tag(cookie_name, &payload_b64, &ts);
+        let mut out = String::with_capacity(payload_b64.len() + ts.len() + 46);
+        out.push_str(&payload_b64);
+        out.push('|');
+        out.push_str(&ts);
+        out.push('|');
+        URL_SAFE.encode_string(tag, &mut out);
+        out
+    }
+
+    /// Check the MAC (constant time) and return the payload and timestamp. The timestamp window
+    /// is policy and is checked by the caller.
+    pub fn verify<'a>(
+        &self,
+        cookie_name: &str,
+        value: &'a str,
+    ) -> Result<SignedParts<'a>, SignatureError> {
+        let mut parts = value.split('|');
+        let (Some(payload_b64), Some(ts), Some(sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(SignatureError::Malformed);
+        };
+        let expected = self.tag(cookie_name, payload_b64, ts);
+        // A 32-byte MAC is 44 padded base64 characters; decode on the stack.
+        let mut given = [0u8; 48];
+        let n = URL_SAFE
+            .decode_slice(sig.as_bytes(), &mut given)
+            .map_err(|_| SignatureError::BadSignature)?;
+        if !ct_eq(&given[..n], &expected) {
+            return Err(SignatureError::BadSignature);
+        }
+        // Parsed only after the MAC matched: nothing unauthenticated reaches the parser.
+        let timestamp = ts
+            .parse::<i64>()
+            .map_err(|_| SignatureError::BadTimestamp)?;
+        Ok(SignedParts {
+            payload_b64,
+            timestamp,
+        })
+    }
+}
+
+/// Version byte of [`seal`]'s output.
+const SEAL_V1: u8 = 1;
+const GCM_NONCE_LEN: usize = 12;
+const GCM_TAG_LEN: usize = 16;
+
+fn seal_cipher(secret: &CookieSecret, purpose: &str) -> aes_gcm::Aes256Gcm {
+    // A separate key per purpose: a value sealed for one use can never be opened as another.
+    let key = hmac_sha256(secret.hmac_key(), &[b"authproxy/", purpose.as_bytes()]);
+    aes_gcm::Aes256Gcm::new(&key.into())
+}
+
+/// Encrypt and authenticate `plaintext` for `purpose` (AES-256-GCM, key =
+/// HMAC-SHA256(secret, "authproxy/" + purpose)). Output: URL-safe base64 without padding of
+/// `0x01 ++ nonce(12) ++ ciphertext ++ tag(16)`.
+pub fn seal(secret: &CookieSecret, purpose: &str, plaintext: &[u8]) -> String {
+    let nonce: [u8; GCM_NONCE_LEN] = random_bytes();
+    let ct = seal_cipher(secret, purpose)
+        .encrypt(
+            (&nonce).into(),
+            Payload {
+                msg: plaintext,
+                aad: &[SEAL_V1],
+            },
+        )
+        .expect("AES-GCM encryption of an in-memory buffer cannot fail");
+    let mut raw = Vec::with_capacity(1 + GCM_NONCE_LEN + ct.len());
+    raw.push(SEAL_V1);
+    raw.extend_from_slice(&nonce);
+    raw.extend_from_slice(&ct);
+    b64url_nopad(&raw)
+}
+
+/// Open a value made by [`seal`] with the same secret and purpose.
+pub fn open(secret: &CookieSecret, purpose: &str, sealed: &str) -> Result<Vec<u8>, CryptoError> {
+    let raw = b64url_nopad_decode(sealed)?;
+    let Some((&version, rest)) = raw.split_first() else {
+        return Err(CryptoError::Truncated(0));
+    };
+    if version != SEAL_V1 {
+        return Err(CryptoError::UnknownVersion(version));
+    }
+    if rest.len() < GCM_NONCE_LEN + GCM_TAG_LEN {
+        return Err(CryptoError::Truncated(raw.len()));
+    }
+    let (nonce, ct) = rest.split_at(GCM_NONCE_LEN);
+    seal_cipher(secret, purpose)
+        .decrypt(
+            nonce.into(),
+            Payload {
+                msg: ct,
+                aad: &[version],
+            },
+        )
+        .map_err(|_| CryptoError::Unauthentic)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret() -> CookieSecret {
+        CookieSecret::parse(b"0123456789abcdef0123456789abcdef").unwrap()
+    }
+
+    #[test]
+    fn cfb_round_trips_for_every_key_size() {
+        for len in [16, 24, 32] {
+            let c = CfbCipher::new(&vec![7u8; len]).unwrap();
+            let ct = c.encrypt(b"hello world, more than one block of text");
+            assert_eq!(ct.len(), IV_LEN + 40);
+            assert_eq!(
+                c.decrypt(&ct).unwrap(),
+                b"hello world, more than one block of text"
+            );
+        }
+    }
+
+    #[test]
+    fn cfb_rejects_bad_key_lengths_and_short_input() {
+        assert_eq!(
+            CfbCipher::new(&[0; 20]).unwrap_err(),
+            CryptoError::BadKeyLength(20)
+        );
+        let c = CfbCipher::new(&[0; 16]).unwrap();
+        assert_eq!(
+            c.decrypt(&[0; 15]).unwrap_err(),
+            CryptoError::ShorterThanIv(15)
+        );
+    }
+
+    #[test]
+    fn cfb_matches_the_nist_sp800_38a_cfb128_vector() {
+        // NIST SP 800-38A F.3.13 CFB128-AES128.Encrypt, first block.
+        let key = hex("2b7e151628aed2a6abf7158809cf4f3c");
+        let iv: [u8; 16] = hex("000102030405060708090a0b0c0d0e0f").try_into().unwrap();
+        let pt = hex("6bc1bee22e409f96e93d7e117393172a");
+        let out = CfbCipher::new(&key).unwrap().encrypt_with_iv(&iv, &pt);
+        assert_eq!(
+            &out[16..],
+            hex("3b3fd92eb72dad20333449f8e83cfb4a").as_slice()
+        );
+    }
+
+    #[test]
+    fn signer_round_trips_and_rejects_other_names() {
+        let s = ValueSigner::new(&secret());
+        let v = s.sign("_oauth2_proxy", b"payload", 1_700_000_000);
+        let p = s.verify("_oauth2_proxy", &v).unwrap();
+        assert_eq!(p.timestamp, 1_700_000_000);
+        assert_eq!(p.payload_b64, b64url_padded(b"payload"));
+        assert_eq!(
+            s.verify("_oauth2_proxy_csrf", &v),
+            Err(SignatureError::BadSignature)
+        );
+        assert_eq!(
+            s.verify("_oauth2_proxy", "a|b"),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            s.verify("_oauth2_proxy", &format!("{v}|x")),
+            Err(SignatureError::Malformed)
+        );
+    }
+
+    #[test]
+    fn signer_signature_is_hmac_sha256_of_name_payload_and_timestamp() {
+        let s = ValueSigner::new(&secret());
+        let v = s.sign("n", b"\x01\x02", 42);
+        let b64 = b64url_padded(b"\x01\x02");
+        let mac = hmac_sha256(
+            b"0123456789abcdef0123456789abcdef",
+            &[b"n", b64.as_bytes(), b"42"],
+        );
+        assert_eq!(v, format!("{b64}|42|{}", b64url_padded(&mac)));
+    }
+
+    #[test]
+    fn seal_round_trips_and_binds_purpose_and_key() {
+        let s = secret();
+        let sealed = seal(&s, "state", b"data");
+        assert_eq!(open(&s, "state", &sealed).unwrap(), b"data");
+        assert_eq!(open(&s, "other", &sealed), Err(CryptoError::Unauthentic));
+        let other = CookieSecret::parse(b"fedcba9876543210fedcba9876543210").unwrap();
+        assert_eq!(
+            open(&other, "state", &sealed),
+            Err(CryptoError::Unauthentic)
+        );
+    }
+
+    #[test]
+    fn seal_rejects_every_flipped_byte() {
+        let s = secret();
+        let raw = b64url_nopad_decode(&seal(&s, "p", b"some plaintext")).unwrap();
+        for i in 0..raw.len() {
+            let mut t = raw.clone();
+            t[i] ^= 0x01;
+            assert!(
+                open(&s, "p", &b64url_nopad(&t)).is_err(),
+                "flip at {i} accepted"
+            );
+        }
+        assert_eq!(open(&s, "p", ""), Err(CryptoError::Truncated(0)));
+        assert_eq!(open(&s, "p", "AQ"), Err(CryptoError::Truncated(1)));
+        assert_eq!(open(&s, "p", "!!"), Err(CryptoError::Base64));
+    }
+
+    #[test]
+    fn hashes_match_known_answers() {
+        assert_eq!(
+            b64url_nopad(&sha256(b"abc")),
+            "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"
+        );
+        // BLAKE2b-256("abc"), RFC 7693 parameters with a 32-byte digest.
+        assert_eq!(
+            blake2b_256(b"abc").to_vec(),
+            hex("bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319")
+        );
+    }
+
+    #[test]
+    fn ct_eq_compares_content_and_length() {
+        assert!(ct_eq(b"abc", b"abc"));
+        assert!(!ct_eq(b"abc", b"abd"));
+        assert!(!ct_eq(b"abc", b"ab"));
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
 }

@@ -1,0 +1,517 @@
+//! The session cookie value, byte-compatible with oauth2-proxy v7's cookie session store:
+//!
+//! ```text
+//! value   = B64(payload) "|" created_at_unix "|" B64(HMAC-SHA256(secret, name ++ B64(payload) ++ ts))
+//! payload = IV(16) ++ AES-CFB( LZ4-frame( msgpack{ca, eo, at, it, rt, n, e, u, g, pu, ac} ) )
+//! ```
+//!
+//! Decoding runs on every request, so it verifies the MAC before touching anything else and
+//! reuses per-thread scratch buffers: the only allocations are the decoded session's own fields.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::time::{Duration, SystemTime};
+
+use rmpv::{Utf8StringRef, ValueRef};
+
+use super::{check_timestamp, from_unix, unix_nanos, unix_secs, SessionError, SessionState};
+use crate::crypto::{self, CfbCipher, CookieSecret, ValueSigner};
+
+/// Largest decompressed session accepted. A cookie session is at most a few 4 KB chunks; this
+/// bound only stops a pathological (yet authenticated) frame from allocating without limit.
+pub const MAX_SESSION_BYTES: usize = 1 << 20;
+
+/// msgpack extension type of timestamps.
+const TIMESTAMP_EXT: i8 = -1;
+
+/// Encodes and decodes session cookie values for one cookie name, secret and lifetime.
+#[derive(Clone, Debug)]
+pub struct SessionCodec {
+    signer: ValueSigner,
+    cipher: CfbCipher,
+    cookie_name: String,
+    expire: Duration,
+}
+
+impl SessionCodec {
+    /// `cookie_name` is the base name (`_oauth2_proxy`), also when the value travels in chunks;
+    /// `expire` is `cookie_expire` (zero = no server-side lifetime limit, as oauth2-proxy).
+    pub fn new(secret: CookieSecret, cookie_name: &str, expire: Duration) -> Self {
+        Self {
+            signer: ValueSigner::new(&secret),
+            cipher: CfbCipher::from_secret(&secret),
+            cookie_name: cookie_name.to_owned(),
+            expire,
+        }
+    }
+
+    /// The base cookie name the MAC binds.
+    pub fn cookie_name(&self) -> &str {
+        &self.cookie_name
+    }
+
+    /// The signed cookie value for `s`. The signed timestamp is `created_at`; a session without
+    /// one is stamped `now` (as oauth2-proxy's `Save` does) and carries that as `ca`.
+    pub fn encode(&self, s: &SessionState, now: SystemTime) -> Result<String, SessionError> {
+        let created = s.created_at.unwrap_or(now);
+        let packed = session_to_msgpack_with_created(s, created)?;
+        let compressed = lz4_compress(&packed)?;
+        let payload = self.cipher.encrypt(&compressed);
+        Ok(self
+            .signer
+            .sign(&self.cookie_name, &payload, unix_secs(created)))
+    }
+
+    /// Verify (MAC in constant time, then the timestamp window), decrypt, decompress and decode.
+    pub fn decode(&self, value: &str, now: SystemTime) -> Result<SessionState, SessionError> {
+        let parts = self.signer.verify(&self.cookie_name, value)?;
+        check_timestamp(parts.timestamp, now, self.expire)?;
+        with_scratch(|raw, plain| {
+            crypto::b64url_padded_decode_into(parts.payload_b64, raw)
+                .map_err(|_| SessionError::PayloadNotBase64)?;
+            let len = raw.len();
+            let packed = self
+                .cipher
+                .decrypt_in_place(raw)
+                .map_err(|_| SessionError::DecryptFailed(len))?;
+            lz4_decompress_into(packed, plain, MAX_SESSION_BYTES)?;
+            session_from_msgpack(plain)
+        })
+    }
+}
+
+thread_local! {
+    // Per-thread buffers for the request path: base64-decoded ciphertext and decompressed
+    // msgpack. Never shared between threads, so no lock; decoding never awaits, so no
+    // re-entrancy.
+    static SCRATCH: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Keep at most this much scratch capacity per thread between requests.
+const SCRATCH_KEEP: usize = 64 * 1024;
+
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>, &mut Vec<u8>) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut bufs) => {
+            let (raw, plain) = &mut *bufs;
+            let out = f(raw, plain);
+            for b in [raw, plain] {
+                // Decrypted session bytes must not linger in reused memory.
+                b.fill(0);
+                b.clear();
+                if b.capacity() > SCRATCH_KEEP {
+                    b.shrink_to(SCRATCH_KEEP);
+                }
+            }
+            out
+        }
+        // Only reachable through re-entrancy, which the code above never does; stay correct.
+        Err(_) => f(&mut Vec::new(), &mut Vec::new()),
+    })
+}
+
+// --------------------------------------------------------------------------------------------
+// msgpack
+// --------------------------------------------------------------------------------------------
+
+/// The session as oauth2-proxy's msgpack map (keys in its struct order, empty fields omitted),
+/// without compression or encryption (the Redis store's inner format).
+pub fn session_to_msgpack(s: &SessionState) -> Result<Vec<u8>, SessionError> {
+    match s.created_at {
+        Some(c) => session_to_msgpack_with_created(s, c),
+        None => encode_map(s, None),
+    }
+}
+
+fn session_to_msgpack_with_created(
+    s: &SessionState,
+    created: SystemTime,
+) -> Result<Vec<u8>, SessionError> {
+    encode_map(s, Some(created))
+}
+
+fn string(v: &str) -> ValueRef<'_> {
+    ValueRef::String(Utf8StringRef::from(v))
+}
+
+fn encode_map(s: &SessionState, created: Option<SystemTime>) -> Result<Vec<u8>, SessionError> {
+    let mut ca_buf = [0u8; 12];
+    let mut eo_buf = [0u8; 12];
+    // Declared before `map`, which borrows it.
+    let claims = rmpv::Value::Map(
+        s.additional_claims
+            .iter()
+            .map(|(k, v)| (rmpv::Value::from(k.as_str()), v.clone()))
+            .collect(),
+    );
+    let mut map: Vec<(ValueRef<'_>, ValueRef<'_>)> = Vec::with_capacity(11);
+    let key = |k: &'static str| ValueRef::String(Utf8StringRef::from(k));
+    if let Some(t) = created {
+        map.push((
+            key("ca"),
+            ValueRef::Ext(TIMESTAMP_EXT, encode_time(t, &mut ca_buf)),
+        ));
+    }
+    if let Some(t) = s.expires_on {
+        map.push((
+            key("eo"),
+            ValueRef::Ext(TIMESTAMP_EXT, encode_time(t, &mut eo_buf)),
+        ));
+    }
+    for (k, v) in [
+        ("at", &s.access_token),
+        ("it", &s.id_token),
+        ("rt", &s.refresh_token),
+    ] {
+        if !v.is_empty() {
+            map.push((key(k), string(v)));
+        }
+    }
+    if !s.nonce.is_empty() {
+        map.push((key("n"), ValueRef::Binary(&s.nonce)));
+    }
+    for (k, v) in [("e", &s.email), ("u", &s.user)] {
+        if !v.is_empty() {
+            map.push((key(k), string(v)));
+        }
+    }
+    if !s.groups.is_empty() {
+        let groups = s.groups.iter().map(|g| string(g)).collect();
+        map.push((key("g"), ValueRef::Array(groups)));
+    }
+    if !s.preferred_username.is_empty() {
+        map.push((key("pu"), string(&s.preferred_username)));
+    }
+    if !s.additional_claims.is_empty() {
+        map.push((key("ac"), claims.as_ref()));
+    }
+    let mut out = Vec::with_capacity(256);
+    rmpv::encode::write_value_ref(&mut out, &ValueRef::Map(map))
+        .map_err(|e| SessionError::Encode(format!("msgpack: {e}")))?;
+    Ok(out)
+}
+
+/// The msgpack timestamp extension body exactly as Go's vmihailenco/msgpack writes it:
+/// 4 bytes (u32 seconds) when there are no nanoseconds and seconds fit 32 bits, 8 bytes
+/// (30-bit nanoseconds, 34-bit seconds) when seconds fit 34 bits, else 12 bytes (u32 nanoseconds,
+/// i64 seconds).
+pub(crate) fn encode_time(t: SystemTime, buf: &mut [u8; 12]) -> &[u8] {
+    let secs = unix_secs(t);
+    let nanos = (unix_nanos(t) - i128::from(secs) * 1_000_000_000) as u64;
+    let usecs = secs as u64;
+    if usecs >> 34 == 0 {
+        let data = (nanos << 34) | usecs;
+        if data & 0xffff_ffff_0000_0000 == 0 {
+            buf[..4].copy_from_slice(&(data as u32).to_be_bytes());
+            return &buf[..4];
+        }
+        buf[..8].copy_from_slice(&data.to_be_bytes());
+        return &buf[..8];
+    }
+    buf[..4].copy_from_slice(&(nanos as u32).to_be_bytes());
+    buf[4..12].copy_from_slice(&secs.to_be_bytes());
+    &buf[..12]
+}
+
+/// Decode any of the three timestamp extension forms.
+pub(crate) fn decode_time_ext(data: &[u8]) -> Result<SystemTime, SessionError> {
+    let bad = SessionError::Decode("timestamp out of range");
+    let (secs, nanos) = match data.len() {
+        4 => (i64::from(u32::from_be_bytes(arr(data)?)), 0u64),
+        8 => {
+            let d = u64::from_be_bytes(arr(data)?);
+            ((d & 0x3_ffff_ffff) as i64, d >> 34)
+        }
+        12 => {
+            let n = u32::from_be_bytes(arr(&data[..4])?);
+            (i64::from_be_bytes(arr(&data[4..])?), u64::from(n))
+        }
+        _ => {
+            return Err(SessionError::Decode(
+                "timestamp extension is not 4, 8 or 12 bytes",
+            ))
+        }
+    };
+    from_unix(secs, nanos).ok_or(bad)
+}
+
+fn arr<const N: usize>(b: &[u8]) -> Result<[u8; N], SessionError> {
+    b.try_into()
+        .map_err(|_| SessionError::Decode("timestamp has the wrong length"))
+}
+
+/// A timestamp field: the extension type, vmihailenco/msgpack's legacy `[secs, nanos]` array, or
+/// nil.
+pub(crate) fn decode_time(v: &ValueRef<'_>) -> Result<Option<SystemTime>, SessionError> {
+    match v {
+        ValueRef::Nil => Ok(None),
+        ValueRef::Ext(TIMESTAMP_EXT, data) => decode_time_ext(data).map(Some),
+        ValueRef::Array(items) if items.len() == 2 => {
+            let secs = ref_i64(&items[0]).ok_or(SessionError::Decode(
+                "legacy timestamp seconds is not an integer",
+            ))?;
+            let nanos = ref_u64(&items[1]).ok_or(SessionError::Decode(
+                "legacy timestamp nanoseconds is not an integer",
+            ))?;
+            from_unix(secs, nanos)
+                .map(Some)
+                .ok_or(SessionError::Decode("timestamp out of range"))
+        }
+        _ => Err(SessionError::Decode("timestamp field has the wrong type")),
+    }
+}
+
+/// A string map key or value, borrowed.
+pub(crate) fn ref_str<'a>(v: &'a ValueRef<'_>) -> Option<&'a str> {
+    match v {
+        ValueRef::String(s) => s.as_str(),
+        _ => None,
+    }
+}
+
+/// Any msgpack integer that fits an `i64`.
+pub(crate) fn ref_i64(v: &ValueRef<'_>) -> Option<i64> {
+    match v {
+        ValueRef::Integer(i) => i.as_i64(),
+        _ => None,
+    }
+}
+
+/// Any msgpack integer that fits a `u64`.
+pub(crate) fn ref_u64(v: &ValueRef<'_>) -> Option<u64> {
+    match v {
+        ValueRef::Integer(i) => i.as_u64(),
+        _ => None,
+    }
+}
+
+pub(crate) fn decode_str(v: &ValueRef<'_>, what: &'static str) -> Result<String, SessionError> {
+    match v {
+        ValueRef::Nil => Ok(String::new()),
+        ValueRef::String(s) => s
+            .as_str()
+            .map(str::to_owned)
+            .ok_or(SessionError::Decode(what)),
+        // Go decodes a []byte-typed value into a string field too.
+        ValueRef::Binary(b) => std::str::from_utf8(b)
+            .map(str::to_owned)
+            .map_err(|_| SessionError::Decode(what)),
+        _ => Err(SessionError::Decode(what)),
+    }
+}
+
+pub(crate) fn decode_bytes(v: &ValueRef<'_>, what: &'static str) -> Result<Vec<u8>, SessionError> {
+    match v {
+        ValueRef::Nil => Ok(Vec::new()),
+        ValueRef::Binary(b) => Ok(b.to_vec()),
+        ValueRef::String(s) => Ok(s.as_bytes().to_vec()),
+        _ => Err(SessionError::Decode(what)),
+    }
+}
+
+/// Parse a top-level msgpack map, rejecting trailing bytes.
+pub(crate) fn read_map(buf: &[u8]) -> Result<Vec<(ValueRef<'_>, ValueRef<'_>)>, SessionError> {
+    let mut rd = buf;
+    let v = rmpv::decode::read_value_ref_with_max_depth(&mut rd, 32)
+        .map_err(|_| SessionError::Decode("not valid msgpack"))?;
+    if !rd.is_empty() {
+        return Err(SessionError::Decode("trailing bytes after the msgpack map"));
+    }
+    match v {
+        ValueRef::Map(m) => Ok(m),
+        _ => Err(SessionError::Decode("top-level value is not a map")),
+    }
+}
+
+/// Decode oauth2-proxy's session map. Unknown keys are ignored (newer writers may add fields);
+/// every known key must have its type.
+pub fn session_from_msgpack(buf: &[u8]) -> Result<SessionState, SessionError> {
+    let mut s = SessionState::default();
+    for (k, v) in read_map(buf)? {
+        let Some(k) = ref_str(&k) else {
+            return Err(SessionError::Decode("map key is not a string"));
+        };
+        match k {
+            "ca" => s.created_at = decode_time(&v)?,
+            "eo" => s.expires_on = decode_time(&v)?,
+            "at" => s.access_token = decode_str(&v, "at is not a string")?,
+            "it" => s.id_token = decode_str(&v, "it is not a string")?,
+            "rt" => s.refresh_token = decode_str(&v, "rt is not a string")?,
+            "n" => s.nonce = decode_bytes(&v, "n is not bytes")?,
+            "e" => s.email = decode_str(&v, "e is not a string")?,
+            "u" => s.user = decode_str(&v, "u is not a string")?,
+            "pu" => s.preferred_username = decode_str(&v, "pu is not a string")?,
+            "g" => {
+                s.groups = match &v {
+                    ValueRef::Nil => Vec::new(),
+                    ValueRef::Array(items) => items
+                        .iter()
+                        .map(|g| decode_str(g, "g holds a non-string"))
+                        .collect::<Result<_, _>>()?,
+                    _ => return Err(SessionError::Decode("g is not an array")),
+                }
+            }
+            "ac" => {
+                s.additional_claims = match &v {
+                    ValueRef::Nil => BTreeMap::new(),
+                    ValueRef::Map(entries) => entries
+                        .iter()
+                        .map(|(ck, cv)| match ck {
+                            ValueRef::String(ck) => ck
+                                .as_str()
+                                .map(|ck| (ck.to_owned(), cv.to_owned()))
+                                .ok_or(SessionError::Decode("ac key is not UTF-8")),
+                            _ => Err(SessionError::Decode("ac key is not a string")),
+                        })
+                        .collect::<Result<_, _>>()?,
+                    _ => return Err(SessionError::Decode("ac is not a map")),
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(s)
+}
+
+// --------------------------------------------------------------------------------------------
+// LZ4 frame
+// --------------------------------------------------------------------------------------------
+
+/// LZ4 frame as oauth2-proxy writes it (pierrec/lz4: 64 KiB independent blocks, content checksum,
+/// no block checksums, no content size).
+pub(crate) fn lz4_compress(data: &[u8]) -> Result<Vec<u8>, SessionError> {
+    use lz4_flex::frame::{BlockMode, BlockSize, FrameEncoder, FrameInfo};
+    let info = FrameInfo::new()
+        .block_size(BlockSize::Max64KB)
+        .block_mode(BlockMode::Independent)
+        .content_checksum(true);
+    let mut enc = FrameEncoder::with_frame_info(info, Vec::with_capacity(data.len() / 2 + 32));
+    enc.write_all(data)
+        .map_err(|e| SessionError::Encode(format!("lz4: {e}")))?;
+    enc.finish()
+        .map_err(|e| SessionError::Encode(format!("lz4: {e}")))
+}
+
+const LZ4_MAGIC: u32 = 0x184D_2204;
+const LZ4_WINDOW: usize = 64 * 1024;
+
+/// Decompress one LZ4 frame into `out` (cleared first), without the per-call buffers of a
+/// streaming decoder. Accepts independent and linked blocks, optional block and content
+/// checksums, and an optional content size. Checksums are skipped, not verified: the frame is
+/// inside an authenticated (HMAC-verified) ciphertext, so it is byte-for-byte what the signer
+/// wrote, and a checksum could only catch a bug in the signer.
+pub(crate) fn lz4_decompress_into(
+    frame: &[u8],
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), SessionError> {
+    use SessionError::Decompress as E;
+    out.clear();
+    let mut rd = Reader(frame);
+    if rd.u32()? != LZ4_MAGIC {
+        return Err(E("not an LZ4 frame (bad magic number)"));
+    }
+    let flg = rd.u8()?;
+    let bd = rd.u8()?;
+    if flg >> 6 != 0b01 {
+        return Err(E("unsupported LZ4 frame version"));
+    }
+    if flg & 0b10 != 0 || bd & 0b1000_1111 != 0 {
+        return Err(E("reserved LZ4 frame bits are set"));
+    }
+    if flg & 0b1 != 0 {
+        return Err(E("LZ4 dictionaries are not supported"));
+    }
+    let linked = flg & 0b10_0000 == 0;
+    let block_checksums = flg & 0b1_0000 != 0;
+    let has_content_size = flg & 0b1000 != 0;
+    let content_checksum = flg & 0b100 != 0;
+    let block_max = match (bd >> 4) & 0b111 {
+        4 => 64 * 1024,
+        5 => 256 * 1024,
+        6 => 1024 * 1024,
+        7 => 4 * 1024 * 1024,
+        _ => return Err(E("invalid LZ4 block maximum size")),
+    };
+    if has_content_size {
+        let size = rd.u64()?;
+        if size > limit as u64 {
+            return Err(SessionError::TooLarge(limit));
+        }
+        out.reserve(size as usize);
+    }
+    rd.take(1)?; // header checksum
+    loop {
+        let header = rd.u32()?;
+        if header == 0 {
+            break;
+        }
+        let stored = header & 0x8000_0000 != 0;
+        let len = (header & 0x7fff_ffff) as usize;
+        if len > block_max {
+            return Err(E("LZ4 block is larger than the frame's maximum block size"));
+        }
+        let block = rd.take(len)?;
+        if block_checksums {
+            rd.take(4)?;
+        }
+        let start = out.len();
+        if stored {
+            if start + len > limit {
+                return Err(SessionError::TooLarge(limit));
+            }
+            out.extend_from_slice(block);
+            continue;
+        }
+        let room = block_max.min(limit.saturating_sub(start));
+        out.resize(start + room, 0);
+        let (prev, dst) = out.split_at_mut(start);
+        let written = if linked && !prev.is_empty() {
+            let dict = &prev[prev.len().saturating_sub(LZ4_WINDOW)..];
+            lz4_flex::block::decompress_into_with_dict(block, dst, dict)
+        } else {
+            lz4_flex::block::decompress_into(block, dst)
+        };
+        match written {
+            Ok(n) => out.truncate(start + n),
+            Err(lz4_flex::block::DecompressError::OutputTooSmall { .. }) if room < block_max => {
+                return Err(SessionError::TooLarge(limit))
+            }
+            Err(_) => return Err(E("corrupt LZ4 block")),
+        }
+    }
+    if content_checksum {
+        rd.take(4)?;
+    }
+    if !rd.0.is_empty() {
+        return Err(E("trailing bytes after the LZ4 frame"));
+    }
+    Ok(())
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], SessionError> {
+        if self.0.len() < n {
+            return Err(SessionError::Decompress("LZ4 frame is truncated"));
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+    fn u8(&mut self) -> Result<u8, SessionError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32, SessionError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, SessionError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+}
