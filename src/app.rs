@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, EXPIRES, LOCATION, PRAGMA, SET_COOKIE};
+use http::header::{
+    HeaderValue, CACHE_CONTROL, CONTENT_TYPE, EXPIRES, LOCATION, PRAGMA, SET_COOKIE,
+};
 use http::{HeaderMap, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tokio::sync::OnceCell;
@@ -60,21 +62,26 @@ pub struct RequestCtx {
 /// session), never by ordinary authenticated requests.
 #[derive(Default)]
 pub struct Refresher {
-    inflight: Mutex<HashMap<String, (SystemTime, Arc<OnceCell<Option<SessionState>>>)>>,
+    inflight: Mutex<HashMap<String, (SystemTime, RefreshCell)>>,
 }
+
+/// The shared outcome of one refresh: the new session, or `None` when it failed.
+pub type RefreshCell = Arc<OnceCell<Option<SessionState>>>;
 
 /// How long a finished refresh result is reused for requests that still carry the old cookie.
 const REFRESH_REUSE: Duration = Duration::from_secs(30);
 
 impl Refresher {
     /// The shared cell for this refresh token; expired entries are dropped on the way.
-    pub fn cell(&self, key: &str, now: SystemTime) -> Arc<OnceCell<Option<SessionState>>> {
+    pub fn cell(&self, key: &str, now: SystemTime) -> RefreshCell {
         let mut map = match self.inflight.lock() {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
         map.retain(|_, (started, _)| {
-            now.duration_since(*started).map(|d| d < REFRESH_REUSE).unwrap_or(true)
+            now.duration_since(*started)
+                .map(|d| d < REFRESH_REUSE)
+                .unwrap_or(true)
         });
         map.entry(key.to_owned())
             .or_insert_with(|| (now, Arc::new(OnceCell::new())))
@@ -85,7 +92,9 @@ impl Refresher {
 
 /// A body from bytes.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// Headers every auth page carries: never cached by browsers or shared caches.
@@ -95,11 +104,18 @@ pub fn no_cache(headers: &mut HeaderMap) {
         HeaderValue::from_static("no-cache, no-store, must-revalidate, max-age=0"),
     );
     headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
-    headers.insert(EXPIRES, HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 UTC"));
+    headers.insert(
+        EXPIRES,
+        HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 UTC"),
+    );
 }
 
 /// A response with the given status, content type and body, plus no-cache headers.
-pub fn page(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+pub fn page(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Body> {
     let mut resp = Response::new(full(body));
     *resp.status_mut() = status;
     resp.headers_mut()
@@ -118,7 +134,8 @@ pub fn redirect(location: &str) -> Response<Body> {
         Err(_) => {
             // Only validated targets reach here; a value that is not a legal header still
             // must not become a response splitting vector: fall back to the site root.
-            resp.headers_mut().insert(LOCATION, HeaderValue::from_static("/"));
+            resp.headers_mut()
+                .insert(LOCATION, HeaderValue::from_static("/"));
         }
     }
     resp
@@ -135,7 +152,12 @@ pub fn add_cookies(resp: &mut Response<Body>, cookies: &[String]) {
 
 impl App {
     /// The error page (or JSON error) for `err`.
-    pub fn error_response(&self, ctx: &RequestCtx, err: &AppError, redirect: &str) -> Response<Body> {
+    pub fn error_response(
+        &self,
+        ctx: &RequestCtx,
+        err: &AppError,
+        redirect: &str,
+    ) -> Response<Body> {
         let status = err.status();
         if ctx.wants_json {
             let body = crate::pages::json_error(status.as_u16(), &err.message());
@@ -166,11 +188,16 @@ impl App {
         clock: Arc<dyn Clock>,
         start_discovery: bool,
     ) -> Result<App, String> {
-        let cookies = CookieOptions::from_config(&cfg.cookie);
-        let codec = SessionCodec::new(cfg.cookie.secret.clone(), &cfg.cookie.name, cfg.cookie.expire);
+        let cookies = CookieOptions::from(&cfg.cookie);
+        let codec = SessionCodec::new(
+            cfg.cookie.secret.clone(),
+            &cfg.cookie.name,
+            cfg.cookie.expire,
+        );
         let whitelist = Whitelist::parse(&cfg.whitelist_domains)
             .map_err(|e| format!("whitelist_domains: {e}"))?;
-        let authz = AuthzPolicy::from_config(&cfg.authz).map_err(|e| format!("email_domains: {e}"))?;
+        let authz =
+            AuthzPolicy::from_config(&cfg.authz).map_err(|e| format!("email_domains: {e}"))?;
         let identity = IdentityHeaders::from_config(&cfg.headers);
         let upstreams = Upstreams::new(
             &cfg.upstreams,
@@ -182,7 +209,8 @@ impl App {
             &cfg.authz.email_domains,
             cfg.authz.authenticated_emails_file.is_some(),
         );
-        let provider = crate::provider::from_config(&cfg.provider).map_err(|e| format!("provider: {e}"))?;
+        let provider =
+            crate::provider::from_config(&cfg.provider).map_err(|e| format!("provider: {e}"))?;
         if start_discovery {
             crate::provider::spawn_discovery(provider.clone());
         }
@@ -213,10 +241,19 @@ fn warn_insecure(cfg: &Config) {
     let p = &cfg.provider;
     for (on, name) in [
         (p.ssl_insecure_skip_verify, "ssl_insecure_skip_verify"),
-        (p.insecure_oidc_allow_unverified_email, "insecure_oidc_allow_unverified_email"),
-        (p.insecure_oidc_skip_issuer_verification, "insecure_oidc_skip_issuer_verification"),
+        (
+            p.insecure_oidc_allow_unverified_email,
+            "insecure_oidc_allow_unverified_email",
+        ),
+        (
+            p.insecure_oidc_skip_issuer_verification,
+            "insecure_oidc_skip_issuer_verification",
+        ),
         (p.insecure_oidc_skip_nonce, "insecure_oidc_skip_nonce"),
-        (cfg.ssl_upstream_insecure_skip_verify, "ssl_upstream_insecure_skip_verify"),
+        (
+            cfg.ssl_upstream_insecure_skip_verify,
+            "ssl_upstream_insecure_skip_verify",
+        ),
         (!cfg.cookie.secure, "cookie_secure=false"),
     ] {
         if on {

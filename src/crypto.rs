@@ -487,6 +487,24 @@ pub fn open(secret: &CookieSecret, purpose: &str, sealed: &str) -> Result<Vec<u8
         .map_err(|_| CryptoError::Unauthentic)
 }
 
+/// A random request id (16 hex characters) for logs and error pages.
+pub fn request_id() -> String {
+    let bytes = random_bytes::<8>();
+    let mut out = String::with_capacity(16);
+    for b in bytes {
+        out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+        out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+    }
+    out
+}
+
+/// `n` random bytes as URL-safe base64 without padding (secrets for the demo, test fixtures).
+pub fn random_urlsafe(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    fill_random(&mut buf);
+    b64url_nopad(&buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,10 @@ pub enum AppError {
     /// The callback carried neither a code nor an error.
     CallbackMissingCode,
     /// The identity provider answered the login with an OAuth error (e.g. `access_denied`).
-    ProviderDenied { error: String, description: Option<String> },
+    ProviderDenied {
+        error: String,
+        description: Option<String>,
+    },
     /// The identity provider could not be reached or answered garbage.
     ProviderUnavailable,
     /// The provider's answer failed validation (signature, audience, nonce, unverified email...).
@@ -71,7 +74,9 @@ impl AppError {
         match self {
             AppError::Unauthenticated => "Sign in required",
             AppError::Forbidden { .. } => "Access denied",
-            AppError::CsrfCookieMissing | AppError::CsrfStateMismatch => "Sign-in could not be completed",
+            AppError::CsrfCookieMissing | AppError::CsrfStateMismatch => {
+                "Sign-in could not be completed"
+            }
             AppError::CallbackMissingCode => "Bad sign-in response",
             AppError::ProviderDenied { .. } => "Sign-in was refused",
             AppError::ProviderUnavailable => "Identity provider unavailable",
@@ -93,13 +98,17 @@ impl AppError {
         match self {
             AppError::Unauthenticated => "You need to sign in to access this resource.".into(),
             AppError::Forbidden { .. } => {
-                "You are signed in, but your account is not allowed to access this application.".into()
+                "You are signed in, but your account is not allowed to access this application."
+                    .into()
             }
-            AppError::CsrfCookieMissing => "Your sign-in attempt expired or was started in another browser. \
+            AppError::CsrfCookieMissing => {
+                "Your sign-in attempt expired or was started in another browser. \
                  Please try again."
-                .into(),
+                    .into()
+            }
             AppError::CsrfStateMismatch => {
-                "The sign-in response did not match the sign-in you started. Please try again.".into()
+                "The sign-in response did not match the sign-in you started. Please try again."
+                    .into()
             }
             AppError::CallbackMissingCode => {
                 "The identity provider's response was missing the authorization code.".into()
@@ -119,12 +128,15 @@ impl AppError {
                     .into()
             }
             AppError::InvalidRedirect => "The redirect target is not allowed.".into(),
-            AppError::UnknownProvider => "The requested identity provider is not configured.".into(),
+            AppError::UnknownProvider => {
+                "The requested identity provider is not configured.".into()
+            }
             AppError::BadRequest => "The request could not be understood.".into(),
             AppError::NotFound => "The page you asked for does not exist.".into(),
             AppError::MethodNotAllowed => "This endpoint does not accept that method.".into(),
             AppError::UpstreamUnavailable => {
-                "The application behind this proxy is not responding. Please try again shortly.".into()
+                "The application behind this proxy is not responding. Please try again shortly."
+                    .into()
             }
             AppError::UpstreamTimeout => "The application took too long to answer.".into(),
             AppError::Internal => "Something went wrong on our side. Please try again.".into(),
@@ -186,7 +198,9 @@ mod tests {
 
     #[test]
     fn authorization_denial_is_not_retryable() {
-        let e = AppError::Forbidden { reason: "email_domain_not_allowed" };
+        let e = AppError::Forbidden {
+            reason: "email_domain_not_allowed",
+        };
         assert_eq!(e.status(), StatusCode::FORBIDDEN);
         assert!(!e.can_retry());
         assert_eq!(e.reason(), "email_domain_not_allowed");
@@ -194,8 +208,14 @@ mod tests {
 
     #[test]
     fn upstream_failures_map_to_gateway_statuses() {
-        assert_eq!(AppError::UpstreamUnavailable.status(), StatusCode::BAD_GATEWAY);
-        assert_eq!(AppError::UpstreamTimeout.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(
+            AppError::UpstreamUnavailable.status(),
+            StatusCode::BAD_GATEWAY
+        );
+        assert_eq!(
+            AppError::UpstreamTimeout.status(),
+            StatusCode::GATEWAY_TIMEOUT
+        );
     }
 
     #[test]

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("authproxy: cannot start the async runtime: {e}");
@@ -18,7 +21,8 @@ fn main() -> ExitCode {
     }
     let env = authproxy::config::process_env();
     match authproxy::config::load(&args, &env) {
-        Ok(authproxy::config::Command::Help(text)) | Ok(authproxy::config::Command::Version(text)) => {
+        Ok(authproxy::config::Command::Help(text))
+        | Ok(authproxy::config::Command::Version(text)) => {
             println!("{text}");
             ExitCode::SUCCESS
         }

@@ -25,25 +25,44 @@ impl Handler for App {
         let uri_path = req.uri().path().to_owned();
         let user_agent = header_str(req.headers(), USER_AGENT).map(str::to_owned);
         let (resp, user) = self.route(req, &ctx).await;
-        self.log_request(&ctx, &method, &uri_path, user_agent.as_deref(), &resp, user.as_deref(), started);
+        self.log_request(
+            &ctx,
+            &method,
+            &uri_path,
+            user_agent.as_deref(),
+            &resp,
+            user.as_deref(),
+            started,
+        );
         resp
     }
 }
 
 impl App {
-    async fn route(&self, req: Request<Incoming>, ctx: &RequestCtx) -> (Response<Body>, Option<String>) {
+    async fn route(
+        &self,
+        req: Request<Incoming>,
+        ctx: &RequestCtx,
+    ) -> (Response<Body>, Option<String>) {
         let path = req.uri().path();
         // Health checks match the exact path only, and never reach the app: they cannot be used
         // to bypass authentication.
         if path == self.cfg.ping_path || self.is_ping_user_agent(req.headers()) {
-            return (page(StatusCode::OK, "text/plain; charset=utf-8", "OK"), None);
+            return (
+                page(StatusCode::OK, "text/plain; charset=utf-8", "OK"),
+                None,
+            );
         }
         if path == self.cfg.ready_path {
             return (self.ready(), None);
         }
         if path == "/robots.txt" {
             return (
-                page(StatusCode::OK, "text/plain; charset=utf-8", "User-agent: *\nDisallow: /\n"),
+                page(
+                    StatusCode::OK,
+                    "text/plain; charset=utf-8",
+                    "User-agent: *\nDisallow: /\n",
+                ),
                 None,
             );
         }
@@ -63,10 +82,17 @@ impl App {
     }
 
     /// A request for the app: it needs a session that the authorization rules allow.
-    async fn protected(&self, req: Request<Incoming>, ctx: &RequestCtx) -> (Response<Body>, Option<String>) {
+    async fn protected(
+        &self,
+        req: Request<Incoming>,
+        ctx: &RequestCtx,
+    ) -> (Response<Body>, Option<String>) {
         let lookup = flow::load_session(self, req.headers(), ctx).await;
         let (session, cookies) = match lookup {
-            SessionLookup::Valid { session, set_cookies } => (session, set_cookies),
+            SessionLookup::Valid {
+                session,
+                set_cookies,
+            } => (session, set_cookies),
             SessionLookup::None { clear_cookies } => {
                 if self.cfg.skip_auth_preflight && req.method() == Method::OPTIONS {
                     return (self.proxy(req, ctx, None).await, None);
@@ -84,7 +110,13 @@ impl App {
                 reason = reason.as_str(),
                 "authorization denied"
             );
-            let mut resp = self.error_response(ctx, &AppError::Forbidden { reason: reason.as_str() }, "/");
+            let mut resp = self.error_response(
+                ctx,
+                &AppError::Forbidden {
+                    reason: reason.as_str(),
+                },
+                "/",
+            );
             add_cookies(&mut resp, &cookies);
             return (resp, user);
         }
@@ -107,7 +139,11 @@ impl App {
         };
         let pctx = ProxyContext {
             client_ip: ctx.client_ip,
-            scheme: if ctx.scheme == "https" { ClientScheme::Https } else { ClientScheme::Http },
+            scheme: if ctx.scheme == "https" {
+                ClientScheme::Https
+            } else {
+                ClientScheme::Http
+            },
             host: http::HeaderValue::from_str(&ctx.host).ok(),
             extra_headers,
         };
@@ -127,9 +163,16 @@ impl App {
     }
 
     /// `/oauth2/userinfo`: the session's identity as JSON.
-    async fn userinfo(&self, req: &Request<Incoming>, ctx: &RequestCtx) -> (Response<Body>, Option<String>) {
+    async fn userinfo(
+        &self,
+        req: &Request<Incoming>,
+        ctx: &RequestCtx,
+    ) -> (Response<Body>, Option<String>) {
         match flow::load_session(self, req.headers(), ctx).await {
-            SessionLookup::Valid { session, set_cookies } => {
+            SessionLookup::Valid {
+                session,
+                set_cookies,
+            } => {
                 let mut body = serde_json::json!({
                     "user": session.user,
                     "email": session.email,
@@ -157,9 +200,16 @@ impl App {
     }
 
     /// `/oauth2/auth`: 202 with identity headers, 401 without a session, 403 when not allowed.
-    async fn auth(&self, req: &Request<Incoming>, ctx: &RequestCtx) -> (Response<Body>, Option<String>) {
+    async fn auth(
+        &self,
+        req: &Request<Incoming>,
+        ctx: &RequestCtx,
+    ) -> (Response<Body>, Option<String>) {
         match flow::load_session(self, req.headers(), ctx).await {
-            SessionLookup::Valid { session, set_cookies } => {
+            SessionLookup::Valid {
+                session,
+                set_cookies,
+            } => {
                 let user = Some(session.email.clone());
                 let mut resp = match decide(&self.authz, &session.email, &session.groups) {
                     Decision::Allow => {
@@ -172,14 +222,22 @@ impl App {
                     Decision::Deny(reason) => {
                         tracing::info!(request_id = %ctx.request_id, user = %session.email,
                             reason = reason.as_str(), "auth request denied");
-                        page(StatusCode::FORBIDDEN, "text/plain; charset=utf-8", "Forbidden")
+                        page(
+                            StatusCode::FORBIDDEN,
+                            "text/plain; charset=utf-8",
+                            "Forbidden",
+                        )
                     }
                 };
                 add_cookies(&mut resp, &set_cookies);
                 (resp, user)
             }
             SessionLookup::None { clear_cookies } => {
-                let mut resp = page(StatusCode::UNAUTHORIZED, "text/plain; charset=utf-8", "Unauthorized");
+                let mut resp = page(
+                    StatusCode::UNAUTHORIZED,
+                    "text/plain; charset=utf-8",
+                    "Unauthorized",
+                );
                 add_cookies(&mut resp, &clear_cookies);
                 (resp, None)
             }
@@ -303,7 +361,10 @@ mod tests {
 
     #[test]
     fn prefix_matches_whole_segments_only() {
-        assert_eq!(strip_prefix_segment("/oauth2/start", "/oauth2"), Some("/start"));
+        assert_eq!(
+            strip_prefix_segment("/oauth2/start", "/oauth2"),
+            Some("/start")
+        );
         assert_eq!(strip_prefix_segment("/oauth2", "/oauth2"), Some(""));
         assert_eq!(strip_prefix_segment("/oauth2x/start", "/oauth2"), None);
         assert_eq!(strip_prefix_segment("/app/oauth2/start", "/oauth2"), None);

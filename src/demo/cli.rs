@@ -18,6 +18,7 @@ Anything after `--` is passed to the proxy as oauth2-proxy flags, e.g.
     authproxy demo -- --allowed-group=admins --skip-provider-button
 ";
 
+#[derive(Debug)]
 struct DemoPorts {
     proxy: u16,
     idp: u16,
@@ -26,7 +27,12 @@ struct DemoPorts {
 }
 
 fn parse(args: &[OsString]) -> Result<Option<DemoPorts>, String> {
-    let mut ports = DemoPorts { proxy: 4180, idp: 4181, app: 4182, extra: Vec::new() };
+    let mut ports = DemoPorts {
+        proxy: 4180,
+        idp: 4181,
+        app: 4182,
+        extra: Vec::new(),
+    };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let s = arg.to_string_lossy();
@@ -45,7 +51,11 @@ fn parse(args: &[OsString]) -> Result<Option<DemoPorts>, String> {
             "--port" => &mut ports.proxy,
             "--idp-port" => &mut ports.idp,
             "--app-port" => &mut ports.app,
-            other => return Err(format!("unknown demo option `{other}` (see `authproxy demo --help`)")),
+            other => {
+                return Err(format!(
+                    "unknown demo option `{other}` (see `authproxy demo --help`)"
+                ))
+            }
         };
         let value = match inline {
             Some(v) => v,
@@ -63,9 +73,9 @@ fn parse(args: &[OsString]) -> Result<Option<DemoPorts>, String> {
 
 async fn bind(port: u16, what: &str) -> Result<TcpListener, String> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr} for the {what}: {e} (choose another port with --help)"))
+    TcpListener::bind(addr).await.map_err(|e| {
+        format!("cannot listen on {addr} for the {what}: {e} (choose another port with --help)")
+    })
 }
 
 /// Entry point of `authproxy demo`.
@@ -82,7 +92,10 @@ pub async fn run_cli(args: &[OsString]) -> ExitCode {
         }
     };
     crate::telemetry::init(false);
-    let (idp_l, app_l) = match (bind(ports.idp, "identity provider").await, bind(ports.app, "sample app").await) {
+    let (idp_l, app_l) = match (
+        bind(ports.idp, "identity provider").await,
+        bind(ports.app, "sample app").await,
+    ) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("authproxy demo: {e}");
@@ -105,7 +118,12 @@ pub async fn run_cli(args: &[OsString]) -> ExitCode {
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
     };
-    let idp = tokio::spawn(super::run_idp(idp_l, issuer_url, client, wait(stop_rx.clone())));
+    let idp = tokio::spawn(super::run_idp(
+        idp_l,
+        issuer_url,
+        client,
+        wait(stop_rx.clone()),
+    ));
     let app = tokio::spawn(super::run_app(app_l, wait(stop_rx.clone())));
 
     let mut flags: Vec<OsString> = [
@@ -146,7 +164,10 @@ pub async fn run_cli(args: &[OsString]) -> ExitCode {
     println!("  ─────────────────────────────────────────────────────────");
     println!("  Open            {proxy_url}/   (any username signs in)");
     println!("  Identity prov.  {issuer}/.well-known/openid-configuration");
-    println!("  Sample app      http://127.0.0.1:{} (behind the proxy)", ports.app);
+    println!(
+        "  Sample app      http://127.0.0.1:{} (behind the proxy)",
+        ports.app
+    );
     println!("  Stop with Ctrl-C.");
     println!();
     let code = crate::run(cfg).await;
@@ -168,9 +189,15 @@ mod tests {
     fn demo_ports_default_and_override() {
         let p = parse(&os(&[])).unwrap().unwrap();
         assert_eq!((p.proxy, p.idp, p.app), (4180, 4181, 4182));
-        let p = parse(&os(&["--port", "5000", "--app-port=5002", "--", "--skip-provider-button"]))
-            .unwrap()
-            .unwrap();
+        let p = parse(&os(&[
+            "--port",
+            "5000",
+            "--app-port=5002",
+            "--",
+            "--skip-provider-button",
+        ]))
+        .unwrap()
+        .unwrap();
         assert_eq!((p.proxy, p.idp, p.app), (5000, 4181, 5002));
         assert_eq!(p.extra, os(&["--skip-provider-button"]));
     }
@@ -178,7 +205,9 @@ mod tests {
     #[test]
     fn demo_rejects_unknown_options_and_bad_ports() {
         assert!(parse(&os(&["--bogus"])).unwrap_err().contains("--bogus"));
-        assert!(parse(&os(&["--port", "x"])).unwrap_err().contains("not a port"));
+        assert!(parse(&os(&["--port", "x"]))
+            .unwrap_err()
+            .contains("not a port"));
         assert!(parse(&os(&["--help"])).unwrap().is_none());
     }
 }

@@ -14,11 +14,16 @@ use crate::authz::{decide, Decision};
 use crate::error::AppError;
 use crate::headers::{auth_response_headers, strip_identity_headers, upstream_headers, Identity};
 use crate::pages::SignInData;
-use crate::provider::{AuthorizeParams, CodeChallenge, Identity as ProviderIdentity, PkceMethod, ProviderError};
+use crate::provider::{
+    AuthorizeParams, CodeChallenge, Identity as ProviderIdentity, PkceMethod, ProviderError,
+};
 use crate::redirect::validate_redirect;
-use crate::session::cookie::{clear_cookies, make_cookies, read_cookie, strip_own_cookies};
+use crate::session::cookie::{
+    clear_cookie, clear_cookies, make_cookie, make_cookies, read_cookie, strip_own_cookies,
+    CookieOptions,
+};
 use crate::session::csrf::CsrfToken;
-use crate::session::state::{decode_state, encode_state};
+use crate::session::state::{bind_state, encode_state, peek_state};
 use crate::session::SessionState;
 use crate::Body;
 
@@ -28,7 +33,10 @@ pub use params::query_param;
 /// The result of looking for a session on a request.
 pub enum SessionLookup {
     /// A valid (possibly just refreshed) session; `set_cookies` re-issues it after a refresh.
-    Valid { session: SessionState, set_cookies: Vec<String> },
+    Valid {
+        session: Box<SessionState>,
+        set_cookies: Vec<String>,
+    },
     /// No usable session; `clear_cookies` removes a bad or expired cookie the client sent.
     None { clear_cookies: Vec<String> },
 }
@@ -36,19 +44,27 @@ pub enum SessionLookup {
 /// Read, verify and (when due) refresh the session cookie.
 pub async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> SessionLookup {
     let name = &app.cookies.name;
-    let Some(value) = read_cookie(name, headers.get_all(COOKIE).iter()) else {
-        return SessionLookup::None { clear_cookies: Vec::new() };
+    let Some(value) = read_cookie(name, cookie_headers(headers)) else {
+        return SessionLookup::None {
+            clear_cookies: Vec::new(),
+        };
     };
     let session = match app.codec.decode(&value, ctx.now) {
         Ok(s) => s,
         Err(e) => {
             tracing::info!(request_id = %ctx.request_id, reason = %e, "session cookie rejected");
-            return SessionLookup::None { clear_cookies: clear_all(app, headers, ctx) };
+            return SessionLookup::None {
+                clear_cookies: clear_all(app, headers, ctx),
+            };
         }
     };
     let refresh = app.cfg.cookie.refresh;
-    if refresh.is_zero() || session.refresh_token.is_empty() || !session_due(&session, ctx, refresh) {
-        return SessionLookup::Valid { session, set_cookies: Vec::new() };
+    if refresh.is_zero() || session.refresh_token.is_empty() || !session_due(&session, ctx, refresh)
+    {
+        return SessionLookup::Valid {
+            session: Box::new(session),
+            set_cookies: Vec::new(),
+        };
     }
     // One refresh per stale session: concurrent requests with the same cookie share the result.
     let cell = app.refresher.cell(&session.refresh_token, ctx.now);
@@ -70,24 +86,39 @@ pub async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> S
         .await
         .clone();
     match refreshed {
-        Some(s) => match app.codec.encode(&s, ctx.now) {
-            Ok(value) => {
-                let mut cookies = make_cookies(&app.cookies, &value, &ctx.host, ctx.now);
+        Some(s) => match app
+            .codec
+            .encode(&s, ctx.now)
+            .map_err(|e| e.to_string())
+            .and_then(|v| make_cookies(&app.cookies, &v, &ctx.host).map_err(|e| e.to_string()))
+        {
+            Ok(mut cookies) => {
                 cookies.extend(stale_chunk_clears(app, headers, ctx, cookies.len()));
-                SessionLookup::Valid { session: s, set_cookies: cookies }
+                SessionLookup::Valid {
+                    session: Box::new(s),
+                    set_cookies: cookies,
+                }
             }
             Err(e) => {
                 tracing::error!(request_id = %ctx.request_id, error = %e, "could not encode refreshed session");
-                SessionLookup::None { clear_cookies: clear_all(app, headers, ctx) }
+                SessionLookup::None {
+                    clear_cookies: clear_all(app, headers, ctx),
+                }
             }
         },
-        None => SessionLookup::None { clear_cookies: clear_all(app, headers, ctx) },
+        None => SessionLookup::None {
+            clear_cookies: clear_all(app, headers, ctx),
+        },
     }
 }
 
 fn session_due(session: &SessionState, ctx: &RequestCtx, refresh: std::time::Duration) -> bool {
     match session.created_at {
-        Some(created) => ctx.now.duration_since(created).map(|age| age > refresh).unwrap_or(false),
+        Some(created) => ctx
+            .now
+            .duration_since(created)
+            .map(|age| age > refresh)
+            .unwrap_or(false),
         None => true,
     }
 }
@@ -137,11 +168,16 @@ fn refreshed_session(
 /// Set-Cookie values that clear every session cookie chunk the client sent.
 fn clear_all(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> Vec<String> {
     let present = present_cookie_names(headers, &app.cookies.name);
-    clear_cookies(&app.cookies, &present, &ctx.host)
+    clear_cookies(&app.cookies, present.iter().map(String::as_str), &ctx.host)
 }
 
 /// After re-issuing a session in `kept` chunks, clear chunk names beyond them that the client still has.
-fn stale_chunk_clears(app: &App, headers: &HeaderMap, ctx: &RequestCtx, kept: usize) -> Vec<String> {
+fn stale_chunk_clears(
+    app: &App,
+    headers: &HeaderMap,
+    ctx: &RequestCtx,
+    kept: usize,
+) -> Vec<String> {
     let name = &app.cookies.name;
     let mut stale: Vec<String> = present_cookie_names(headers, name)
         .into_iter()
@@ -161,7 +197,7 @@ fn stale_chunk_clears(app: &App, headers: &HeaderMap, ctx: &RequestCtx, kept: us
     if stale.is_empty() {
         return Vec::new();
     }
-    clear_cookies(&app.cookies, &stale, &ctx.host)
+    clear_cookies(&app.cookies, stale.iter().map(String::as_str), &ctx.host)
 }
 
 /// Names of the session cookie (`name` and `name_N`) present on the request.
@@ -187,7 +223,10 @@ fn present_cookie_names(headers: &HeaderMap, name: &str) -> Vec<String> {
 pub fn redirect_uri(app: &App, ctx: &RequestCtx) -> String {
     match &app.cfg.redirect_url {
         Some(u) => u.to_string(),
-        None => format!("{}://{}{}/callback", ctx.scheme, ctx.host, app.cfg.proxy_prefix),
+        None => format!(
+            "{}://{}{}/callback",
+            ctx.scheme, ctx.host, app.cfg.proxy_prefix
+        ),
     }
 }
 
@@ -195,7 +234,11 @@ pub fn redirect_uri(app: &App, ctx: &RequestCtx) -> String {
 /// path, query) whenever the callback is on another host, so a central callback domain sends
 /// each user back to the app they came from.
 pub fn original_url(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> String {
-    let path_and_query = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
     let callback_elsewhere = app.cfg.redirect_url.as_ref().is_some_and(|u| {
         let cb_host = match (u.host_str(), u.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
@@ -239,8 +282,8 @@ pub fn unauthenticated(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> 
 
 /// `/oauth2/sign_in`.
 pub fn sign_in_page(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Response<Body> {
-    let rd = query_param(req.uri(), "rd")
-        .or_else(|| header(req.headers(), "x-auth-request-redirect"));
+    let rd =
+        query_param(req.uri(), "rd").or_else(|| header(req.headers(), "x-auth-request-redirect"));
     let rd = safe_return(app, rd.as_deref(), ctx);
     if app.cfg.pages.skip_provider_button {
         return start_login(app, ctx, rd);
@@ -277,8 +320,8 @@ pub fn start(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Response<B
             return app.error_response(ctx, &AppError::UnknownProvider, "/");
         }
     }
-    let rd = query_param(req.uri(), "rd")
-        .or_else(|| header(req.headers(), "x-auth-request-redirect"));
+    let rd =
+        query_param(req.uri(), "rd").or_else(|| header(req.headers(), "x-auth-request-redirect"));
     let rd = safe_return(app, rd.as_deref(), ctx);
     start_login(app, ctx, rd)
 }
@@ -292,7 +335,7 @@ fn start_login(app: &App, ctx: &RequestCtx, rd: String) -> Response<Body> {
     let state = encode_state(app.cookies_secret(), &csrf, &rd, app.provider.id(), ctx.now);
     let method = PkceMethod::from_config(app.cfg.provider.code_challenge_method);
     let challenge_value = match method {
-        Some(PkceMethod::S256) => csrf.code_challenge_s256(),
+        Some(PkceMethod::S256) => csrf.code_challenge_s256().unwrap_or_default(),
         Some(PkceMethod::Plain) => csrf.code_verifier.clone(),
         None => String::new(),
     };
@@ -316,15 +359,23 @@ fn start_login(app: &App, ctx: &RequestCtx, rd: String) -> Response<Body> {
             return app.error_response(ctx, &AppError::Internal, &rd);
         }
     };
-    let csrf_cookies = match csrf.encode_cookie(&app.csrf_options(), ctx.now, &ctx.host) {
-        Ok(c) => c,
+    let csrf_name = csrf.cookie_name(&app.cookies.name, app.cfg.cookie.csrf_per_request);
+    let csrf_value = match csrf.encode(app.cookies_secret(), &csrf_name, ctx.now) {
+        Ok(v) => v,
         Err(e) => {
             tracing::error!(request_id = %ctx.request_id, error = %e, "could not encode the CSRF cookie");
             return app.error_response(ctx, &AppError::Internal, &rd);
         }
     };
     let mut resp = redirect(url.as_str());
-    add_cookies(&mut resp, &csrf_cookies);
+    add_cookies(
+        &mut resp,
+        &[make_cookie(
+            &csrf_options(app, csrf_name),
+            &csrf_value,
+            &ctx.host,
+        )],
+    );
     resp
 }
 
@@ -335,15 +386,53 @@ pub async fn callback(
     ctx: &RequestCtx,
 ) -> (Response<Body>, Option<String>) {
     let uri = req.uri();
-    let csrf_opts = app.csrf_options();
-    let clear_csrf = CsrfToken::clear_cookies(&csrf_opts, &ctx.host);
+    // The state names the CSRF cookie (per-request CSRF cookies carry part of its hash).
+    let peeked = query_param(uri, "state")
+        .ok_or(crate::session::state::StateError::Empty)
+        .and_then(|st| {
+            peek_state(
+                app.cookies_secret(),
+                &st,
+                ctx.now,
+                app.cfg.cookie.csrf_expire,
+            )
+        });
+    let csrf_name = match &peeked {
+        Ok(st) => st.csrf_cookie_name(&app.cookies.name, app.cfg.cookie.csrf_per_request),
+        Err(_) => crate::session::csrf::csrf_cookie_name(&app.cookies.name, None),
+    };
+    let clear_csrf = vec![clear_cookie(
+        &csrf_options(app, csrf_name.clone()),
+        &csrf_name,
+        &ctx.host,
+    )];
     let fail = |err: AppError, rd: &str| {
         let mut resp = app.error_response(ctx, &err, rd);
         add_cookies(&mut resp, &clear_csrf);
         (resp, None)
     };
-    // 1. The CSRF cookie set by /start in this browser.
-    let csrf = match CsrfToken::decode_cookie(&csrf_opts, req.headers(), ctx.now) {
+    // 1. The state must be ours and unexpired...
+    let peeked = match peeked {
+        Ok(st) => st,
+        Err(e) => {
+            tracing::warn!(request_id = %ctx.request_id, client = %ctx.client_ip, reason = %e,
+                security = true, "login failed: invalid state (possible CSRF or replay)");
+            return fail(AppError::CsrfStateMismatch, "/");
+        }
+    };
+    // 2. ...the CSRF cookie set by /start in this browser must be present and authentic...
+    let csrf = match read_cookie(&csrf_name, cookie_headers(req.headers())) {
+        Some(v) => CsrfToken::decode(
+            app.cookies_secret(),
+            &csrf_name,
+            &v,
+            ctx.now,
+            app.cfg.cookie.csrf_expire,
+        )
+        .map_err(|e| e.to_string()),
+        None => Err("no CSRF cookie".to_owned()),
+    };
+    let csrf = match csrf {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(request_id = %ctx.request_id, client = %ctx.client_ip, reason = %e,
@@ -351,22 +440,17 @@ pub async fn callback(
             return fail(AppError::CsrfCookieMissing, "/");
         }
     };
-    // 2. The state must be ours, unexpired, and bound to that CSRF cookie — before anything else.
-    let Some(state_param) = query_param(uri, "state") else {
-        tracing::warn!(request_id = %ctx.request_id, client = %ctx.client_ip, security = true,
-            "login failed: callback without state");
-        return fail(AppError::CsrfStateMismatch, "/");
-    };
-    let state = match decode_state(app.cookies_secret(), &state_param, &csrf, ctx.now, app.cfg.cookie.csrf_expire) {
+    // 3. ...and the state must belong to that cookie (constant time) — before anything else.
+    let state = match bind_state(peeked, &csrf) {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(request_id = %ctx.request_id, client = %ctx.client_ip, reason = %e,
-                security = true, "login failed: invalid state (possible CSRF or replay)");
+                security = true, "login failed: state does not match the CSRF cookie (possible CSRF or replay)");
             return fail(AppError::CsrfStateMismatch, "/");
         }
     };
     let rd = safe_return(app, Some(&state.return_url), ctx);
-    // 3. The provider's own error, if any.
+    // 4. The provider's own error, if any.
     if let Some(error) = query_param(uri, "error") {
         let description = query_param(uri, "error_description");
         tracing::warn!(request_id = %ctx.request_id, error = %error, "login failed: provider returned an error");
@@ -376,13 +460,19 @@ pub async fn callback(
         tracing::warn!(request_id = %ctx.request_id, "login failed: callback without code");
         return fail(AppError::CallbackMissingCode, &rd);
     };
-    // 4. Only now talk to the provider.
+    // 5. Only now talk to the provider.
     let verifier = PkceMethod::from_config(app.cfg.provider.code_challenge_method)
         .map(|_| csrf.code_verifier.as_str());
     let nonce = csrf.hashed_nonce();
     let identity = match app
         .provider
-        .redeem(&code, &redirect_uri(app, ctx), verifier, Some(&nonce), ctx.now)
+        .redeem(
+            &code,
+            &redirect_uri(app, ctx),
+            verifier,
+            Some(&nonce),
+            ctx.now,
+        )
         .await
     {
         Ok(id) => id,
@@ -392,12 +482,17 @@ pub async fn callback(
         }
     };
     let mut session = session_from(identity, ctx.now);
-    session.nonce = csrf.oidc_nonce.clone();
-    // 5. Authorization before any session is issued.
+    session.nonce = csrf.oidc_nonce.to_vec();
+    // 6. Authorization before any session is issued.
     if let Decision::Deny(reason) = decide(&app.authz, &session.email, &session.groups) {
         tracing::warn!(request_id = %ctx.request_id, user = %session.email, reason = reason.as_str(),
             "login failed: not authorized");
-        return fail(AppError::Forbidden { reason: reason.as_str() }, "/");
+        return fail(
+            AppError::Forbidden {
+                reason: reason.as_str(),
+            },
+            "/",
+        );
     }
     let value = match app.codec.encode(&session, ctx.now) {
         Ok(v) => v,
@@ -408,7 +503,13 @@ pub async fn callback(
     };
     tracing::info!(request_id = %ctx.request_id, user = %session.email, provider = app.provider.id(),
         "login succeeded");
-    let cookies = make_cookies(&app.cookies, &value, &ctx.host, ctx.now);
+    let cookies = match make_cookies(&app.cookies, &value, &ctx.host) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(request_id = %ctx.request_id, error = %e, "could not write the session cookie");
+            return fail(AppError::Internal, &rd);
+        }
+    };
     let stale = stale_chunk_clears(app, req.headers(), ctx, cookies.len());
     let mut resp = redirect(&rd);
     add_cookies(&mut resp, &cookies);
@@ -434,7 +535,9 @@ fn provider_error(e: &ProviderError) -> AppError {
             reason: "the provider did not return an email address".into(),
         },
         ProviderError::InvalidIdToken(_) | ProviderError::InvalidUserinfoToken(_) => {
-            AppError::LoginRejected { reason: "the identity token failed verification".into() }
+            AppError::LoginRejected {
+                reason: "the identity token failed verification".into(),
+            }
         }
         _ => match e.blame() {
             Blame::Network | Blame::IdentityProvider => AppError::ProviderUnavailable,
@@ -445,14 +548,14 @@ fn provider_error(e: &ProviderError) -> AppError {
 
 /// `/oauth2/sign_out`: clear every chunk, then go to a validated `rd` (else `/`).
 pub fn sign_out(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Response<Body> {
-    let rd = query_param(req.uri(), "rd")
-        .or_else(|| header(req.headers(), "x-auth-request-redirect"));
+    let rd =
+        query_param(req.uri(), "rd").or_else(|| header(req.headers(), "x-auth-request-redirect"));
     let rd = safe_return(app, rd.as_deref(), ctx);
     let mut names = present_cookie_names(req.headers(), &app.cookies.name);
     if !names.iter().any(|n| n == &app.cookies.name) {
         names.push(app.cookies.name.clone());
     }
-    let cookies = clear_cookies(&app.cookies, &names, &ctx.host);
+    let cookies = clear_cookies(&app.cookies, names.iter().map(String::as_str), &ctx.host);
     tracing::info!(request_id = %ctx.request_id, "signed out");
     let mut resp = redirect(&rd);
     add_cookies(&mut resp, &cookies);
@@ -516,7 +619,32 @@ pub fn auth_response_headers_for(app: &App, s: &SessionState) -> Vec<(HeaderName
     auth_response_headers(&app.identity, &identity_of(s))
 }
 
-fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+/// Cookie header values as strings (non-UTF-8 values are ignored).
+fn cookie_headers(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
 }
 
+/// Options of a CSRF cookie: the session cookie's attributes, its own name and lifetime.
+/// `SameSite=Strict` would keep the cookie off the provider's redirect back to the callback, so
+/// the CSRF cookie uses Lax then (it only guards the login transaction).
+fn csrf_options(app: &App, name: String) -> CookieOptions {
+    let mut opts = app
+        .cookies
+        .clone()
+        .with_name(name)
+        .with_expire(app.cfg.cookie.csrf_expire);
+    if opts.samesite == crate::config::SameSite::Strict {
+        opts.samesite = crate::config::SameSite::Lax;
+    }
+    opts
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}

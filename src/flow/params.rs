@@ -14,7 +14,9 @@ mod tests {
 
     #[test]
     fn decodes_the_first_matching_parameter() {
-        let uri: http::Uri = "/oauth2/start?rd=%2Fa%3Fb%3D1&rd=/other&x=y+z".parse().unwrap();
+        let uri: http::Uri = "/oauth2/start?rd=%2Fa%3Fb%3D1&rd=/other&x=y+z"
+            .parse()
+            .unwrap();
         assert_eq!(query_param(&uri, "rd").as_deref(), Some("/a?b=1"));
         assert_eq!(query_param(&uri, "x").as_deref(), Some("y z"));
         assert_eq!(query_param(&uri, "missing"), None);

@@ -409,16 +409,17 @@ async fn slow_app_is_timeout_504() {
 async fn a_slow_but_moving_upload_is_not_cut_by_the_response_timeout() {
     let app_addr = start_app("main").await;
     let opts = UpstreamOptions {
-        timeout: Duration::from_millis(300),
+        timeout: Duration::from_millis(800),
         ..UpstreamOptions::default()
     };
     let up = Upstreams::new(&[http_target(app_addr, "/")], opts).unwrap();
-    // Six chunks 150 ms apart: 900 ms in total, three times the timeout.
+    // Six chunks 300 ms apart: 1.8 s in total, more than twice the timeout (wide margins:
+    // CI machines are loaded while tests run in parallel).
     let stream = Box::pin(futures_util::stream::unfold(0u8, |i| async move {
         if i == 6 {
             return None;
         }
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         Some((
             Ok::<_, Infallible>(Frame::data(Bytes::from(vec![i; 1000]))),
             i + 1,
