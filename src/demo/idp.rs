@@ -262,6 +262,7 @@ impl Idp {
             return redirect_error(&redirect_uri, e, first(q, "state"));
         }
         let hidden: String = [
+            "response_type",
             "client_id",
             "redirect_uri",
             "state",
