@@ -166,7 +166,11 @@ impl App {
         let html = self.pages.render_error(&ErrorData {
             status_code: status.as_u16(),
             title: Some(err.title().to_owned()),
-            message: Some(err.message()),
+            message: Some(if self.cfg.pages.show_debug_on_error {
+                format!("{} (reason: {})", err.message(), err.reason())
+            } else {
+                err.message()
+            }),
             redirect: redirect.to_owned(),
             request_id: ctx.request_id.clone(),
             can_retry: Some(err.can_retry()),

@@ -56,6 +56,19 @@ impl App {
         if path == self.cfg.ready_path {
             return (self.ready(), None);
         }
+        if self.cfg.force_https && ctx.scheme != "https" {
+            let location = format!(
+                "https://{}{}",
+                ctx.host,
+                req.uri()
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/")
+            );
+            let mut resp = crate::app::redirect(&location);
+            *resp.status_mut() = StatusCode::PERMANENT_REDIRECT;
+            return (resp, None);
+        }
         if path == "/robots.txt" {
             return (
                 page(
@@ -105,6 +118,7 @@ impl App {
         let user = Some(session.email.clone());
         if let Decision::Deny(reason) = decide(&self.authz, &session.email, &session.groups) {
             tracing::warn!(
+                target: "auth",
                 request_id = %ctx.request_id,
                 user = %session.email,
                 reason = reason.as_str(),
@@ -327,6 +341,7 @@ impl App {
             return;
         }
         tracing::info!(
+            target: "request",
             request_id = %ctx.request_id,
             client = %ctx.client_ip,
             user = user.unwrap_or("-"),

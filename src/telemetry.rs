@@ -1,17 +1,51 @@
 //! Logging setup. Log lines never carry tokens or cookie values; emails appear only in auth
-//! events, as oauth2-proxy's auth log does.
+//! and request events, as oauth2-proxy's auth and request logs do.
+//!
+//! Three streams, as oauth2-proxy has them: request lines (target `request`), authentication
+//! events (target `auth`) and everything else (standard). Each can be switched off.
 
 use tracing_subscriber::{fmt, EnvFilter};
 
+use crate::config::LoggingConfig;
+
+/// The filter directives for the configured streams. `RUST_LOG`, when set, wins.
+pub fn filter_directives(log: &LoggingConfig) -> String {
+    let mut d = vec![if log.standard_logging { "info" } else { "warn" }.to_owned()];
+    d.push(format!(
+        "request={}",
+        if log.request_logging { "info" } else { "off" }
+    ));
+    d.push(format!(
+        "auth={}",
+        if log.auth_logging { "info" } else { "off" }
+    ));
+    d.join(",")
+}
+
 /// Install the global subscriber: text (default) or one JSON object per line.
-/// `RUST_LOG` refines the filter (default `info`).
-pub fn init(json: bool) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = fmt().with_env_filter(filter).with_target(false);
+pub fn init(log: &LoggingConfig) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(filter_directives(log)));
+    let builder = fmt().with_env_filter(filter).with_target(true);
     // A second init (tests, demo) is harmless: keep the first subscriber.
-    let _ = if json {
+    let _ = if log.json {
         builder.json().flatten_event(true).try_init()
     } else {
         builder.try_init()
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_stream_can_be_switched_off() {
+        let mut log = LoggingConfig::default();
+        assert_eq!(filter_directives(&log), "info,request=info,auth=info");
+        log.request_logging = false;
+        log.auth_logging = false;
+        log.standard_logging = false;
+        assert_eq!(filter_directives(&log), "warn,request=off,auth=off");
+    }
 }

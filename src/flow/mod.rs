@@ -52,7 +52,7 @@ pub async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> S
     let session = match app.codec.decode(&value, ctx.now) {
         Ok(s) => s,
         Err(e) => {
-            tracing::info!(request_id = %ctx.request_id, reason = %e, "session cookie rejected");
+            tracing::info!(target: "auth", request_id = %ctx.request_id, reason = %e, "session cookie rejected");
             return SessionLookup::None {
                 clear_cookies: clear_all(app, headers, ctx),
             };
@@ -73,11 +73,11 @@ pub async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> S
             match app.provider.refresh(&session.refresh_token, ctx.now).await {
                 Ok(r) => {
                     let s = refreshed_session(&session, r, ctx.now);
-                    tracing::info!(request_id = %ctx.request_id, user = %s.email, "session refreshed");
+                    tracing::info!(target: "auth", request_id = %ctx.request_id, user = %s.email, "session refreshed");
                     Some(s)
                 }
                 Err(e) => {
-                    tracing::warn!(request_id = %ctx.request_id, user = %session.email, error = %e,
+                    tracing::warn!(target: "auth", request_id = %ctx.request_id, user = %session.email, error = %e,
                         "session refresh failed; session cleared");
                     None
                 }
@@ -260,7 +260,7 @@ fn safe_return(app: &App, target: Option<&str>, ctx: &RequestCtx) -> String {
         Some(t) => match validate_redirect(t, &app.whitelist, Some(&ctx.host)) {
             Ok(r) => r.as_str().to_owned(),
             Err(e) => {
-                tracing::warn!(request_id = %ctx.request_id, reason = %e, "redirect target refused");
+                tracing::warn!(target: "auth", request_id = %ctx.request_id, reason = %e, "redirect target refused");
                 "/".to_owned()
             }
         },
@@ -415,7 +415,7 @@ pub async fn callback(
     let peeked = match peeked {
         Ok(st) => st,
         Err(e) => {
-            tracing::warn!(request_id = %ctx.request_id, client = %ctx.client_ip, reason = %e,
+            tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, reason = %e,
                 security = true, "login failed: invalid state (possible CSRF or replay)");
             return fail(AppError::CsrfStateMismatch, "/");
         }
@@ -435,7 +435,7 @@ pub async fn callback(
     let csrf = match csrf {
         Ok(c) => c,
         Err(e) => {
-            tracing::warn!(request_id = %ctx.request_id, client = %ctx.client_ip, reason = %e,
+            tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, reason = %e,
                 security = true, "login failed: CSRF cookie missing or invalid");
             return fail(AppError::CsrfCookieMissing, "/");
         }
@@ -444,7 +444,7 @@ pub async fn callback(
     let state = match bind_state(peeked, &csrf) {
         Ok(s) => s,
         Err(e) => {
-            tracing::warn!(request_id = %ctx.request_id, client = %ctx.client_ip, reason = %e,
+            tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, reason = %e,
                 security = true, "login failed: state does not match the CSRF cookie (possible CSRF or replay)");
             return fail(AppError::CsrfStateMismatch, "/");
         }
@@ -453,11 +453,11 @@ pub async fn callback(
     // 4. The provider's own error, if any.
     if let Some(error) = query_param(uri, "error") {
         let description = query_param(uri, "error_description");
-        tracing::warn!(request_id = %ctx.request_id, error = %error, "login failed: provider returned an error");
+        tracing::warn!(target: "auth", request_id = %ctx.request_id, error = %error, "login failed: provider returned an error");
         return fail(AppError::ProviderDenied { error, description }, &rd);
     }
     let Some(code) = query_param(uri, "code").filter(|c| !c.is_empty()) else {
-        tracing::warn!(request_id = %ctx.request_id, "login failed: callback without code");
+        tracing::warn!(target: "auth", request_id = %ctx.request_id, "login failed: callback without code");
         return fail(AppError::CallbackMissingCode, &rd);
     };
     // 5. Only now talk to the provider.
@@ -477,7 +477,7 @@ pub async fn callback(
     {
         Ok(id) => id,
         Err(e) => {
-            tracing::warn!(request_id = %ctx.request_id, error = %e, "login failed: code redemption");
+            tracing::warn!(target: "auth", request_id = %ctx.request_id, error = %e, "login failed: code redemption");
             return fail(provider_error(&e), &rd);
         }
     };
@@ -485,7 +485,7 @@ pub async fn callback(
     session.nonce = csrf.oidc_nonce.to_vec();
     // 6. Authorization before any session is issued.
     if let Decision::Deny(reason) = decide(&app.authz, &session.email, &session.groups) {
-        tracing::warn!(request_id = %ctx.request_id, user = %session.email, reason = reason.as_str(),
+        tracing::warn!(target: "auth", request_id = %ctx.request_id, user = %session.email, reason = reason.as_str(),
             "login failed: not authorized");
         return fail(
             AppError::Forbidden {
@@ -501,7 +501,7 @@ pub async fn callback(
             return fail(AppError::Internal, &rd);
         }
     };
-    tracing::info!(request_id = %ctx.request_id, user = %session.email, provider = app.provider.id(),
+    tracing::info!(target: "auth", request_id = %ctx.request_id, user = %session.email, provider = app.provider.id(),
         "login succeeded");
     let cookies = match make_cookies(&app.cookies, &value, &ctx.host) {
         Ok(c) => c,
@@ -556,7 +556,7 @@ pub fn sign_out(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Respons
         names.push(app.cookies.name.clone());
     }
     let cookies = clear_cookies(&app.cookies, names.iter().map(String::as_str), &ctx.host);
-    tracing::info!(request_id = %ctx.request_id, "signed out");
+    tracing::info!(target: "auth", request_id = %ctx.request_id, "signed out");
     let mut resp = redirect(&rd);
     add_cookies(&mut resp, &cookies);
     resp
