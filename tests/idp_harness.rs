@@ -402,7 +402,7 @@ async fn browser_jar_applies_paths_and_deletions() {
         "three=3; Path=/other",
         "four=4",
     ]
-    .map(|h| reqwest::header::HeaderValue::from_static(h));
+    .map(reqwest::header::HeaderValue::from_static);
     reqwest::cookie::CookieStore::set_cookies(&jar, &mut headers.iter(), &url);
     let sent = reqwest::cookie::CookieStore::cookies(&jar, &url).unwrap();
     let sent = sent.to_str().unwrap();

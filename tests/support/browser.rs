@@ -145,7 +145,7 @@ impl reqwest::cookie::CookieStore for Jar {
             .filter(|c| path_matches(&c.path, url.path()))
             .collect();
         // Longer paths first (RFC 6265 5.4 step 2).
-        matching.sort_by(|a, b| b.path.len().cmp(&a.path.len()));
+        matching.sort_by_key(|c| std::cmp::Reverse(c.path.len()));
         if matching.is_empty() {
             return None;
         }

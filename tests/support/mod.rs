@@ -106,13 +106,12 @@ impl Stack {
         Stack { idp, app, proxy }
     }
 
-    /// Signs `login` in through the whole flow, starting at `/oauth2/start?rd=<path>`, asserting
-    /// each hop, and returns the app's echo of the final request to `path`.
-    pub async fn sign_in(&self, browser: &Browser, path: &str, login: &Login) -> EchoReply {
-        let start = self.proxy.url(&format!(
-            "/oauth2/start?rd={}",
-            percent_encoding::utf8_percent_encode(path, percent_encoding::NON_ALPHANUMERIC)
-        ));
+    /// `GET /oauth2/start?rd=<path>`: asserts the 302 to the IdP's authorization endpoint and
+    /// returns that URL.
+    pub async fn start_login(&self, browser: &Browser, path: &str) -> url::Url {
+        let start = self
+            .proxy
+            .url(&format!("/oauth2/start?rd={}", encode(path)));
         let resp = browser.get(&start).await;
         assert_eq!(resp.status(), 302, "/oauth2/start must redirect to the IdP");
         let authorize = location(&resp);
@@ -120,6 +119,13 @@ impl Stack {
             authorize.as_str().starts_with(self.idp.issuer()),
             "start redirected to {authorize}, not the IdP"
         );
+        authorize
+    }
+
+    /// Starts a login for `path` and signs in at the IdP; returns the proxy callback URL (with
+    /// `code` and `state`) without visiting it.
+    pub async fn callback_url(&self, browser: &Browser, path: &str, login: &Login) -> url::Url {
+        let authorize = self.start_login(browser, path).await;
         let callback = idp::authorize(browser, &authorize, login).await;
         assert!(
             callback
@@ -127,12 +133,94 @@ impl Stack {
                 .starts_with(&self.proxy.url("/oauth2/callback")),
             "IdP redirected to {callback}, not the proxy callback"
         );
+        callback
+    }
+
+    /// The whole login for `path` up to and including the callback; asserts the callback's 302
+    /// back to `path` and returns that absolute URL (the session cookie is now in the jar).
+    pub async fn complete_login(&self, browser: &Browser, path: &str, login: &Login) -> url::Url {
+        let callback = self.callback_url(browser, path, login).await;
         let resp = browser.get(callback.as_str()).await;
         assert_eq!(resp.status(), 302, "callback must redirect back to the app");
         let back = location(&resp);
         assert_eq!(back.as_str(), self.proxy.url(path), "callback return URL");
+        back
+    }
+
+    /// Signs `login` in through the whole flow, starting at `/oauth2/start?rd=<path>`, asserting
+    /// each hop, and returns the app's echo of the final request to `path`.
+    pub async fn sign_in(&self, browser: &Browser, path: &str, login: &Login) -> EchoReply {
+        let back = self.complete_login(browser, path, login).await;
         let resp = browser.get(back.as_str()).await;
         assert_eq!(resp.status(), 200, "signed-in request must reach the app");
         resp.json::<EchoReply>().await.expect("echo JSON")
     }
+}
+
+/// Percent-encodes a query value.
+pub fn encode(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// The session cookie a response sets: `_oauth2_proxy` or its first chunk `_oauth2_proxy_0`,
+/// excluding deletions.
+pub fn session_set_cookie(resp: &reqwest::Response) -> Option<cookie::Cookie<'static>> {
+    set_cookies(resp).into_iter().find(|c| {
+        (c.name() == COOKIE_NAME || c.name() == format!("{COOKIE_NAME}_0"))
+            && !browser::is_deletion(c)
+    })
+}
+
+/// Names of the proxy's session cookies (base name or chunks) a response deletes.
+pub fn deleted_session_cookies(resp: &reqwest::Response) -> Vec<String> {
+    let mut names: Vec<String> = set_cookies(resp)
+        .into_iter()
+        .filter(|c| is_session_cookie_name(c.name()) && browser::is_deletion(c))
+        .map(|c| c.name().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `_oauth2_proxy` or `_oauth2_proxy_<digits>`.
+pub fn is_session_cookie_name(name: &str) -> bool {
+    match name.strip_prefix(COOKIE_NAME) {
+        Some("") => true,
+        Some(rest) => rest
+            .strip_prefix('_')
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
+        None => false,
+    }
+}
+
+/// Every group in the (possibly repeated, possibly comma-joined) header `name`.
+pub fn header_groups(echo: &EchoReply, name: &str) -> Vec<String> {
+    echo.header_all(name)
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(|g| g.trim().to_string())
+        .filter(|g| !g.is_empty())
+        .collect()
+}
+
+/// True when a response tells caches not to store it.
+pub fn is_no_cache(resp: &reqwest::Response) -> bool {
+    resp.headers()
+        .get_all("cache-control")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("no-cache") || v.contains("no-store"))
+}
+
+/// The media type of a response (`text/html`, `application/json`, …).
+pub fn content_type(resp: &reqwest::Response) -> String {
+    resp.headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
 }

@@ -43,6 +43,16 @@ impl ProxyConfig {
         .enable("pass-access-token")
     }
 
+    /// No flags at all (for `--config FILE` and environment scenarios); `port` is only where the
+    /// harness expects the proxy to listen.
+    pub fn bare(port: u16) -> ProxyConfig {
+        ProxyConfig {
+            port,
+            flags: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+
     /// The port the proxy will listen on.
     pub fn port(&self) -> u16 {
         self.port
@@ -104,7 +114,7 @@ impl Proxy {
     pub async fn start(config: ProxyConfig) -> Proxy {
         let mut proxy = Self::spawn(&config);
         if let Err(why) = proxy.wait_ready(STARTUP_TIMEOUT).await {
-            dump_log("proxy", &proxy.log);
+            // Dropping `proxy` while panicking prints its log.
             panic!("authproxy did not become ready: {why}");
         }
         proxy
