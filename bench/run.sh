@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# Benchmark: authenticated proxied throughput of authproxy against a bare nginx reverse proxy,
+# both in front of the same small upstream, all on 127.0.0.1. See bench/README.md.
+#
+# Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
+#              BENCH_WARMUP (2s), BENCH_ROUNDS (3), CARGO_TARGET_DIR (target/).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+DURATION=${BENCH_DURATION:-10s}
+CONNECTIONS=${BENCH_CONNECTIONS:-64}
+THREADS=${BENCH_THREADS:-2}
+WARMUP=${BENCH_WARMUP:-2s}
+ROUNDS=${BENCH_ROUNDS:-3}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+RESULTS="$ROOT/bench/results.md"
+export DEBIAN_FRONTEND=noninteractive
+
+die() {
+    printf 'bench/run.sh: error: %s\n' "$*" >&2
+    exit 1
+}
+step() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo -n "$@"
+    else
+        die "need root (or passwordless sudo) to run: $*"
+    fi
+}
+
+# ensure_apt CMD:PACKAGE ... — installs PACKAGE from Debian when CMD is missing.
+ensure_apt() {
+    local pair missing=()
+    for pair in "$@"; do
+        command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || missing+=("${pair#*:}")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    step "installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq </dev/null || die "apt-get update failed"
+    as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null \
+        || die "apt-get install ${missing[*]} failed"
+}
+
+free_port() {
+    node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# Processes started here, stopped on exit (by pid only).
+PIDS=()
+WORK=$(mktemp -d /tmp/authproxy-bench.XXXXXX)
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+wait_http() { # wait_http URL EXPECTED_STATUS SECONDS
+    local i code
+    for ((i = 0; i < $3 * 10; i++)); do
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$1" || true)
+        [ "$code" = "$2" ] && return 0
+        sleep 0.1
+    done
+    printf 'bench/run.sh: %s did not answer %s within %s s (last: %s)\n' "$1" "$2" "$3" "$code" >&2
+    return 1
+}
+
+nginx_conf() { # nginx_conf NAME SERVER_BLOCK
+    local dir="$WORK/$1"
+    mkdir -p "$dir"
+    cat >"$dir/nginx.conf" <<EOF
+daemon off;
+worker_processes auto;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    $2
+}
+EOF
+    echo "$dir/nginx.conf"
+}
+
+start_nginx() { # start_nginx CONF
+    "$NGINX" -p "$(dirname "$1")" -c "$1" >"$(dirname "$1")/stdout.log" 2>&1 &
+    PIDS+=($!)
+}
+
+# wrk_run NAME URL [HEADER] -> "req_per_s p99_ms p50_ms"
+wrk_run() {
+    local args=(-t"$THREADS" -c"$CONNECTIONS" --latency --timeout 5s)
+    [ -n "${3:-}" ] && args+=(-H "$3")
+    timeout 120 wrk "${args[@]}" -d"$WARMUP" "$2" >/dev/null || die "wrk warm-up against $1 failed"
+    timeout 120 wrk "${args[@]}" -d"$DURATION" "$2" >"$WORK/wrk-$1.txt" || die "wrk against $1 failed"
+    cat "$WORK/wrk-$1.txt" >&2
+    if grep -q 'Non-2xx or 3xx responses' "$WORK/wrk-$1.txt"; then
+        die "$1 answered non-2xx responses during the run: the numbers would be meaningless"
+    fi
+    awk '
+        function ms(v) {
+            if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+            if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+            if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
+            return v + 0
+        }
+        $1 == "Requests/sec:" { rps = $2 }
+        $1 == "50%" { p50 = ms($2) }
+        $1 == "99%" { p99 = ms($2) }
+        END { printf "%.0f %.3f %.3f\n", rps, p99, p50 }
+    ' "$WORK/wrk-$1.txt"
+}
+
+# --- tools ---------------------------------------------------------------------------------
+command -v node >/dev/null 2>&1 || die "node (20+) is required for the test IdP"
+command -v curl >/dev/null 2>&1 || ensure_apt curl:curl
+ensure_apt wrk:wrk nginx:nginx-light
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+[ -x "$NGINX" ] || die "nginx not found after install"
+if [ ! -d "$ROOT/tests/idp/node_modules/oidc-provider" ]; then
+    step "npm ci in tests/idp"
+    (cd "$ROOT/tests/idp" && npm ci --no-audit --no-fund </dev/null) || die "npm ci failed"
+fi
+step "cargo build --release --bin authproxy"
+cargo build --release --bin authproxy </dev/null || die "release build failed"
+AUTHPROXY="$TARGET_DIR/release/authproxy"
+[ -x "$AUTHPROXY" ] || die "no release binary at $AUTHPROXY"
+
+# --- the system under test -----------------------------------------------------------------
+UP=$(free_port)
+BASE=$(free_port)
+PROXY=$(free_port)
+IDP=$(free_port)
+
+start_nginx "$(nginx_conf upstream "server {
+        listen 127.0.0.1:$UP;
+        keepalive_requests 100000;
+        location / { default_type text/plain; return 200 'hello from the upstream\n'; }
+    }")"
+start_nginx "$(nginx_conf baseline "upstream app { server 127.0.0.1:$UP; keepalive 128; }
+    server {
+        listen 127.0.0.1:$BASE;
+        keepalive_requests 100000;
+        location / {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+            proxy_set_header Host \$host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+        }
+    }")"
+
+IDP_REDIRECT_URIS="http://127.0.0.1:$PROXY/oauth2/callback" \
+    node "$ROOT/tests/idp/server.mjs" "$IDP" >"$WORK/idp.log" 2>&1 &
+PIDS+=($!)
+
+"$AUTHPROXY" \
+    --http-address="127.0.0.1:$PROXY" \
+    --provider=oidc \
+    --oidc-issuer-url="http://127.0.0.1:$IDP" \
+    --client-id=authproxy \
+    --client-secret=authproxy-secret \
+    --cookie-secret="$(head -c 32 /dev/urandom | base64)" \
+    --cookie-secure=false \
+    --redirect-url="http://127.0.0.1:$PROXY/oauth2/callback" \
+    --upstream="http://127.0.0.1:$UP" \
+    --email-domain='*' \
+    --pass-user-headers \
+    --set-xauthrequest \
+    --pass-access-token \
+    >"$WORK/authproxy.log" 2>&1 &
+PIDS+=($!)
+
+wait_http "http://127.0.0.1:$UP/" 200 10 || die "the upstream nginx did not start"
+wait_http "http://127.0.0.1:$BASE/" 200 10 || die "the baseline nginx did not start"
+wait_http "http://127.0.0.1:$IDP/.well-known/openid-configuration" 200 20 \
+    || { cat "$WORK/idp.log" >&2; die "the test IdP did not start"; }
+wait_http "http://127.0.0.1:$PROXY/ready" 200 30 \
+    || { tail -n 50 "$WORK/authproxy.log" >&2; die "authproxy did not become ready"; }
+
+step "signing in through the IdP"
+COOKIE=$(timeout 30 node "$ROOT/bench/login.mjs" "http://127.0.0.1:$PROXY" bench) \
+    || { tail -n 50 "$WORK/authproxy.log" >&2; die "could not get a session cookie"; }
+
+# --- measurements --------------------------------------------------------------------------
+# Interleaved rounds, reporting the median of each figure: on a small shared machine single
+# runs of the same target vary by more than the differences being measured.
+declare -A RPS P99 P50
+for ((round = 1; round <= ROUNDS; round++)); do
+    step "round $round/$ROUNDS: direct upstream"
+    R=$(wrk_run direct "http://127.0.0.1:$UP/") || exit 1
+    read -r a b c <<<"$R"; RPS[direct]+="$a "; P99[direct]+="$b "; P50[direct]+="$c "
+    step "round $round/$ROUNDS: nginx reverse proxy (baseline)"
+    R=$(wrk_run baseline "http://127.0.0.1:$BASE/") || exit 1
+    read -r a b c <<<"$R"; RPS[baseline]+="$a "; P99[baseline]+="$b "; P50[baseline]+="$c "
+    step "round $round/$ROUNDS: authproxy with a valid session cookie"
+    R=$(wrk_run authproxy "http://127.0.0.1:$PROXY/" "Cookie: $COOKIE") || exit 1
+    read -r a b c <<<"$R"; RPS[authproxy]+="$a "; P99[authproxy]+="$b "; P50[authproxy]+="$c "
+done
+median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+D_RPS=$(median "${RPS[direct]}"); D_P99=$(median "${P99[direct]}"); D_P50=$(median "${P50[direct]}")
+B_RPS=$(median "${RPS[baseline]}"); B_P99=$(median "${P99[baseline]}"); B_P50=$(median "${P50[baseline]}")
+A_RPS=$(median "${RPS[authproxy]}"); A_P99=$(median "${P99[authproxy]}"); A_P50=$(median "${P50[authproxy]}")
+
+RATIO=$(awk -v a="$A_RPS" -v b="$B_RPS" 'BEGIN { printf "%.2f", a / b }')
+ADDED=$(awk -v a="$A_P99" -v b="$B_P99" 'BEGIN { printf "%.3f", a - b }')
+THROUGHPUT_OK=$(awk -v r="$RATIO" 'BEGIN { print (r >= 0.80) ? "yes" : "no" }')
+LATENCY_OK=$(awk -v d="$ADDED" 'BEGIN { print (d <= 1.0) ? "yes" : "no" }')
+
+CPU=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown)
+REPORT=$(cat <<EOF
+# authproxy benchmark
+
+$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs ($CPU), loopback only.
+\`wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency\` after a $WARMUP warm-up, median of $ROUNDS interleaved
+rounds; upstream: nginx \`return 200\`
+(small static body); baseline: nginx reverse proxy with upstream keep-alive; authproxy: release build,
+OIDC session cookie from a real login, identity headers on (pass_user_headers, set_xauthrequest,
+pass_access_token). wrk, both nginx instances and authproxy share the same CPUs.
+
+| target | req/s | p50 (ms) | p99 (ms) |
+|---|---:|---:|---:|
+| upstream direct | $D_RPS | $D_P50 | $D_P99 |
+| nginx reverse proxy (baseline) | $B_RPS | $B_P50 | $B_P99 |
+| authproxy, authenticated | $A_RPS | $A_P50 | $A_P99 |
+
+- throughput ratio authproxy / baseline: **$RATIO** (target ≥ 0.80: $THROUGHPUT_OK)
+- p99 added latency authproxy − baseline: **$ADDED ms** (target ≤ 1 ms: $LATENCY_OK)
+EOF
+)
+printf '%s\n' "$REPORT" >"$RESULTS"
+printf '\n%s\n\nwritten to %s\n' "$REPORT" "${RESULTS#"$ROOT"/}"

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The test command (README quick start, and what .ci/run executes):
+#   1. install what the tests need and is missing (the test IdP's npm packages; Debian packages
+#      when a test needs one), failing loudly when something cannot be installed;
+#   2. cargo fmt --check, cargo clippy --all-targets -D warnings, cargo test --all-targets.
+# Exits non-zero on any failure. Never skips a test because a tool is absent.
+#
+# Works on a fresh Debian machine with Rust and Node.js 20+, as root or with passwordless sudo,
+# with no standard input (CI=true).
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+IDP_DIR="$ROOT/tests/idp"
+export DEBIAN_FRONTEND=noninteractive
+export NPM_CONFIG_AUDIT=false NPM_CONFIG_FUND=false NPM_CONFIG_UPDATE_NOTIFIER=false
+
+step() { printf '\n==> %s\n' "$*"; }
+die() {
+    printf 'scripts/test.sh: error: %s\n' "$*" >&2
+    exit 1
+}
+
+# Runs a command as root (directly, or through passwordless sudo).
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo -n "$@"
+    else
+        die "need root (or passwordless sudo) to run: $*"
+    fi
+}
+
+# ensure_apt CMD:PACKAGE ... — installs PACKAGE from Debian when CMD is not on PATH.
+# (Used by tests that need e.g. wrk:wrk, nginx:nginx-light or chromium:chromium.)
+APT_UPDATED=0
+ensure_apt() {
+    local pair cmd pkg missing=()
+    for pair in "$@"; do
+        cmd=${pair%%:*}
+        pkg=${pair#*:}
+        command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} and no apt-get to install them"
+    step "installing Debian packages: ${missing[*]}"
+    if [ "$APT_UPDATED" -eq 0 ]; then
+        as_root apt-get update -qq </dev/null || die "apt-get update failed"
+        APT_UPDATED=1
+    fi
+    as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null \
+        || die "apt-get install ${missing[*]} failed"
+    for pair in "$@"; do
+        command -v "${pair%%:*}" >/dev/null 2>&1 || die "${pair#*:} installed but ${pair%%:*} is still not on PATH"
+    done
+}
+
+check_toolchain() {
+    command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (rustup.rs) first"
+    if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+        command -v rustup >/dev/null 2>&1 || die "rustfmt/clippy missing and no rustup to add them"
+        step "adding rustfmt and clippy"
+        rustup component add rustfmt clippy </dev/null || die "rustup component add failed"
+    fi
+    command -v node >/dev/null 2>&1 || die "node not found: the end-to-end tests run the oidc-provider IdP on Node.js 20+"
+    command -v npm >/dev/null 2>&1 || die "npm not found: it installs the test IdP's pinned packages"
+    local major
+    major=$(node -p 'process.versions.node.split(".")[0]')
+    [ "$major" -ge 20 ] || die "Node.js $(node --version) is too old: the test IdP needs Node.js 20+"
+}
+
+# The test IdP's npm packages, exactly as locked, when missing or not the pinned version.
+ensure_idp_packages() {
+    local want have
+    want=$(node -p "require('$IDP_DIR/package.json').dependencies['oidc-provider']")
+    have=$(node -p "try { require('$IDP_DIR/node_modules/oidc-provider/package.json').version } catch { '' }")
+    if [ "$want" != "$have" ]; then
+        step "installing the test IdP (oidc-provider $want) with npm ci"
+        (cd "$IDP_DIR" && npm ci --no-audit --no-fund </dev/null) || die "npm ci in tests/idp failed"
+    fi
+    have=$(node -p "require('$IDP_DIR/node_modules/oidc-provider/package.json').version")
+    [ "$want" = "$have" ] || die "tests/idp has oidc-provider $have, expected $want"
+}
+
+check_toolchain
+ensure_idp_packages
+# No Debian packages are needed by the tests yet; benchmarks install theirs (bench/run.sh).
+ensure_apt
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets -- -D warnings </dev/null
+
+step "cargo test --all-targets --no-fail-fast"
+OUT=$(mktemp)
+trap 'rm -f "$OUT"' EXIT
+set +e
+cargo test --all-targets --no-fail-fast </dev/null 2>&1 | tee "$OUT"
+STATUS=${PIPESTATUS[0]}
+set -e
+if [ "$STATUS" -ne 0 ]; then
+    echo "scripts/test.sh: cargo test failed (exit $STATUS)"
+fi
+
+# One closing line over all test binaries, from cargo's own "test result:" lines.
+awk '
+    /^test result:/ {
+        for (i = 1; i <= NF; i++) {
+            if ($(i + 1) ~ /^passed/) passed += $i
+            if ($(i + 1) ~ /^failed/) failed += $i
+            if ($(i + 1) ~ /^ignored/) ignored += $i
+        }
+        binaries++
+    }
+    END {
+        if (binaries == 0) { print "tests: no test binary ran"; exit }
+        line = sprintf("tests: %d passed, %d failed", passed, failed)
+        if (ignored > 0) line = line sprintf(", %d skipped", ignored)
+        print line
+    }
+' "$OUT"
+exit "$STATUS"
