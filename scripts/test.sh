@@ -83,8 +83,22 @@ ensure_idp_packages() {
     [ "$want" = "$have" ] || die "tests/idp has oidc-provider $have, expected $want"
 }
 
+# Python packages for the independent oauth2-proxy cookie-format implementation
+# (tests/vectors/oauth2_proxy_vectors.py) that the session tests cross-check against.
+ensure_python_packages() {
+    command -v python3 >/dev/null 2>&1 || ensure_apt python3:python3
+    if ! python3 -c 'import Crypto, lz4.frame, msgpack' 2>/dev/null; then
+        step "installing Python packages: pycryptodome lz4 msgpack"
+        python3 -m pip install --quiet --disable-pip-version-check pycryptodome lz4 msgpack </dev/null \
+            || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
+                pycryptodome lz4 msgpack </dev/null \
+            || die "pip install pycryptodome lz4 msgpack failed"
+    fi
+}
+
 check_toolchain
 ensure_idp_packages
+ensure_python_packages
 # No Debian packages are needed by the tests yet; benchmarks install theirs (bench/run.sh).
 ensure_apt
 
