@@ -32,7 +32,7 @@ pub mod app;
 
 /// Run the proxy until SIGTERM/SIGINT: bind, start provider discovery, serve, drain.
 pub async fn run(cfg: config::Config) -> std::process::ExitCode {
-    telemetry::init(&cfg.logging);
+    let _log_guard = telemetry::init(&cfg.logging);
     let addr = cfg.http_address;
     let app = match app::App::build(cfg, true).await {
         Ok(app) => std::sync::Arc::new(app),

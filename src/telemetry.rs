@@ -22,17 +22,30 @@ pub fn filter_directives(log: &LoggingConfig) -> String {
     d.join(",")
 }
 
-/// Install the global subscriber: text (default) or one JSON object per line.
-pub fn init(log: &LoggingConfig) {
+/// Keeps the background log writer alive; dropping it flushes what is still queued.
+pub struct LogGuard(Option<tracing_appender::non_blocking::WorkerGuard>);
+
+/// Install the global subscriber: text (default) or one JSON object per line, written to
+/// stdout by a background thread so request handlers never wait on the stdout lock.
+pub fn init(log: &LoggingConfig) -> LogGuard {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(filter_directives(log)));
-    let builder = fmt().with_env_filter(filter).with_target(true);
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        // Never drop log lines (the default would drop them when the queue is full).
+        .lossy(false)
+        .finish(std::io::stdout());
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_target(true)
+        .with_writer(writer)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     // A second init (tests, demo) is harmless: keep the first subscriber.
-    let _ = if log.json {
+    let installed = if log.json {
         builder.json().flatten_event(true).try_init()
     } else {
         builder.try_init()
     };
+    LogGuard(installed.ok().map(|()| guard))
 }
 
 #[cfg(test)]

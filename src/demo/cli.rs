@@ -91,7 +91,7 @@ pub async fn run_cli(args: &[OsString]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    crate::telemetry::init(&crate::config::LoggingConfig::default());
+    let _log_guard = crate::telemetry::init(&crate::config::LoggingConfig::default());
     let (idp_l, app_l) = match (
         bind(ports.idp, "identity provider").await,
         bind(ports.app, "sample app").await,
