@@ -3,7 +3,8 @@
 # both in front of the same small upstream, all on 127.0.0.1. See bench/README.md.
 #
 # Environment: BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
-#              BENCH_WARMUP (2s), BENCH_ROUNDS (3), CARGO_TARGET_DIR (target/).
+#              BENCH_WARMUP (2s), BENCH_ROUNDS (3), CARGO_TARGET_DIR (target/),
+#              BENCH_AUTHPROXY_ARGS (extra authproxy flags, e.g. --request-logging=false).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -184,6 +185,7 @@ PIDS+=($!)
     --pass-user-headers \
     --set-xauthrequest \
     --pass-access-token \
+    ${BENCH_AUTHPROXY_ARGS:-} \
     >"$WORK/authproxy.log" 2>&1 &
 PIDS+=($!)
 

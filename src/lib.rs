@@ -14,6 +14,7 @@ pub mod demo;
 pub mod error;
 pub mod flow;
 pub mod headers;
+pub mod inject;
 pub mod pages;
 pub mod provider;
 pub mod redirect;

@@ -23,7 +23,7 @@ pub fn filter_directives(log: &LoggingConfig) -> String {
 }
 
 /// Keeps the background log writer alive; dropping it flushes what is still queued.
-pub struct LogGuard(Option<tracing_appender::non_blocking::WorkerGuard>);
+pub struct LogGuard(#[allow(dead_code)] Option<tracing_appender::non_blocking::WorkerGuard>);
 
 /// Install the global subscriber: text (default) or one JSON object per line, written to
 /// stdout by a background thread so request handlers never wait on the stdout lock.

@@ -1,0 +1,568 @@
+#!/usr/bin/env python3
+"""Offline checks of deploy/: Kustomize base + overlays, the Helm chart, Istio objects.
+
+* Renders each Kustomize directory with a small built-in renderer (resources, namespace, images,
+  configMapGenerator, generatorOptions, strategic-merge patches; anything else is an error).
+* Validates every Kubernetes object with kubernetes-validate (strict) and every Istio object with
+  the JSON Schemas in deploy/schemas/ (kubernetes-validate skips unknown kinds).
+* Cross-checks: VirtualService destinations and gateways exist, Services of injected pods target
+  the sidecar port, no Secret values are committed.
+* Helm: every value in values.yaml is used by a template, every .Values reference exists; the
+  templates are rendered with a small Go-template subset (default values, then every optional
+  feature on) and the output is parsed and validated like the Kustomize output.
+* Writes the authproxy.cfg files found in rendered ConfigMaps to --cfg-dir for `authproxy --check`.
+
+Usage: check_deploy.py [--cfg-dir DIR]   (exit 0 when everything passes)
+"""
+
+import argparse
+import copy
+import hashlib
+import json
+import os
+import re
+import sys
+
+import jsonschema
+import kubernetes_validate
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEPLOY = os.path.join(ROOT, "deploy")
+K8S_VERSION = "1.31.0"
+PROXY_PORT = 4180
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
+ISTIO_SCHEMAS = {
+    "Gateway": "gateway.json",
+    "VirtualService": "virtualservice.json",
+    "AuthorizationPolicy": "authorizationpolicy.json",
+}
+
+errors = []
+checked = {"objects": 0}
+
+
+def fail(msg):
+    errors.append(msg)
+
+
+def load_docs(path):
+    with open(path, encoding="utf-8") as f:
+        return [d for d in yaml.safe_load_all(f) if d is not None]
+
+
+# ---------------------------------------------------------------- Kustomize
+
+KUSTOMIZATION_KEYS = {"apiVersion", "kind", "namespace", "resources", "configMapGenerator",
+                      "generatorOptions", "images", "patches"}
+
+
+def merge(base, patch):
+    """Strategic merge, enough for Kubernetes objects: maps merge, lists of named maps merge by name."""
+    if isinstance(base, dict) and isinstance(patch, dict):
+        out = dict(base)
+        for k, v in patch.items():
+            out[k] = merge(base[k], v) if k in base else copy.deepcopy(v)
+        return out
+    if isinstance(base, list) and isinstance(patch, list) and all(isinstance(x, dict) and "name" in x for x in base + patch):
+        out = [copy.deepcopy(x) for x in base]
+        for item in patch:
+            idx = next((i for i, b in enumerate(out) if b["name"] == item["name"]), None)
+            if idx is None:
+                out.append(copy.deepcopy(item))
+            else:
+                out[idx] = merge(out[idx], item)
+        return out
+    return copy.deepcopy(patch)
+
+
+def pod_specs(obj):
+    spec = obj.get("spec") or {}
+    if obj.get("kind") in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"):
+        return [((spec.get("template") or {}).get("spec") or {})]
+    return []
+
+
+def render_kustomize(directory):
+    kpath = os.path.join(directory, "kustomization.yaml")
+    k = load_docs(kpath)[0]
+    unknown = set(k) - KUSTOMIZATION_KEYS
+    if unknown:
+        fail(f"{kpath}: fields not supported by the checker's renderer: {sorted(unknown)}")
+    objs = []
+    for res in k.get("resources", []):
+        p = os.path.normpath(os.path.join(directory, res))
+        if os.path.isdir(p):
+            objs.extend(render_kustomize(p))
+        elif os.path.isfile(p):
+            objs.extend((p, d) for d in load_docs(p))
+        else:
+            fail(f"{kpath}: resource {res} does not exist")
+    gen_opts = k.get("generatorOptions") or {}
+    for gen in k.get("configMapGenerator", []):
+        if not gen_opts.get("disableNameSuffixHash"):
+            fail(f"{kpath}: configMapGenerator without disableNameSuffixHash is not emulated")
+        data = {}
+        for f in gen.get("files", []):
+            key, _, fname = f.rpartition("=") if "=" in f else (os.path.basename(f), "", f)
+            with open(os.path.join(directory, fname), encoding="utf-8") as fh:
+                data[key] = fh.read()
+        for lit in gen.get("literals", []):
+            key, _, val = lit.partition("=")
+            data[key] = val
+        objs.append((kpath, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": gen["name"]}, "data": data}))
+    for patch in k.get("patches", []):
+        ppath = os.path.join(directory, patch["path"])
+        for p in load_docs(ppath):
+            targets = [i for i, (_, o) in enumerate(objs)
+                       if o.get("kind") == p.get("kind") and o["metadata"]["name"] == p["metadata"]["name"]]
+            if len(targets) != 1:
+                fail(f"{ppath}: patch matches {len(targets)} objects")
+            for i in targets:
+                objs[i] = (objs[i][0], merge(objs[i][1], p))
+    for img in k.get("images", []):
+        hits = 0
+        for _, o in objs:
+            for ps in pod_specs(o):
+                for c in ps.get("containers", []) + ps.get("initContainers", []):
+                    name = re.split(r"[:@]", c.get("image", ""), maxsplit=1)[0]
+                    if name == img["name"]:
+                        hits += 1
+                        c["image"] = f"{img.get('newName', name)}:{img['newTag']}" if "newTag" in img else img.get("newName", name)
+        if hits == 0:
+            fail(f"{kpath}: image {img['name']} matches no container")
+    if "namespace" in k:
+        for _, o in objs:
+            if o.get("kind") not in CLUSTER_SCOPED:
+                o.setdefault("metadata", {})["namespace"] = k["namespace"]
+    return objs
+
+
+# ---------------------------------------------------------------- validation
+
+_schemas = {}
+
+
+def istio_schema(kind):
+    if kind not in _schemas:
+        with open(os.path.join(DEPLOY, "schemas", ISTIO_SCHEMAS[kind]), encoding="utf-8") as f:
+            _schemas[kind] = json.load(f)
+    return _schemas[kind]
+
+
+def validate_objects(label, objs):
+    for origin, o in objs:
+        kind = o.get("kind")
+        name = (o.get("metadata") or {}).get("name")
+        where = f"{label}: {os.path.relpath(origin, ROOT)}: {kind} {name}"
+        checked["objects"] += 1
+        api = o.get("apiVersion", "")
+        if api.endswith(".istio.io/v1") or ".istio.io/" in api:
+            if kind not in ISTIO_SCHEMAS:
+                fail(f"{where}: no schema for Istio kind {kind}")
+                continue
+            for e in jsonschema.Draft202012Validator(istio_schema(kind)).iter_errors(o):
+                fail(f"{where}: {'/'.join(map(str, e.absolute_path))}: {e.message}")
+            continue
+        try:
+            kubernetes_validate.validate(o, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            fail(f"{where}: {'/'.join(map(str, e.path))}: {e.message}")
+        except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError) as e:
+            fail(f"{where}: {e}")
+        if kind == "Secret" and (o.get("data") or o.get("stringData")) and not label.startswith("helm"):
+            fail(f"{where}: Secret values must not be committed; create the Secret with kubectl (docs/kubernetes.md)")
+    cross_check(label, [o for _, o in objs])
+
+
+def cross_check(label, objs):
+    by_kind = {}
+    for o in objs:
+        by_kind.setdefault(o["kind"], []).append(o)
+    services = {(s["metadata"].get("namespace"), s["metadata"]["name"]): s for s in by_kind.get("Service", [])}
+    gateways = {(g["metadata"].get("namespace"), g["metadata"]["name"]) for g in by_kind.get("Gateway", [])}
+    for vs in by_kind.get("VirtualService", []):
+        ns = vs["metadata"].get("namespace")
+        for gw in vs["spec"].get("gateways", []):
+            key = tuple(gw.split("/", 1)) if "/" in gw else (ns, gw)
+            if gateways and key not in gateways:
+                fail(f"{label}: VirtualService {vs['metadata']['name']}: gateway {gw} is not defined")
+        for route in vs["spec"].get("http", []):
+            for r in route.get("route", []):
+                host = r["destination"]["host"]
+                m = re.fullmatch(r"([a-z0-9-]+)\.([a-z0-9-]+)\.svc\.cluster\.local", host)
+                if not m or (m.group(2), m.group(1)) not in services:
+                    fail(f"{label}: VirtualService {vs['metadata']['name']}: destination {host} is not a Service here")
+                    continue
+                svc = services[(m.group(2), m.group(1))]
+                port = (r["destination"].get("port") or {}).get("number")
+                if port is not None and port not in [p["port"] for p in svc["spec"]["ports"]]:
+                    fail(f"{label}: VirtualService {vs['metadata']['name']}: Service {host} has no port {port}")
+    injected = []
+    for kind in ("Deployment", "StatefulSet", "DaemonSet"):
+        for w in by_kind.get(kind, []):
+            tmpl = w["spec"]["template"]
+            names = [c["name"] for c in tmpl["spec"]["containers"]]
+            if "authproxy" in names:
+                labels = tmpl["metadata"].get("labels") or {}
+                if labels.get("authproxy.io/injected") != "true":
+                    fail(f"{label}: {kind} {w['metadata']['name']}: sidecar without the authproxy.io/injected label")
+                injected.append((w["metadata"].get("namespace"), labels))
+                check_sidecar(label, kind, w)
+    for s in by_kind.get("Service", []):
+        sel = s["spec"].get("selector") or {}
+        if sel and any(ns == s["metadata"].get("namespace") and sel.items() <= lab.items() for ns, lab in injected):
+            for p in s["spec"]["ports"]:
+                if p.get("targetPort") not in (PROXY_PORT, "http-authproxy"):
+                    fail(f"{label}: Service {s['metadata']['name']} port {p.get('name')} targets {p.get('targetPort')}, not the sidecar")
+
+
+def check_sidecar(label, kind, w):
+    c = next(c for c in w["spec"]["template"]["spec"]["containers"] if c["name"] == "authproxy")
+    where = f"{label}: {kind} {w['metadata']['name']}: sidecar"
+    sc = c.get("securityContext") or {}
+    want = {"runAsNonRoot": True, "runAsUser": 2000, "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False}
+    for k, v in want.items():
+        if sc.get(k) != v:
+            fail(f"{where}: securityContext.{k} must be {v}")
+    if (sc.get("capabilities") or {}).get("drop") != ["ALL"]:
+        fail(f"{where}: capabilities must drop ALL")
+    if (c.get("livenessProbe") or {}).get("httpGet", {}).get("path") != "/ping":
+        fail(f"{where}: liveness probe must be /ping")
+    if (c.get("readinessProbe") or {}).get("httpGet", {}).get("path") != "/ready":
+        fail(f"{where}: readiness probe must be /ready")
+    if not (c.get("resources") or {}).get("limits"):
+        fail(f"{where}: resource limits missing")
+    if not any(a.startswith("--config=") for a in c.get("args", [])):
+        fail(f"{where}: no --config argument")
+
+
+# ---------------------------------------------------------------- Helm (Go template subset)
+
+class TemplateError(Exception):
+    pass
+
+
+TOKEN = re.compile(r"\{\{(-?)\s*(.*?)\s*(-?)\}\}", re.S)
+
+
+def parse_template(text):
+    """Split into a tree of ('text', s) / ('action', expr) / ('if', ...) / ('range', ...) / ('define', ...)."""
+    pieces, pos, pending_trim = [], 0, False
+    for m in TOKEN.finditer(text):
+        chunk = text[pos:m.start()]
+        if pending_trim:
+            chunk = chunk.lstrip()
+        if m.group(1):
+            chunk = chunk.rstrip()
+        pieces.append(("text", chunk))
+        expr = m.group(2)
+        if not expr.startswith("/*"):
+            pieces.append(("tag", expr))
+        pending_trim = bool(m.group(3))
+        pos = m.end()
+    tail = text[pos:]
+    pieces.append(("text", tail.lstrip() if pending_trim else tail))
+
+    def block(i, stop):
+        nodes = []
+        while i < len(pieces):
+            kind, val = pieces[i]
+            if kind == "text":
+                nodes.append(("text", val))
+                i += 1
+                continue
+            word = val.split(None, 1)[0]
+            if word in stop:
+                return nodes, i
+            if word == "if":
+                then, i = block(i + 1, {"else", "end"})
+                other = []
+                tag = pieces[i][1]
+                if tag.startswith("else "):
+                    raise TemplateError(f"unsupported `{tag}` (nest an if inside else instead)")
+                if tag == "else":
+                    other, i = block(i + 1, {"end"})
+                nodes.append(("if", val[3:], then, other))
+                i += 1
+            elif word == "range":
+                body, i = block(i + 1, {"end"})
+                nodes.append(("range", val[6:], body))
+                i += 1
+            elif word == "define":
+                body, i = block(i + 1, {"end"})
+                nodes.append(("define", json.loads(val[7:].strip()), body))
+                i += 1
+            elif word in ("with", "block", "template", "else", "end"):
+                raise TemplateError(f"unsupported or unbalanced `{val}` (keep templates to if/range/define/include)")
+            else:
+                nodes.append(("action", val))
+                i += 1
+        if stop:
+            raise TemplateError(f"missing {{{{ end }}}} (expected one of {sorted(stop)})")
+        return nodes, i
+
+    nodes, _ = block(0, set())
+    return nodes
+
+
+def split_top(s, sep):
+    parts, depth, cur, quote = [], 0, "", False
+    i = 0
+    while i < len(s):
+        ch = s[i]
+        if quote:
+            cur += ch
+            if ch == "\\":
+                cur += s[i + 1]
+                i += 1
+            elif ch == '"':
+                quote = False
+        elif ch == '"':
+            quote, cur = True, cur + ch
+        elif ch == "(":
+            depth, cur = depth + 1, cur + ch
+        elif ch == ")":
+            depth, cur = depth - 1, cur + ch
+        elif depth == 0 and ((sep == "|" and ch == "|") or (sep == " " and ch.isspace())):
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+        i += 1
+    parts.append(cur)
+    return [p.strip() for p in parts if p.strip()] if sep == " " else [p.strip() for p in parts]
+
+
+def truthy(v):
+    return not (v is None or v is False or v == 0 or v == "" or v == [] or v == {})
+
+
+def go_str(v):
+    if v is None:
+        return ""
+    if v is True or v is False:
+        return "true" if v else "false"
+    if isinstance(v, (dict, list)):
+        raise TemplateError(f"a map or list is printed directly (use toYaml/toJson): {v!r}")
+    return str(v)
+
+
+def go_printf(fmt, *args):
+    out, it = "", iter(args)
+    for part in re.split(r"(%[svdq])", fmt):
+        if part in ("%s", "%v", "%d"):
+            out += go_str(next(it))
+        elif part == "%q":
+            out += json.dumps(go_str(next(it)))
+        else:
+            out += part
+    return out
+
+
+class Renderer:
+    def __init__(self, ctx, defines):
+        self.ctx, self.defines = ctx, defines
+
+    def funcs(self):
+        return {
+            "include": lambda name, dot: self.render(self.defines[name], dot, {}),
+            "toYaml": lambda v: yaml.safe_dump(v, default_flow_style=False, sort_keys=False).rstrip("\n") if v not in (None, "") else "",
+            "toJson": lambda v: json.dumps(v, ensure_ascii=False, separators=(",", ":")),
+            "nindent": lambda n, s: "\n" + "\n".join((" " * n + line) if line else line for line in go_str(s).split("\n")),
+            "indent": lambda n, s: "\n".join((" " * n + line) if line else line for line in go_str(s).split("\n")),
+            "quote": lambda v: json.dumps(go_str(v)),
+            "printf": go_printf,
+            "print": lambda *a: "".join(go_str(x) for x in a),
+            "sha256sum": lambda s: hashlib.sha256(go_str(s).encode()).hexdigest(),
+            "default": lambda d, v: v if truthy(v) else d,
+            "required": self.required,
+            "not": lambda v: not truthy(v),
+            "and": lambda *a: all(truthy(x) for x in a),
+            "or": lambda *a: any(truthy(x) for x in a),
+            "eq": lambda a, b: a == b,
+        }
+
+    @staticmethod
+    def required(msg, v):
+        if not truthy(v):
+            raise TemplateError(f"required: {msg}")
+        return v
+
+    def value(self, tok, dot, scope):
+        if tok.startswith('"'):
+            return json.loads(tok)
+        if re.fullmatch(r"-?\d+", tok):
+            return int(tok)
+        if tok in ("true", "false"):
+            return tok == "true"
+        if tok.startswith("("):
+            return self.pipeline(tok[1:-1], dot, scope)
+        if tok == ".":
+            return dot
+        if tok.startswith("$"):
+            name, _, rest = tok.partition(".")
+            base = self.ctx if name == "$" else scope[name]
+            return self.walk(base, rest)
+        if tok.startswith("."):
+            return self.walk(dot, tok[1:])
+        raise TemplateError(f"unsupported token {tok!r}")
+
+    @staticmethod
+    def walk(base, path):
+        v = base
+        for part in [p for p in path.split(".") if p]:
+            v = v.get(part) if isinstance(v, dict) else None
+        return v
+
+    def command(self, cmd, dot, scope, piped):
+        toks = split_top(cmd, " ")
+        fns = self.funcs()
+        if toks[0] in fns:
+            args = [self.value(t, dot, scope) for t in toks[1:]] + piped
+            return fns[toks[0]](*args)
+        if len(toks) != 1 or piped:
+            raise TemplateError(f"unsupported command {cmd!r}")
+        return self.value(toks[0], dot, scope)
+
+    def pipeline(self, expr, dot, scope):
+        result, first = None, True
+        for cmd in split_top(expr, "|"):
+            result = self.command(cmd, dot, scope, [] if first else [result])
+            first = False
+        return result
+
+    def render(self, nodes, dot, scope):
+        out = []
+        for node in nodes:
+            if node[0] == "text":
+                out.append(node[1])
+            elif node[0] == "action":
+                out.append(go_str(self.pipeline(node[1], dot, scope)))
+            elif node[0] == "if":
+                branch = node[2] if truthy(self.pipeline(node[1], dot, scope)) else node[3]
+                out.append(self.render(branch, dot, scope))
+            elif node[0] == "range":
+                m = re.fullmatch(r"(?:(\$\w+)\s*(?:,\s*(\$\w+))?\s*:=\s*)?(.+)", node[1].strip())
+                seq = self.pipeline(m.group(3), dot, scope) or []
+                items = sorted(seq.items()) if isinstance(seq, dict) else list(enumerate(seq))
+                for k, v in items:
+                    inner = dict(scope)
+                    if m.group(2):
+                        inner[m.group(1)], inner[m.group(2)] = k, v
+                    elif m.group(1):
+                        inner[m.group(1)] = v
+                    out.append(self.render(node[2], v, inner))
+        return "".join(out)
+
+
+def leaves(d, prefix=()):
+    if isinstance(d, dict) and d:
+        for k, v in d.items():
+            yield from leaves(v, prefix + (k,))
+    else:
+        yield prefix
+
+
+def check_helm(chart):
+    label = "helm " + os.path.relpath(chart, ROOT)
+    values = load_docs(os.path.join(chart, "values.yaml"))[0]
+    meta = load_docs(os.path.join(chart, "Chart.yaml"))[0]
+    tdir = os.path.join(chart, "templates")
+    texts = {f: open(os.path.join(tdir, f), encoding="utf-8").read() for f in sorted(os.listdir(tdir))}
+    refs, whole = set(), set()
+    for f, text in texts.items():
+        for m in TOKEN.finditer(text):
+            expr = m.group(2)
+            found = {tuple(r.split(".")[1:]) for r in re.findall(r"\.Values((?:\.[A-Za-z_]\w*)+)", expr)}
+            refs |= found
+            if re.search(r"\b(toYaml|toJson|range)\b", expr) and "sha256sum" not in expr:
+                whole |= found
+            if re.search(r"\bwith\s+\.Values", expr):
+                fail(f"{label}: {f}: `with .Values...` hides references from the checker")
+    for r in sorted(refs):
+        v = values
+        for part in r:
+            if not isinstance(v, dict) or part not in v:
+                fail(f"{label}: .Values.{'.'.join(r)} is referenced but not defined in values.yaml")
+                break
+            v = v[part]
+    for leaf in leaves(values):
+        if leaf not in refs and not any(leaf[:len(w)] == w for w in whole):
+            fail(f"{label}: value {'.'.join(leaf)} in values.yaml is not used by any template")
+
+    defines, pages = {}, {}
+    try:
+        for f, text in texts.items():
+            nodes = parse_template(text)
+            for n in nodes:
+                if n[0] == "define":
+                    defines[n[1]] = n[2]
+            if not f.startswith("_"):
+                pages[f] = nodes
+    except TemplateError as e:
+        fail(f"{label}: {f}: {e}")
+        return []
+
+    everything_on = copy.deepcopy(values)
+    everything_on["istio"]["gateway"]["enabled"] = True
+    everything_on["istio"]["authHost"]["enabled"] = True
+    everything_on["secret"].update(create=True, clientId="client", clientSecret="secret", cookieSecret="c" * 32)
+    everything_on["config"]["allowedGroups"] = ["admins"]
+    everything_on["authproxy"]["extraArgs"] = ["--skip-provider-button"]
+    everything_on["app"]["env"] = [{"name": "HOST", "value": "127.0.0.1"}]
+    cfgs = []
+    for variant, vals in (("defaults", values), ("all features on", everything_on)):
+        ctx = {"Values": vals, "Release": {"Name": "demo", "Namespace": "apps", "Service": "Helm"},
+               "Chart": {"Name": meta["name"], "Version": meta["version"], "AppVersion": meta.get("appVersion")}}
+        r = Renderer(ctx, defines)
+        objs = []
+        for f, nodes in pages.items():
+            try:
+                text = r.render(nodes, ctx, {})
+                docs = [d for d in yaml.safe_load_all(text) if d is not None]
+            except (TemplateError, yaml.YAMLError, KeyError, StopIteration) as e:
+                fail(f"{label} ({variant}): {f}: {e}")
+                continue
+            for d in docs:
+                # As `helm install --namespace apps` would place them (the cross-checks need it).
+                d.setdefault("metadata", {}).setdefault("namespace", ctx["Release"]["Namespace"])
+                objs.append((os.path.join(tdir, f), d))
+        kinds = sorted(o["kind"] for _, o in objs)
+        if variant != "defaults":
+            for need in ("AuthorizationPolicy", "ConfigMap", "Deployment", "Gateway", "NetworkPolicy", "Secret", "Service", "VirtualService"):
+                if need not in kinds:
+                    fail(f"{label} ({variant}): renders no {need}")
+        validate_objects(f"{label} ({variant})", objs)
+        cfgs.extend((f"helm-{variant.replace(' ', '-')}", o) for _, o in objs if o["kind"] == "ConfigMap")
+    return cfgs
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cfg-dir", help="write each rendered authproxy.cfg here")
+    args = ap.parse_args()
+    configmaps = []
+    kdirs = [os.path.join(DEPLOY, "kubernetes", "base")]
+    odir = os.path.join(DEPLOY, "kubernetes", "overlays")
+    kdirs += [os.path.join(odir, d) for d in sorted(os.listdir(odir))]
+    for d in kdirs:
+        label = os.path.relpath(d, ROOT)
+        objs = render_kustomize(d)
+        validate_objects(label, objs)
+        configmaps.extend((label.replace("/", "-"), o) for _, o in objs if o["kind"] == "ConfigMap")
+    configmaps.extend(check_helm(os.path.join(DEPLOY, "helm", "authproxy")))
+    if args.cfg_dir:
+        os.makedirs(args.cfg_dir, exist_ok=True)
+        for label, cm in configmaps:
+            if "authproxy.cfg" in cm.get("data", {}):
+                with open(os.path.join(args.cfg_dir, f"{label}.cfg"), "w", encoding="utf-8") as f:
+                    f.write(cm["data"]["authproxy.cfg"])
+    for e in errors:
+        print(f"FAIL {e}", file=sys.stderr)
+    print(f"check_deploy: {checked['objects']} objects validated, {len(errors)} problems")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
