@@ -119,6 +119,14 @@ if [ "$STATUS" -ne 0 ]; then
     echo "scripts/test.sh: cargo test failed (exit $STATUS)"
 fi
 
+# Kubernetes manifests, Helm chart and `authproxy inject`/`--check` against them (needs the
+# debug binary that cargo test just built).
+step "deploy checks (Kubernetes schemas, Istio schemas, Helm values, authproxy --check, inject)"
+if ! AUTHPROXY_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/authproxy" bash scripts/check-deploy.sh </dev/null; then
+    echo "scripts/test.sh: deploy checks failed"
+    STATUS=1
+fi
+
 # One closing line over all test binaries, from cargo's own "test result:" lines.
 awk '
     /^test result:/ {

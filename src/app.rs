@@ -54,6 +54,8 @@ pub struct RequestCtx {
     pub client_ip: std::net::IpAddr,
     /// The client prefers JSON (API client): 401 JSON instead of a sign-in page.
     pub wants_json: bool,
+    /// The connection's cache of the last verified session.
+    pub sessions: Arc<crate::flow::cache::SessionCache>,
 }
 
 /// Make one refresh per stale session, however many requests carry it at once.

@@ -12,15 +12,23 @@ use hyper::body::Incoming;
 use crate::app::{add_cookies, page, App, RequestCtx};
 use crate::authz::{decide, Decision};
 use crate::error::AppError;
+use crate::flow::cache::{SessionCache, VerifiedSession};
 use crate::flow::{self, SessionLookup};
 use crate::server::{ConnInfo, Handler};
 use crate::upstream::{ClientScheme, ProxyContext, UpstreamError};
 use crate::Body;
 
 impl Handler for App {
-    async fn handle(self: Arc<Self>, req: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
+    type Conn = SessionCache;
+
+    async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        conn: ConnInfo,
+        sessions: Arc<SessionCache>,
+    ) -> Response<Body> {
         let started = Instant::now();
-        let ctx = self.request_ctx(&req, conn);
+        let ctx = self.request_ctx(&req, conn, sessions);
         let method = req.method().clone();
         let uri_path = req.uri().path().to_owned();
         let user_agent = header_str(req.headers(), USER_AGENT).map(str::to_owned);
@@ -115,6 +123,8 @@ impl App {
                 return (resp, None);
             }
         };
+        let verified = session;
+        let session = &verified.session;
         let user = Some(session.email.clone());
         if let Decision::Deny(reason) = decide(&self.authz, &session.email, &session.groups) {
             tracing::warn!(
@@ -134,7 +144,7 @@ impl App {
             add_cookies(&mut resp, &cookies);
             return (resp, user);
         }
-        let mut resp = self.proxy(req, ctx, Some(&session)).await;
+        let mut resp = self.proxy(req, ctx, Some(&verified)).await;
         add_cookies(&mut resp, &cookies);
         (resp, user)
     }
@@ -144,11 +154,11 @@ impl App {
         &self,
         mut req: Request<Incoming>,
         ctx: &RequestCtx,
-        session: Option<&crate::session::SessionState>,
+        session: Option<&VerifiedSession>,
     ) -> Response<Body> {
         flow::prepare_upstream_request(self, req.headers_mut());
         let extra_headers = match session {
-            Some(s) => flow::identity_headers_for(self, s),
+            Some(v) => v.upstream_headers.clone(),
             None => Vec::new(),
         };
         let pctx = ProxyContext {
@@ -187,6 +197,7 @@ impl App {
                 session,
                 set_cookies,
             } => {
+                let session = &session.session;
                 let mut body = serde_json::json!({
                     "user": session.user,
                     "email": session.email,
@@ -199,7 +210,7 @@ impl App {
                 }
                 let mut resp = page(StatusCode::OK, "application/json", body.to_string());
                 add_cookies(&mut resp, &set_cookies);
-                (resp, Some(session.email))
+                (resp, Some(session.email.clone()))
             }
             SessionLookup::None { clear_cookies } => {
                 let mut resp = page(
@@ -224,11 +235,12 @@ impl App {
                 session,
                 set_cookies,
             } => {
+                let session = &session.session;
                 let user = Some(session.email.clone());
                 let mut resp = match decide(&self.authz, &session.email, &session.groups) {
                     Decision::Allow => {
                         let mut resp = page(StatusCode::ACCEPTED, "text/plain; charset=utf-8", "");
-                        for (name, value) in flow::auth_response_headers_for(self, &session) {
+                        for (name, value) in flow::auth_response_headers_for(self, session) {
                             resp.headers_mut().append(name, value);
                         }
                         resp
@@ -277,7 +289,12 @@ impl App {
         }
     }
 
-    fn request_ctx(&self, req: &Request<Incoming>, conn: ConnInfo) -> RequestCtx {
+    fn request_ctx(
+        &self,
+        req: &Request<Incoming>,
+        conn: ConnInfo,
+        sessions: Arc<SessionCache>,
+    ) -> RequestCtx {
         let headers = req.headers();
         let trusted = self.cfg.reverse_proxy;
         let forwarded = |name: &str| {
@@ -316,6 +333,7 @@ impl App {
             host,
             client_ip,
             wants_json,
+            sessions,
         }
     }
 

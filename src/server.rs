@@ -26,10 +26,14 @@ pub struct ConnInfo {
 
 /// Something that answers requests. Every error is already a response.
 pub trait Handler: Send + Sync + 'static {
+    /// State kept per connection (shared by the requests of one connection only).
+    type Conn: Default + Send + Sync + 'static;
+
     fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
         conn: ConnInfo,
+        state: Arc<Self::Conn>,
     ) -> impl Future<Output = Response<Body>> + Send;
 }
 
@@ -68,9 +72,11 @@ pub async fn serve<H: Handler>(
                 let _ = stream.set_nodelay(true);
                 let conn = ConnInfo { peer, local };
                 let handler = handler.clone();
+                let state = Arc::new(H::Conn::default());
                 let svc = service_fn(move |req| {
                     let handler = handler.clone();
-                    async move { Ok::<_, Infallible>(handler.handle(req, conn).await) }
+                    let state = state.clone();
+                    async move { Ok::<_, Infallible>(handler.handle(req, conn, state).await) }
                 });
                 let builder = builder.clone();
                 let fut = graceful.watch(

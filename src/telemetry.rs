@@ -33,7 +33,12 @@ pub fn init(log: &LoggingConfig) -> LogGuard {
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         // Never drop log lines (the default would drop them when the queue is full).
         .lossy(false)
-        .finish(std::io::stdout());
+        // The worker writes a whole batch of queued lines, then flushes: one write(2) per batch
+        // instead of one per line under load.
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stdout(),
+        ));
     let builder = fmt()
         .with_env_filter(filter)
         .with_target(true)

@@ -27,6 +27,7 @@ use crate::session::state::{bind_state, encode_state, peek_state};
 use crate::session::SessionState;
 use crate::Body;
 
+pub mod cache;
 mod params;
 pub use params::query_param;
 
@@ -34,7 +35,7 @@ pub use params::query_param;
 pub enum SessionLookup {
     /// A valid (possibly just refreshed) session; `set_cookies` re-issues it after a refresh.
     Valid {
-        session: Box<SessionState>,
+        session: std::sync::Arc<cache::VerifiedSession>,
         set_cookies: Vec<String>,
     },
     /// No usable session; `clear_cookies` removes a bad or expired cookie the client sent.
@@ -49,20 +50,31 @@ pub async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> S
             clear_cookies: Vec::new(),
         };
     };
+    let refresh = app.cfg.cookie.refresh;
+    // Fast path: the same cookie this connection already verified, still within its lifetime.
+    if let Some(v) = ctx.sessions.get(&value, ctx.now) {
+        if !refresh_due(&v.session, ctx, refresh) {
+            return SessionLookup::Valid {
+                session: v,
+                set_cookies: Vec::new(),
+            };
+        }
+    }
     let session = match app.codec.decode(&value, ctx.now) {
         Ok(s) => s,
         Err(e) => {
+            ctx.sessions.clear();
             tracing::info!(target: "auth", request_id = %ctx.request_id, reason = %e, "session cookie rejected");
             return SessionLookup::None {
                 clear_cookies: clear_all(app, headers, ctx),
             };
         }
     };
-    let refresh = app.cfg.cookie.refresh;
-    if refresh.is_zero() || session.refresh_token.is_empty() || !session_due(&session, ctx, refresh)
-    {
+    if !refresh_due(&session, ctx, refresh) {
+        let verified = std::sync::Arc::new(verified(app, session));
+        ctx.sessions.put(&value, verified.clone());
         return SessionLookup::Valid {
-            session: Box::new(session),
+            session: verified,
             set_cookies: Vec::new(),
         };
     }
@@ -95,7 +107,7 @@ pub async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> S
             Ok(mut cookies) => {
                 cookies.extend(stale_chunk_clears(app, headers, ctx, cookies.len()));
                 SessionLookup::Valid {
-                    session: Box::new(s),
+                    session: std::sync::Arc::new(verified(app, s)),
                     set_cookies: cookies,
                 }
             }
@@ -110,6 +122,26 @@ pub async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> S
             clear_cookies: clear_all(app, headers, ctx),
         },
     }
+}
+
+/// A verified session with the identity headers derived from it.
+fn verified(app: &App, session: SessionState) -> cache::VerifiedSession {
+    let valid_until = match (session.created_at, app.cfg.cookie.expire.is_zero()) {
+        (Some(created), false) => Some(created + app.cfg.cookie.expire),
+        (None, false) => Some(std::time::UNIX_EPOCH),
+        (_, true) => None,
+    };
+    let upstream_headers = identity_headers_for(app, &session);
+    cache::VerifiedSession {
+        session,
+        valid_until,
+        upstream_headers,
+    }
+}
+
+/// Whether this session should be refreshed now (refresh on, a refresh token, old enough).
+fn refresh_due(session: &SessionState, ctx: &RequestCtx, refresh: std::time::Duration) -> bool {
+    !refresh.is_zero() && !session.refresh_token.is_empty() && session_due(session, ctx, refresh)
 }
 
 fn session_due(session: &SessionState, ctx: &RequestCtx, refresh: std::time::Duration) -> bool {
@@ -556,6 +588,7 @@ pub fn sign_out(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Respons
         names.push(app.cookies.name.clone());
     }
     let cookies = clear_cookies(&app.cookies, names.iter().map(String::as_str), &ctx.host);
+    ctx.sessions.clear();
     tracing::info!(target: "auth", request_id = %ctx.request_id, "signed out");
     let mut resp = redirect(&rd);
     add_cookies(&mut resp, &cookies);
