@@ -22,6 +22,7 @@ pub mod routes;
 pub mod server;
 pub mod session;
 pub mod telemetry;
+pub mod tls;
 pub mod upstream;
 
 /// The response/request body type used across the crate.
@@ -51,8 +52,53 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    tracing::info!(address = %addr, version = env!("CARGO_PKG_VERSION"), "authproxy listening");
-    match server::serve(listener, app, server::shutdown_signal()).await {
+    // The HTTPS listener, when configured: certificate problems stop the start.
+    let https = match &app.cfg.tls {
+        Some(t) => {
+            let config = match tls::server_config(t) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("authproxy: {e}");
+                    return std::process::ExitCode::from(2);
+                }
+            };
+            match tokio::net::TcpListener::bind(t.address).await {
+                Ok(l) => Some((l, config, t.address)),
+                Err(e) => {
+                    tracing::error!(address = %t.address, error = %e, "cannot listen");
+                    eprintln!("authproxy: cannot listen on {}: {e}", t.address);
+                    return std::process::ExitCode::FAILURE;
+                }
+            }
+        }
+        None => None,
+    };
+    tracing::info!(address = %addr, version = env!("CARGO_PKG_VERSION"), "authproxy listening (HTTP)");
+    // One signal stops every listener.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
+    let https_task = https.map(|(l, config, address)| {
+        tracing::info!(address = %address, "authproxy listening (HTTPS, HTTP/2 + HTTP/1.1)");
+        tokio::spawn(server::serve_tls(
+            l,
+            config,
+            app.clone(),
+            stopped(stop_rx.clone()),
+        ))
+    });
+    tokio::spawn(async move {
+        server::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let http_result = server::serve(listener, app, stopped(stop_rx)).await;
+    let https_result = match https_task {
+        Some(t) => t.await.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+        None => Ok(()),
+    };
+    match http_result.and(https_result) {
         Ok(()) => {
             tracing::info!("stopped");
             std::process::ExitCode::SUCCESS

@@ -312,6 +312,7 @@ impl App {
         let scheme = match forwarded("x-forwarded-proto") {
             Some(p) if p.eq_ignore_ascii_case("https") => "https",
             Some(_) => "http",
+            None if conn.tls => "https",
             None => "http",
         };
         let host = forwarded("x-forwarded-host")

@@ -22,6 +22,8 @@ use crate::Body;
 pub struct ConnInfo {
     pub peer: SocketAddr,
     pub local: SocketAddr,
+    /// The connection arrived on the HTTPS listener.
+    pub tls: bool,
 }
 
 /// Something that answers requests. Every error is already a response.
@@ -40,9 +42,33 @@ pub trait Handler: Send + Sync + 'static {
 /// How long in-flight requests may take to finish after shutdown starts.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Serve `handler` on `listener` until `shutdown` resolves, then drain.
+/// How long a client may take to complete the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serve `handler` over plain HTTP (HTTP/1.1 and h2c) on `listener` until `shutdown`
+/// resolves, then drain.
 pub async fn serve<H: Handler>(
     listener: TcpListener,
+    handler: Arc<H>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    serve_with(listener, None, handler, shutdown).await
+}
+
+/// Serve `handler` over HTTPS (HTTP/2 and HTTP/1.1 negotiated by ALPN) on `listener`.
+pub async fn serve_tls<H: Handler>(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    handler: Arc<H>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    serve_with(listener, Some(acceptor), handler, shutdown).await
+}
+
+async fn serve_with<H: Handler>(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     handler: Arc<H>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -70,7 +96,7 @@ pub async fn serve<H: Handler>(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let conn = ConnInfo { peer, local };
+                let conn = ConnInfo { peer, local, tls: tls.is_some() };
                 let handler = handler.clone();
                 let state = Arc::new(H::Conn::default());
                 let svc = service_fn(move |req| {
@@ -79,16 +105,41 @@ pub async fn serve<H: Handler>(
                     async move { Ok::<_, Infallible>(handler.handle(req, conn, state).await) }
                 });
                 let builder = builder.clone();
-                let fut = graceful.watch(
-                    builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-                        .into_owned(),
-                );
-                tokio::spawn(async move {
-                    if let Err(e) = fut.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
+                let watcher = graceful.watcher();
+                match tls.clone() {
+                    None => {
+                        tokio::spawn(async move {
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                                tracing::debug!(error = %e, "connection ended with an error");
+                            }
+                        });
                     }
-                });
+                    Some(acceptor) => {
+                        tokio::spawn(async move {
+                            let stream = match tokio::time::timeout(
+                                TLS_HANDSHAKE_TIMEOUT,
+                                acceptor.accept(stream),
+                            )
+                            .await
+                            {
+                                Ok(Ok(s)) => s,
+                                Ok(Err(e)) => {
+                                    tracing::debug!(client = %peer, error = %e, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!(client = %peer, "TLS handshake timed out");
+                                    return;
+                                }
+                            };
+                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                            if let Err(e) = watcher.watch(conn.into_owned()).await {
+                                tracing::debug!(error = %e, "connection ended with an error");
+                            }
+                        });
+                    }
+                }
             }
             () = &mut shutdown => break,
         }

@@ -211,6 +211,7 @@ pub(super) fn build(mut c: Ctx, config_file: Option<PathBuf>) -> Result<Config, 
             None
         }
     };
+    let tls = tls_listener(&mut c);
     let proxy_prefix = path_option(&mut c, "proxy_prefix", true);
     let ping_path = path_option(&mut c, "ping_path", false);
     let ready_path = path_option(&mut c, "ready_path", false);
@@ -315,6 +316,7 @@ pub(super) fn build(mut c: Ctx, config_file: Option<PathBuf>) -> Result<Config, 
     };
     Ok(Config {
         http_address,
+        tls,
         proxy_prefix,
         ping_path,
         ready_path,
@@ -338,6 +340,60 @@ pub(super) fn build(mut c: Ctx, config_file: Option<PathBuf>) -> Result<Config, 
         encode_state: c.boolean("encode_state"),
         config_file,
     })
+}
+
+/// The HTTPS listener: both files or neither; the address accepts an `https://` prefix.
+fn tls_listener(c: &mut Ctx) -> Option<crate::config::TlsListenerConfig> {
+    let cert = c.opt_string("tls_cert_file");
+    let key = c.opt_string("tls_key_file");
+    let min = c.string("tls_min_version");
+    let tls13_only = match min.trim() {
+        "" | "TLS1.2" => false,
+        "TLS1.3" => true,
+        other => {
+            c.fail(
+                "tls_min_version",
+                format!("{other:?} must be TLS1.2 or TLS1.3"),
+            );
+            false
+        }
+    };
+    let (cert, key) = match (cert, key) {
+        (None, None) => return None,
+        (Some(_), None) => {
+            c.fail("tls_key_file", "is required when tls_cert_file is set");
+            return None;
+        }
+        (None, Some(_)) => {
+            c.fail("tls_cert_file", "is required when tls_key_file is set");
+            return None;
+        }
+        (Some(cert), Some(key)) => (cert, key),
+    };
+    for (k, path) in [("tls_cert_file", &cert), ("tls_key_file", &key)] {
+        if let Err(e) = std::fs::metadata(path) {
+            c.fail(k, format!("cannot read {path:?}: {e}"));
+        }
+    }
+    let raw = c.string("https_address");
+    let trimmed = raw.trim();
+    let without_scheme = if trimmed.len() >= 8 && trimmed[..8].eq_ignore_ascii_case("https://") {
+        &trimmed[8..]
+    } else {
+        trimmed
+    };
+    match parse_http_address(without_scheme) {
+        Ok(address) => Some(crate::config::TlsListenerConfig {
+            address,
+            cert_file: cert.into(),
+            key_file: key.into(),
+            tls13_only,
+        }),
+        Err(e) => {
+            c.fail("https_address", e.replace("[http://]", "[https://]"));
+            None
+        }
+    }
 }
 
 /// `[http://]<ip>:<port>`; `:4180` means every IPv4 interface, `localhost` is 127.0.0.1.

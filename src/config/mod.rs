@@ -201,11 +201,23 @@ impl Default for LoggingConfig {
     }
 }
 
+/// The HTTPS listener (`https_address` with `tls_cert_file` and `tls_key_file`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsListenerConfig {
+    pub address: std::net::SocketAddr,
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// `tls_min_version = "TLS1.3"`; otherwise TLS 1.2 and 1.3 are offered.
+    pub tls13_only: bool,
+}
+
 /// The whole validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// `http_address` (default `127.0.0.1:4180`; `0.0.0.0:4180` in the seed). `http://` prefix allowed.
     pub http_address: std::net::SocketAddr,
+    /// The HTTPS listener, when `tls_cert_file` and `tls_key_file` are set.
+    pub tls: Option<TlsListenerConfig>,
     /// `proxy_prefix` (default `/oauth2`), no trailing slash.
     pub proxy_prefix: String,
     /// `ping_path` (default `/ping`), `ready_path` (default `/ready`).
