@@ -269,7 +269,8 @@ async fn each_bad_token_is_refused_with_its_reason() {
         &EncodingKey::from_secret(b"secret"),
     )
     .unwrap();
-    let cases: Vec<(&str, String, fn(&BearerError) -> bool)> = vec![
+    type Case = (&'static str, String, fn(&BearerError) -> bool);
+    let cases: Vec<Case> = vec![
         ("alg none", unsigned("none"), |e| {
             matches!(e, BearerError::Invalid(TokenCheck::Algorithm { .. }))
         }),
