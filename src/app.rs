@@ -40,6 +40,8 @@ pub struct App {
     pub upstreams: Upstreams,
     pub pages: Pages,
     pub refresher: Refresher,
+    /// Bearer tokens and htpasswd users.
+    pub machine: crate::machine::MachineAuth,
 }
 
 /// Facts about one request, computed once at the top of the request path.
@@ -202,8 +204,10 @@ impl App {
         );
         let whitelist = Whitelist::parse(&cfg.whitelist_domains)
             .map_err(|e| format!("whitelist_domains: {e}"))?;
-        let authz =
+        let mut authz =
             AuthzPolicy::from_config(&cfg.authz).map_err(|e| format!("email_domains: {e}"))?;
+        let machine = crate::machine::MachineAuth::from_config(&cfg, start_discovery)?;
+        authz.allow_users_without_email(machine.has_users());
         let identity = IdentityHeaders::from_config(&cfg.headers);
         let upstreams = Upstreams::new(
             &cfg.upstreams,
@@ -233,6 +237,7 @@ impl App {
             upstreams,
             pages,
             refresher: Refresher::default(),
+            machine,
         })
     }
 

@@ -94,6 +94,9 @@ pub struct AuthzPolicy {
     emails: Option<HashSet<String>>,
     /// `allowed_groups`; empty = no group restriction.
     allowed_groups: HashSet<String>,
+    /// Sessions without an email (htpasswd users) skip the email rules; see
+    /// [`AuthzPolicy::allow_users_without_email`].
+    users_without_email: bool,
 }
 
 impl AuthzPolicy {
@@ -151,6 +154,14 @@ impl AuthzPolicy {
         Ok(policy)
     }
 
+    /// Let sessions without an email address through the email rules (groups still apply).
+    /// Only htpasswd users have no email (oauth2-proxy's semantics: the operator listed them
+    /// in `htpasswd_file`); identity-provider logins and bearer tokens always carry one, so
+    /// without an htpasswd file an empty email stays a denial.
+    pub fn allow_users_without_email(&mut self, on: bool) {
+        self.users_without_email = on;
+    }
+
     /// True when `allowed_groups` is configured.
     pub fn restricts_groups(&self) -> bool {
         !self.allowed_groups.is_empty()
@@ -206,7 +217,13 @@ fn split_email(email: &str) -> Option<(&str, &str)> {
 /// Decides whether the identity (`email`, `groups`) may use the app.
 pub fn decide(policy: &AuthzPolicy, email: &str, groups: &[String]) -> Decision {
     if email.is_empty() {
-        return Decision::Deny(DenyReason::EmailMissing);
+        if !policy.users_without_email {
+            return Decision::Deny(DenyReason::EmailMissing);
+        }
+        if policy.restricts_groups() && !groups.iter().any(|g| policy.allowed_groups.contains(g)) {
+            return Decision::Deny(DenyReason::NotInAllowedGroups);
+        }
+        return Decision::Allow;
     }
     // Checked before `*` on purpose: a malformed address is refused under every rule.
     let Some((_, domain)) = split_email(email) else {

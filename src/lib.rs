@@ -15,6 +15,7 @@ pub mod error;
 pub mod flow;
 pub mod headers;
 pub mod inject;
+pub mod machine;
 pub mod pages;
 pub mod provider;
 pub mod redirect;

@@ -90,6 +90,9 @@ impl App {
         if let Some(endpoint) = strip_prefix_segment(path, &self.cfg.proxy_prefix) {
             let endpoint = endpoint.to_owned();
             return match endpoint.as_str() {
+                "/sign_in" if req.method() == Method::POST => {
+                    crate::machine::form_sign_in(self, req, ctx).await
+                }
                 "/sign_in" => (flow::sign_in_page(self, &req, ctx), None),
                 "/start" => (flow::start(self, &req, ctx), None),
                 "/callback" => flow::callback(self, &req, ctx).await,

@@ -230,3 +230,23 @@ fn deny_reasons_have_distinct_identifiers() {
     assert!(Decision::Allow.is_allowed());
     assert!(!Decision::Deny(EmailMissing).is_allowed());
 }
+
+#[test]
+fn sessions_without_email_pass_only_when_htpasswd_users_are_allowed() {
+    let mut p = policy(&["example.com"], None, &[]);
+    assert_eq!(decide(&p, "", &[]), Decision::Deny(EmailMissing));
+    p.allow_users_without_email(true);
+    assert_eq!(decide(&p, "", &[]), Decision::Allow);
+    // An address still meets every email rule.
+    assert_eq!(
+        decide(&p, "eve@evil.example", &[]),
+        Decision::Deny(EmailDomainNotAllowed)
+    );
+    let mut g = policy(&["example.com"], None, &["admins"]);
+    g.allow_users_without_email(true);
+    assert_eq!(
+        decide(&g, "", &groups(&["users"])),
+        Decision::Deny(NotInAllowedGroups)
+    );
+    assert_eq!(decide(&g, "", &groups(&["admins"])), Decision::Allow);
+}

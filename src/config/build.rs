@@ -262,6 +262,7 @@ pub(super) fn build(mut c: Ctx, config_file: Option<PathBuf>) -> Result<Config, 
         pass_host_header: c.boolean("pass_host_header"),
     };
     let authz = authz(&mut c);
+    let machine = machine(&mut c);
     let pages = PageConfig {
         custom_templates_dir: c.opt_string("custom_templates_dir").map(PathBuf::from),
         banner: c.opt_string("banner"),
@@ -335,6 +336,7 @@ pub(super) fn build(mut c: Ctx, config_file: Option<PathBuf>) -> Result<Config, 
         authz,
         pages,
         logging,
+        machine,
         skip_auth_preflight: c.boolean("skip_auth_preflight"),
         force_https: c.boolean("force_https"),
         encode_state: c.boolean("encode_state"),
@@ -990,6 +992,62 @@ fn authz(c: &mut Ctx) -> AuthzConfig {
         authenticated_emails: emails,
         authenticated_emails_file: file,
         allowed_groups: c.list("allowed_groups"),
+    }
+}
+
+/// `skip_jwt_bearer_tokens`, `extra_jwt_issuers`, `bearer_token_login_fallback`,
+/// `htpasswd_file`, `htpasswd_user_groups`, `display_htpasswd_form`.
+fn machine(c: &mut Ctx) -> MachineConfig {
+    let skip_jwt_bearer_tokens = c.boolean("skip_jwt_bearer_tokens");
+    let mut extra_jwt_issuers: Vec<crate::provider::TrustedIssuer> = Vec::new();
+    for entry in c.list("extra_jwt_issuers") {
+        let parsed = match entry.split('=').collect::<Vec<_>>().as_slice() {
+            [issuer, audience] if !issuer.trim().is_empty() && !audience.trim().is_empty() => {
+                http_url(issuer).map(|u| (u, audience.trim().to_owned()))
+            }
+            _ => Err(format!(
+                "entry {entry:?} must be issuer=audience (e.g. https://login.example.com/realm=my-api)"
+            )),
+        };
+        match parsed {
+            Ok((issuer, audience)) => {
+                match extra_jwt_issuers.iter_mut().find(|t| t.issuer == issuer) {
+                    Some(t) => t.audiences.push(audience),
+                    None => extra_jwt_issuers.push(crate::provider::TrustedIssuer {
+                        issuer,
+                        audiences: vec![audience],
+                    }),
+                }
+            }
+            Err(e) => c.fail("extra_jwt_issuers", e),
+        }
+    }
+    if !extra_jwt_issuers.is_empty() && !skip_jwt_bearer_tokens {
+        c.fail(
+            "extra_jwt_issuers",
+            "has no effect unless skip_jwt_bearer_tokens is true",
+        );
+    }
+    let htpasswd_file = c.opt_string("htpasswd_file").map(PathBuf::from);
+    if let Some(path) = &htpasswd_file {
+        if let Err(e) = crate::machine::htpasswd::Htpasswd::load(path) {
+            c.fail("htpasswd_file", e);
+        }
+    }
+    let htpasswd_user_groups = c.list("htpasswd_user_groups");
+    if !htpasswd_user_groups.is_empty() && htpasswd_file.is_none() {
+        c.fail(
+            "htpasswd_user_groups",
+            "has no effect without htpasswd_file",
+        );
+    }
+    MachineConfig {
+        skip_jwt_bearer_tokens,
+        extra_jwt_issuers,
+        bearer_token_login_fallback: c.boolean("bearer_token_login_fallback"),
+        htpasswd_file,
+        htpasswd_user_groups,
+        display_htpasswd_form: c.boolean("display_htpasswd_form"),
     }
 }
 

@@ -159,6 +159,23 @@ pub struct AuthzConfig {
     pub allowed_groups: Vec<String>,
 }
 
+/// Machine clients: bearer JWTs and htpasswd users (see docs/machine-clients.md).
+#[derive(Clone, Debug, Default)]
+pub struct MachineConfig {
+    /// `skip_jwt_bearer_tokens`.
+    pub skip_jwt_bearer_tokens: bool,
+    /// `extra_jwt_issuers`, parsed (`issuer=audience`).
+    pub extra_jwt_issuers: Vec<crate::provider::TrustedIssuer>,
+    /// `bearer_token_login_fallback` (default true).
+    pub bearer_token_login_fallback: bool,
+    /// `htpasswd_file` (validated: readable, at least one usable entry).
+    pub htpasswd_file: Option<PathBuf>,
+    /// `htpasswd_user_groups`.
+    pub htpasswd_user_groups: Vec<String>,
+    /// `display_htpasswd_form` (only with `htpasswd_file`).
+    pub display_htpasswd_form: bool,
+}
+
 /// Pages and templates.
 #[derive(Clone, Debug, Default)]
 pub struct PageConfig {
@@ -246,6 +263,8 @@ pub struct Config {
     pub authz: AuthzConfig,
     pub pages: PageConfig,
     pub logging: LoggingConfig,
+    /// Bearer tokens and htpasswd users.
+    pub machine: MachineConfig,
     /// `skip_auth_preflight`.
     pub skip_auth_preflight: bool,
     /// `force_https`.

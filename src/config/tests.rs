@@ -1307,3 +1307,70 @@ fn docs_configuration_md_is_in_sync_with_the_option_table() {
         "docs/configuration.md is out of date; regenerate with AUTHPROXY_BLESS_DOCS=1 cargo test --lib config"
     );
 }
+
+#[test]
+fn machine_client_options_are_parsed_and_validated() {
+    let dir = tmpdir();
+    let users = write(
+        &dir,
+        "users",
+        b"alice:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\nbob:$apr1$x$y\n",
+    );
+    let c = run(
+        &[
+            "--skip-jwt-bearer-tokens",
+            "--extra-jwt-issuers=https://a.example/realm=api-1",
+            "--extra-jwt-issuers=https://a.example/realm=api-2",
+            "--extra-jwt-issuers=https://b.example=api://b",
+            "--htpasswd-file",
+            users.to_str().unwrap(),
+            "--htpasswd-user-group=ops",
+            "--bearer-token-login-fallback=false",
+        ],
+        &base_env(),
+    );
+    let m = &c.machine;
+    assert!(m.skip_jwt_bearer_tokens);
+    assert!(!m.bearer_token_login_fallback);
+    assert_eq!(m.extra_jwt_issuers.len(), 2);
+    assert_eq!(m.extra_jwt_issuers[0].audiences, vec!["api-1", "api-2"]);
+    assert_eq!(m.extra_jwt_issuers[1].issuer.as_str(), "https://b.example/");
+    assert_eq!(m.htpasswd_file.as_deref(), Some(users.as_path()));
+    assert_eq!(m.htpasswd_user_groups, vec!["ops"]);
+    assert!(m.display_htpasswd_form);
+    let defaults = run(&[], &base_env());
+    assert!(defaults.machine.bearer_token_login_fallback);
+    assert!(!defaults.machine.skip_jwt_bearer_tokens);
+
+    let empty = write(&dir, "empty", b"carol:$apr1$x$y\n");
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (
+            vec!["--skip-jwt-bearer-tokens".into(), "--extra-jwt-issuers=https://a.example".into()],
+            "option `extra_jwt_issuers` (from flag --extra-jwt-issuers): entry \"https://a.example\" must be issuer=audience".into(),
+        ),
+        (
+            vec!["--skip-jwt-bearer-tokens".into(), "--extra-jwt-issuers=ftp://a=b".into()],
+            "option `extra_jwt_issuers` (from flag --extra-jwt-issuers): \"ftp://a\" must be an http:// or https:// URL".into(),
+        ),
+        (
+            vec!["--extra-jwt-issuers=https://a.example=aud".into()],
+            "option `extra_jwt_issuers` (from flag --extra-jwt-issuers): has no effect unless skip_jwt_bearer_tokens is true".into(),
+        ),
+        (
+            vec!["--htpasswd-file=/nonexistent/users".into()],
+            "option `htpasswd_file` (from flag --htpasswd-file): cannot read /nonexistent/users".into(),
+        ),
+        (
+            vec![format!("--htpasswd-file={}", empty.display())],
+            format!("option `htpasswd_file` (from flag --htpasswd-file): {}: no usable user entry ({}:1: user \"carol\": unsupported password scheme", empty.display(), empty.display()),
+        ),
+        (
+            vec!["--htpasswd-user-group=ops".into()],
+            "option `htpasswd_user_groups` (from flag --htpasswd-user-group): has no effect without htpasswd_file".into(),
+        ),
+    ];
+    for (a, want) in cases {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        assert_err(&a, &base_env(), &[&want]);
+    }
+}

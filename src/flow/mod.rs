@@ -44,6 +44,22 @@ pub enum SessionLookup {
 
 /// Read, verify and (when due) refresh the session cookie.
 pub async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> SessionLookup {
+    // Machine clients (bearer JWT, htpasswd basic auth): an Authorization header that
+    // authenticates wins over the cookie, as in oauth2-proxy's session chain.
+    match crate::machine::authenticate(app, headers, ctx).await {
+        crate::machine::Outcome::Valid(session) => {
+            return SessionLookup::Valid {
+                session,
+                set_cookies: Vec::new(),
+            }
+        }
+        crate::machine::Outcome::Refused => {
+            return SessionLookup::None {
+                clear_cookies: Vec::new(),
+            }
+        }
+        crate::machine::Outcome::Absent => {}
+    }
     let name = &app.cookies.name;
     let Some(value) = read_cookie(name, cookie_headers(headers)) else {
         return SessionLookup::None {
@@ -287,7 +303,7 @@ pub fn original_url(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Str
 }
 
 /// Validate a requested redirect target; anything refused becomes `/`.
-fn safe_return(app: &App, target: Option<&str>, ctx: &RequestCtx) -> String {
+pub(crate) fn safe_return(app: &App, target: Option<&str>, ctx: &RequestCtx) -> String {
     match target.filter(|t| !t.is_empty()) {
         Some(t) => match validate_redirect(t, &app.whitelist, Some(&ctx.host)) {
             Ok(r) => r.as_str().to_owned(),
@@ -302,6 +318,10 @@ fn safe_return(app: &App, target: Option<&str>, ctx: &RequestCtx) -> String {
 
 /// A protected request without a session.
 pub fn unauthenticated(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Response<Body> {
+    // A client that sent a bearer token or basic credentials gets 401, never a login page.
+    if let Some(resp) = crate::machine::challenge(app, req.headers(), ctx) {
+        return resp;
+    }
     if ctx.wants_json {
         return app.error_response(ctx, &AppError::Unauthenticated, "/");
     }
@@ -323,7 +343,12 @@ pub fn sign_in_page(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Res
     sign_in_response(app, ctx, &rd, StatusCode::OK)
 }
 
-fn sign_in_response(app: &App, ctx: &RequestCtx, rd: &str, status: StatusCode) -> Response<Body> {
+pub(crate) fn sign_in_response(
+    app: &App,
+    ctx: &RequestCtx,
+    rd: &str,
+    status: StatusCode,
+) -> Response<Body> {
     let _ = ctx;
     let start_url = format!(
         "{}/start?rd={}",
@@ -340,7 +365,7 @@ fn sign_in_response(app: &App, ctx: &RequestCtx, rd: &str, status: StatusCode) -
             kind: app.provider.kind().to_owned(),
             start_url,
         }],
-        custom_login: false,
+        custom_login: app.machine.shows_form(),
     });
     page(status, "text/html; charset=utf-8", html)
 }

@@ -111,15 +111,29 @@ pub(crate) fn check_audience(
 
 /// `exp` (required), `iat` (required) and `nbf` (optional), with [`CLOCK_SKEW`].
 pub(crate) fn check_times(claims: &Map<String, Value>, now: SystemTime) -> Result<(), TokenCheck> {
+    check_time_claims(claims, now, true)
+}
+
+/// `exp` (required), `iat` (required when `iat_required`, else checked when present) and `nbf`
+/// (optional), with [`CLOCK_SKEW`]. Bearer access tokens need not carry `iat` (RFC 7519 4.1.6).
+pub(crate) fn check_time_claims(
+    claims: &Map<String, Value>,
+    now: SystemTime,
+    iat_required: bool,
+) -> Result<(), TokenCheck> {
     let now = unix_seconds(now);
     let skew = CLOCK_SKEW.as_secs() as i64;
     let exp = numeric_date(claims, "exp")?.ok_or(TokenCheck::MissingClaim("exp"))?;
     if now > exp.saturating_add(skew) {
         return Err(TokenCheck::Expired { exp });
     }
-    let iat = numeric_date(claims, "iat")?.ok_or(TokenCheck::MissingClaim("iat"))?;
-    if iat > now.saturating_add(skew) {
-        return Err(TokenCheck::IssuedInFuture { iat });
+    match numeric_date(claims, "iat")? {
+        Some(iat) if iat > now.saturating_add(skew) => {
+            return Err(TokenCheck::IssuedInFuture { iat })
+        }
+        Some(_) => {}
+        None if iat_required => return Err(TokenCheck::MissingClaim("iat")),
+        None => {}
     }
     if let Some(nbf) = numeric_date(claims, "nbf")? {
         if nbf > now.saturating_add(skew) {

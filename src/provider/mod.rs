@@ -8,6 +8,7 @@
 //! The trait is dyn-compatible (`Arc<dyn Provider>`), its async methods return boxed
 //! futures. Every method that depends on time takes `now`.
 
+mod bearer;
 mod claims;
 mod discovery;
 mod error;
@@ -26,6 +27,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::{CodeChallengeMethod, ProviderConfig};
 
+pub use bearer::{BearerError, BearerIdentity, JwtVerifier, TrustedIssuer};
 pub use error::{Blame, Endpoint, ProviderError, TokenCheck};
 pub use oidc::OidcProvider;
 
