@@ -206,6 +206,9 @@ impl Default for LoggingConfig {
 pub struct Config {
     /// `http_address` (default `127.0.0.1:4180`; `0.0.0.0:4180` in the seed). `http://` prefix allowed.
     pub http_address: std::net::SocketAddr,
+    /// `grpc_ext_authz_address` (authproxy extension): where Envoy's gRPC ext_authz `Check`
+    /// service listens; `None` (the default) serves no gRPC.
+    pub grpc_ext_authz_address: Option<std::net::SocketAddr>,
     /// `proxy_prefix` (default `/oauth2`), no trailing slash.
     pub proxy_prefix: String,
     /// `ping_path` (default `/ping`), `ready_path` (default `/ready`).
