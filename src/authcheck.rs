@@ -60,8 +60,7 @@ pub fn skips_authentication(app: &App, method: &Method) -> bool {
 }
 
 /// Where to send a browser to sign in and come back to `path_and_query` on `scheme://host`:
-/// `{prefix}/start?rd=…` with `skip_provider_button` (straight to the provider), else
-/// `{prefix}/sign_in?rd=…`. The return URL is the path and query, or absolute when the
+/// `{prefix}/start?rd=…`, which begins the login at the provider. The return URL is the path and query, or absolute when the
 /// callback (`redirect_url`) is on another host, as for a protected request
 /// ([`flow::original_url`]); `/start` and `/sign_in` validate it again.
 pub fn sign_in_location(app: &App, scheme: &str, host: &str, path_and_query: &str) -> String {
@@ -83,13 +82,8 @@ pub fn sign_in_location(app: &App, scheme: &str, host: &str, path_and_query: &st
     } else {
         path_and_query.to_owned()
     };
-    let endpoint = if app.cfg.pages.skip_provider_button {
-        "start"
-    } else {
-        "sign_in"
-    };
     format!(
-        "{}/{endpoint}?rd={}",
+        "{}/start?rd={}",
         app.cfg.proxy_prefix,
         url::form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
     )

@@ -8,9 +8,9 @@
 //!   (overwriting), every client-sent identity header (any case, `_` spellings) and the
 //!   proxy's own session cookie are removed from it, and a refreshed session cookie goes back
 //!   to the client in `response_headers_to_add`;
-//! - **no session** → `DeniedHttpResponse`: a 302 to `{prefix}/start?rd=<original URL>` (or
-//!   `{prefix}/sign_in?rd=…` without `skip_provider_button`) when the client accepts
-//!   `text/html`, else 401 with a JSON body; a bad cookie the client sent is cleared;
+//! - **no session** → `DeniedHttpResponse`: a 302 to `{prefix}/start?rd=<original URL>` when
+//!   the client accepts `text/html`, else 401 with a JSON body; a bad cookie the client sent
+//!   is cleared;
 //! - **not allowed** → 403.
 //!
 //! A malformed `CheckRequest` (no `attributes.request.http`) is a gRPC `INVALID_ARGUMENT`

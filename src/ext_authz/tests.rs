@@ -261,14 +261,7 @@ async fn a_browser_without_a_session_is_sent_to_sign_in_and_back() {
     assert_eq!(d.status.as_ref().unwrap().code, 302);
     assert_eq!(
         values(&d.headers, "location"),
-        ["/oauth2/sign_in?rd=%2Fdocs%2Fa%3Fx%3D1%26y%3D2"]
-    );
-
-    let app = crate::ext_authz::tests::app(&["--skip-provider-button"]).await;
-    let resp = run(&app, check_request("GET", "/docs", &[("accept", "text/html")])).await;
-    assert_eq!(
-        values(&denied(&resp).headers, "location"),
-        ["/oauth2/start?rd=%2Fdocs"]
+        ["/oauth2/start?rd=%2Fdocs%2Fa%3Fx%3D1%26y%3D2"]
     );
 }
 
@@ -278,7 +271,7 @@ async fn the_return_url_is_absolute_when_the_callback_is_on_another_host() {
     let resp = run(&app, check_request("GET", "/p?q", &[("accept", "text/html")])).await;
     assert_eq!(
         values(&denied(&resp).headers, "location"),
-        ["/oauth2/sign_in?rd=https%3A%2F%2Fapp.example.com%2Fp%3Fq"]
+        ["/oauth2/start?rd=https%3A%2F%2Fapp.example.com%2Fp%3Fq"]
     );
 }
 
