@@ -213,20 +213,22 @@ pub(super) fn build(mut c: Ctx, config_file: Option<PathBuf>) -> Result<Config, 
     };
     let grpc_ext_authz_address = match c.string("grpc_ext_authz_address").trim() {
         "" => None,
-        s => match parse_http_address(s) {
-            Ok(a) if Some(a) == http_address => {
-                c.fail(
+        s => {
+            match parse_http_address(s) {
+                Ok(a) if Some(a) == http_address => {
+                    c.fail(
                     "grpc_ext_authz_address",
                     format!("{a} is also http_address; the gRPC ext_authz service needs its own port"),
                 );
-                None
+                    None
+                }
+                Ok(a) => Some(a),
+                Err(e) => {
+                    c.fail("grpc_ext_authz_address", e);
+                    None
+                }
             }
-            Ok(a) => Some(a),
-            Err(e) => {
-                c.fail("grpc_ext_authz_address", e);
-                None
-            }
-        },
+        }
     };
     let proxy_prefix = path_option(&mut c, "proxy_prefix", true);
     let ping_path = path_option(&mut c, "ping_path", false);

@@ -180,7 +180,10 @@ pub fn original_request(req: CheckRequest) -> Result<OriginalRequest, Status> {
             (Ok(n), Ok(v)) => {
                 headers.append(n, v);
             }
-            _ => tracing::debug!(header = name, "ext_authz: header that is not legal HTTP dropped"),
+            _ => tracing::debug!(
+                header = name,
+                "ext_authz: header that is not legal HTTP dropped"
+            ),
         }
     };
     for (name, value) in &http.headers {
@@ -302,7 +305,10 @@ pub async fn decide_check(app: &App, orig: &OriginalRequest, ctx: &RequestCtx) -
             tracing::info!(target: "auth", request_id = %ctx.request_id, user = %session.session.email,
                 reason, "ext_authz check denied");
             let (content_type, body) = if ctx.wants_json {
-                ("application/json", crate::pages::json_error(403, "Forbidden"))
+                (
+                    "application/json",
+                    crate::pages::json_error(403, "Forbidden"),
+                )
             } else {
                 ("text/plain; charset=utf-8", "Forbidden".to_owned())
             };
@@ -365,14 +371,21 @@ fn allow(
     for name in orig.headers.keys() {
         // A header we set is overwritten, never removed: Envoy applies removals after setting.
         let set_by_us = identity.iter().any(|(n, _)| n == name);
-        if !cleaned.contains_key(name) && !set_by_us && !headers_to_remove.iter().any(|r| r == name.as_str())
+        if !cleaned.contains_key(name)
+            && !set_by_us
+            && !headers_to_remove.iter().any(|r| r == name.as_str())
         {
             headers_to_remove.push(name.as_str().to_owned());
         }
     }
     if orig.headers.contains_key(COOKIE) {
         if let Some(v) = cleaned.get(COOKIE) {
-            if orig.headers.get_all(COOKIE).iter().ne(cleaned.get_all(COOKIE).iter()) {
+            if orig
+                .headers
+                .get_all(COOKIE)
+                .iter()
+                .ne(cleaned.get_all(COOKIE).iter())
+            {
                 headers.push(option(
                     COOKIE.as_str(),
                     v.as_bytes(),

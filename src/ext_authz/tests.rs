@@ -221,7 +221,10 @@ async fn a_valid_session_is_allowed_with_identity_headers_and_forged_ones_remove
         values(&ok.headers, "x-auth-request-email"),
         ["ada@example.com"]
     );
-    assert_eq!(values(&ok.headers, "x-forwarded-email"), ["ada@example.com"]);
+    assert_eq!(
+        values(&ok.headers, "x-forwarded-email"),
+        ["ada@example.com"]
+    );
     assert_eq!(values(&ok.headers, "x-forwarded-user"), ["u-1"]);
     assert!(ok
         .headers
@@ -268,7 +271,11 @@ async fn a_browser_without_a_session_is_sent_to_sign_in_and_back() {
 #[tokio::test]
 async fn the_return_url_is_absolute_when_the_callback_is_on_another_host() {
     let app = app(&["--redirect-url=https://auth.example.com/oauth2/callback"]).await;
-    let resp = run(&app, check_request("GET", "/p?q", &[("accept", "text/html")])).await;
+    let resp = run(
+        &app,
+        check_request("GET", "/p?q", &[("accept", "text/html")]),
+    )
+    .await;
     assert_eq!(
         values(&denied(&resp).headers, "location"),
         ["/oauth2/start?rd=https%3A%2F%2Fapp.example.com%2Fp%3Fq"]
@@ -347,7 +354,13 @@ async fn only_the_check_method_is_served() {
     use http_body_util::BodyExt;
     let resp = status_only(Status::unimplemented("x"));
     assert_eq!(resp.headers().get("grpc-status").unwrap(), "12");
-    assert!(resp.into_body().collect().await.unwrap().to_bytes().is_empty());
+    assert!(resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .is_empty());
 }
 
 #[test]

@@ -55,7 +55,12 @@ pub struct FrontProxy {
 impl FrontProxy {
     /// Runs `program args` and waits until `http://127.0.0.1:port/oauth2/sign_in` is answered
     /// by authproxy through it (routes loaded, upstream reachable).
-    pub async fn start(kind: &'static str, program: &str, args: &[String], port: u16) -> FrontProxy {
+    pub async fn start(
+        kind: &'static str,
+        program: &str,
+        args: &[String],
+        port: u16,
+    ) -> FrontProxy {
         let log = log_path(kind);
         let out = std::fs::File::create(&log).expect("create front proxy log");
         let err = out.try_clone().expect("clone log handle");
@@ -153,7 +158,11 @@ pub async fn id_token(idp: &Idp, login: &Login, redirect_uri: &str) -> String {
         .unwrap_or_else(|| panic!("no code in {callback}"));
     let token: serde_json::Value = browser
         .client()
-        .post(discovery["token_endpoint"].as_str().expect("token endpoint"))
+        .post(
+            discovery["token_endpoint"]
+                .as_str()
+                .expect("token endpoint"),
+        )
         .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
         .form(&[
             ("grant_type", "authorization_code"),
@@ -204,7 +213,9 @@ pub async fn to_idp(browser: &Browser, first: reqwest::Response, issuer: &str) -
             .find(|s| s.contains("/oauth2/start"))
             .unwrap_or_else(|| panic!("no /oauth2/start link in the sign-in page: {page}"));
         let start = super::html::decode_entities(start);
-        resp = browser.get(base.join(&start).expect("start URL").as_str()).await;
+        resp = browser
+            .get(base.join(&start).expect("start URL").as_str())
+            .await;
     }
     panic!("no redirect to the IdP after 4 hops");
 }
