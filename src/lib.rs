@@ -6,12 +6,14 @@
 //! [`headers`], [`authz`]) is pure; I/O lives at the edges.
 #![forbid(unsafe_code)]
 
+pub mod authcheck;
 pub mod authz;
 pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod demo;
 pub mod error;
+pub mod ext_authz;
 pub mod flow;
 pub mod headers;
 pub mod inject;
@@ -90,6 +92,28 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
             stopped(stop_rx.clone()),
         ))
     });
+    // Envoy gRPC ext_authz, on its own listener (see `ext_authz`); bound before serving so a
+    // taken port fails startup instead of a silent half-working proxy.
+    if let Some(grpc_addr) = app.cfg.grpc_ext_authz_address {
+        let grpc_listener = match tokio::net::TcpListener::bind(grpc_addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(address = %grpc_addr, error = %e, "cannot listen (grpc_ext_authz_address)");
+                eprintln!("authproxy: cannot listen on {grpc_addr} (grpc_ext_authz_address): {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(address = %grpc_addr, "Envoy gRPC ext_authz listening");
+        let grpc_app = app.clone();
+        let grpc_stop = stopped(stop_rx.clone());
+        tokio::spawn(async move {
+            if let Err(e) =
+                ext_authz::serve(grpc_listener, grpc_app, grpc_stop).await
+            {
+                tracing::error!(error = %e, "gRPC ext_authz server failed");
+            }
+        });
+    }
     tokio::spawn(async move {
         server::shutdown_signal().await;
         let _ = stop_tx.send(true);

@@ -228,40 +228,41 @@ impl App {
     }
 
     /// `/oauth2/auth`: 202 with identity headers, 401 without a session, 403 when not allowed.
+    /// The decision is [`crate::authcheck::authenticate`], shared with Envoy's gRPC ext_authz.
     async fn auth(
         &self,
         req: &Request<Incoming>,
         ctx: &RequestCtx,
     ) -> (Response<Body>, Option<String>) {
-        match flow::load_session(self, req.headers(), ctx).await {
-            SessionLookup::Valid {
+        use crate::authcheck::{authenticate, AuthOutcome};
+        match authenticate(self, req.headers(), ctx).await {
+            AuthOutcome::Allowed {
                 session,
                 set_cookies,
             } => {
-                let session = &session.session;
-                let user = Some(session.email.clone());
-                let mut resp = match decide(&self.authz, &session.email, &session.groups) {
-                    Decision::Allow => {
-                        let mut resp = page(StatusCode::ACCEPTED, "text/plain; charset=utf-8", "");
-                        for (name, value) in flow::auth_response_headers_for(self, session) {
-                            resp.headers_mut().append(name, value);
-                        }
-                        resp
-                    }
-                    Decision::Deny(reason) => {
-                        tracing::info!(request_id = %ctx.request_id, user = %session.email,
-                            reason = reason.as_str(), "auth request denied");
-                        page(
-                            StatusCode::FORBIDDEN,
-                            "text/plain; charset=utf-8",
-                            "Forbidden",
-                        )
-                    }
-                };
+                let mut resp = page(StatusCode::ACCEPTED, "text/plain; charset=utf-8", "");
+                for (name, value) in flow::auth_response_headers_for(self, &session.session) {
+                    resp.headers_mut().append(name, value);
+                }
                 add_cookies(&mut resp, &set_cookies);
-                (resp, user)
+                (resp, Some(session.session.email.clone()))
             }
-            SessionLookup::None { clear_cookies } => {
+            AuthOutcome::Forbidden {
+                session,
+                reason,
+                set_cookies,
+            } => {
+                tracing::info!(request_id = %ctx.request_id, user = %session.session.email,
+                    reason, "auth request denied");
+                let mut resp = page(
+                    StatusCode::FORBIDDEN,
+                    "text/plain; charset=utf-8",
+                    "Forbidden",
+                );
+                add_cookies(&mut resp, &set_cookies);
+                (resp, Some(session.session.email.clone()))
+            }
+            AuthOutcome::Unauthenticated { clear_cookies } => {
                 let mut resp = page(
                     StatusCode::UNAUTHORIZED,
                     "text/plain; charset=utf-8",

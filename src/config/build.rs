@@ -212,6 +212,25 @@ pub(super) fn build(mut c: Ctx, config_file: Option<PathBuf>) -> Result<Config, 
         }
     };
     let tls = tls_listener(&mut c);
+    let grpc_ext_authz_address = match c.string("grpc_ext_authz_address").trim() {
+        "" => None,
+        s => {
+            match parse_http_address(s) {
+                Ok(a) if Some(a) == http_address => {
+                    c.fail(
+                    "grpc_ext_authz_address",
+                    format!("{a} is also http_address; the gRPC ext_authz service needs its own port"),
+                );
+                    None
+                }
+                Ok(a) => Some(a),
+                Err(e) => {
+                    c.fail("grpc_ext_authz_address", e);
+                    None
+                }
+            }
+        }
+    };
     let proxy_prefix = path_option(&mut c, "proxy_prefix", true);
     let ping_path = path_option(&mut c, "ping_path", false);
     let ready_path = path_option(&mut c, "ready_path", false);
@@ -318,6 +337,7 @@ pub(super) fn build(mut c: Ctx, config_file: Option<PathBuf>) -> Result<Config, 
     Ok(Config {
         http_address,
         tls,
+        grpc_ext_authz_address,
         proxy_prefix,
         ping_path,
         ready_path,

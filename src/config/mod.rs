@@ -235,6 +235,9 @@ pub struct Config {
     pub http_address: std::net::SocketAddr,
     /// The HTTPS listener, when `tls_cert_file` and `tls_key_file` are set.
     pub tls: Option<TlsListenerConfig>,
+    /// `grpc_ext_authz_address` (authproxy extension): where Envoy's gRPC ext_authz `Check`
+    /// service listens; `None` (the default) serves no gRPC.
+    pub grpc_ext_authz_address: Option<std::net::SocketAddr>,
     /// `proxy_prefix` (default `/oauth2`), no trailing slash.
     pub proxy_prefix: String,
     /// `ping_path` (default `/ping`), `ready_path` (default `/ready`).

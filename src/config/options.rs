@@ -129,6 +129,7 @@ const fn o(
 pub static OPTIONS: &[OptionSpec] = &[
     // Server and endpoints
     o("http_address", "http-address", Str, "127.0.0.1:4180", Yes, S::Server, "[http://]<addr>:<port> to listen on for HTTP clients"),
+    o("grpc_ext_authz_address", "grpc-ext-authz-address", Str, "", Yes, S::Server, "authproxy extension: <ip>:<port> for Envoy's gRPC ext_authz Check service (plaintext HTTP/2); empty: off"),
     o("proxy_prefix", "proxy-prefix", Str, "/oauth2", Yes, S::Server, "URL path prefix of the proxy's own endpoints (sign_in, start, callback, ...)"),
     o("ping_path", "ping-path", Str, "/ping", Yes, S::Server, "liveness endpoint"),
     o("ping_user_agent", "ping-user-agent", Str, "", Yes, S::Server, "requests with this User-Agent are answered like the ping endpoint"),
