@@ -687,7 +687,10 @@ fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
         users: c.list("github_users"),
     };
     if !github.repo.is_empty() && !github.repo.contains('/') {
-        c.fail("github_repo", format!("{:?} is not owner/name", github.repo));
+        c.fail(
+            "github_repo",
+            format!("{:?} is not owner/name", github.repo),
+        );
     }
     let mut google_groups = c.list("google_groups");
     google_groups.extend(c.list("google_group"));

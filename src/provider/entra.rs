@@ -103,10 +103,8 @@ impl EntraProvider {
         };
         if inner.oidc_issuer_url.is_none() {
             inner.oidc_issuer_url = Some(
-                url::Url::parse(&format!(
-                    "https://login.microsoftonline.com/{tenant}/v2.0"
-                ))
-                .map_err(|e| cfg_err("azure_tenant", format!("{tenant:?}: {e}")))?,
+                url::Url::parse(&format!("https://login.microsoftonline.com/{tenant}/v2.0"))
+                    .map_err(|e| cfg_err("azure_tenant", format!("{tenant:?}: {e}")))?,
             );
         }
         let issuer = inner
@@ -173,10 +171,7 @@ impl EntraProvider {
             .get("xms_edov")
             .is_some_and(|v| !v.is_null() && !claims::to_bool(v))
         {
-            let email = id
-                .get("email")
-                .map(claims::to_string)
-                .unwrap_or_default();
+            let email = id.get("email").map(claims::to_string).unwrap_or_default();
             return Err(ProviderError::UnverifiedEmail { email });
         }
         let Some((issuer, segment)) = &self.multi_tenant else {
@@ -188,12 +183,12 @@ impl EntraProvider {
                 "tid",
             )));
         }
-        let expected = tenant_issuer(issuer, *segment, tid).ok_or_else(|| {
+        let expected = tenant_issuer(issuer, *segment, tid).ok_or(
             ProviderError::InvalidIdToken(TokenCheck::ClaimType {
                 claim: "tid",
                 expected: "a tenant id",
-            })
-        })?;
+            }),
+        )?;
         let found = id.get("iss").and_then(Value::as_str).unwrap_or("");
         if found.trim_end_matches('/') != expected {
             return Err(ProviderError::InvalidIdToken(TokenCheck::Issuer {
@@ -202,7 +197,12 @@ impl EntraProvider {
             }));
         }
         let any = self.allowed_tenants.is_empty() || self.allowed_tenants.iter().any(|t| t == "*");
-        if !any && !self.allowed_tenants.iter().any(|t| t.eq_ignore_ascii_case(tid)) {
+        if !any
+            && !self
+                .allowed_tenants
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(tid))
+        {
             return Err(ProviderError::Denied {
                 rule: "entra_id_allowed_tenants",
                 detail: format!("tenant {tid} is not allowed"),
@@ -346,7 +346,11 @@ mod tests {
     fn groups_overage_is_detected_from_claim_names_or_hasgroups() {
         let over = json!({"_claim_names": {"groups": "src1"}, "_claim_sources": {"src1": {"endpoint": "https://graph.windows.net/x/users/y/getMemberObjects"}}});
         assert!(groups_overage(over.as_object().unwrap()));
-        assert!(groups_overage(json!({"hasgroups": true}).as_object().unwrap()));
-        assert!(!groups_overage(json!({"groups": ["a"]}).as_object().unwrap()));
+        assert!(groups_overage(
+            json!({"hasgroups": true}).as_object().unwrap()
+        ));
+        assert!(!groups_overage(
+            json!({"groups": ["a"]}).as_object().unwrap()
+        ));
     }
 }

@@ -40,9 +40,7 @@ pub(crate) struct Restrictions {
 
 impl Restrictions {
     /// Parse the options; `Err` names the offending option.
-    pub fn from_options(
-        o: &crate::config::GithubOptions,
-    ) -> Result<Restrictions, ProviderError> {
+    pub fn from_options(o: &crate::config::GithubOptions) -> Result<Restrictions, ProviderError> {
         let org = Some(o.org.trim().to_owned()).filter(|s| !s.is_empty());
         let mut teams = Vec::new();
         for t in o.team.split(',').map(str::trim).filter(|t| !t.is_empty()) {
@@ -133,11 +131,10 @@ pub(crate) fn decide(r: &Restrictions, m: &Membership<'_>) -> Result<(), Provide
         });
     }
     if !r.teams.is_empty() {
-        let ok = r.teams.iter().any(|(org, team)| {
-            m.teams
-                .iter()
-                .any(|(o, t)| eq_ci(o, org) && eq_ci(t, team))
-        });
+        let ok = r
+            .teams
+            .iter()
+            .any(|(org, team)| m.teams.iter().any(|(o, t)| eq_ci(o, org) && eq_ci(t, team)));
         if !ok {
             return Err(ProviderError::Denied {
                 rule: "github_team",
@@ -347,11 +344,7 @@ impl GithubProvider {
         parse_token_response(&fetched)
     }
 
-    async fn get(
-        &self,
-        url: &url::Url,
-        token: &str,
-    ) -> Result<http::Fetched, ProviderError> {
+    async fn get(&self, url: &url::Url, token: &str) -> Result<http::Fetched, ProviderError> {
         let auth = api::authorization(API, "Bearer", token)?;
         api::get(
             &self.http.credentialed,
@@ -407,8 +400,7 @@ impl GithubProvider {
         token: &str,
     ) -> Result<bool, ProviderError> {
         let seg = |s: &str| {
-            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC)
-                .to_string()
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
         };
         if !self.repo_token.is_empty() {
             let path = format!(
@@ -681,11 +673,7 @@ mod tests {
         let table: Vec<(Restrictions, Membership<'_>, Option<&str>)> = vec![
             (restrictions("", "", "", &[]), m("alice", None), None),
             (restrictions("acme", "", "", &[]), m("alice", None), None),
-            (
-                restrictions("ACME", "", "", &[]),
-                m("alice", None),
-                None,
-            ),
+            (restrictions("ACME", "", "", &[]), m("alice", None), None),
             (
                 restrictions("other", "", "", &[]),
                 m("alice", None),

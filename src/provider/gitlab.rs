@@ -143,8 +143,7 @@ impl GitlabProvider {
     /// Whether the user reaches the rule's access level on the project.
     async fn project_ok(&self, rule: &ProjectRule, token: &str) -> Result<bool, ProviderError> {
         let auth = api::authorization(GITLAB_API, "Bearer", token)?;
-        let encoded: String =
-            url::form_urlencoded::byte_serialize(rule.path.as_bytes()).collect();
+        let encoded: String = url::form_urlencoded::byte_serialize(rule.path.as_bytes()).collect();
         // The path must stay one encoded segment: set it raw, not through join().
         let mut url = self.api.clone();
         url.set_path(&format!(

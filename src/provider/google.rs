@@ -437,11 +437,23 @@ mod tests {
     fn hosted_domain_is_checked_only_when_domains_are_configured() {
         let corp = vec!["corp.example".to_owned()];
         assert!(hosted_domain_ok(&[], None, "a@anything.example"));
-        assert!(hosted_domain_ok(&corp, Some("corp.example"), "a@corp.example"));
-        assert!(hosted_domain_ok(&corp, Some("CORP.example"), "a@corp.example"));
+        assert!(hosted_domain_ok(
+            &corp,
+            Some("corp.example"),
+            "a@corp.example"
+        ));
+        assert!(hosted_domain_ok(
+            &corp,
+            Some("CORP.example"),
+            "a@corp.example"
+        ));
         // A personal Google account that registered a corp address has no hd.
         assert!(!hosted_domain_ok(&corp, None, "a@corp.example"));
-        assert!(!hosted_domain_ok(&corp, Some("other.example"), "a@corp.example"));
+        assert!(!hosted_domain_ok(
+            &corp,
+            Some("other.example"),
+            "a@corp.example"
+        ));
         let gmail = vec!["gmail.com".to_owned()];
         assert!(hosted_domain_ok(&gmail, None, "a@gmail.com"));
         assert!(!hosted_domain_ok(&gmail, None, "a@corp.example"));

@@ -106,7 +106,10 @@ impl KeycloakProvider {
         let restricted = !self.allowed_roles.is_empty() || !self.allowed_groups.is_empty();
         if restricted {
             let by_role = found.iter().any(|r| self.allowed_roles.contains(r));
-            let by_group = claims.groups.iter().any(|g| self.allowed_groups.contains(g));
+            let by_group = claims
+                .groups
+                .iter()
+                .any(|g| self.allowed_groups.contains(g));
             if !by_role && !by_group {
                 return Err(ProviderError::Denied {
                     rule: if self.allowed_roles.is_empty() {
@@ -206,7 +209,10 @@ mod tests {
         });
         let mut r = roles(c.as_object().unwrap());
         r.sort();
-        assert_eq!(r, vec!["account:view-profile", "admin", "app:editor", "user"]);
+        assert_eq!(
+            r,
+            vec!["account:view-profile", "admin", "app:editor", "user"]
+        );
         assert!(roles(json!({}).as_object().unwrap()).is_empty());
     }
 }

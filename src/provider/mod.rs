@@ -24,6 +24,8 @@ mod rs256;
 mod token;
 
 #[cfg(test)]
+mod fake_tests;
+#[cfg(test)]
 mod tests;
 
 use std::future::Future;
@@ -33,8 +35,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::{CodeChallengeMethod, ProviderConfig};
 
-pub use error::{Blame, Endpoint, ProviderError, TokenCheck};
 pub use entra::EntraProvider;
+pub use error::{Blame, Endpoint, ProviderError, TokenCheck};
 pub use github::GithubProvider;
 pub use gitlab::GitlabProvider;
 pub use google::GoogleProvider;

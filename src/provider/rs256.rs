@@ -37,7 +37,12 @@ impl RsaSigner {
         );
         let mut sig = vec![0u8; self.key.public_modulus_len()];
         self.key
-            .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut sig)
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                input.as_bytes(),
+                &mut sig,
+            )
             .map_err(|e| format!("RSA signing failed: {e}"))?;
         Ok(format!("{input}.{}", b64.encode(sig)))
     }
@@ -76,7 +81,9 @@ mod tests {
             .unwrap();
         let public = aws_lc_rs::signature::UnparsedPublicKey::new(
             &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
-            aws_lc_rs::signature::KeyPair::public_key(&s.key).as_ref().to_vec(),
+            aws_lc_rs::signature::KeyPair::public_key(&s.key)
+                .as_ref()
+                .to_vec(),
         );
         public.verify(input.as_bytes(), &sig).unwrap();
         assert!(RsaSigner::from_pem("not pem").is_err());
