@@ -80,9 +80,10 @@ pub async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> S
         };
     }
     // One refresh per stale session: concurrent requests with the same cookie share the result.
-    // A session without a refresh token (GitHub) is re-validated instead, keyed by its token.
+    // A session without a refresh token (GitHub) is re-validated instead, keyed by its token
+    // and the time it was last validated (a refresh token rotates; this token does not).
     let key = if session.refresh_token.is_empty() {
-        format!("validate:{}", session.access_token)
+        format!("validate:{}:{:?}", session.access_token, session.created_at)
     } else {
         session.refresh_token.clone()
     };
