@@ -449,6 +449,16 @@ impl Config {
         {
             w.push("oidc_issuer_url uses plain http".into());
         }
+        let tenant = match &p.oidc_issuer_url {
+            Some(u) => u.path_segments().and_then(|mut s| s.next()).unwrap_or(""),
+            None => p.azure.tenant.as_str(),
+        };
+        if matches!(p.kind.as_str(), "entra-id" | "azure")
+            && matches!(tenant, "" | "common" | "organizations")
+            && p.azure.allowed_tenants.is_empty()
+        {
+            w.push("azure_tenant is multi-tenant and entra_id_allowed_tenants is empty: users of any Entra tenant can sign in".into());
+        }
         if self.authz.email_domains.iter().any(|d| d == "*") && self.authz.allowed_groups.is_empty()
         {
             w.push("email_domains = [\"*\"] with no allowed_groups: anyone the provider signs in is allowed".into());

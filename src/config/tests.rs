@@ -1195,6 +1195,17 @@ fn provider_specific_options_are_compiled() {
     assert_eq!(p.azure.allowed_tenants, vec!["t1"]);
     assert_eq!(p.gitlab.projects, vec!["acme/app=30"]);
     assert_eq!(p.google.hosted_domains, vec!["corp.example"]);
+    assert!(!cfg
+        .warnings()
+        .iter()
+        .any(|w| w.contains("any Entra tenant")));
+    let mut env = base_env();
+    env.remove("OAUTH2_PROXY_OIDC_ISSUER_URL");
+    let open = run(&["--provider=azure"], &env);
+    assert!(open
+        .warnings()
+        .iter()
+        .any(|w| w.contains("any Entra tenant")));
     assert_err(
         &["--provider=google", "--google-group=admins@corp.example"],
         &base_env(),
