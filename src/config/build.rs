@@ -651,20 +651,19 @@ fn validate_hostname(h: &str) -> Result<(), String> {
 fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
     let mut ok = true;
     let kind = c.string("provider").trim().to_ascii_lowercase();
-    if kind != "oidc" {
-        let default_note = if c.is_set("provider") {
-            ""
-        } else {
-            " (oauth2-proxy's default when `provider` is not set)"
-        };
+    if !crate::provider::SUPPORTED_KINDS.contains(&kind.as_str()) {
         c.fail(
             "provider",
             format!(
-                "provider {kind:?}{default_note} is not supported yet; authproxy supports provider = \"oidc\" (most providers, Google included, work through it with oidc_issuer_url)"
+                "provider {kind:?} is not supported; authproxy supports {} (other OpenID Connect providers work through provider = \"oidc\" with oidc_issuer_url)",
+                crate::provider::SUPPORTED_KINDS.join(", ")
             ),
         );
         ok = false;
     }
+    // Providers with built-in endpoints need no issuer (GitHub is not OIDC at all).
+    let needs_issuer = matches!(kind.as_str(), "oidc" | "keycloak-oidc");
+    let is_oidc = kind != "github";
     let client_id = c.opt_string("client_id");
     if client_id.is_none() {
         c.errors.push(ConfigError::new(
@@ -699,17 +698,17 @@ fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
             );
             ok = false;
         }
-    } else if oidc_issuer_url.is_none() && !c.is_set("oidc_issuer_url") {
+    } else if needs_issuer && oidc_issuer_url.is_none() && !c.is_set("oidc_issuer_url") {
         c.errors.push(ConfigError::new(
             "oidc_issuer_url",
-            "option `oidc_issuer_url` is required for provider \"oidc\" (file key oidc_issuer_url, env OAUTH2_PROXY_OIDC_ISSUER_URL, flag --oidc-issuer-url)",
+            format!("option `oidc_issuer_url` is required for provider {kind:?} (file key oidc_issuer_url, env OAUTH2_PROXY_OIDC_ISSUER_URL, flag --oidc-issuer-url)"),
         ));
         ok = false;
     }
     let scope = c
         .opt_string("scope")
-        .unwrap_or_else(|| "openid email profile".to_string());
-    if !scope.split_whitespace().any(|s| s == "openid") {
+        .unwrap_or_else(|| default_scope(&kind).to_string());
+    if is_oidc && !scope.split_whitespace().any(|s| s == "openid") {
         c.fail(
             "scope",
             format!(
@@ -756,7 +755,74 @@ fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
     let approval_prompt = c.string("approval_prompt").trim().to_string();
     let display_name = c
         .opt_string("provider_display_name")
-        .unwrap_or_else(|| "OpenID Connect".to_string());
+        .unwrap_or_else(|| default_display_name(&kind).to_string());
+    let validate_url = opt_url(c, "validate_url");
+    let github = GithubOptions {
+        org: c.string("github_org").trim().to_string(),
+        team: c.string("github_team").trim().to_string(),
+        repo: c.string("github_repo").trim().to_string(),
+        token: Secret::new(c.string("github_token")),
+        users: c.list("github_users"),
+    };
+    if !github.repo.is_empty() && !github.repo.contains('/') {
+        c.fail(
+            "github_repo",
+            format!("{:?} is not owner/name", github.repo),
+        );
+    }
+    let mut google_groups = c.list("google_groups");
+    google_groups.extend(c.list("google_group"));
+    let google_service_account_json = c
+        .opt_string("google_service_account_json")
+        .map(PathBuf::from);
+    if let Some(f) = &google_service_account_json {
+        if !f.is_file() {
+            c.fail(
+                "google_service_account_json",
+                format!("file {} does not exist", f.display()),
+            );
+        }
+    }
+    if !google_groups.is_empty() && kind == "google" {
+        for key in ["google_admin_email", "google_service_account_json"] {
+            if c.opt_string(key).is_none() {
+                c.fail(key, "is required with google_group (the Directory API needs a service account acting as an admin)");
+            }
+        }
+    }
+    // The hosted-domain check uses the exact domains of email_domains (no wildcards).
+    let hosted_domains: Vec<String> = c
+        .list("email_domains")
+        .into_iter()
+        .map(|d| d.trim().to_ascii_lowercase())
+        .filter(|d| !d.is_empty() && d != "*" && !d.starts_with('.'))
+        .collect();
+    let google = GoogleOptions {
+        groups: google_groups,
+        admin_email: c.string("google_admin_email").trim().to_string(),
+        service_account_json: google_service_account_json,
+        hosted_domains,
+        admin_api_url: opt_url(c, "authproxy_google_admin_api_url"),
+    };
+    let azure = AzureOptions {
+        tenant: c.string("azure_tenant").trim().to_string(),
+        allowed_tenants: c.list("entra_id_allowed_tenants"),
+        graph_group_field: c.string("azure_graph_group_field").trim().to_string(),
+    };
+    if !matches!(azure.graph_group_field.as_str(), "" | "id" | "displayName") {
+        c.fail(
+            "azure_graph_group_field",
+            format!("{:?} is not id or displayName", azure.graph_group_field),
+        );
+    }
+    let gitlab = GitlabOptions {
+        groups: c.list("gitlab_groups"),
+        projects: c.list("gitlab_projects"),
+    };
+    let keycloak = KeycloakOptions {
+        groups: c.list("keycloak_groups"),
+    };
+    let allowed_roles = c.list("allowed_roles");
     if !ok {
         return None;
     }
@@ -786,7 +852,36 @@ fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
         approval_prompt,
         acr_values: c.opt_string("acr_values"),
         token_auth_method,
+        validate_url,
+        allowed_roles,
+        github,
+        google,
+        azure,
+        gitlab,
+        keycloak,
     })
+}
+
+/// The scope a provider asks for when `scope` is not set (oauth2-proxy's defaults; GitHub
+/// adds read:org so orgs and teams can become groups).
+pub(super) fn default_scope(kind: &str) -> &'static str {
+    match kind {
+        "github" => "user:email read:org",
+        "gitlab" => "openid email",
+        _ => "openid email profile",
+    }
+}
+
+/// The sign-in button's name when `provider_display_name` is not set.
+pub(super) fn default_display_name(kind: &str) -> &'static str {
+    match kind {
+        "github" => "GitHub",
+        "google" => "Google",
+        "entra-id" | "azure" => "Microsoft",
+        "gitlab" => "GitLab",
+        "keycloak-oidc" => "Keycloak",
+        _ => "OpenID Connect",
+    }
 }
 
 fn code_challenge_method(c: &mut Ctx) -> CodeChallengeMethod {

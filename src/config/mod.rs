@@ -99,6 +99,80 @@ pub struct ProviderConfig {
     /// `authproxy_token_auth_method` (an authproxy extension; oauth2-proxy has no such option).
     /// `None`: pick from discovery (`token_endpoint_auth_methods_supported`), basic first.
     pub token_auth_method: Option<TokenAuthMethod>,
+    /// `validate_url`: GitHub's API base (default `https://api.github.com/`; GitHub
+    /// Enterprise: `https://HOST/api/v3/`).
+    pub validate_url: Option<url::Url>,
+    /// `allowed_roles` (keycloak-oidc): realm roles, or `client:role` client roles.
+    pub allowed_roles: Vec<String>,
+    /// Options of provider `github`.
+    pub github: GithubOptions,
+    /// Options of provider `google`.
+    pub google: GoogleOptions,
+    /// Options of providers `entra-id` and `azure`.
+    pub azure: AzureOptions,
+    /// Options of provider `gitlab`.
+    pub gitlab: GitlabOptions,
+    /// Options of provider `keycloak-oidc`.
+    pub keycloak: KeycloakOptions,
+}
+
+/// `github_*` options.
+#[derive(Clone, Debug, Default)]
+pub struct GithubOptions {
+    /// `github_org`.
+    pub org: String,
+    /// `github_team`: comma-separated team slugs of `github_org`, or `org:team`.
+    pub team: String,
+    /// `github_repo`: `owner/name`.
+    pub repo: String,
+    /// `github_token`: a token allowed to list the repo's collaborators.
+    pub token: crate::crypto::Secret,
+    /// `github_users`: logins allowed whatever their orgs, teams and repos.
+    pub users: Vec<String>,
+}
+
+/// `google_*` options.
+#[derive(Clone, Debug, Default)]
+pub struct GoogleOptions {
+    /// `google_group` / `google_groups`: group emails; members of any may sign in.
+    pub groups: Vec<String>,
+    /// `google_admin_email`: the Workspace admin the service account acts as.
+    pub admin_email: String,
+    /// `google_service_account_json`: the service account's JSON key file.
+    pub service_account_json: Option<PathBuf>,
+    /// The Workspace domains the `hd` claim must name: the exact domains of `email_domains`
+    /// (empty: no hosted-domain check, e.g. `email_domains = ["*"]`).
+    pub hosted_domains: Vec<String>,
+    /// `authproxy_google_admin_api_url` (an authproxy extension): the Admin SDK base,
+    /// default `https://admin.googleapis.com`.
+    pub admin_api_url: Option<url::Url>,
+}
+
+/// `azure_*` / `entra_id_*` options.
+#[derive(Clone, Debug, Default)]
+pub struct AzureOptions {
+    /// `azure_tenant` (default `common`).
+    pub tenant: String,
+    /// `entra_id_allowed_tenants`: tenant IDs allowed with a multi-tenant issuer (`*` = any).
+    pub allowed_tenants: Vec<String>,
+    /// `azure_graph_group_field`: `id` (default) or `displayName`.
+    pub graph_group_field: String,
+}
+
+/// `gitlab_*` options.
+#[derive(Clone, Debug, Default)]
+pub struct GitlabOptions {
+    /// `gitlab_groups`: full group paths.
+    pub groups: Vec<String>,
+    /// `gitlab_projects`: `group/project` or `group/project=ACCESS_LEVEL` (default 20).
+    pub projects: Vec<String>,
+}
+
+/// `keycloak_*` options.
+#[derive(Clone, Debug, Default)]
+pub struct KeycloakOptions {
+    /// `keycloak_groups`.
+    pub groups: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -408,6 +482,16 @@ impl Config {
             .is_some_and(|u| u.scheme() == "http")
         {
             w.push("oidc_issuer_url uses plain http".into());
+        }
+        let tenant = match &p.oidc_issuer_url {
+            Some(u) => u.path_segments().and_then(|mut s| s.next()).unwrap_or(""),
+            None => p.azure.tenant.as_str(),
+        };
+        if matches!(p.kind.as_str(), "entra-id" | "azure")
+            && matches!(tenant, "" | "common" | "organizations")
+            && p.azure.allowed_tenants.is_empty()
+        {
+            w.push("azure_tenant is multi-tenant and entra_id_allowed_tenants is empty: users of any Entra tenant can sign in".into());
         }
         if self.authz.email_domains.iter().any(|d| d == "*") && self.authz.allowed_groups.is_empty()
         {

@@ -994,7 +994,7 @@ fn each_invalid_value_names_its_key_and_origin() {
         (vec!["--logging-format=xml".into()], "option `logging_format` (from flag --logging-format): \"xml\" is not one of text, json"),
         (vec!["--http-address=unix:///tmp/s".into()], "unix sockets and inherited file descriptors are not supported yet"),
         (vec!["--http-address=example.com:80".into()], "is not [http://]<ip>:<port>"),
-        (vec!["--provider=github".into()], "option `provider` (from flag --provider): provider \"github\" is not supported yet"),
+        (vec!["--provider=bitbucket".into()], "option `provider` (from flag --provider): provider \"bitbucket\" is not supported; authproxy supports oidc, github, google"),
         (vec!["--scope=email profile".into()], "must include openid"),
         (vec!["--proxy-prefix=oauth2".into()], "option `proxy_prefix` (from flag --proxy-prefix): \"oauth2\" must be a path starting with a single /"),
         (vec!["--real-client-ip-header=X-Client".into()], "\"X-Client\" is not one of X-Forwarded-For"),
@@ -1082,7 +1082,7 @@ fn unsupported_oauth2_proxy_options_fail_only_when_not_default() {
     let cfg2 = write(
         &dir,
         "c2.cfg",
-        b"session_store_type = \"redis\"\ngithub_org = \"acme\"\n",
+        b"session_store_type = \"redis\"\nbitbucket_team = \"acme\"\n",
     );
     let f = cfg2.display().to_string();
     assert_err(
@@ -1090,7 +1090,7 @@ fn unsupported_oauth2_proxy_options_fail_only_when_not_default() {
         &base_env(),
         &[
             &format!("option `session_store_type` (from {f}) is an oauth2-proxy option authproxy does not support yet"),
-            &format!("option `github_org` (from {f}) is an oauth2-proxy option authproxy does not support yet"),
+            &format!("option `bitbucket_team` (from {f}) is an oauth2-proxy option authproxy does not support yet"),
             "option `skip_auth_regex` (from flag --skip-auth-regex) is an oauth2-proxy option authproxy does not support yet",
         ],
     );
@@ -1141,10 +1141,81 @@ fn required_options_are_reported_together() {
 }
 
 #[test]
-fn provider_default_is_oauth2_proxys_google_and_explains_itself() {
+fn provider_default_is_oauth2_proxys_google() {
     let mut env = base_env();
     env.remove("OAUTH2_PROXY_PROVIDER");
-    assert_err(&[], &env, &["provider \"google\" (oauth2-proxy's default when `provider` is not set) is not supported yet"]);
+    let cfg = run(&[], &env);
+    assert_eq!(cfg.provider.kind, "google");
+    assert_eq!(cfg.provider.display_name, "Google");
+    assert_eq!(cfg.provider.scope, "openid email profile");
+}
+
+#[test]
+fn provider_specific_options_are_compiled() {
+    let cfg = run(
+        &[
+            "--provider=github",
+            "--github-org=acme",
+            "--github-team=ops,acme:devs",
+            "--github-repo=acme/app",
+            "--github-user=alice",
+            "--validate-url=https://ghe.example/api/v3/",
+        ],
+        &base_env(),
+    );
+    let p = &cfg.provider;
+    assert_eq!(p.scope, "user:email read:org");
+    assert_eq!(p.display_name, "GitHub");
+    assert_eq!(p.github.org, "acme");
+    assert_eq!(p.github.team, "ops,acme:devs");
+    assert_eq!(p.github.repo, "acme/app");
+    assert_eq!(p.github.users, vec!["alice"]);
+    assert_eq!(
+        p.validate_url.as_ref().map(|u| u.as_str()),
+        Some("https://ghe.example/api/v3/")
+    );
+    let cfg = run(
+        &[
+            "--provider=keycloak-oidc",
+            "--allowed-role=admin",
+            "--keycloak-group=/ops",
+            "--provider=entra-id",
+            "--azure-tenant=contoso-id",
+            "--entra-id-allowed-tenant=t1",
+            "--gitlab-project=acme/app=30",
+            "--email-domain=corp.example",
+        ],
+        &base_env(),
+    );
+    let p = &cfg.provider;
+    assert_eq!(p.kind, "entra-id");
+    assert_eq!(p.allowed_roles, vec!["admin"]);
+    assert_eq!(p.keycloak.groups, vec!["/ops"]);
+    assert_eq!(p.azure.tenant, "contoso-id");
+    assert_eq!(p.azure.allowed_tenants, vec!["t1"]);
+    assert_eq!(p.gitlab.projects, vec!["acme/app=30"]);
+    assert_eq!(p.google.hosted_domains, vec!["corp.example"]);
+    assert!(!cfg
+        .warnings()
+        .iter()
+        .any(|w| w.contains("any Entra tenant")));
+    let mut env = base_env();
+    env.remove("OAUTH2_PROXY_OIDC_ISSUER_URL");
+    let open = run(&["--provider=azure"], &env);
+    assert!(open
+        .warnings()
+        .iter()
+        .any(|w| w.contains("any Entra tenant")));
+    assert_err(
+        &["--provider=google", "--google-group=admins@corp.example"],
+        &base_env(),
+        &["`google_admin_email`", "`google_service_account_json`"],
+    );
+    assert_err(
+        &["--provider=github", "--github-repo=noslash"],
+        &base_env(),
+        &["\"noslash\" is not owner/name"],
+    );
 }
 
 #[test]

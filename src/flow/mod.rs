@@ -67,9 +67,10 @@ pub async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> S
         };
     };
     let refresh = app.cfg.cookie.refresh;
+    let validates = app.provider.validates_sessions();
     // Fast path: the same cookie this connection already verified, still within its lifetime.
     if let Some(v) = ctx.sessions.get(&value, ctx.now) {
-        if !refresh_due(&v.session, ctx, refresh) {
+        if !refresh_due(&v.session, ctx, refresh, validates) {
             return SessionLookup::Valid {
                 session: v,
                 set_cookies: Vec::new(),
@@ -86,7 +87,7 @@ pub async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> S
             };
         }
     };
-    if !refresh_due(&session, ctx, refresh) {
+    if !refresh_due(&session, ctx, refresh, validates) {
         let verified = std::sync::Arc::new(verified(app, session));
         ctx.sessions.put(&value, verified.clone());
         return SessionLookup::Valid {
@@ -95,9 +96,31 @@ pub async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> S
         };
     }
     // One refresh per stale session: concurrent requests with the same cookie share the result.
-    let cell = app.refresher.cell(&session.refresh_token, ctx.now);
+    // A session without a refresh token (GitHub) is re-validated instead, keyed by its token
+    // and the time it was last validated (a refresh token rotates; this token does not).
+    let key = if session.refresh_token.is_empty() {
+        format!("validate:{}:{:?}", session.access_token, session.created_at)
+    } else {
+        session.refresh_token.clone()
+    };
+    let cell = app.refresher.cell(&key, ctx.now);
     let refreshed = cell
         .get_or_init(|| async {
+            if session.refresh_token.is_empty() {
+                return match app.provider.validate_session(&session.access_token, ctx.now).await {
+                    Ok(()) => {
+                        let mut s = session.clone();
+                        s.created_at = Some(ctx.now);
+                        tracing::info!(target: "auth", request_id = %ctx.request_id, user = %s.email, "session re-validated");
+                        Some(s)
+                    }
+                    Err(e) => {
+                        tracing::warn!(target: "auth", request_id = %ctx.request_id, user = %session.email, error = %e,
+                            "session re-validation failed (token revoked or provider unreachable); session cleared");
+                        None
+                    }
+                };
+            }
             match app.provider.refresh(&session.refresh_token, ctx.now).await {
                 Ok(r) => {
                     let s = refreshed_session(&session, r, ctx.now);
@@ -155,9 +178,17 @@ fn verified(app: &App, session: SessionState) -> cache::VerifiedSession {
     }
 }
 
-/// Whether this session should be refreshed now (refresh on, a refresh token, old enough).
-fn refresh_due(session: &SessionState, ctx: &RequestCtx, refresh: std::time::Duration) -> bool {
-    !refresh.is_zero() && !session.refresh_token.is_empty() && session_due(session, ctx, refresh)
+/// Whether this session should be refreshed now (refresh on, a refresh token, or a provider
+/// that re-validates sessions without one, and old enough).
+fn refresh_due(
+    session: &SessionState,
+    ctx: &RequestCtx,
+    refresh: std::time::Duration,
+    validates: bool,
+) -> bool {
+    !refresh.is_zero()
+        && (!session.refresh_token.is_empty() || (validates && !session.access_token.is_empty()))
+        && session_due(session, ctx, refresh)
 }
 
 fn session_due(session: &SessionState, ctx: &RequestCtx, refresh: std::time::Duration) -> bool {
@@ -585,6 +616,8 @@ fn provider_error(e: &ProviderError) -> AppError {
     }
     match e {
         ProviderError::NotReady => AppError::ProviderNotReady,
+        // A provider restriction (org, team, tenant, group, role...): 403 with the rule.
+        ProviderError::Denied { rule, .. } => AppError::Forbidden { reason: rule },
         ProviderError::UnverifiedEmail { .. } => AppError::LoginRejected {
             reason: "your email address is not verified".into(),
         },

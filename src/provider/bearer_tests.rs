@@ -183,6 +183,13 @@ fn provider_config(issuer: &str) -> ProviderConfig {
         approval_prompt: "force".into(),
         acr_values: None,
         token_auth_method: None,
+        validate_url: None,
+        allowed_roles: Vec::new(),
+        github: Default::default(),
+        google: Default::default(),
+        azure: Default::default(),
+        gitlab: Default::default(),
+        keycloak: Default::default(),
     }
 }
 

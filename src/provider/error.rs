@@ -17,6 +17,9 @@ pub enum Endpoint {
     Token,
     /// The userinfo endpoint (`profile_url`).
     Userinfo,
+    /// A provider API beyond OAuth (GitHub REST API, Google Directory API, Microsoft Graph,
+    /// GitLab API, a service-account token endpoint); the name says which.
+    Api(&'static str),
 }
 
 impl fmt::Display for Endpoint {
@@ -26,6 +29,7 @@ impl fmt::Display for Endpoint {
             Endpoint::Jwks => "JWKS endpoint",
             Endpoint::Token => "token endpoint",
             Endpoint::Userinfo => "userinfo endpoint",
+            Endpoint::Api(name) => name,
         })
     }
 }
@@ -148,6 +152,11 @@ pub enum ProviderError {
     /// The provider configuration is unusable.
     #[error("invalid provider configuration: {key}: {message}")]
     Config { key: &'static str, message: String },
+    /// The user signed in, but a provider restriction refuses them (`rule` is the option:
+    /// `github_org`, `google_group`, `azure_tenant`, `allowed_roles`...). `detail` is for
+    /// the log only: it may name the user's memberships.
+    #[error("not allowed by {rule}: {detail}")]
+    Denied { rule: &'static str, detail: String },
 }
 
 fn describe(description: &Option<String>) -> String {
@@ -166,9 +175,9 @@ impl ProviderError {
             ProviderError::Config { .. } | ProviderError::IssuerMismatch { .. } => {
                 Blame::Configuration
             }
-            ProviderError::UnverifiedEmail { .. } | ProviderError::MissingEmail { .. } => {
-                Blame::User
-            }
+            ProviderError::UnverifiedEmail { .. }
+            | ProviderError::MissingEmail { .. }
+            | ProviderError::Denied { .. } => Blame::User,
             ProviderError::Idp { .. }
             | ProviderError::HttpStatus { .. }
             | ProviderError::InvalidResponse { .. }

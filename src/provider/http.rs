@@ -85,6 +85,8 @@ impl IdpClient {
 pub(crate) struct Fetched {
     pub status: reqwest::StatusCode,
     pub content_type: Option<String>,
+    /// The `Link` header (RFC 8288), for APIs that page with it (GitHub).
+    pub link: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -119,6 +121,11 @@ pub(crate) async fn send(
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let link = resp
+        .headers()
+        .get(reqwest::header::LINK)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
         return Err(too_large(endpoint));
     }
@@ -136,6 +143,7 @@ pub(crate) async fn send(
     Ok(Fetched {
         status,
         content_type,
+        link,
         body,
     })
 }
@@ -227,6 +235,7 @@ fn endpoint_key(endpoint: Endpoint) -> &'static str {
         Endpoint::Jwks => "oidc_jwks_url",
         Endpoint::Token => "redeem_url",
         Endpoint::Userinfo => "profile_url",
+        Endpoint::Api(_) => "validate_url",
     }
 }
 

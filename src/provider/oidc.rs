@@ -45,6 +45,7 @@ const AUTHORIZE_PARAMS: [&str; 11] = [
 /// An OpenID Connect provider.
 pub struct OidcProvider {
     id: String,
+    kind: String,
     display_name: String,
     client_id: String,
     client_secret: Secret,
@@ -62,6 +63,10 @@ pub struct OidcProvider {
     overrides: Overrides,
     http: IdpClient,
     jwks_refetch_interval: Duration,
+    /// Claims tried, in order, when the email claim is absent (Entra ID: `upn`).
+    email_fallback_claims: Vec<&'static str>,
+    /// Provider-specific authorization parameters (Google: `access_type=offline`, `hd`).
+    extra_authorize_params: Vec<(String, String)>,
     /// Set once, by the first successful discovery.
     ready: OnceLock<Ready>,
 }
@@ -120,6 +125,7 @@ impl OidcProvider {
         }
         Ok(Self {
             id: format!("{}={}", cfg.kind, cfg.client_id),
+            kind: cfg.kind.clone(),
             display_name: non_empty_or(&cfg.display_name, "OpenID Connect"),
             client_id: cfg.client_id.clone(),
             client_secret: cfg.client_secret.clone(),
@@ -137,8 +143,66 @@ impl OidcProvider {
             overrides,
             http: IdpClient::new(cfg)?,
             jwks_refetch_interval: REFETCH_MIN_INTERVAL,
+            email_fallback_claims: Vec::new(),
+            extra_authorize_params: Vec::new(),
             ready: OnceLock::new(),
         })
+    }
+
+    /// Claims tried, in order, when the email claim is absent.
+    pub(crate) fn with_email_fallback(mut self, claims: Vec<&'static str>) -> Self {
+        self.email_fallback_claims = claims;
+        self
+    }
+
+    /// Extra authorization request parameters (authproxy's own parameters win).
+    pub(crate) fn with_authorize_params(mut self, params: Vec<(String, String)>) -> Self {
+        self.extra_authorize_params = params;
+        self
+    }
+
+    /// The HTTP client for credentialed calls (provider APIs beyond OIDC).
+    pub(crate) fn credentialed_client(&self) -> &reqwest::Client {
+        &self.http.credentialed
+    }
+
+    /// Exchange a code like [`Provider::redeem`], also returning the verified id_token claims
+    /// (for provider-specific checks).
+    pub(crate) async fn redeem_with_claims(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: Option<&str>,
+        expected_nonce: Option<&str>,
+        now: SystemTime,
+    ) -> Result<(Identity, Map<String, Value>), ProviderError> {
+        self.run_redeem(code, redirect_uri, code_verifier, expected_nonce, now)
+            .await
+    }
+
+    /// Refresh like [`Provider::refresh`], also returning the new id_token's verified claims.
+    pub(crate) async fn refresh_with_claims(
+        &self,
+        refresh_token: &str,
+        now: SystemTime,
+    ) -> Result<(Refreshed, Option<Map<String, Value>>), ProviderError> {
+        self.run_refresh(refresh_token, now).await
+    }
+
+    /// The userinfo claims for this access token (`None` without a userinfo endpoint).
+    pub(crate) async fn userinfo_claims(
+        &self,
+        access_token: &str,
+        subject: &str,
+    ) -> Result<Option<Map<String, Value>>, ProviderError> {
+        let ready = self.ready()?;
+        match &ready.endpoints.userinfo {
+            Some(url) => Ok(Some(
+                self.fetch_userinfo(ready, url, access_token, subject)
+                    .await?,
+            )),
+            None => Ok(None),
+        }
     }
 
     /// Use another total timeout per IdP request (tests).
@@ -201,6 +265,11 @@ impl OidcProvider {
             let mut q = url.query_pairs_mut();
             q.clear();
             q.extend_pairs(kept);
+            q.extend_pairs(
+                self.extra_authorize_params
+                    .iter()
+                    .filter(|(k, _)| !AUTHORIZE_PARAMS.contains(&k.as_str())),
+            );
             q.append_pair("response_type", "code");
             q.append_pair("client_id", &self.client_id);
             q.append_pair("redirect_uri", p.redirect_uri);
@@ -238,7 +307,7 @@ impl OidcProvider {
         code_verifier: Option<&str>,
         expected_nonce: Option<&str>,
         now: SystemTime,
-    ) -> Result<Identity, ProviderError> {
+    ) -> Result<(Identity, Map<String, Value>), ProviderError> {
         let ready = self.ready()?;
         let mut form = vec![
             ("grant_type", "authorization_code"),
@@ -262,22 +331,25 @@ impl OidcProvider {
         let claims = self
             .identity_claims(ready, &id_claims, &resp.access_token)
             .await?;
-        Ok(Identity {
-            tokens: Tokens {
-                expires_on: expiry(resp.expires_in, &id_claims, now),
-                access_token: resp.access_token,
-                id_token: Some(raw_id_token),
-                refresh_token: resp.refresh_token,
+        Ok((
+            Identity {
+                tokens: Tokens {
+                    expires_on: expiry(resp.expires_in, &id_claims, now),
+                    access_token: resp.access_token,
+                    id_token: Some(raw_id_token),
+                    refresh_token: resp.refresh_token,
+                },
+                claims,
             },
-            claims,
-        })
+            id_claims,
+        ))
     }
 
     async fn run_refresh(
         &self,
         refresh_token: &str,
         now: SystemTime,
-    ) -> Result<Refreshed, ProviderError> {
+    ) -> Result<(Refreshed, Option<Map<String, Value>>), ProviderError> {
         let ready = self.ready()?;
         let form = vec![
             ("grant_type", "refresh_token"),
@@ -292,19 +364,24 @@ impl OidcProvider {
                 let claims = self
                     .identity_claims(ready, &id_claims, &resp.access_token)
                     .await?;
-                (Some(claims), id_claims)
+                (Some(claims), Some(id_claims))
             }
-            None => (None, Map::new()),
+            None => (None, None),
         };
-        Ok(Refreshed {
+        let refreshed = Refreshed {
             tokens: Tokens {
-                expires_on: expiry(resp.expires_in, &id_claims, now),
+                expires_on: expiry(
+                    resp.expires_in,
+                    id_claims.as_ref().unwrap_or(&Map::new()),
+                    now,
+                ),
                 access_token: resp.access_token,
                 id_token: resp.id_token,
                 refresh_token: resp.refresh_token,
             },
             claims,
-        })
+        };
+        Ok((refreshed, id_claims))
     }
 
     /// POST to the token endpoint with the client's authentication.
@@ -402,6 +479,7 @@ impl OidcProvider {
                 .or_else(|| userinfo.as_ref().and_then(|u| claims::lookup(u, name)))
         };
         let email = get(&self.email_claim)
+            .or_else(|| self.email_fallback_claims.iter().find_map(|c| get(c)))
             .map(claims::to_string)
             .filter(|e| !e.is_empty())
             .ok_or_else(|| ProviderError::MissingEmail {
@@ -527,7 +605,7 @@ impl Provider for OidcProvider {
     }
 
     fn kind(&self) -> &str {
-        "oidc"
+        &self.kind
     }
 
     fn is_ready(&self) -> bool {
@@ -550,7 +628,11 @@ impl Provider for OidcProvider {
         expected_nonce: Option<&'a str>,
         now: SystemTime,
     ) -> ProviderFuture<'a, Identity> {
-        Box::pin(self.run_redeem(code, redirect_uri, code_verifier, expected_nonce, now))
+        Box::pin(async move {
+            self.run_redeem(code, redirect_uri, code_verifier, expected_nonce, now)
+                .await
+                .map(|(identity, _)| identity)
+        })
     }
 
     fn refresh<'a>(
@@ -558,6 +640,10 @@ impl Provider for OidcProvider {
         refresh_token: &'a str,
         now: SystemTime,
     ) -> ProviderFuture<'a, Refreshed> {
-        Box::pin(self.run_refresh(refresh_token, now))
+        Box::pin(async move {
+            self.run_refresh(refresh_token, now)
+                .await
+                .map(|(refreshed, _)| refreshed)
+        })
     }
 }

@@ -248,7 +248,7 @@ impl FakeIdp {
     }
 }
 
-fn provider_config(base: &str) -> ProviderConfig {
+pub(crate) fn provider_config(base: &str) -> ProviderConfig {
     ProviderConfig {
         kind: "oidc".into(),
         display_name: String::new(),
@@ -275,6 +275,13 @@ fn provider_config(base: &str) -> ProviderConfig {
         approval_prompt: "force".into(),
         acr_values: None,
         token_auth_method: None,
+        validate_url: None,
+        allowed_roles: Vec::new(),
+        github: Default::default(),
+        google: Default::default(),
+        azure: Default::default(),
+        gitlab: Default::default(),
+        keycloak: Default::default(),
     }
 }
 
@@ -1157,14 +1164,20 @@ async fn refresh_with_id_token_revalidates_it() {
 }
 
 #[test]
-fn only_the_oidc_provider_type_is_built() {
+fn unknown_provider_types_are_refused() {
     let mut cfg = provider_config("http://127.0.0.1:9");
     assert!(from_config(&cfg).is_ok());
-    cfg.kind = "github".into();
+    for kind in SUPPORTED_KINDS {
+        cfg.kind = kind.into();
+        let p = from_config(&cfg).unwrap();
+        assert_eq!(p.id(), format!("{kind}={CLIENT_ID}"));
+        assert_eq!(p.kind(), kind);
+    }
+    cfg.kind = "bitbucket".into();
     match from_config(&cfg) {
         Err(ProviderError::Config { key, message }) => {
             assert_eq!(key, "provider");
-            assert!(message.contains("github"));
+            assert!(message.contains("bitbucket"));
         }
         other => panic!("unexpected {:?}", other.map(|p| p.id().to_owned())),
     }

@@ -145,6 +145,7 @@ mod tests {
         Fetched {
             status: reqwest::StatusCode::from_u16(status).unwrap(),
             content_type: Some(content_type.to_owned()),
+            link: None,
             body: body.as_bytes().to_vec(),
         }
     }

@@ -1,0 +1,356 @@
+//! Microsoft Entra ID (`provider = "entra-id"`, and `azure` for the legacy options):
+//! OpenID Connect on the v2 endpoints of `https://login.microsoftonline.com/{azure_tenant}/v2.0`.
+//!
+//! * A single tenant: the issuer names the tenant, so the standard `iss` check pins it.
+//! * A multi-tenant issuer (`common`, `organizations`, `consumers`): every tenant signs
+//!   with its own issuer, so `iss` must equal the issuer with the tenant segment replaced
+//!   by the token's `tid`, and `tid` must be in `entra_id_allowed_tenants` (`*` or empty:
+//!   any tenant, as oauth2-proxy).
+//! * Groups come from the id_token's `groups` claim; when the user is in too many groups
+//!   Entra leaves them out ("groups overage": `_claim_names.groups`, or `hasgroups`), and
+//!   they are read from Microsoft Graph `me/transitiveMemberOf`, following
+//!   `@odata.nextLink` (same origin only). The Graph base is `profile_url`
+//!   (default `https://graph.microsoft.com/v1.0/me`, as oauth2-proxy's azure provider).
+//! * The email is the `email` claim, else `upn`, else `preferred_username`. Entra's
+//!   `email` is not necessarily verified: when the token says so (`xms_edov: false`) the
+//!   login is refused.
+
+use std::time::SystemTime;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::config::ProviderConfig;
+
+use super::api::{self, MAX_PAGES};
+use super::claims;
+use super::error::{Endpoint, ProviderError, TokenCheck};
+use super::oidc::OidcProvider;
+use super::{AuthorizeParams, Identity, Provider, ProviderFuture, Refreshed};
+
+const GRAPH: Endpoint = Endpoint::Api("Microsoft Graph");
+const MULTI_TENANT: [&str; 3] = ["common", "organizations", "consumers"];
+
+/// The Entra ID provider.
+pub struct EntraProvider {
+    oidc: OidcProvider,
+    kind: &'static str,
+    /// With a multi-tenant issuer: the issuer's scheme+host and the path after the tenant.
+    multi_tenant: Option<(url::Url, usize)>,
+    allowed_tenants: Vec<String>,
+    graph_me: url::Url,
+    group_field: String,
+}
+
+impl std::fmt::Debug for EntraProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntraProvider")
+            .field("oidc", &self.oidc)
+            .finish_non_exhaustive()
+    }
+}
+
+fn cfg_err(key: &'static str, message: impl Into<String>) -> ProviderError {
+    ProviderError::Config {
+        key,
+        message: message.into(),
+    }
+}
+
+/// The issuer a token of tenant `tid` must carry, for a multi-tenant configured issuer
+/// whose path segment `segment` is the tenant placeholder (pure).
+pub(crate) fn tenant_issuer(configured: &url::Url, segment: usize, tid: &str) -> Option<String> {
+    let segments: Vec<&str> = configured.path_segments()?.collect();
+    if segment >= segments.len() || tid.is_empty() || tid.contains('/') {
+        return None;
+    }
+    let mut out = configured.clone();
+    let replaced: Vec<&str> = segments
+        .iter()
+        .enumerate()
+        .map(|(i, s)| if i == segment { tid } else { s })
+        .collect();
+    out.set_path(&replaced.join("/"));
+    Some(out.as_str().trim_end_matches('/').to_owned())
+}
+
+/// Whether the id_token says its groups were left out (groups overage).
+pub(crate) fn groups_overage(id: &Map<String, Value>) -> bool {
+    let named = id
+        .get("_claim_names")
+        .and_then(Value::as_object)
+        .is_some_and(|m| m.contains_key("groups"));
+    let has = id.get("hasgroups").is_some_and(claims::to_bool);
+    named || has
+}
+
+#[derive(Deserialize)]
+struct GraphPage {
+    #[serde(default)]
+    value: Vec<Map<String, Value>>,
+    #[serde(default, rename = "@odata.nextLink")]
+    next_link: Option<String>,
+}
+
+impl EntraProvider {
+    /// Validate the options and build the provider (no network I/O).
+    pub fn new(cfg: &ProviderConfig) -> Result<Self, ProviderError> {
+        let mut inner = cfg.clone();
+        let tenant = if cfg.azure.tenant.trim().is_empty() {
+            "common".to_owned()
+        } else {
+            cfg.azure.tenant.trim().to_owned()
+        };
+        if inner.oidc_issuer_url.is_none() {
+            inner.oidc_issuer_url = Some(
+                url::Url::parse(&format!("https://login.microsoftonline.com/{tenant}/v2.0"))
+                    .map_err(|e| cfg_err("azure_tenant", format!("{tenant:?}: {e}")))?,
+            );
+        }
+        let issuer = inner
+            .oidc_issuer_url
+            .clone()
+            .ok_or_else(|| cfg_err("oidc_issuer_url", "is required"))?;
+        // The tenant is the first path segment of an Entra issuer.
+        let multi_tenant = issuer
+            .path_segments()
+            .and_then(|mut s| s.next())
+            .filter(|t| MULTI_TENANT.contains(&t.to_ascii_lowercase().as_str()))
+            .map(|_| (issuer.clone(), 0usize));
+        if multi_tenant.is_some() {
+            // The discovery document of `common` names `{tenantid}` as issuer; the check
+            // is done per token below instead.
+            inner.insecure_oidc_skip_issuer_verification = true;
+        }
+        // profile_url is the Graph `me` URL here, not an OIDC userinfo override.
+        inner.profile_url = None;
+        let graph_me = match &cfg.profile_url {
+            Some(u) => u.clone(),
+            None => url::Url::parse("https://graph.microsoft.com/v1.0/me")
+                .map_err(|e| cfg_err("profile_url", e.to_string()))?,
+        };
+        if inner.display_name.is_empty() || inner.display_name == "OpenID Connect" {
+            inner.display_name = "Microsoft".into();
+        }
+        let group_field = match cfg.azure.graph_group_field.trim() {
+            "" | "id" => "id".to_owned(),
+            "displayName" => "displayName".to_owned(),
+            other => {
+                return Err(cfg_err(
+                    "azure_graph_group_field",
+                    format!("{other:?} is not id or displayName"),
+                ))
+            }
+        };
+        let kind = if cfg.kind == "azure" {
+            "azure"
+        } else {
+            "entra-id"
+        };
+        let oidc =
+            OidcProvider::new(&inner)?.with_email_fallback(vec!["upn", "preferred_username"]);
+        Ok(Self {
+            oidc,
+            kind,
+            multi_tenant,
+            allowed_tenants: cfg
+                .azure
+                .allowed_tenants
+                .iter()
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .collect(),
+            graph_me,
+            group_field,
+        })
+    }
+
+    /// The tenant checks and the email verification hint (pure but for `self`).
+    fn check_tenant(&self, id: &Map<String, Value>) -> Result<(), ProviderError> {
+        if id
+            .get("xms_edov")
+            .is_some_and(|v| !v.is_null() && !claims::to_bool(v))
+        {
+            let email = id.get("email").map(claims::to_string).unwrap_or_default();
+            return Err(ProviderError::UnverifiedEmail { email });
+        }
+        let Some((issuer, segment)) = &self.multi_tenant else {
+            return Ok(());
+        };
+        let tid = id.get("tid").and_then(Value::as_str).unwrap_or("");
+        if tid.is_empty() {
+            return Err(ProviderError::InvalidIdToken(TokenCheck::MissingClaim(
+                "tid",
+            )));
+        }
+        let expected = tenant_issuer(issuer, *segment, tid).ok_or(
+            ProviderError::InvalidIdToken(TokenCheck::ClaimType {
+                claim: "tid",
+                expected: "a tenant id",
+            }),
+        )?;
+        let found = id.get("iss").and_then(Value::as_str).unwrap_or("");
+        if found.trim_end_matches('/') != expected {
+            return Err(ProviderError::InvalidIdToken(TokenCheck::Issuer {
+                expected,
+                found: found.to_owned(),
+            }));
+        }
+        let any = self.allowed_tenants.is_empty() || self.allowed_tenants.iter().any(|t| t == "*");
+        if !any
+            && !self
+                .allowed_tenants
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(tid))
+        {
+            return Err(ProviderError::Denied {
+                rule: "entra_id_allowed_tenants",
+                detail: format!("tenant {tid} is not allowed"),
+            });
+        }
+        Ok(())
+    }
+
+    /// The user's groups from Graph `me/transitiveMemberOf`, every page.
+    async fn graph_groups(&self, access_token: &str) -> Result<Vec<String>, ProviderError> {
+        let auth = api::authorization(GRAPH, "Bearer", access_token)?;
+        let mut url = api::join(&self.graph_me, "transitiveMemberOf");
+        url.query_pairs_mut()
+            .append_pair("$select", "id,displayName");
+        let mut out = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let f = api::get(
+                self.oidc.credentialed_client(),
+                GRAPH,
+                &url,
+                &auth,
+                "application/json",
+                &[],
+            )
+            .await?;
+            let page: GraphPage = api::json(GRAPH, &f)?;
+            for item in &page.value {
+                // transitiveMemberOf also lists directory roles and administrative units.
+                let is_group = item
+                    .get("@odata.type")
+                    .and_then(Value::as_str)
+                    .is_none_or(|t| t == "#microsoft.graph.group");
+                if let (true, Some(v)) = (
+                    is_group,
+                    item.get(&self.group_field).and_then(Value::as_str),
+                ) {
+                    out.push(v.to_owned());
+                }
+            }
+            match page.next_link.filter(|l| !l.is_empty()) {
+                Some(next) => url = api::checked_next(GRAPH, &self.graph_me, &next)?,
+                None => return Ok(out),
+            }
+        }
+        Err(ProviderError::InvalidResponse {
+            endpoint: GRAPH,
+            detail: format!("more than {MAX_PAGES} pages of groups"),
+        })
+    }
+
+    async fn run_redeem(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: Option<&str>,
+        nonce: Option<&str>,
+        now: SystemTime,
+    ) -> Result<Identity, ProviderError> {
+        let (mut identity, id) = self
+            .oidc
+            .redeem_with_claims(code, redirect_uri, code_verifier, nonce, now)
+            .await?;
+        self.check_tenant(&id)?;
+        if groups_overage(&id) {
+            identity.claims.groups = self.graph_groups(&identity.tokens.access_token).await?;
+        }
+        Ok(identity)
+    }
+
+    async fn run_refresh(
+        &self,
+        refresh_token: &str,
+        now: SystemTime,
+    ) -> Result<Refreshed, ProviderError> {
+        let (mut refreshed, id) = self.oidc.refresh_with_claims(refresh_token, now).await?;
+        if let (Some(c), Some(id)) = (refreshed.claims.as_mut(), id) {
+            self.check_tenant(&id)?;
+            if groups_overage(&id) {
+                c.groups = self.graph_groups(&refreshed.tokens.access_token).await?;
+            }
+        }
+        Ok(refreshed)
+    }
+}
+
+impl Provider for EntraProvider {
+    fn id(&self) -> &str {
+        self.oidc.id()
+    }
+    fn display_name(&self) -> &str {
+        self.oidc.display_name()
+    }
+    fn kind(&self) -> &str {
+        self.kind
+    }
+    fn is_ready(&self) -> bool {
+        self.oidc.is_ready()
+    }
+    fn discover(&self) -> ProviderFuture<'_, ()> {
+        self.oidc.discover()
+    }
+    fn authorize_url(&self, params: &AuthorizeParams<'_>) -> Result<url::Url, ProviderError> {
+        self.oidc.authorize_url(params)
+    }
+    fn redeem<'a>(
+        &'a self,
+        code: &'a str,
+        redirect_uri: &'a str,
+        code_verifier: Option<&'a str>,
+        expected_nonce: Option<&'a str>,
+        now: SystemTime,
+    ) -> ProviderFuture<'a, Identity> {
+        Box::pin(self.run_redeem(code, redirect_uri, code_verifier, expected_nonce, now))
+    }
+    fn refresh<'a>(
+        &'a self,
+        refresh_token: &'a str,
+        now: SystemTime,
+    ) -> ProviderFuture<'a, Refreshed> {
+        Box::pin(self.run_refresh(refresh_token, now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_tenant_issuer_replaces_the_placeholder_segment() {
+        let common = url::Url::parse("https://login.microsoftonline.com/common/v2.0").unwrap();
+        assert_eq!(
+            tenant_issuer(&common, 0, "72f988bf-86f1-41af-91ab-2d7cd011db47").as_deref(),
+            Some("https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0")
+        );
+        assert_eq!(tenant_issuer(&common, 0, "a/b"), None);
+        assert_eq!(tenant_issuer(&common, 0, ""), None);
+    }
+
+    #[test]
+    fn groups_overage_is_detected_from_claim_names_or_hasgroups() {
+        let over = json!({"_claim_names": {"groups": "src1"}, "_claim_sources": {"src1": {"endpoint": "https://graph.windows.net/x/users/y/getMemberObjects"}}});
+        assert!(groups_overage(over.as_object().unwrap()));
+        assert!(groups_overage(
+            json!({"hasgroups": true}).as_object().unwrap()
+        ));
+        assert!(!groups_overage(
+            json!({"groups": ["a"]}).as_object().unwrap()
+        ));
+    }
+}

@@ -1,0 +1,757 @@
+//! GitHub (`provider = "github"`), GitHub Enterprise through `login_url` / `redeem_url` /
+//! `validate_url`.
+//!
+//! Login: authorize → `access_token` (JSON; GitHub answers a bad code with HTTP 200 and an
+//! `error` body) → `/user` (login) → `/user/emails` (the primary, verified address) → orgs
+//! and teams (paged with `Link` headers) → the restrictions of `github_users`,
+//! `github_org`, `github_team` and `github_repo`. The session's groups are the orgs and
+//! `org:team` slugs. OAuth App tokens do not expire and have no refresh token, so at
+//! `cookie_refresh` the token is re-validated against `/user` (a revoked token ends the
+//! session); GitHub App tokens that come with a refresh token are refreshed instead.
+
+use std::time::SystemTime;
+
+use serde::Deserialize;
+
+use crate::config::ProviderConfig;
+use crate::crypto::Secret;
+
+use super::api::{self, eq_ci, MAX_PAGES};
+use super::error::{Endpoint, ProviderError};
+use super::http::{self, IdpClient};
+use super::token::{expiry, parse_token_response, TokenResponse};
+use super::{AuthorizeParams, Claims, Identity, Provider, ProviderFuture, Refreshed, Tokens};
+
+const API: Endpoint = Endpoint::Api("GitHub API");
+const ACCEPT: &str = "application/vnd.github+json";
+const API_VERSION: (&str, &str) = ("x-github-api-version", "2022-11-28");
+const DEFAULT_SCOPE: &str = "user:email read:org";
+
+/// What `github_org` / `github_team` / `github_repo` / `github_users` require.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Restrictions {
+    pub org: Option<String>,
+    /// `(org, team slug)` pairs; any one is enough.
+    pub teams: Vec<(String, String)>,
+    /// `(owner, name)`.
+    pub repo: Option<(String, String)>,
+    pub users: Vec<String>,
+}
+
+impl Restrictions {
+    /// Parse the options; `Err` names the offending option.
+    pub fn from_options(o: &crate::config::GithubOptions) -> Result<Restrictions, ProviderError> {
+        let org = Some(o.org.trim().to_owned()).filter(|s| !s.is_empty());
+        let mut teams = Vec::new();
+        for t in o.team.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            let pair = match t.split_once(':') {
+                Some((org, team)) if !org.is_empty() && !team.is_empty() => {
+                    (org.to_owned(), team.to_owned())
+                }
+                Some(_) => {
+                    return Err(ProviderError::Config {
+                        key: "github_team",
+                        message: format!("{t:?} is not a team slug or org:team"),
+                    })
+                }
+                None => match &org {
+                    Some(org) => (org.clone(), t.to_owned()),
+                    None => {
+                        return Err(ProviderError::Config {
+                            key: "github_team",
+                            message: format!(
+                                "team {t:?} needs github_org, or write it as org:team"
+                            ),
+                        })
+                    }
+                },
+            };
+            teams.push(pair);
+        }
+        let repo = match o.repo.trim() {
+            "" => None,
+            r => match r.split_once('/') {
+                Some((owner, name))
+                    if !owner.is_empty() && !name.is_empty() && !name.contains('/') =>
+                {
+                    Some((owner.to_owned(), name.to_owned()))
+                }
+                _ => {
+                    return Err(ProviderError::Config {
+                        key: "github_repo",
+                        message: format!("{r:?} is not owner/name"),
+                    })
+                }
+            },
+        };
+        Ok(Restrictions {
+            org,
+            teams,
+            repo,
+            users: o
+                .users
+                .iter()
+                .map(|u| u.trim().to_owned())
+                .filter(|u| !u.is_empty())
+                .collect(),
+        })
+    }
+
+    /// Whether org and team memberships must be read (restrictions or groups).
+    fn needs_memberships(&self) -> bool {
+        self.org.is_some() || !self.teams.is_empty()
+    }
+}
+
+/// The facts about a user that the restrictions are decided on.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Membership<'a> {
+    pub login: &'a str,
+    pub orgs: &'a [String],
+    /// `(org, slug)`.
+    pub teams: &'a [(String, String)],
+    /// `None` when no repo is configured (not checked).
+    pub repo_access: Option<bool>,
+}
+
+/// Decide the restrictions (pure). `github_users` lets a listed login in whatever else is
+/// configured; otherwise every configured restriction must hold (org, then team, then repo).
+pub(crate) fn decide(r: &Restrictions, m: &Membership<'_>) -> Result<(), ProviderError> {
+    if r.users.iter().any(|u| eq_ci(u, m.login)) {
+        return Ok(());
+    }
+    let others = r.org.is_some() || !r.teams.is_empty() || r.repo.is_some();
+    if !others {
+        if r.users.is_empty() {
+            return Ok(());
+        }
+        return Err(ProviderError::Denied {
+            rule: "github_user",
+            detail: format!("{} is not one of the allowed GitHub users", m.login),
+        });
+    }
+    if !r.teams.is_empty() {
+        let ok = r
+            .teams
+            .iter()
+            .any(|(org, team)| m.teams.iter().any(|(o, t)| eq_ci(o, org) && eq_ci(t, team)));
+        if !ok {
+            return Err(ProviderError::Denied {
+                rule: "github_team",
+                detail: format!("{} is in none of the required teams", m.login),
+            });
+        }
+    } else if let Some(org) = &r.org {
+        if !m.orgs.iter().any(|o| eq_ci(o, org)) {
+            return Err(ProviderError::Denied {
+                rule: "github_org",
+                detail: format!("{} is not a member of {org}", m.login),
+            });
+        }
+    }
+    if r.repo.is_some() && m.repo_access != Some(true) {
+        return Err(ProviderError::Denied {
+            rule: "github_repo",
+            detail: format!("{} has no access to the required repository", m.login),
+        });
+    }
+    Ok(())
+}
+
+/// The session groups: every org, then every `org:team`.
+pub(crate) fn groups(orgs: &[String], teams: &[(String, String)]) -> Vec<String> {
+    let mut out: Vec<String> = orgs.to_vec();
+    out.extend(teams.iter().map(|(o, t)| format!("{o}:{t}")));
+    out
+}
+
+/// The GitHub provider.
+pub struct GithubProvider {
+    id: String,
+    display_name: String,
+    client_id: String,
+    client_secret: Secret,
+    scope: String,
+    login_url: url::Url,
+    redeem_url: url::Url,
+    api: url::Url,
+    restrictions: Restrictions,
+    repo_token: Secret,
+    http: IdpClient,
+}
+
+impl std::fmt::Debug for GithubProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GithubProvider")
+            .field("id", &self.id)
+            .field("api", &self.api.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+fn parse_default(s: &str) -> url::Url {
+    // Constant, known-good URLs.
+    url::Url::parse(s).unwrap_or_else(|_| unreachable!("constant URL {s}"))
+}
+
+#[derive(Deserialize)]
+struct User {
+    login: String,
+    id: u64,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Email {
+    email: String,
+    #[serde(default)]
+    primary: bool,
+    #[serde(default)]
+    verified: bool,
+}
+
+#[derive(Deserialize)]
+struct Org {
+    login: String,
+}
+
+#[derive(Deserialize)]
+struct Team {
+    slug: String,
+    organization: Org,
+}
+
+#[derive(Deserialize)]
+struct Repo {
+    #[serde(default)]
+    private: bool,
+    #[serde(default)]
+    permissions: Option<RepoPermissions>,
+}
+
+#[derive(Deserialize, Default)]
+struct RepoPermissions {
+    #[serde(default)]
+    pull: bool,
+    #[serde(default)]
+    push: bool,
+    #[serde(default)]
+    admin: bool,
+}
+
+/// The primary, verified address; an unverified primary is refused as unverified.
+fn primary_email(emails: &[Email]) -> Result<String, ProviderError> {
+    if let Some(e) = emails.iter().find(|e| e.primary && e.verified) {
+        return Ok(e.email.clone());
+    }
+    match emails.iter().find(|e| e.primary) {
+        Some(e) => Err(ProviderError::UnverifiedEmail {
+            email: e.email.clone(),
+        }),
+        None => Err(ProviderError::MissingEmail {
+            claim: "primary verified address of /user/emails".into(),
+        }),
+    }
+}
+
+impl GithubProvider {
+    /// Validate the options and build the provider (no network I/O).
+    pub fn new(cfg: &ProviderConfig) -> Result<Self, ProviderError> {
+        if cfg.client_id.is_empty() {
+            return Err(ProviderError::Config {
+                key: "client_id",
+                message: "is required".into(),
+            });
+        }
+        let restrictions = Restrictions::from_options(&cfg.github)?;
+        let repo_token = cfg.github.token.clone();
+        let scope = if cfg.scope.is_empty() {
+            DEFAULT_SCOPE.to_owned()
+        } else {
+            cfg.scope.clone()
+        };
+        Ok(Self {
+            id: format!("github={}", cfg.client_id),
+            display_name: if cfg.display_name.is_empty() {
+                "GitHub".into()
+            } else {
+                cfg.display_name.clone()
+            },
+            client_id: cfg.client_id.clone(),
+            client_secret: cfg.client_secret.clone(),
+            scope,
+            login_url: cfg
+                .login_url
+                .clone()
+                .unwrap_or_else(|| parse_default("https://github.com/login/oauth/authorize")),
+            redeem_url: cfg
+                .redeem_url
+                .clone()
+                .unwrap_or_else(|| parse_default("https://github.com/login/oauth/access_token")),
+            api: cfg
+                .validate_url
+                .clone()
+                .unwrap_or_else(|| parse_default("https://api.github.com/")),
+            restrictions,
+            repo_token,
+            http: IdpClient::new(cfg)?,
+        })
+    }
+
+    /// Use another total timeout per request (tests).
+    #[cfg(test)]
+    pub(crate) fn with_request_timeout(
+        mut self,
+        cfg: &ProviderConfig,
+        timeout: std::time::Duration,
+    ) -> Result<Self, ProviderError> {
+        self.http = IdpClient::with_timeout(cfg, timeout)?;
+        Ok(self)
+    }
+
+    fn build_authorize_url(&self, p: &AuthorizeParams<'_>) -> url::Url {
+        let mut url = self.login_url.clone();
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("client_id", &self.client_id);
+            q.append_pair("redirect_uri", p.redirect_uri);
+            q.append_pair("scope", &self.scope);
+            q.append_pair("state", p.state);
+            // GitHub supports PKCE (S256) on OAuth Apps and GitHub Apps.
+            if let Some(cc) = &p.code_challenge {
+                q.append_pair("code_challenge", cc.challenge);
+                q.append_pair("code_challenge_method", cc.method.as_str());
+            }
+        }
+        url
+    }
+
+    async fn token_request(
+        &self,
+        mut form: Vec<(&str, &str)>,
+    ) -> Result<TokenResponse, ProviderError> {
+        form.push(("client_id", &self.client_id));
+        form.push(("client_secret", self.client_secret.expose()));
+        // Without `Accept: application/json` GitHub answers form-encoded.
+        let req = self
+            .http
+            .credentialed
+            .post(self.redeem_url.clone())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(&form);
+        let fetched = http::send(Endpoint::Token, req).await?;
+        parse_token_response(&fetched)
+    }
+
+    async fn get(&self, url: &url::Url, token: &str) -> Result<http::Fetched, ProviderError> {
+        let auth = api::authorization(API, "Bearer", token)?;
+        api::get(
+            &self.http.credentialed,
+            API,
+            url,
+            &auth,
+            ACCEPT,
+            &[API_VERSION],
+        )
+        .await
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> Result<T, ProviderError> {
+        let f = self.get(&api::join(&self.api, path), token).await?;
+        api::json(API, &f)
+    }
+
+    /// Every page of a listing (`per_page=100`, then the `Link: rel="next"` targets).
+    async fn get_all<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> Result<Vec<T>, ProviderError> {
+        let mut url = api::join(&self.api, path);
+        url.query_pairs_mut().append_pair("per_page", "100");
+        let mut out = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let f = self.get(&url, token).await?;
+            let page: Vec<T> = api::json(API, &f)?;
+            out.extend(page);
+            match f.link.as_deref().and_then(api::link_next) {
+                Some(next) => url = api::checked_next(API, &self.api, next)?,
+                None => return Ok(out),
+            }
+        }
+        Err(ProviderError::InvalidResponse {
+            endpoint: API,
+            detail: format!("more than {MAX_PAGES} pages at {path}"),
+        })
+    }
+
+    /// Whether the user may use `github_repo`: as a collaborator (with `github_token`), or
+    /// through their own token: push access to a public repo, pull access to a private one.
+    async fn repo_access(
+        &self,
+        owner: &str,
+        name: &str,
+        login: &str,
+        token: &str,
+    ) -> Result<bool, ProviderError> {
+        let seg = |s: &str| {
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        if !self.repo_token.is_empty() {
+            let path = format!(
+                "/repos/{}/{}/collaborators/{}",
+                seg(owner),
+                seg(name),
+                seg(login)
+            );
+            let f = self
+                .get(&api::join(&self.api, &path), self.repo_token.expose())
+                .await?;
+            return match f.status.as_u16() {
+                204 => Ok(true),
+                404 => Ok(false),
+                _ => Err(api::api_error(API, &f)),
+            };
+        }
+        let path = format!("/repos/{}/{}", seg(owner), seg(name));
+        let f = self.get(&api::join(&self.api, &path), token).await?;
+        if f.status.as_u16() == 404 {
+            return Ok(false);
+        }
+        let repo: Repo = api::json(API, &f)?;
+        let p = repo.permissions.unwrap_or_default();
+        Ok(if repo.private {
+            p.pull || p.push || p.admin
+        } else {
+            p.push || p.admin
+        })
+    }
+
+    /// Who the token belongs to, checked against the restrictions.
+    async fn identity(&self, token: &str) -> Result<Claims, ProviderError> {
+        let user: User = self.get_json("/user", token).await?;
+        let emails: Vec<Email> = self.get_json("/user/emails", token).await?;
+        let email = primary_email(&emails)?;
+        let read_memberships = self.restrictions.needs_memberships()
+            || self.scope.split_whitespace().any(|s| s == "read:org");
+        let (orgs, teams) = if read_memberships {
+            let orgs: Vec<Org> = self.get_all("/user/orgs", token).await?;
+            let teams: Vec<Team> = self.get_all("/user/teams", token).await?;
+            (
+                orgs.into_iter().map(|o| o.login).collect::<Vec<_>>(),
+                teams
+                    .into_iter()
+                    .map(|t| (t.organization.login, t.slug))
+                    .collect::<Vec<_>>(),
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let listed = self
+            .restrictions
+            .users
+            .iter()
+            .any(|u| eq_ci(u, &user.login));
+        let repo_access = match &self.restrictions.repo {
+            Some((owner, name)) if !listed => {
+                Some(self.repo_access(owner, name, &user.login, token).await?)
+            }
+            _ => None,
+        };
+        decide(
+            &self.restrictions,
+            &Membership {
+                login: &user.login,
+                orgs: &orgs,
+                teams: &teams,
+                repo_access,
+            },
+        )?;
+        let _ = user.name;
+        Ok(Claims {
+            subject: user.id.to_string(),
+            user: user.login.clone(),
+            email,
+            groups: groups(&orgs, &teams),
+            preferred_username: Some(user.login),
+        })
+    }
+
+    async fn run_redeem(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+        code_verifier: Option<&str>,
+        now: SystemTime,
+    ) -> Result<Identity, ProviderError> {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+        ];
+        if let Some(v) = code_verifier {
+            form.push(("code_verifier", v));
+        }
+        let resp = self.token_request(form).await?;
+        let claims = self.identity(&resp.access_token).await?;
+        Ok(Identity {
+            tokens: Tokens {
+                expires_on: expiry(resp.expires_in, &serde_json::Map::new(), now),
+                access_token: resp.access_token,
+                id_token: None,
+                refresh_token: resp.refresh_token,
+            },
+            claims,
+        })
+    }
+
+    async fn run_refresh(
+        &self,
+        refresh_token: &str,
+        now: SystemTime,
+    ) -> Result<Refreshed, ProviderError> {
+        let resp = self
+            .token_request(vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ])
+            .await?;
+        // Memberships may have changed since the login: check them again.
+        let claims = self.identity(&resp.access_token).await?;
+        Ok(Refreshed {
+            tokens: Tokens {
+                expires_on: expiry(resp.expires_in, &serde_json::Map::new(), now),
+                access_token: resp.access_token,
+                id_token: None,
+                refresh_token: resp.refresh_token,
+            },
+            claims: Some(claims),
+        })
+    }
+
+    async fn run_validate(&self, access_token: &str) -> Result<(), ProviderError> {
+        let f = self
+            .get(&api::join(&self.api, "/user"), access_token)
+            .await?;
+        if f.status.is_success() {
+            Ok(())
+        } else {
+            Err(api::api_error(API, &f))
+        }
+    }
+}
+
+impl Provider for GithubProvider {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn display_name(&self) -> &str {
+        &self.display_name
+    }
+
+    fn kind(&self) -> &str {
+        "github"
+    }
+
+    fn is_ready(&self) -> bool {
+        true
+    }
+
+    fn discover(&self) -> ProviderFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn authorize_url(&self, params: &AuthorizeParams<'_>) -> Result<url::Url, ProviderError> {
+        Ok(self.build_authorize_url(params))
+    }
+
+    fn redeem<'a>(
+        &'a self,
+        code: &'a str,
+        redirect_uri: &'a str,
+        code_verifier: Option<&'a str>,
+        _expected_nonce: Option<&'a str>,
+        now: SystemTime,
+    ) -> ProviderFuture<'a, Identity> {
+        Box::pin(self.run_redeem(code, redirect_uri, code_verifier, now))
+    }
+
+    fn refresh<'a>(
+        &'a self,
+        refresh_token: &'a str,
+        now: SystemTime,
+    ) -> ProviderFuture<'a, Refreshed> {
+        Box::pin(self.run_refresh(refresh_token, now))
+    }
+
+    fn validates_sessions(&self) -> bool {
+        true
+    }
+
+    fn validate_session<'a>(
+        &'a self,
+        access_token: &'a str,
+        _now: SystemTime,
+    ) -> ProviderFuture<'a, ()> {
+        Box::pin(self.run_validate(access_token))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn restrictions(org: &str, team: &str, repo: &str, users: &[&str]) -> Restrictions {
+        Restrictions::from_options(&crate::config::GithubOptions {
+            org: org.into(),
+            team: team.into(),
+            repo: repo.into(),
+            token: Secret::default(),
+            users: users.iter().map(|u| (*u).to_owned()).collect(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn team_options_accept_slugs_of_the_org_and_org_colon_team() {
+        let r = restrictions("acme", "ops, other:devs", "", &[]);
+        assert_eq!(
+            r.teams,
+            vec![
+                ("acme".to_owned(), "ops".to_owned()),
+                ("other".to_owned(), "devs".to_owned())
+            ]
+        );
+        let bare = Restrictions::from_options(&crate::config::GithubOptions {
+            team: "ops".into(),
+            ..Default::default()
+        });
+        assert!(matches!(
+            bare,
+            Err(ProviderError::Config {
+                key: "github_team",
+                ..
+            })
+        ));
+        let bad_repo = Restrictions::from_options(&crate::config::GithubOptions {
+            repo: "just-a-name".into(),
+            ..Default::default()
+        });
+        assert!(matches!(
+            bad_repo,
+            Err(ProviderError::Config {
+                key: "github_repo",
+                ..
+            })
+        ));
+    }
+
+    fn rule(r: Result<(), ProviderError>) -> Option<&'static str> {
+        match r {
+            Ok(()) => None,
+            Err(ProviderError::Denied { rule, .. }) => Some(rule),
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+
+    #[test]
+    fn restrictions_are_decided_like_oauth2_proxy() {
+        let orgs = vec!["acme".to_owned()];
+        let teams = vec![("acme".to_owned(), "ops".to_owned())];
+        let m = |login, repo_access| Membership {
+            login,
+            orgs: &orgs,
+            teams: &teams,
+            repo_access,
+        };
+        let table: Vec<(Restrictions, Membership<'_>, Option<&str>)> = vec![
+            (restrictions("", "", "", &[]), m("alice", None), None),
+            (restrictions("acme", "", "", &[]), m("alice", None), None),
+            (restrictions("ACME", "", "", &[]), m("alice", None), None),
+            (
+                restrictions("other", "", "", &[]),
+                m("alice", None),
+                Some("github_org"),
+            ),
+            (restrictions("acme", "ops", "", &[]), m("alice", None), None),
+            (
+                restrictions("acme", "devs", "", &[]),
+                m("alice", None),
+                Some("github_team"),
+            ),
+            (
+                restrictions("", "acme:ops", "", &[]),
+                m("alice", None),
+                None,
+            ),
+            (
+                restrictions("", "", "acme/app", &[]),
+                m("alice", Some(false)),
+                Some("github_repo"),
+            ),
+            (
+                restrictions("", "", "acme/app", &[]),
+                m("alice", Some(true)),
+                None,
+            ),
+            (
+                restrictions("acme", "", "acme/app", &[]),
+                m("alice", Some(false)),
+                Some("github_repo"),
+            ),
+            (
+                restrictions("", "", "", &["bob"]),
+                m("alice", None),
+                Some("github_user"),
+            ),
+            (restrictions("", "", "", &["Alice"]), m("alice", None), None),
+            // A listed user gets in although not in the org.
+            (
+                restrictions("other", "", "", &["alice"]),
+                m("alice", None),
+                None,
+            ),
+        ];
+        for (i, (r, m, want)) in table.into_iter().enumerate() {
+            assert_eq!(rule(decide(&r, &m)), want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn groups_are_orgs_and_org_colon_team() {
+        assert_eq!(
+            groups(
+                &["acme".into(), "oss".into()],
+                &[("acme".into(), "ops".into())]
+            ),
+            vec!["acme", "oss", "acme:ops"]
+        );
+    }
+
+    #[test]
+    fn the_primary_verified_address_is_the_email() {
+        let e = |email: &str, primary, verified| Email {
+            email: email.into(),
+            primary,
+            verified,
+        };
+        assert_eq!(
+            primary_email(&[e("a@x", false, true), e("b@x", true, true)]).unwrap(),
+            "b@x"
+        );
+        assert!(matches!(
+            primary_email(&[e("b@x", true, false), e("a@x", false, true)]),
+            Err(ProviderError::UnverifiedEmail { .. })
+        ));
+        assert!(matches!(
+            primary_email(&[]),
+            Err(ProviderError::MissingEmail { .. })
+        ));
+    }
+}
