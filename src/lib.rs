@@ -13,6 +13,8 @@ pub mod crypto;
 pub mod demo;
 pub mod error;
 pub mod flow;
+pub mod forward_auth;
+pub mod forwarded;
 pub mod headers;
 pub mod inject;
 pub mod pages;
@@ -21,6 +23,7 @@ pub mod redirect;
 pub mod routes;
 pub mod server;
 pub mod session;
+pub mod skip;
 pub mod telemetry;
 pub mod upstream;
 

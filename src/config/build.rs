@@ -294,6 +294,7 @@ pub(super) fn build(mut c: Ctx, config_file: Option<PathBuf>) -> Result<Config, 
             );
         }
     }
+    let (trusted_proxy_ips, skip) = forwarding_and_skip(&mut c);
     let logging = LoggingConfig {
         json,
         request_logging: c.boolean("request_logging"),
@@ -334,10 +335,45 @@ pub(super) fn build(mut c: Ctx, config_file: Option<PathBuf>) -> Result<Config, 
         pages,
         logging,
         skip_auth_preflight: c.boolean("skip_auth_preflight"),
+        trusted_proxy_ips,
+        skip,
         force_https: c.boolean("force_https"),
         encode_state: c.boolean("encode_state"),
         config_file,
     })
+}
+
+/// `trusted_proxy_ips` and the skip rules (`skip_auth_*`, `trusted_ips`, `api_routes`).
+fn forwarding_and_skip(c: &mut Ctx) -> (Vec<crate::forwarded::Cidr>, crate::skip::SkipRules) {
+    let mut trusted_proxy_ips = Vec::new();
+    for entry in c.list("trusted_proxy_ips") {
+        match crate::forwarded::Cidr::parse(&entry) {
+            Ok(n) => trusted_proxy_ips.push(n),
+            Err(e) => c.fail("trusted_proxy_ips", e),
+        }
+    }
+    if !c.boolean("skip_auth_strip_headers") {
+        c.fail(
+            "skip_auth_strip_headers",
+            "authproxy always strips client-sent identity headers, also on skipped requests; false would let clients forge an identity and is refused",
+        );
+    }
+    let skip = match crate::skip::SkipRules::compile(
+        &c.list("skip_auth_routes"),
+        &c.list("skip_auth_regex"),
+        &c.list("api_routes"),
+        &c.list("trusted_ips"),
+        c.boolean("skip_auth_preflight"),
+    ) {
+        Ok(s) => s,
+        Err(errors) => {
+            for e in errors {
+                c.fail(e.key, e.message);
+            }
+            crate::skip::SkipRules::default()
+        }
+    };
+    (trusted_proxy_ips, skip)
 }
 
 /// `[http://]<ip>:<port>`; `:4180` means every IPv4 interface, `localhost` is 127.0.0.1.
