@@ -257,19 +257,16 @@ fn client_ip(headers: &HeaderMap, peer: IpAddr, policy: &ForwardPolicy) -> IpAdd
 
 /// Walks every `X-Forwarded-For` entry from the right past trusted proxies.
 fn forwarded_for_client(headers: &HeaderMap, policy: &ForwardPolicy) -> Option<IpAddr> {
-    let values: Vec<&str> = headers
-        .get_all(&X_FORWARDED_FOR)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
     let mut leftmost = None;
-    for entry in values.iter().rev().flat_map(|v| v.rsplit(',')) {
-        // An unparsable hop breaks the chain: nothing left of it can be trusted.
-        let ip = parse_ip(entry)?;
-        if !in_any(&policy.trusted_proxies, ip) {
-            return Some(ip);
+    for value in headers.get_all(&X_FORWARDED_FOR).iter().rev() {
+        // An unreadable or unparsable hop breaks the chain: nothing left of it can be trusted.
+        for entry in value.to_str().ok()?.rsplit(',') {
+            let ip = parse_ip(entry)?;
+            if !in_any(&policy.trusted_proxies, ip) {
+                return Some(ip);
+            }
+            leftmost = Some(ip);
         }
-        leftmost = Some(ip);
     }
     leftmost
 }
