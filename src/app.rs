@@ -42,6 +42,8 @@ pub struct App {
     pub refresher: Refresher,
     /// Bearer tokens and htpasswd users.
     pub machine: crate::machine::MachineAuth,
+    /// When forwarding headers are believed (`reverse_proxy` + `trusted_proxy_ips`).
+    pub forward: crate::forwarded::ForwardPolicy,
 }
 
 /// Facts about one request, computed once at the top of the request path.
@@ -54,6 +56,10 @@ pub struct RequestCtx {
     /// Host (with port when present) as the client used it.
     pub host: String,
     pub client_ip: std::net::IpAddr,
+    /// The TCP peer (the front proxy, when there is one).
+    pub peer: std::net::IpAddr,
+    /// The forwarding headers of this request were believed (see [`crate::forwarded`]).
+    pub proxied: bool,
     /// The client prefers JSON (API client): 401 JSON instead of a sign-in page.
     pub wants_json: bool,
     /// The connection's cache of the last verified session.
@@ -225,6 +231,14 @@ impl App {
             crate::provider::spawn_discovery(provider.clone());
         }
         warn_insecure(&cfg);
+        let forward = crate::forwarded::ForwardPolicy {
+            reverse_proxy: cfg.reverse_proxy,
+            trusted_proxies: cfg.trusted_proxy_ips.clone(),
+            client_ip_header: http::HeaderName::from_bytes(
+                cfg.real_client_ip_header.to_ascii_lowercase().as_bytes(),
+            )
+            .map_err(|e| format!("real_client_ip_header: {e}"))?,
+        };
         Ok(App {
             cfg,
             clock,
@@ -238,6 +252,7 @@ impl App {
             pages,
             refresher: Refresher::default(),
             machine,
+            forward,
         })
     }
 

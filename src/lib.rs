@@ -15,6 +15,8 @@ pub mod demo;
 pub mod error;
 pub mod ext_authz;
 pub mod flow;
+pub mod forward_auth;
+pub mod forwarded;
 pub mod headers;
 pub mod inject;
 pub mod machine;
@@ -24,6 +26,7 @@ pub mod redirect;
 pub mod routes;
 pub mod server;
 pub mod session;
+pub mod skip;
 pub mod telemetry;
 pub mod tls;
 pub mod upstream;
@@ -107,9 +110,7 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
         let grpc_app = app.clone();
         let grpc_stop = stopped(stop_rx.clone());
         tokio::spawn(async move {
-            if let Err(e) =
-                ext_authz::serve(grpc_listener, grpc_app, grpc_stop).await
-            {
+            if let Err(e) = ext_authz::serve(grpc_listener, grpc_app, grpc_stop).await {
                 tracing::error!(error = %e, "gRPC ext_authz server failed");
             }
         });

@@ -1,11 +1,10 @@
 //! The request path, as one readable function: request id → `/ping` `/ready` → `{prefix}/…`
 //! endpoints → authenticate → authorize → inject identity → upstream.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::header::{ACCEPT, HOST, USER_AGENT};
+use http::header::{ACCEPT, USER_AGENT};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
@@ -17,6 +16,8 @@ use crate::flow::{self, SessionLookup};
 use crate::server::{ConnInfo, Handler};
 use crate::upstream::{ClientScheme, ProxyContext, UpstreamError};
 use crate::Body;
+
+mod forward;
 
 impl Handler for App {
     type Conn = SessionCache;
@@ -99,6 +100,9 @@ impl App {
                 "/sign_out" => (flow::sign_out(self, &req, ctx), None),
                 "/userinfo" => self.userinfo(&req, ctx).await,
                 "/auth" => self.auth(&req, ctx).await,
+                e if strip_prefix_segment(e, "/ext_authz").is_some() => {
+                    self.ext_authz(&req, ctx, &e["/ext_authz".len()..]).await
+                }
                 _ => (self.error_response(ctx, &AppError::NotFound, "/"), None),
             };
         }
@@ -111,6 +115,15 @@ impl App {
         req: Request<Incoming>,
         ctx: &RequestCtx,
     ) -> (Response<Body>, Option<String>) {
+        // Skip rules see the path this request really has (the one that is proxied), never
+        // X-Forwarded-Uri: a forwarded path is only meaningful on the forward-auth endpoints.
+        if let Some(reason) = self.cfg.skip.skip(
+            req.method().as_str(),
+            req.uri().path_and_query().map(|p| p.as_str()),
+            ctx.client_ip,
+        ) {
+            return self.skipped(req, ctx, reason).await;
+        }
         let lookup = flow::load_session(self, req.headers(), ctx).await;
         let (session, cookies) = match lookup {
             SessionLookup::Valid {
@@ -118,10 +131,15 @@ impl App {
                 set_cookies,
             } => (session, set_cookies),
             SessionLookup::None { clear_cookies } => {
-                if self.cfg.skip_auth_preflight && req.method() == Method::OPTIONS {
-                    return (self.proxy(req, ctx, None).await, None);
-                }
-                let mut resp = flow::unauthenticated(self, &req, ctx);
+                let api = self
+                    .cfg
+                    .skip
+                    .is_api(req.uri().path_and_query().map_or("/", |p| p.as_str()));
+                let mut resp = if api {
+                    forward::unauthorized_json()
+                } else {
+                    flow::unauthenticated(self, &req, ctx)
+                };
                 add_cookies(&mut resp, &clear_cookies);
                 return (resp, None);
             }
@@ -227,53 +245,6 @@ impl App {
         }
     }
 
-    /// `/oauth2/auth`: 202 with identity headers, 401 without a session, 403 when not allowed.
-    /// The decision is [`crate::authcheck::authenticate`], shared with Envoy's gRPC ext_authz.
-    async fn auth(
-        &self,
-        req: &Request<Incoming>,
-        ctx: &RequestCtx,
-    ) -> (Response<Body>, Option<String>) {
-        use crate::authcheck::{authenticate, AuthOutcome};
-        match authenticate(self, req.headers(), ctx).await {
-            AuthOutcome::Allowed {
-                session,
-                set_cookies,
-            } => {
-                let mut resp = page(StatusCode::ACCEPTED, "text/plain; charset=utf-8", "");
-                for (name, value) in flow::auth_response_headers_for(self, &session.session) {
-                    resp.headers_mut().append(name, value);
-                }
-                add_cookies(&mut resp, &set_cookies);
-                (resp, Some(session.session.email.clone()))
-            }
-            AuthOutcome::Forbidden {
-                session,
-                reason,
-                set_cookies,
-            } => {
-                tracing::info!(request_id = %ctx.request_id, user = %session.session.email,
-                    reason, "auth request denied");
-                let mut resp = page(
-                    StatusCode::FORBIDDEN,
-                    "text/plain; charset=utf-8",
-                    "Forbidden",
-                );
-                add_cookies(&mut resp, &set_cookies);
-                (resp, Some(session.session.email.clone()))
-            }
-            AuthOutcome::Unauthenticated { clear_cookies } => {
-                let mut resp = page(
-                    StatusCode::UNAUTHORIZED,
-                    "text/plain; charset=utf-8",
-                    "Unauthorized",
-                );
-                add_cookies(&mut resp, &clear_cookies);
-                (resp, None)
-            }
-        }
-    }
-
     fn ready(&self) -> Response<Body> {
         if self.provider.is_ready() {
             page(StatusCode::OK, "text/plain; charset=utf-8", "OK")
@@ -300,43 +271,33 @@ impl App {
         sessions: Arc<SessionCache>,
     ) -> RequestCtx {
         let headers = req.headers();
-        let trusted = self.cfg.reverse_proxy;
-        let forwarded = |name: &str| {
-            if trusted {
-                headers
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.split(',').next())
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty())
-            } else {
-                None
-            }
-        };
-        let scheme = match forwarded("x-forwarded-proto") {
-            Some(p) if p.eq_ignore_ascii_case("https") => "https",
-            Some(_) => "http",
-            None if conn.tls => "https",
-            None => "http",
-        };
-        let host = forwarded("x-forwarded-host")
-            .or_else(|| header_str(headers, HOST))
-            .or_else(|| req.uri().authority().map(|a| a.as_str()))
-            .unwrap_or("")
-            .to_owned();
-        let client_ip = forwarded(&self.cfg.real_client_ip_header.to_ascii_lowercase())
-            .or_else(|| forwarded("x-forwarded-for"))
-            .and_then(|v| v.parse::<IpAddr>().ok())
-            .unwrap_or(conn.peer.ip());
+        let original = crate::forwarded::original_request(
+            headers,
+            req.uri(),
+            req.method(),
+            conn.peer.ip(),
+            &self.forward,
+        );
+        if self.forward.reverse_proxy && !original.trusted {
+            forward::warn_untrusted_forwarding(headers, conn.peer.ip());
+        }
         let wants_json = header_str(headers, ACCEPT)
             .map(|a| a.contains("application/json") && !a.contains("text/html"))
             .unwrap_or(false);
         RequestCtx {
             request_id: crate::crypto::request_id(),
             now: self.clock.now(),
-            scheme,
-            host,
-            client_ip,
+            // On the HTTPS listener the scheme is https unless a trusted front proxy says otherwise.
+            scheme: if conn.tls && !(original.trusted && headers.contains_key("x-forwarded-proto"))
+            {
+                "https"
+            } else {
+                original.scheme
+            },
+            host: original.host,
+            client_ip: original.client_ip,
+            peer: conn.peer.ip(),
+            proxied: original.trusted,
             wants_json,
             sessions,
         }

@@ -315,6 +315,7 @@ pub(super) fn build(mut c: Ctx, config_file: Option<PathBuf>) -> Result<Config, 
             );
         }
     }
+    let (trusted_proxy_ips, skip) = forwarding_and_skip(&mut c);
     let logging = LoggingConfig {
         json,
         request_logging: c.boolean("request_logging"),
@@ -358,6 +359,8 @@ pub(super) fn build(mut c: Ctx, config_file: Option<PathBuf>) -> Result<Config, 
         logging,
         machine,
         skip_auth_preflight: c.boolean("skip_auth_preflight"),
+        trusted_proxy_ips,
+        skip,
         force_https: c.boolean("force_https"),
         encode_state: c.boolean("encode_state"),
         config_file,
@@ -418,6 +421,39 @@ fn tls_listener(c: &mut Ctx) -> Option<crate::config::TlsListenerConfig> {
     }
 }
 
+/// `trusted_proxy_ips` and the skip rules (`skip_auth_*`, `trusted_ips`, `api_routes`).
+fn forwarding_and_skip(c: &mut Ctx) -> (Vec<crate::forwarded::Cidr>, crate::skip::SkipRules) {
+    let mut trusted_proxy_ips = Vec::new();
+    for entry in c.list("trusted_proxy_ips") {
+        match crate::forwarded::Cidr::parse(&entry) {
+            Ok(n) => trusted_proxy_ips.push(n),
+            Err(e) => c.fail("trusted_proxy_ips", e),
+        }
+    }
+    if !c.boolean("skip_auth_strip_headers") {
+        c.fail(
+            "skip_auth_strip_headers",
+            "authproxy always strips client-sent identity headers, also on skipped requests; false would let clients forge an identity and is refused",
+        );
+    }
+    let skip = match crate::skip::SkipRules::compile(
+        &c.list("skip_auth_routes"),
+        &c.list("skip_auth_regex"),
+        &c.list("api_routes"),
+        &c.list("trusted_ips"),
+        c.boolean("skip_auth_preflight"),
+    ) {
+        Ok(s) => s,
+        Err(errors) => {
+            for e in errors {
+                c.fail(e.key, e.message);
+            }
+            crate::skip::SkipRules::default()
+        }
+    };
+    (trusted_proxy_ips, skip)
+}
+
 /// `[http://]<ip>:<port>`; `:4180` means every IPv4 interface, `localhost` is 127.0.0.1.
 pub(super) fn parse_http_address(s: &str) -> Result<SocketAddr, String> {
     let t = s.trim();
@@ -426,7 +462,7 @@ pub(super) fn parse_http_address(s: &str) -> Result<SocketAddr, String> {
         return Err(format!("{t:?}: unix sockets and inherited file descriptors are not supported yet; use [http://]<ip>:<port>"));
     }
     if lower.starts_with("https://") {
-        return Err(format!("{t:?}: HTTPS listening (tls_cert_file) is not supported yet; use http://<ip>:<port> behind a TLS-terminating gateway"));
+        return Err(format!("{t:?}: http_address is the plain HTTP listener; for HTTPS set https_address with tls_cert_file and tls_key_file"));
     }
     let rest = if lower.starts_with("http://") {
         &t[7..]

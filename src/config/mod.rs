@@ -344,6 +344,12 @@ pub struct Config {
     pub machine: MachineConfig,
     /// `skip_auth_preflight`.
     pub skip_auth_preflight: bool,
+    /// `trusted_proxy_ips` (authproxy extension, default loopback): forwarding headers are
+    /// believed only from these peers, and only with `reverse_proxy`.
+    pub trusted_proxy_ips: Vec<crate::forwarded::Cidr>,
+    /// `skip_auth_routes`, `skip_auth_regex`, `skip_auth_preflight`, `trusted_ips`,
+    /// `api_routes`, compiled.
+    pub skip: crate::skip::SkipRules,
     /// `force_https`.
     pub force_https: bool,
     /// `encode_state`: accepted for compatibility; our state is always encrypted.

@@ -1086,12 +1086,12 @@ fn unsupported_oauth2_proxy_options_fail_only_when_not_default() {
     );
     let f = cfg2.display().to_string();
     assert_err(
-        &["--config", cfg2.to_str().unwrap(), "--skip-auth-regex=^/public"],
+        &["--config", cfg2.to_str().unwrap(), "--redis-connection-url=redis://127.0.0.1:6379"],
         &base_env(),
         &[
             &format!("option `session_store_type` (from {f}) is an oauth2-proxy option authproxy does not support yet"),
             &format!("option `bitbucket_team` (from {f}) is an oauth2-proxy option authproxy does not support yet"),
-            "option `skip_auth_regex` (from flag --skip-auth-regex) is an oauth2-proxy option authproxy does not support yet",
+            "option `redis_connection_url` (from flag --redis-connection-url) is an oauth2-proxy option authproxy does not support yet",
         ],
     );
     assert_err(&["--alpha-config=x.yaml"], &base_env(), &["--alpha-config"]);
@@ -1444,4 +1444,79 @@ fn machine_client_options_are_parsed_and_validated() {
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
         assert_err(&a, &base_env(), &[&want]);
     }
+}
+
+// ---- forward auth: trusted_proxy_ips and the skip rules ----
+
+#[test]
+fn trusted_proxy_ips_default_to_loopback_and_accept_cidrs() {
+    let c = run(&[], &base_env());
+    assert_eq!(
+        c.trusted_proxy_ips,
+        crate::forwarded::default_trusted_proxies()
+    );
+    let c = run(
+        &[
+            "--trusted-proxy-ip=10.0.0.0/8",
+            "--trusted-proxy-ip=fd00::/8",
+        ],
+        &base_env(),
+    );
+    assert_eq!(c.trusted_proxy_ips.len(), 2);
+    assert!(c.trusted_proxy_ips[0].contains("10.1.2.3".parse().unwrap()));
+    assert!(!c.trusted_proxy_ips[0].contains("127.0.0.1".parse().unwrap()));
+    assert_err(
+        &["--trusted-proxy-ip=10.0.0.1/8"],
+        &base_env(),
+        &[
+            "option `trusted_proxy_ips` (from flag --trusted-proxy-ip)",
+            "host bits",
+        ],
+    );
+}
+
+#[test]
+fn skip_rules_compile_and_bad_entries_name_their_option() {
+    let c = run(
+        &[
+            "--skip-auth-route=GET=^/public/",
+            "--skip-auth-regex=^/health$",
+            "--api-route=^/api/",
+            "--trusted-ip=192.0.2.0/24",
+            "--skip-auth-preflight",
+        ],
+        &base_env(),
+    );
+    let lo: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    assert!(c.skip.skip("GET", Some("/public/x"), lo).is_some());
+    assert!(c.skip.skip("POST", Some("/public/x"), lo).is_none());
+    assert!(c.skip.skip("GET", Some("/health"), lo).is_some());
+    assert!(c
+        .skip
+        .skip("GET", Some("/x"), "192.0.2.9".parse().unwrap())
+        .is_some());
+    assert!(c.skip.is_api("/api/v1"));
+    assert_err(
+        &[
+            "--skip-auth-route=GET=(",
+            "--api-route=[",
+            "--trusted-ip=nope",
+        ],
+        &base_env(),
+        &[
+            "option `skip_auth_routes` (from flag --skip-auth-route)",
+            "option `api_routes` (from flag --api-route)",
+            "option `trusted_ips` (from flag --trusted-ip)",
+        ],
+    );
+}
+
+#[test]
+fn skip_auth_strip_headers_false_is_refused() {
+    assert_err(
+        &["--skip-auth-strip-headers=false"],
+        &base_env(),
+        &["option `skip_auth_strip_headers`", "forge"],
+    );
+    run(&["--skip-auth-strip-headers=true"], &base_env());
 }

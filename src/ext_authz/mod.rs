@@ -238,6 +238,9 @@ pub async fn check(
         scheme: orig.scheme,
         host: orig.host.clone(),
         client_ip: orig.client_ip.unwrap_or(peer.ip()),
+        peer: peer.ip(),
+        // The request description comes from Envoy on the dedicated gRPC listener.
+        proxied: true,
         wants_json: !accepts_html(&orig.headers),
         sessions,
     };

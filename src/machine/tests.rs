@@ -7,6 +7,8 @@ fn ctx(scheme: &'static str, host: &str) -> RequestCtx {
         scheme,
         host: host.into(),
         client_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+        peer: std::net::IpAddr::from([127, 0, 0, 1]),
+        proxied: false,
         wants_json: false,
         sessions: Arc::new(crate::flow::cache::SessionCache::default()),
     }

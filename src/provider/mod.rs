@@ -8,8 +8,8 @@
 //! The trait is dyn-compatible (`Arc<dyn Provider>`), its async methods return boxed
 //! futures. Every method that depends on time takes `now`.
 
-mod bearer;
 mod api;
+mod bearer;
 mod claims;
 mod discovery;
 mod entra;
