@@ -271,20 +271,42 @@ pub fn original_url(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Str
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let callback_elsewhere = app.cfg.redirect_url.as_ref().is_some_and(|u| {
+    if callback_elsewhere(app, ctx) && !ctx.host.is_empty() {
+        format!("{}://{}{}", ctx.scheme, ctx.host, path_and_query)
+    } else {
+        path_and_query.to_owned()
+    }
+}
+
+/// True when `redirect_url` names another host (and port) than this request's: the central
+/// callback domain, where the login started here is finished by another sidecar.
+fn callback_elsewhere(app: &App, ctx: &RequestCtx) -> bool {
+    app.cfg.redirect_url.as_ref().is_some_and(|u| {
         let cb_host = match (u.host_str(), u.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_owned(),
             _ => String::new(),
         };
         !cb_host.eq_ignore_ascii_case(&ctx.host)
-    });
-    if callback_elsewhere && !ctx.host.is_empty() {
-        format!("{}://{}{}", ctx.scheme, ctx.host, path_and_query)
-    } else {
-        path_and_query.to_owned()
+    })
+}
+
+// --- central callback: absolute return URLs (ops) ---
+/// The return URL to seal into the login state. With a central callback a relative target
+/// (`rd=/dashboard`, or the `/` fallback for a refused target) would be resolved against the
+/// AUTH host after the callback, stranding the user there (the seed's bug): make it absolute
+/// on the host the login started from, and validate it again.
+fn return_url_for_state(app: &App, ctx: &RequestCtx, rd: String) -> String {
+    if !rd.starts_with('/') || ctx.host.is_empty() || !callback_elsewhere(app, ctx) {
+        return rd;
+    }
+    let absolute = format!("{}://{}{}", ctx.scheme, ctx.host, rd);
+    match validate_redirect(&absolute, &app.whitelist, Some(&ctx.host)) {
+        Ok(r) => r.into_string(),
+        Err(_) => rd,
     }
 }
+// --- end central callback ---
 
 /// Validate a requested redirect target; anything refused becomes `/`.
 fn safe_return(app: &App, target: Option<&str>, ctx: &RequestCtx) -> String {
@@ -360,6 +382,7 @@ pub fn start(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Response<B
 
 /// Begin a login transaction: CSRF cookie + sealed state, then off to the provider.
 fn start_login(app: &App, ctx: &RequestCtx, rd: String) -> Response<Body> {
+    let rd = return_url_for_state(app, ctx, rd);
     if !app.provider.is_ready() {
         return app.error_response(ctx, &AppError::ProviderNotReady, &rd);
     }
