@@ -15,6 +15,7 @@ pub mod error;
 pub mod flow;
 pub mod headers;
 pub mod inject;
+pub mod metrics;
 pub mod pages;
 pub mod provider;
 pub mod redirect;
@@ -35,6 +36,7 @@ pub mod app;
 pub async fn run(cfg: config::Config) -> std::process::ExitCode {
     let _log_guard = telemetry::init(&cfg.logging);
     let addr = cfg.http_address;
+    let metrics_addr = cfg.metrics_address;
     let app = match app::App::build(cfg, true).await {
         Ok(app) => std::sync::Arc::new(app),
         Err(e) => {
@@ -51,6 +53,25 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    if let Some(maddr) = metrics_addr {
+        match tokio::net::TcpListener::bind(maddr).await {
+            Ok(l) => {
+                tracing::info!(address = %maddr, "metrics listening at /metrics");
+                let endpoint =
+                    std::sync::Arc::new(metrics::MetricsEndpoint(metrics::global().clone()));
+                tokio::spawn(async move {
+                    if let Err(e) = server::serve(l, endpoint, server::shutdown_signal()).await {
+                        tracing::error!(error = %e, "metrics listener failed");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::error!(address = %maddr, error = %e, "cannot listen for metrics");
+                eprintln!("authproxy: cannot listen on {maddr} (metrics_address): {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    }
     tracing::info!(address = %addr, version = env!("CARGO_PKG_VERSION"), "authproxy listening");
     match server::serve(listener, app, server::shutdown_signal()).await {
         Ok(()) => {

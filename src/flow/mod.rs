@@ -84,11 +84,13 @@ pub async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> S
         .get_or_init(|| async {
             match app.provider.refresh(&session.refresh_token, ctx.now).await {
                 Ok(r) => {
+                    crate::metrics::global().refresh(true);
                     let s = refreshed_session(&session, r, ctx.now);
                     tracing::info!(target: "auth", request_id = %ctx.request_id, user = %s.email, "session refreshed");
                     Some(s)
                 }
                 Err(e) => {
+                    crate::metrics::global().refresh(false);
                     tracing::warn!(target: "auth", request_id = %ctx.request_id, user = %session.email, error = %e,
                         "session refresh failed; session cleared");
                     None
@@ -461,7 +463,18 @@ pub async fn callback(
         &csrf_name,
         &ctx.host,
     )];
+    // Metrics (ops): every way out of the callback counts as one login outcome.
+    let metrics = crate::metrics::global();
     let fail = |err: AppError, rd: &str| {
+        use crate::metrics::LoginOutcome as O;
+        let outcome = match &err {
+            AppError::CsrfStateMismatch | AppError::CsrfCookieMissing => O::InvalidState,
+            AppError::ProviderDenied { .. } => O::ProviderDenied,
+            AppError::Forbidden { .. } => O::Forbidden,
+            AppError::CallbackMissingCode | AppError::Internal => O::Error,
+            _ => O::ProviderError,
+        };
+        metrics.login(app.provider.id(), outcome);
         let mut resp = app.error_response(ctx, &err, rd);
         add_cookies(&mut resp, &clear_csrf);
         (resp, None)
@@ -472,6 +485,7 @@ pub async fn callback(
         Err(e) => {
             tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, reason = %e,
                 security = true, "login failed: invalid state (possible CSRF or replay)");
+            metrics.csrf_failure("invalid_state");
             return fail(AppError::CsrfStateMismatch, "/");
         }
     };
@@ -492,6 +506,7 @@ pub async fn callback(
         Err(e) => {
             tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, reason = %e,
                 security = true, "login failed: CSRF cookie missing or invalid");
+            metrics.csrf_failure("missing_csrf_cookie");
             return fail(AppError::CsrfCookieMissing, "/");
         }
     };
@@ -501,6 +516,7 @@ pub async fn callback(
         Err(e) => {
             tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, reason = %e,
                 security = true, "login failed: state does not match the CSRF cookie (possible CSRF or replay)");
+            metrics.csrf_failure("state_mismatch");
             return fail(AppError::CsrfStateMismatch, "/");
         }
     };
@@ -542,6 +558,7 @@ pub async fn callback(
     if let Decision::Deny(reason) = decide(&app.authz, &session.email, &session.groups) {
         tracing::warn!(target: "auth", request_id = %ctx.request_id, user = %session.email, reason = reason.as_str(),
             "login failed: not authorized");
+        metrics.authorization_denied(reason.as_str());
         return fail(
             AppError::Forbidden {
                 reason: reason.as_str(),
@@ -565,6 +582,7 @@ pub async fn callback(
             return fail(AppError::Internal, &rd);
         }
     };
+    metrics.login(app.provider.id(), crate::metrics::LoginOutcome::Success);
     let stale = stale_chunk_clears(app, req.headers(), ctx, cookies.len());
     let mut resp = redirect(&rd);
     add_cookies(&mut resp, &cookies);
