@@ -573,8 +573,8 @@ pub async fn callback(
             return fail(AppError::Internal, &rd);
         }
     };
-    tracing::info!(target: "auth", request_id = %ctx.request_id, user = %session.email, provider = app.provider.id(),
-        "login succeeded");
+    tracing::info!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, host = %ctx.host,
+        user = %session.email, provider = app.provider.id(), "login succeeded");
     let cookies = match make_cookies(&app.cookies, &value, &ctx.host) {
         Ok(c) => c,
         Err(e) => {
@@ -630,7 +630,7 @@ pub fn sign_out(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Respons
     }
     let cookies = clear_cookies(&app.cookies, names.iter().map(String::as_str), &ctx.host);
     ctx.sessions.clear();
-    tracing::info!(target: "auth", request_id = %ctx.request_id, "signed out");
+    tracing::info!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, host = %ctx.host, "signed out");
     let mut resp = redirect(&rd);
     add_cookies(&mut resp, &cookies);
     resp
