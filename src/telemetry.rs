@@ -4,9 +4,19 @@
 //! Three streams, as oauth2-proxy has them: request lines (target `request`), authentication
 //! events (target `auth`) and everything else (standard). Each can be switched off.
 
+use std::fmt::Write as _;
+
+use tracing::field::{Field as TField, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{fmt, EnvFilter};
 
 use crate::config::LoggingConfig;
+
+mod template;
+pub use template::{write_quoted, Field, LogTemplate, TemplateKind};
 
 /// The filter directives for the configured streams. `RUST_LOG`, when set, wins.
 pub fn filter_directives(log: &LoggingConfig) -> String {
@@ -28,8 +38,12 @@ pub struct LogGuard(#[allow(dead_code)] Option<tracing_appender::non_blocking::W
 /// Install the global subscriber: text (default) or one JSON object per line, written to
 /// stdout by a background thread so request handlers never wait on the stdout lock.
 pub fn init(log: &LoggingConfig) -> LogGuard {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(filter_directives(log)));
+    // An empty RUST_LOG counts as unset.
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => EnvFilter::try_new(v.trim()).ok(),
+        _ => None,
+    }
+    .unwrap_or_else(|| EnvFilter::new(filter_directives(log)));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         // Never drop log lines (the default would drop them when the queue is full).
         .lossy(false)
@@ -48,9 +62,171 @@ pub fn init(log: &LoggingConfig) -> LogGuard {
     let installed = if log.json {
         builder.json().flatten_event(true).try_init()
     } else {
-        builder.try_init()
+        builder
+            .event_format(TemplateFormat {
+                standard: log.standard_format.clone(),
+                auth: log.auth_format.clone(),
+                request: log.request_format.clone(),
+            })
+            .try_init()
     };
     LogGuard(installed.ok().map(|()| guard))
+}
+
+/// The text format: each event through the template of its stream (target `request`,
+/// `auth`, or anything else for standard lines). The templates were parsed once, at startup.
+pub struct TemplateFormat {
+    pub standard: LogTemplate,
+    pub auth: LogTemplate,
+    pub request: LogTemplate,
+}
+
+/// The fields of one event, as the templates need them.
+#[derive(Default)]
+struct EventFields {
+    message: String,
+    request_id: Option<String>,
+    client: Option<String>,
+    user: Option<String>,
+    host: Option<String>,
+    method: Option<String>,
+    uri: Option<String>,
+    protocol: Option<String>,
+    status: Option<String>,
+    size: Option<String>,
+    upstream: Option<String>,
+    duration_ms: Option<f64>,
+    user_agent: Option<String>,
+    /// Every other field as ` key=value`, appended to the message so nothing is lost.
+    extra: String,
+}
+
+impl Visit for EventFields {
+    fn record_f64(&mut self, field: &TField, value: f64) {
+        if field.name() == "duration_ms" {
+            self.duration_ms = Some(value);
+        } else {
+            self.record_debug(field, &value);
+        }
+    }
+
+    fn record_str(&mut self, field: &TField, value: &str) {
+        self.record_debug(field, &format_args!("{value}"));
+    }
+
+    fn record_debug(&mut self, field: &TField, value: &dyn std::fmt::Debug) {
+        let slot = match field.name() {
+            "message" => {
+                let _ = write!(self.message, "{value:?}");
+                return;
+            }
+            "request_id" => &mut self.request_id,
+            "client" => &mut self.client,
+            "user" => &mut self.user,
+            "host" => &mut self.host,
+            "method" => &mut self.method,
+            "uri" => &mut self.uri,
+            "protocol" => &mut self.protocol,
+            "status" => &mut self.status,
+            "size" => &mut self.size,
+            "upstream" => &mut self.upstream,
+            "user_agent" => &mut self.user_agent,
+            name => {
+                let _ = write!(self.extra, " {name}={value:?}");
+                return;
+            }
+        };
+        let v = format!("{value:?}");
+        // A response size that is not known up front is logged as -1: shown as "-".
+        *slot = (v != "-1").then_some(v);
+    }
+}
+
+/// oauth2-proxy's `{{.Timestamp}}` layout, `2006/01/02 15:04:05`, in UTC.
+fn write_timestamp(w: &mut impl std::fmt::Write) -> std::fmt::Result {
+    let now = cookie::time::OffsetDateTime::now_utc();
+    write!(
+        w,
+        "{:04}/{:02}/{:02} {:02}:{:02}:{:02}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
+}
+
+/// oauth2-proxy's auth status from the event: errors are `AuthError`, warnings and refusals
+/// `AuthFailure`, the rest `AuthSuccess`.
+fn auth_status(level: &Level, message: &str) -> &'static str {
+    if *level == Level::ERROR {
+        "AuthError"
+    } else if *level == Level::WARN || message.contains("rejected") || message.contains("failed") {
+        "AuthFailure"
+    } else {
+        "AuthSuccess"
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for TemplateFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let meta = event.metadata();
+        let mut f = EventFields::default();
+        event.record(&mut f);
+        let template = match meta.target() {
+            "request" => &self.request,
+            "auth" => &self.auth,
+            _ => &self.standard,
+        };
+        let dash = |v: &Option<String>| {
+            v.as_deref()
+                .filter(|s| !s.is_empty())
+                .unwrap_or("-")
+                .to_owned()
+        };
+        template.render(&mut writer, |field, w| match field {
+            Field::Timestamp => write_timestamp(w),
+            Field::File => {
+                let file = meta.file().unwrap_or("???");
+                let file = file.rsplit('/').next().unwrap_or(file);
+                write!(w, "{file}:{}", meta.line().unwrap_or(0))
+            }
+            Field::Message => {
+                if template.kind() == TemplateKind::Standard && *meta.level() != Level::INFO {
+                    write!(w, "{}: ", meta.level())?;
+                }
+                w.write_str(&f.message)?;
+                w.write_str(&f.extra)
+            }
+            Field::Status => w.write_str(auth_status(meta.level(), &f.message)),
+            Field::Client => w.write_str(&dash(&f.client)),
+            Field::Host => w.write_str(&dash(&f.host)),
+            Field::Protocol => w.write_str(&dash(&f.protocol)),
+            Field::RequestID => w.write_str(&dash(&f.request_id)),
+            Field::RequestMethod => w.write_str(&dash(&f.method)),
+            Field::Username => w.write_str(&dash(&f.user)),
+            Field::Upstream => w.write_str(&dash(&f.upstream)),
+            Field::StatusCode => w.write_str(&dash(&f.status)),
+            Field::ResponseSize => w.write_str(&dash(&f.size)),
+            Field::RequestURI => write_quoted(w, f.uri.as_deref().unwrap_or("")),
+            Field::UserAgent => write_quoted(
+                w,
+                f.user_agent.as_deref().filter(|u| *u != "-").unwrap_or(""),
+            ),
+            Field::RequestDuration => write!(w, "{:.3}", f.duration_ms.unwrap_or(0.0) / 1000.0),
+        })?;
+        writeln!(writer)
+    }
 }
 
 #[cfg(test)]

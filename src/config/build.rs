@@ -231,6 +231,16 @@ pub(super) fn build(mut c: Ctx, config_file: Option<PathBuf>) -> Result<Config, 
             }
         }
     };
+    let metrics_address = match c.string("metrics_address").trim() {
+        "" => None,
+        a => match parse_http_address(a) {
+            Ok(addr) => Some(addr),
+            Err(e) => {
+                c.fail("metrics_address", e);
+                None
+            }
+        },
+    };
     let proxy_prefix = path_option(&mut c, "proxy_prefix", true);
     let ping_path = path_option(&mut c, "ping_path", false);
     let ready_path = path_option(&mut c, "ready_path", false);
@@ -316,7 +326,24 @@ pub(super) fn build(mut c: Ctx, config_file: Option<PathBuf>) -> Result<Config, 
         }
     }
     let (trusted_proxy_ips, skip) = forwarding_and_skip(&mut c);
+    let mut template =
+        |kind: crate::telemetry::TemplateKind| match crate::telemetry::LogTemplate::parse(
+            kind,
+            &c.string(kind.option()),
+        ) {
+            Ok(t) => t,
+            Err(e) => {
+                c.fail(kind.option(), e);
+                crate::telemetry::LogTemplate::default_for(kind)
+            }
+        };
+    let standard_format = template(crate::telemetry::TemplateKind::Standard);
+    let auth_format = template(crate::telemetry::TemplateKind::Auth);
+    let request_format = template(crate::telemetry::TemplateKind::Request);
     let logging = LoggingConfig {
+        standard_format,
+        auth_format,
+        request_format,
         json,
         request_logging: c.boolean("request_logging"),
         auth_logging: c.boolean("auth_logging"),
@@ -335,10 +362,15 @@ pub(super) fn build(mut c: Ctx, config_file: Option<PathBuf>) -> Result<Config, 
             "internal error: configuration incomplete",
         )]));
     };
+    if metrics_address == Some(http_address) {
+        c.fail("metrics_address", "must differ from http_address");
+        return Err(ConfigErrors(c.errors));
+    }
     Ok(Config {
         http_address,
         tls,
         grpc_ext_authz_address,
+        metrics_address,
         proxy_prefix,
         ping_path,
         ready_path,

@@ -277,6 +277,11 @@ pub struct LoggingConfig {
     pub silence_ping_logging: bool,
     /// `exclude_logging_paths`.
     pub exclude_logging_paths: Vec<String>,
+    /// `standard_logging_format`, `auth_logging_format`, `request_logging_format` (text
+    /// format only), parsed once.
+    pub standard_format: crate::telemetry::LogTemplate,
+    pub auth_format: crate::telemetry::LogTemplate,
+    pub request_format: crate::telemetry::LogTemplate,
 }
 
 impl Default for LoggingConfig {
@@ -288,6 +293,15 @@ impl Default for LoggingConfig {
             standard_logging: true,
             silence_ping_logging: false,
             exclude_logging_paths: Vec::new(),
+            standard_format: crate::telemetry::LogTemplate::default_for(
+                crate::telemetry::TemplateKind::Standard,
+            ),
+            auth_format: crate::telemetry::LogTemplate::default_for(
+                crate::telemetry::TemplateKind::Auth,
+            ),
+            request_format: crate::telemetry::LogTemplate::default_for(
+                crate::telemetry::TemplateKind::Request,
+            ),
         }
     }
 }
@@ -312,6 +326,8 @@ pub struct Config {
     /// `grpc_ext_authz_address` (authproxy extension): where Envoy's gRPC ext_authz `Check`
     /// service listens; `None` (the default) serves no gRPC.
     pub grpc_ext_authz_address: Option<std::net::SocketAddr>,
+    /// `metrics_address`: the separate `/metrics` listener; `None` when empty (the default).
+    pub metrics_address: Option<std::net::SocketAddr>,
     /// `proxy_prefix` (default `/oauth2`), no trailing slash.
     pub proxy_prefix: String,
     /// `ping_path` (default `/ping`), `ready_path` (default `/ready`).

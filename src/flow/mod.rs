@@ -123,11 +123,13 @@ pub async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> S
             }
             match app.provider.refresh(&session.refresh_token, ctx.now).await {
                 Ok(r) => {
+                    crate::metrics::global().refresh(true);
                     let s = refreshed_session(&session, r, ctx.now);
                     tracing::info!(target: "auth", request_id = %ctx.request_id, user = %s.email, "session refreshed");
                     Some(s)
                 }
                 Err(e) => {
+                    crate::metrics::global().refresh(false);
                     tracing::warn!(target: "auth", request_id = %ctx.request_id, user = %session.email, error = %e,
                         "session refresh failed; session cleared");
                     None
@@ -318,20 +320,42 @@ pub fn original_url(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Str
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let callback_elsewhere = app.cfg.redirect_url.as_ref().is_some_and(|u| {
+    if callback_elsewhere(app, ctx) && !ctx.host.is_empty() {
+        format!("{}://{}{}", ctx.scheme, ctx.host, path_and_query)
+    } else {
+        path_and_query.to_owned()
+    }
+}
+
+/// True when `redirect_url` names another host (and port) than this request's: the central
+/// callback domain, where the login started here is finished by another sidecar.
+fn callback_elsewhere(app: &App, ctx: &RequestCtx) -> bool {
+    app.cfg.redirect_url.as_ref().is_some_and(|u| {
         let cb_host = match (u.host_str(), u.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_owned(),
             _ => String::new(),
         };
         !cb_host.eq_ignore_ascii_case(&ctx.host)
-    });
-    if callback_elsewhere && !ctx.host.is_empty() {
-        format!("{}://{}{}", ctx.scheme, ctx.host, path_and_query)
-    } else {
-        path_and_query.to_owned()
+    })
+}
+
+// --- central callback: absolute return URLs (ops) ---
+/// The return URL to seal into the login state. With a central callback a relative target
+/// (`rd=/dashboard`, or the `/` fallback for a refused target) would be resolved against the
+/// AUTH host after the callback, stranding the user there (the seed's bug): make it absolute
+/// on the host the login started from, and validate it again.
+fn return_url_for_state(app: &App, ctx: &RequestCtx, rd: String) -> String {
+    if !rd.starts_with('/') || ctx.host.is_empty() || !callback_elsewhere(app, ctx) {
+        return rd;
+    }
+    let absolute = format!("{}://{}{}", ctx.scheme, ctx.host, rd);
+    match validate_redirect(&absolute, &app.whitelist, Some(&ctx.host)) {
+        Ok(r) => r.into_string(),
+        Err(_) => rd,
     }
 }
+// --- end central callback ---
 
 /// Validate a requested redirect target; anything refused becomes `/`.
 pub(crate) fn safe_return(app: &App, target: Option<&str>, ctx: &RequestCtx) -> String {
@@ -416,6 +440,7 @@ pub fn start(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Response<B
 
 /// Begin a login transaction: CSRF cookie + sealed state, then off to the provider.
 fn start_login(app: &App, ctx: &RequestCtx, rd: String) -> Response<Body> {
+    let rd = return_url_for_state(app, ctx, rd);
     if !app.provider.is_ready() {
         return app.error_response(ctx, &AppError::ProviderNotReady, &rd);
     }
@@ -494,7 +519,18 @@ pub async fn callback(
         &csrf_name,
         &ctx.host,
     )];
+    // Metrics (ops): every way out of the callback counts as one login outcome.
+    let metrics = crate::metrics::global();
     let fail = |err: AppError, rd: &str| {
+        use crate::metrics::LoginOutcome as O;
+        let outcome = match &err {
+            AppError::CsrfStateMismatch | AppError::CsrfCookieMissing => O::InvalidState,
+            AppError::ProviderDenied { .. } => O::ProviderDenied,
+            AppError::Forbidden { .. } => O::Forbidden,
+            AppError::CallbackMissingCode | AppError::Internal => O::Error,
+            _ => O::ProviderError,
+        };
+        metrics.login(app.provider.id(), outcome);
         let mut resp = app.error_response(ctx, &err, rd);
         add_cookies(&mut resp, &clear_csrf);
         (resp, None)
@@ -505,6 +541,7 @@ pub async fn callback(
         Err(e) => {
             tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, reason = %e,
                 security = true, "login failed: invalid state (possible CSRF or replay)");
+            metrics.csrf_failure("invalid_state");
             return fail(AppError::CsrfStateMismatch, "/");
         }
     };
@@ -525,6 +562,7 @@ pub async fn callback(
         Err(e) => {
             tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, reason = %e,
                 security = true, "login failed: CSRF cookie missing or invalid");
+            metrics.csrf_failure("missing_csrf_cookie");
             return fail(AppError::CsrfCookieMissing, "/");
         }
     };
@@ -534,6 +572,7 @@ pub async fn callback(
         Err(e) => {
             tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, reason = %e,
                 security = true, "login failed: state does not match the CSRF cookie (possible CSRF or replay)");
+            metrics.csrf_failure("state_mismatch");
             return fail(AppError::CsrfStateMismatch, "/");
         }
     };
@@ -575,6 +614,7 @@ pub async fn callback(
     if let Decision::Deny(reason) = decide(&app.authz, &session.email, &session.groups) {
         tracing::warn!(target: "auth", request_id = %ctx.request_id, user = %session.email, reason = reason.as_str(),
             "login failed: not authorized");
+        metrics.authorization_denied(reason.as_str());
         return fail(
             AppError::Forbidden {
                 reason: reason.as_str(),
@@ -589,8 +629,8 @@ pub async fn callback(
             return fail(AppError::Internal, &rd);
         }
     };
-    tracing::info!(target: "auth", request_id = %ctx.request_id, user = %session.email, provider = app.provider.id(),
-        "login succeeded");
+    tracing::info!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, host = %ctx.host,
+        user = %session.email, provider = app.provider.id(), "login succeeded");
     let cookies = match make_cookies(&app.cookies, &value, &ctx.host) {
         Ok(c) => c,
         Err(e) => {
@@ -598,6 +638,7 @@ pub async fn callback(
             return fail(AppError::Internal, &rd);
         }
     };
+    metrics.login(app.provider.id(), crate::metrics::LoginOutcome::Success);
     let stale = stale_chunk_clears(app, req.headers(), ctx, cookies.len());
     let mut resp = redirect(&rd);
     add_cookies(&mut resp, &cookies);
@@ -647,7 +688,7 @@ pub fn sign_out(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Respons
     }
     let cookies = clear_cookies(&app.cookies, names.iter().map(String::as_str), &ctx.host);
     ctx.sessions.clear();
-    tracing::info!(target: "auth", request_id = %ctx.request_id, "signed out");
+    tracing::info!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, host = %ctx.host, "signed out");
     let mut resp = redirect(&rd);
     add_cookies(&mut resp, &cookies);
     resp

@@ -111,10 +111,31 @@ pub(crate) async fn send(
         message: format!("cannot build the request: {}", error_chain(&e)),
     })?;
     let url = redact_url(req.url());
-    let mut resp = client
-        .execute(req)
-        .await
-        .map_err(|e| transport_error(endpoint, &url, e))?;
+    let started = std::time::Instant::now();
+    let result = read_response(endpoint, &url, client.execute(req).await).await;
+    crate::metrics::global().provider_call(metrics_endpoint(endpoint), started.elapsed());
+    result
+}
+
+/// The metrics label of an IdP endpoint.
+fn metrics_endpoint(endpoint: Endpoint) -> crate::metrics::ProviderEndpoint {
+    use crate::metrics::ProviderEndpoint as M;
+    match endpoint {
+        Endpoint::Discovery => M::Discovery,
+        Endpoint::Jwks => M::Jwks,
+        Endpoint::Token => M::Token,
+        Endpoint::Userinfo => M::Userinfo,
+        Endpoint::Api(_) => M::Api,
+    }
+}
+
+/// Read a whole response (within [`MAX_BODY`]), mapping transport errors.
+async fn read_response(
+    endpoint: Endpoint,
+    url: &str,
+    resp: Result<reqwest::Response, reqwest::Error>,
+) -> Result<Fetched, ProviderError> {
+    let mut resp = resp.map_err(|e| transport_error(endpoint, url, e))?;
     let status = resp.status();
     let content_type = resp
         .headers()
@@ -133,7 +154,7 @@ pub(crate) async fn send(
     while let Some(chunk) = resp
         .chunk()
         .await
-        .map_err(|e| transport_error(endpoint, &url, e))?
+        .map_err(|e| transport_error(endpoint, url, e))?
     {
         if body.len() + chunk.len() > MAX_BODY {
             return Err(too_large(endpoint));

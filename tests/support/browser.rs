@@ -10,12 +10,14 @@ use reqwest::header::{HeaderValue, LOCATION, SET_COOKIE};
 use reqwest::{Method, RequestBuilder, Response};
 use url::Url;
 
-/// One cookie as the jar keeps it. Cookies ignore ports, like in browsers, and all tests use a
-/// single host, so the jar keys cookies by `(name, path)` only.
+/// One cookie as the jar keeps it. Cookies ignore ports, like in browsers; the jar keys them by
+/// `(name, scope, path)` and sends them by RFC 6265 domain and path matching.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCookie {
     /// Cookie name.
     pub name: String,
+    /// Which hosts receive it.
+    pub scope: Scope,
     /// Cookie value.
     pub value: String,
     /// Path attribute (or the default path of the setting response).
@@ -24,7 +26,34 @@ pub struct StoredCookie {
     pub expires: Option<OffsetDateTime>,
 }
 
-/// A cookie jar implementing just enough of RFC 6265 for one host.
+/// The hosts a cookie is sent to (RFC 6265 5.1.3 domain matching).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Set by the test itself ([`Jar::set`]): sent to every host.
+    Any,
+    /// No `Domain` attribute: only the exact host that set it (lower-case, no port).
+    HostOnly(String),
+    /// `Domain=example.test`: that host and every host below it (lower-case, no leading dot).
+    Domain(String),
+}
+
+impl Scope {
+    /// True when a cookie of this scope is sent to `host`.
+    pub fn matches(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        match self {
+            Scope::Any => true,
+            Scope::HostOnly(h) => *h == host,
+            Scope::Domain(d) => {
+                host == *d
+                    || (host.ends_with(d.as_str())
+                        && host.as_bytes().get(host.len() - d.len() - 1) == Some(&b'.'))
+            }
+        }
+    }
+}
+
+/// A cookie jar implementing just enough of RFC 6265: domain, path and expiry.
 #[derive(Debug, Default)]
 pub struct Jar {
     cookies: Mutex<Vec<StoredCookie>>,
@@ -54,10 +83,13 @@ impl Jar {
             .collect()
     }
 
-    /// Sets `name=value` on path `/` as a session cookie (replaces any same name + path).
+    /// Sets `name=value` on path `/` as a session cookie sent to every host (replaces any
+    /// cookie of the same name and path, whatever its domain).
     pub fn set(&self, name: &str, value: &str) {
+        self.lock().retain(|c| !(c.name == name && c.path == "/"));
         self.store(StoredCookie {
             name: name.to_string(),
+            scope: Scope::Any,
             value: value.to_string(),
             path: "/".to_string(),
             expires: None,
@@ -83,7 +115,9 @@ impl Jar {
 
     fn store(&self, cookie: StoredCookie) {
         let mut cookies = self.lock();
-        cookies.retain(|c| !(c.name == cookie.name && c.path == cookie.path));
+        cookies.retain(|c| {
+            !(c.name == cookie.name && c.path == cookie.path && c.scope == cookie.scope)
+        });
         let expired = cookie
             .expires
             .is_some_and(|e| e <= OffsetDateTime::now_utc());
@@ -95,6 +129,19 @@ impl Jar {
     fn store_set_cookie(&self, header: &str, url: &Url) {
         let Ok(parsed) = Cookie::parse(header.to_string()) else {
             return;
+        };
+        let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+        let scope = match parsed.domain() {
+            // `cookie` already drops one leading dot.
+            Some(d) if !d.is_empty() => {
+                let d = d.trim_start_matches('.').to_ascii_lowercase();
+                // A browser rejects a Domain the setting host is not inside.
+                if !Scope::Domain(d.clone()).matches(&host) {
+                    return;
+                }
+                Scope::Domain(d)
+            }
+            _ => Scope::HostOnly(host),
         };
         let path = match parsed.path() {
             Some(p) if p.starts_with('/') => p.to_string(),
@@ -108,6 +155,7 @@ impl Jar {
         };
         self.store(StoredCookie {
             name: parsed.name().to_string(),
+            scope,
             value: parsed.value().to_string(),
             path,
             expires,
@@ -142,7 +190,9 @@ impl reqwest::cookie::CookieStore for Jar {
         let mut matching: Vec<StoredCookie> = self
             .live()
             .into_iter()
-            .filter(|c| path_matches(&c.path, url.path()))
+            .filter(|c| {
+                c.scope.matches(url.host_str().unwrap_or("")) && path_matches(&c.path, url.path())
+            })
             .collect();
         // Longer paths first (RFC 6265 5.4 step 2).
         matching.sort_by_key(|c| std::cmp::Reverse(c.path.len()));
@@ -163,6 +213,8 @@ impl reqwest::cookie::CookieStore for Jar {
 pub struct Browser {
     client: reqwest::Client,
     jar: Arc<Jar>,
+    /// Host names resolved to 127.0.0.1 instead of through DNS.
+    loopback_hosts: Vec<String>,
 }
 
 impl Default for Browser {
@@ -174,18 +226,31 @@ impl Default for Browser {
 impl Browser {
     /// A fresh browser with an empty jar.
     pub fn new() -> Browser {
-        Self::with_jar(Arc::new(Jar::default()))
+        Self::with_jar(Arc::new(Jar::default()), Vec::new())
     }
 
-    fn with_jar(jar: Arc<Jar>) -> Browser {
-        let client = reqwest::Client::builder()
+    /// A fresh browser that resolves each of `hosts` to 127.0.0.1 (the port always comes
+    /// from the URL), like Chromium's `--host-resolver-rules`.
+    pub fn with_loopback_hosts(hosts: &[&str]) -> Browser {
+        let hosts = hosts.iter().map(|h| h.to_string()).collect();
+        Self::with_jar(Arc::new(Jar::default()), hosts)
+    }
+
+    fn with_jar(jar: Arc<Jar>, loopback_hosts: Vec<String>) -> Browser {
+        let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .cookie_provider(jar.clone())
             .no_proxy()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("build reqwest client");
-        Browser { client, jar }
+            .timeout(Duration::from_secs(30));
+        for host in &loopback_hosts {
+            builder = builder.resolve(host, std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+        }
+        let client = builder.build().expect("build reqwest client");
+        Browser {
+            client,
+            jar,
+            loopback_hosts,
+        }
     }
 
     /// Another browser starting with a copy of this one's cookies.
@@ -194,7 +259,7 @@ impl Browser {
         for cookie in self.jar.live() {
             jar.store(cookie);
         }
-        Self::with_jar(Arc::new(jar))
+        Self::with_jar(Arc::new(jar), self.loopback_hosts.clone())
     }
 
     /// The cookie jar.
