@@ -37,7 +37,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let client = client.clone();
                 let upstream = upstream.clone();
                 async move {
-                    let pq = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                    let pq = req
+                        .uri()
+                        .path_and_query()
+                        .map(|p| p.as_str())
+                        .unwrap_or("/");
                     let uri = format!("http://{upstream}{pq}");
                     *req.uri_mut() = match uri.parse() {
                         Ok(u) => u,

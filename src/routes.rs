@@ -10,7 +10,7 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::app::{add_cookies, page, App, RequestCtx};
-use crate::authz::{decide, Decision};
+use crate::authz::Decision;
 use crate::error::AppError;
 use crate::flow::cache::{SessionCache, VerifiedSession};
 use crate::flow::{self, SessionLookup};
@@ -126,7 +126,7 @@ impl App {
         let verified = session;
         let session = &verified.session;
         let user = Some(session.email.clone());
-        if let Decision::Deny(reason) = decide(&self.authz, &session.email, &session.groups) {
+        if let Decision::Deny(reason) = flow::authorize(self, &verified) {
             tracing::warn!(
                 target: "auth",
                 request_id = %ctx.request_id,
@@ -235,12 +235,13 @@ impl App {
                 session,
                 set_cookies,
             } => {
-                let session = &session.session;
+                let verified = session;
+                let session = &verified.session;
                 let user = Some(session.email.clone());
-                let mut resp = match decide(&self.authz, &session.email, &session.groups) {
+                let mut resp = match flow::authorize(self, &verified) {
                     Decision::Allow => {
                         let mut resp = page(StatusCode::ACCEPTED, "text/plain; charset=utf-8", "");
-                        for (name, value) in flow::auth_response_headers_for(self, session) {
+                        for (name, value) in flow::auth_response_headers_for(self, &verified) {
                             resp.headers_mut().append(name, value);
                         }
                         resp
@@ -271,13 +272,13 @@ impl App {
     }
 
     fn ready(&self) -> Response<Body> {
-        if self.provider.is_ready() {
+        if self.all_providers_ready() {
             page(StatusCode::OK, "text/plain; charset=utf-8", "OK")
         } else {
             page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "text/plain; charset=utf-8",
-                "identity provider discovery has not succeeded yet",
+                "identity provider discovery has not succeeded yet for every provider",
             )
         }
     }
