@@ -96,11 +96,26 @@ ensure_python_packages() {
     fi
 }
 
+# The browser tests' npm packages (playwright-core, axe-core), exactly as locked. Playwright
+# never downloads a browser: the tests drive Debian's chromium.
+BROWSER_DIR="$ROOT/tests/browser"
+ensure_browser_packages() {
+    local want have
+    want=$(node -p "require('$BROWSER_DIR/package.json').dependencies['playwright-core']")
+    have=$(node -p "try { require('$BROWSER_DIR/node_modules/playwright-core/package.json').version } catch { '' }")
+    if [ "$want" != "$have" ] || [ ! -d "$BROWSER_DIR/node_modules/axe-core" ]; then
+        step "installing the browser tests' packages (playwright-core $want, axe-core) with npm ci"
+        (cd "$BROWSER_DIR" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund </dev/null) \
+            || die "npm ci in tests/browser failed"
+    fi
+}
+
 check_toolchain
 ensure_idp_packages
 ensure_python_packages
-# No Debian packages are needed by the tests yet; benchmarks install theirs (bench/run.sh).
-ensure_apt
+ensure_browser_packages
+# Headless chromium for the real-browser tests (tests/browser).
+ensure_apt chromium:chromium
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -127,8 +142,22 @@ if ! AUTHPROXY_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/authproxy" bash scri
     STATUS=1
 fi
 
-# One closing line over all test binaries, from cargo's own "test result:" lines.
+# Real-browser tests (headless chromium + playwright-core + axe-core) against the debug binary.
+# node's TAP summary ("# pass N" / "# fail N") is counted in the closing line.
+step "browser tests (tests/browser, headless chromium)"
+if ! (cd "$BROWSER_DIR" && AUTHPROXY_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/authproxy" \
+    node --test --test-concurrency=1 --test-reporter=tap ./*.test.mjs </dev/null) 2>&1 | tee -a "$OUT"; then
+    echo "scripts/test.sh: browser tests failed"
+    STATUS=1
+fi
+
+# One closing line over all test binaries, from cargo's own "test result:" lines and node's
+# TAP summary of the browser tests.
 awk '
+    /^# pass [0-9]+$/ { passed += $3; binaries++ }
+    /^# fail [0-9]+$/ { failed += $3 }
+    /^# cancelled [0-9]+$/ { failed += $3 }
+    /^# skipped [0-9]+$/ { ignored += $3 }
     /^test result:/ {
         for (i = 1; i <= NF; i++) {
             if ($(i + 1) ~ /^passed/) passed += $i

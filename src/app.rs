@@ -164,6 +164,18 @@ impl App {
         err: &AppError,
         redirect: &str,
     ) -> Response<Body> {
+        self.error_response_retry(ctx, err, redirect, err.can_retry())
+    }
+
+    /// [`App::error_response`] deciding whether the page offers "Try again" (a link to the
+    /// sign-in page, or to `redirect` for gateway errors).
+    pub fn error_response_retry(
+        &self,
+        ctx: &RequestCtx,
+        err: &AppError,
+        redirect: &str,
+        can_retry: bool,
+    ) -> Response<Body> {
         let status = err.status();
         if ctx.wants_json {
             let body = crate::pages::json_error(status.as_u16(), &err.message());
@@ -179,7 +191,7 @@ impl App {
             }),
             redirect: redirect.to_owned(),
             request_id: ctx.request_id.clone(),
-            can_retry: Some(err.can_retry()),
+            can_retry: Some(can_retry),
         });
         page(status, "text/html; charset=utf-8", html)
     }

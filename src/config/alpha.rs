@@ -636,10 +636,8 @@ impl Reader<'_> {
                 "uri" => uri = text,
                 "static" => is_static = matches!(v, Value::Bool(true)),
                 "staticCode" => code = text,
-                "rewriteTarget" => {
-                    if !is_empty(v) {
-                        self.err(&field, "is not supported: authproxy routes by path prefix without rewriting; remove it");
-                    }
+                "rewriteTarget" if !is_empty(v) => {
+                    self.err(&field, "is not supported: authproxy routes by path prefix without rewriting; remove it");
                 }
                 "flushInterval" => {} // authproxy forwards streamed data as it arrives.
                 "proxyWebSockets" => {
@@ -947,11 +945,7 @@ impl Reader<'_> {
                 let listed = seen.contains(h);
                 let group_on = on.contains(switch);
                 let optional = *h == "X-Auth-Request-Access-Token";
-                if group_on
-                    && !listed
-                    && !optional
-                    && !(section == "injectResponseHeaders" && *switch == "pass_access_token")
-                {
+                if group_on && !listed && !optional {
                     self.err(section, format!("{h} is missing: authproxy sends it together with the other headers of {switch}; list it too"));
                 }
             }

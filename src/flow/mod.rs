@@ -605,13 +605,19 @@ pub async fn callback(
         &session.groups,
     ) {
         tracing::warn!(target: "auth", request_id = %ctx.request_id, user = %session.email, reason = reason.as_str(),
-            "login failed: not authorized");
-        return fail(
-            AppError::Forbidden {
+            provider = provider.id(), "login failed: not authorized");
+        // The same account will be refused again, but another account or another provider
+        // may be allowed: the page links back to the sign-in page (no session was issued).
+        let mut resp = app.error_response_retry(
+            ctx,
+            &AppError::Forbidden {
                 reason: reason.as_str(),
             },
-            "/",
+            &rd,
+            true,
         );
+        add_cookies(&mut resp, &clear_csrf);
+        return (resp, None);
     }
     let value = match app.codec.encode(&session, ctx.now) {
         Ok(v) => v,
