@@ -176,7 +176,7 @@ BROWSER_OUT=$(mktemp)
 trap 'rm -f "$OUT" "$BROWSER_OUT"' EXIT
 set +e
 (cd "$BROWSER_DIR" && AUTHPROXY_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/authproxy" \
-    node --test --test-reporter=tap </dev/null) 2>&1 | tee "$BROWSER_OUT"
+    node --test --test-concurrency=1 --test-reporter=tap </dev/null) 2>&1 | tee "$BROWSER_OUT"
 BROWSER_STATUS=${PIPESTATUS[0]}
 set -e
 if [ "$BROWSER_STATUS" -ne 0 ]; then
@@ -198,6 +198,10 @@ fi
 # One closing line over all test binaries (cargo's own "test result:" lines, plus the browser
 # tests' line added above).
 awk '
+    /^# pass [0-9]+$/ { passed += $3; binaries++ }
+    /^# fail [0-9]+$/ { failed += $3 }
+    /^# cancelled [0-9]+$/ { failed += $3 }
+    /^# skipped [0-9]+$/ { ignored += $3 }
     /^test result:/ {
         for (i = 1; i <= NF; i++) {
             if ($(i + 1) ~ /^passed/) passed += $i

@@ -33,7 +33,11 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub codec: SessionCodec,
     pub cookies: CookieOptions,
-    pub provider: Arc<dyn Provider>,
+    /// Every configured provider, in configuration order (`cfg.providers[i]` configures
+    /// `providers[i]`). Never empty.
+    pub providers: Vec<Arc<dyn Provider>>,
+    /// `allowedGroups` of each provider (alpha config), same order; empty = no restriction.
+    pub provider_groups: Vec<std::collections::HashSet<String>>,
     pub authz: AuthzPolicy,
     pub whitelist: Whitelist,
     pub identity: IdentityHeaders,
@@ -168,6 +172,18 @@ impl App {
         err: &AppError,
         redirect: &str,
     ) -> Response<Body> {
+        self.error_response_retry(ctx, err, redirect, err.can_retry())
+    }
+
+    /// [`App::error_response`] deciding whether the page offers "Try again" (a link to the
+    /// sign-in page, or to `redirect` for gateway errors).
+    pub fn error_response_retry(
+        &self,
+        ctx: &RequestCtx,
+        err: &AppError,
+        redirect: &str,
+        can_retry: bool,
+    ) -> Response<Body> {
         let status = err.status();
         if ctx.wants_json {
             let body = crate::pages::json_error(status.as_u16(), &err.message());
@@ -183,7 +199,7 @@ impl App {
             }),
             redirect: redirect.to_owned(),
             request_id: ctx.request_id.clone(),
-            can_retry: Some(err.can_retry()),
+            can_retry: Some(can_retry),
         });
         page(status, "text/html; charset=utf-8", html)
     }
@@ -225,11 +241,23 @@ impl App {
             &cfg.authz.email_domains,
             cfg.authz.authenticated_emails_file.is_some(),
         );
-        let provider =
-            crate::provider::from_config(&cfg.provider).map_err(|e| format!("provider: {e}"))?;
-        if start_discovery {
-            crate::provider::spawn_discovery(provider.clone());
+        if cfg.providers.is_empty() {
+            return Err("no provider is configured".into());
         }
+        let mut providers = Vec::with_capacity(cfg.providers.len());
+        for p in &cfg.providers {
+            let provider =
+                crate::provider::from_config(p).map_err(|e| format!("provider {:?}: {e}", p.id))?;
+            if start_discovery {
+                crate::provider::spawn_discovery(provider.clone());
+            }
+            providers.push(provider);
+        }
+        let provider_groups = cfg
+            .providers
+            .iter()
+            .map(|p| p.allowed_groups.iter().cloned().collect())
+            .collect();
         warn_insecure(&cfg);
         let forward = crate::forwarded::ForwardPolicy {
             reverse_proxy: cfg.reverse_proxy,
@@ -244,7 +272,8 @@ impl App {
             clock,
             codec,
             cookies,
-            provider,
+            providers,
+            provider_groups,
             authz,
             whitelist,
             identity,
@@ -262,20 +291,41 @@ impl App {
     }
 }
 
+impl App {
+    /// The index of the provider with this id.
+    pub fn provider_index(&self, id: &str) -> Option<usize> {
+        self.providers.iter().position(|p| p.id() == id)
+    }
+
+    /// `/ready`: every provider must be discovered. A provider that is down would otherwise
+    /// leave its button failing with 503 while the pod looks healthy; readiness keeps the
+    /// instance out of rotation until all of its sign-in options work.
+    pub fn all_providers_ready(&self) -> bool {
+        self.providers.iter().all(|p| p.is_ready())
+    }
+}
+
 /// Every dangerous option logs a warning at startup.
 fn warn_insecure(cfg: &Config) {
-    let p = &cfg.provider;
+    for p in &cfg.providers {
+        for (on, name) in [
+            (p.ssl_insecure_skip_verify, "ssl_insecure_skip_verify"),
+            (
+                p.insecure_oidc_allow_unverified_email,
+                "insecure_oidc_allow_unverified_email",
+            ),
+            (
+                p.insecure_oidc_skip_issuer_verification,
+                "insecure_oidc_skip_issuer_verification",
+            ),
+            (p.insecure_oidc_skip_nonce, "insecure_oidc_skip_nonce"),
+        ] {
+            if on {
+                tracing::warn!(option = name, provider = %p.id, "insecure option enabled");
+            }
+        }
+    }
     for (on, name) in [
-        (p.ssl_insecure_skip_verify, "ssl_insecure_skip_verify"),
-        (
-            p.insecure_oidc_allow_unverified_email,
-            "insecure_oidc_allow_unverified_email",
-        ),
-        (
-            p.insecure_oidc_skip_issuer_verification,
-            "insecure_oidc_skip_issuer_verification",
-        ),
-        (p.insecure_oidc_skip_nonce, "insecure_oidc_skip_nonce"),
         (
             cfg.ssl_upstream_insecure_skip_verify,
             "ssl_upstream_insecure_skip_verify",

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use http::{HeaderMap, Method};
 
 use crate::app::{App, RequestCtx};
-use crate::authz::{decide, Decision};
+use crate::authz::Decision;
 use crate::flow::cache::VerifiedSession;
 use crate::flow::{self, SessionLookup};
 
@@ -38,7 +38,7 @@ pub async fn authenticate(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> A
         SessionLookup::Valid {
             session,
             set_cookies,
-        } => match decide(&app.authz, &session.session.email, &session.session.groups) {
+        } => match crate::flow::authorize(app, &session) {
             Decision::Allow => AuthOutcome::Allowed {
                 session,
                 set_cookies,

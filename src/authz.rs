@@ -50,6 +50,9 @@ pub enum DenyReason {
     /// `allowed_groups` is set and the session carries none of them.
     #[error("the user is in none of allowed_groups")]
     NotInAllowedGroups,
+    /// The session's provider has `allowedGroups` (alpha config) and the session carries none.
+    #[error("the user is in none of the allowedGroups of the provider they signed in with")]
+    NotInProviderAllowedGroups,
 }
 
 impl DenyReason {
@@ -63,6 +66,7 @@ impl DenyReason {
             Self::EmailNotInList => "email_not_in_list",
             Self::EmailNotInDomainsOrList => "email_not_in_domains_or_list",
             Self::NotInAllowedGroups => "not_in_allowed_groups",
+            Self::NotInProviderAllowedGroups => "not_in_provider_allowed_groups",
         }
     }
 }
@@ -237,4 +241,23 @@ pub fn decide(policy: &AuthzPolicy, email: &str, groups: &[String]) -> Decision 
         return Decision::Deny(DenyReason::NotInAllowedGroups);
     }
     Decision::Allow
+}
+
+/// [`decide`], then the signed-in provider's own `allowedGroups` (alpha config; empty = no
+/// restriction): both must allow. Evaluated at login and on every request.
+pub fn decide_with_provider(
+    policy: &AuthzPolicy,
+    provider_groups: &HashSet<String>,
+    email: &str,
+    groups: &[String],
+) -> Decision {
+    match decide(policy, email, groups) {
+        Decision::Allow
+            if !provider_groups.is_empty()
+                && !groups.iter().any(|g| provider_groups.contains(g)) =>
+        {
+            Decision::Deny(DenyReason::NotInProviderAllowedGroups)
+        }
+        d => d,
+    }
 }

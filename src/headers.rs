@@ -9,10 +9,10 @@
 //!
 //! | option | request to the app | `/oauth2/auth` response |
 //! |---|---|---|
-//! | `pass_user_headers` | `X-Forwarded-User` (user, or email with `prefer_email_to_user`), `-Email`, `-Groups` (comma-joined), `-Preferred-Username` | — |
+//! | `pass_user_headers` | `X-Forwarded-User` (user, or email with `prefer_email_to_user`), `-Email`, `-Groups` (comma-joined), `-Preferred-Username`, `-Provider` (the id of the provider the user signed in with) | — |
 //! | `pass_access_token` | `X-Forwarded-Access-Token` | — |
 //! | `pass_authorization_header` | `Authorization: Bearer <id_token>` | — |
-//! | `set_xauthrequest` | `X-Auth-Request-User`, `-Email`, `-Groups`, `-Preferred-Username`, and `-Access-Token` with `pass_access_token` | the same |
+//! | `set_xauthrequest` | `X-Auth-Request-User`, `-Email`, `-Groups`, `-Preferred-Username`, `-Provider`, and `-Access-Token` with `pass_access_token` | the same |
 //! | `set_authorization_header` | — | `Authorization: Bearer <id_token>` |
 //!
 //! An empty identity field produces no header. A value that is not a legal header value
@@ -41,6 +41,8 @@ static X_AUTH_REQUEST_PREFERRED_USERNAME: HeaderName =
     HeaderName::from_static("x-auth-request-preferred-username");
 static X_AUTH_REQUEST_ACCESS_TOKEN: HeaderName =
     HeaderName::from_static("x-auth-request-access-token");
+static X_FORWARDED_PROVIDER: HeaderName = HeaderName::from_static("x-forwarded-provider");
+static X_AUTH_REQUEST_PROVIDER: HeaderName = HeaderName::from_static("x-auth-request-provider");
 
 /// Exact names (after folding case and `_` → `-`) that only the proxy may set. Besides the
 /// ones injected today this covers oauth2-proxy's `GAP-Auth` / `GAP-Signature` and
@@ -52,6 +54,7 @@ const RESERVED_NAMES: &[&str] = &[
     "x-forwarded-preferred-username",
     "x-forwarded-access-token",
     "x-forwarded-id-token",
+    "x-forwarded-provider",
     "gap-auth",
     "gap-signature",
 ];
@@ -161,6 +164,8 @@ pub struct Identity<'a> {
     pub preferred_username: &'a str,
     pub access_token: &'a str,
     pub id_token: &'a str,
+    /// The id of the provider the session was signed in with.
+    pub provider: &'a str,
 }
 
 /// Collects headers, skipping empty values and dropping illegal ones.
@@ -215,6 +220,7 @@ impl Out {
             id.preferred_username.as_bytes(),
             false,
         );
+        self.push(&X_AUTH_REQUEST_PROVIDER, id.provider.as_bytes(), false);
         if rules.pass_access_token {
             self.push(
                 &X_AUTH_REQUEST_ACCESS_TOKEN,
@@ -231,7 +237,7 @@ pub fn upstream_headers(
     rules: &IdentityHeaders,
     identity: &Identity<'_>,
 ) -> Vec<(HeaderName, HeaderValue)> {
-    let mut out = Out(Vec::with_capacity(11));
+    let mut out = Out(Vec::with_capacity(13));
     if rules.pass_user_headers {
         let user = if rules.prefer_email_to_user {
             identity.email
@@ -246,6 +252,7 @@ pub fn upstream_headers(
             identity.preferred_username.as_bytes(),
             false,
         );
+        out.push(&X_FORWARDED_PROVIDER, identity.provider.as_bytes(), false);
     }
     if rules.pass_access_token {
         out.push(
@@ -271,7 +278,7 @@ pub fn auth_response_headers(
     rules: &IdentityHeaders,
     identity: &Identity<'_>,
 ) -> Vec<(HeaderName, HeaderValue)> {
-    let mut out = Out(Vec::with_capacity(6));
+    let mut out = Out(Vec::with_capacity(7));
     if rules.set_xauthrequest {
         out.push_xauthrequest(rules, identity);
     }

@@ -9,7 +9,7 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::app::{add_cookies, page, App, RequestCtx};
-use crate::authz::{decide, Decision};
+use crate::authz::Decision;
 use crate::error::AppError;
 use crate::flow::cache::{SessionCache, VerifiedSession};
 use crate::flow::{self, SessionLookup};
@@ -158,7 +158,7 @@ impl App {
         let verified = session;
         let session = &verified.session;
         let user = Some(session.email.clone());
-        if let Decision::Deny(reason) = decide(&self.authz, &session.email, &session.groups) {
+        if let Decision::Deny(reason) = flow::authorize(self, &verified) {
             crate::metrics::global().authorization_denied(reason.as_str());
             tracing::warn!(
                 target: "auth",
@@ -261,13 +261,13 @@ impl App {
     }
 
     fn ready(&self) -> Response<Body> {
-        if self.provider.is_ready() {
+        if self.all_providers_ready() {
             page(StatusCode::OK, "text/plain; charset=utf-8", "OK")
         } else {
             page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "text/plain; charset=utf-8",
-                "identity provider discovery has not succeeded yet",
+                "identity provider discovery has not succeeded yet for every provider",
             )
         }
     }

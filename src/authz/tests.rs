@@ -250,3 +250,39 @@ fn sessions_without_email_pass_only_when_htpasswd_users_are_allowed() {
     );
     assert_eq!(decide(&g, "", &groups(&["admins"])), Decision::Allow);
 }
+
+#[test]
+fn a_providers_allowed_groups_add_to_the_global_rules() {
+    let policy = AuthzPolicy::from_config(&AuthzConfig {
+        email_domains: vec!["example.com".into()],
+        ..AuthzConfig::default()
+    })
+    .unwrap();
+    let staff: HashSet<String> = ["staff".to_string()].into_iter().collect();
+    let none = HashSet::new();
+    let groups = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let cases = [
+        (&staff, "a@example.com", groups(&["staff"]), Decision::Allow),
+        (
+            &staff,
+            "a@example.com",
+            groups(&["guests"]),
+            Decision::Deny(DenyReason::NotInProviderAllowedGroups),
+        ),
+        (&none, "a@example.com", groups(&[]), Decision::Allow),
+        // The global rules still come first.
+        (
+            &staff,
+            "a@evil.com",
+            groups(&["staff"]),
+            Decision::Deny(DenyReason::EmailDomainNotAllowed),
+        ),
+    ];
+    for (provider_groups, email, g, want) in cases {
+        assert_eq!(
+            decide_with_provider(&policy, provider_groups, email, &g),
+            want,
+            "{email} {g:?}"
+        );
+    }
+}

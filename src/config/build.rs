@@ -96,7 +96,7 @@ pub(super) fn default_value(spec: &OptionSpec) -> Value {
 
 /// Merged settings plus the errors found while typing and validating them.
 pub(super) struct Ctx {
-    settings: Layer,
+    pub(super) settings: Layer,
     values: BTreeMap<&'static str, Value>,
     pub errors: Vec<ConfigError>,
 }
@@ -203,7 +203,11 @@ impl Ctx {
 }
 
 /// Compile the merged settings into a validated [`Config`].
-pub(super) fn build(mut c: Ctx, config_file: Option<PathBuf>) -> Result<Config, ConfigErrors> {
+pub(super) fn build(
+    mut c: Ctx,
+    config_file: Option<PathBuf>,
+    alpha: Option<super::alpha::Alpha>,
+) -> Result<Config, ConfigErrors> {
     let http_address = match parse_http_address(&c.string("http_address")) {
         Ok(a) => Some(a),
         Err(e) => {
@@ -277,7 +281,14 @@ pub(super) fn build(mut c: Ctx, config_file: Option<PathBuf>) -> Result<Config, 
             c.fail("whitelist_domains", format!("entry {d:?}: {e}"));
         }
     }
-    let provider = provider(&mut c);
+    let providers = match alpha.as_ref().filter(|a| !a.providers.is_empty()) {
+        Some(a) => alpha_providers(&mut c, a),
+        None => provider(&mut c).map(|mut p| {
+            // oauth2-proxy's id for the provider built from the legacy options.
+            p.id = format!("{}={}", p.kind, p.client_id);
+            vec![p]
+        }),
+    };
     let cookie = cookie(&mut c);
     let headers = HeaderConfig {
         // oauth2-proxy sends the user headers when either option is on (pass_basic_auth
@@ -354,7 +365,7 @@ pub(super) fn build(mut c: Ctx, config_file: Option<PathBuf>) -> Result<Config, 
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
     }
-    let (Some(http_address), Some(provider), Some(cookie)) = (http_address, provider, cookie)
+    let (Some(http_address), Some(providers), Some(cookie)) = (http_address, providers, cookie)
     else {
         // Each `None` above recorded an error; this is only reached if that invariant breaks.
         return Err(ConfigErrors(vec![ConfigError::new(
@@ -383,7 +394,7 @@ pub(super) fn build(mut c: Ctx, config_file: Option<PathBuf>) -> Result<Config, 
         reverse_proxy: c.boolean("reverse_proxy"),
         real_client_ip_header,
         whitelist_domains,
-        provider,
+        providers,
         cookie,
         headers,
         authz,
@@ -396,6 +407,7 @@ pub(super) fn build(mut c: Ctx, config_file: Option<PathBuf>) -> Result<Config, 
         force_https: c.boolean("force_https"),
         encode_state: c.boolean("encode_state"),
         config_file,
+        alpha_config_file: alpha.map(|a| a.file),
     })
 }
 
@@ -484,6 +496,46 @@ fn forwarding_and_skip(c: &mut Ctx) -> (Vec<crate::forwarded::Cidr>, crate::skip
         }
     };
     (trusted_proxy_ips, skip)
+}
+
+/// The alpha config's providers list: each entry is compiled like the legacy provider options
+/// (over the global settings it inherits, e.g. `prompt` or `ssl_insecure_skip_verify`).
+fn alpha_providers(c: &mut Ctx, alpha: &super::alpha::Alpha) -> Option<Vec<ProviderConfig>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, entry) in alpha.providers.iter().enumerate() {
+        let mut pc = Ctx::new(vec![c.settings.clone(), entry.layer.clone()], Vec::new());
+        let built = provider(&mut pc);
+        let context = format!(
+            "{} providers[{i}] (id {:?})",
+            alpha.file.display(),
+            entry.id
+        );
+        for e in pc.errors {
+            // Errors about inherited global settings are already reported by the main pass.
+            if c.errors.contains(&e) {
+                continue;
+            }
+            let message = if e.message.contains("field providers[") {
+                e.message
+            } else {
+                format!("{context}: {}", e.message)
+            };
+            c.errors.push(ConfigError {
+                key: e.key,
+                message,
+            });
+        }
+        match built {
+            Some(mut p) => {
+                p.id = entry.id.clone();
+                p.allowed_groups = entry.allowed_groups.clone();
+                out.push(p);
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
 }
 
 /// `[http://]<ip>:<port>`; `:4180` means every IPv4 interface, `localhost` is 127.0.0.1.
@@ -895,7 +947,10 @@ fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
         return None;
     }
     Some(ProviderConfig {
+        // Set by the caller: legacy `<kind>=<client_id>` or the alpha entry's id.
+        id: String::new(),
         kind,
+        allowed_groups: Vec::new(),
         display_name,
         client_id: client_id.unwrap_or_default(),
         client_secret: client_secret.unwrap_or_default(),

@@ -13,6 +13,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod alpha;
 mod build;
 pub mod duration;
 pub mod options;
@@ -53,11 +54,19 @@ pub enum UpstreamTarget {
     File { dir: PathBuf, path: String },
 }
 
-/// The provider section (single-provider legacy options).
+/// One identity provider: from the legacy flat options (`provider`, `client_id`, ...) or one
+/// entry of the alpha config's `providers:` list.
 #[derive(Clone, Debug)]
 pub struct ProviderConfig {
+    /// Stable id: the alpha entry's `id`, or oauth2-proxy's legacy `<provider>=<client_id>`.
+    /// The sealed state and the session name their provider by it.
+    pub id: String,
     /// `provider`: only `oidc` for now (others are a startup error naming them).
     pub kind: String,
+    /// Alpha `allowedGroups`: this provider's users must be in one of these groups (on top of
+    /// the global `allowed_groups`). Always empty for the legacy flat options, whose
+    /// `allowed_groups` is global.
+    pub allowed_groups: Vec<String>,
     /// `provider_display_name` (default derived from the kind, e.g. "OpenID Connect").
     pub display_name: String,
     pub client_id: String,
@@ -350,7 +359,9 @@ pub struct Config {
     pub real_client_ip_header: String,
     /// `whitelist_domains`, verbatim entries (validated syntax).
     pub whitelist_domains: Vec<String>,
-    pub provider: ProviderConfig,
+    /// Every configured provider, in configuration order (never empty): one from the legacy flat
+    /// options, or the alpha config's `providers:` list. Every entry is usable.
+    pub providers: Vec<ProviderConfig>,
     pub cookie: CookieConfig,
     pub headers: HeaderConfig,
     pub authz: AuthzConfig,
@@ -372,6 +383,8 @@ pub struct Config {
     pub encode_state: bool,
     /// The `--config` file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// The `--alpha-config` file that was read, if any.
+    pub alpha_config_file: Option<PathBuf>,
 }
 
 /// What the command line asks for.
@@ -457,8 +470,19 @@ pub fn load(args: &[OsString], env: &HashMap<String, String>) -> Result<Command,
         Some(path) => sources::read_file(path, &mut errors),
         None => sources::Layer::new(),
     };
-    let ctx = build::Ctx::new(vec![file_layer, env_layer, flags], errors);
-    let config = build::build(ctx, config_file)?;
+    let mut layers = vec![file_layer, env_layer, flags];
+    let alpha = request.alpha_config.as_ref().map(|path| {
+        let alpha = alpha::read_alpha(path, &mut errors);
+        let mut legacy = sources::Layer::new();
+        for l in &layers {
+            legacy.extend(l.clone());
+        }
+        alpha::conflicts(&alpha, &legacy, &mut errors);
+        layers.push(alpha.global.clone());
+        alpha
+    });
+    let ctx = build::Ctx::new(layers, errors);
+    let config = build::build(ctx, config_file, alpha)?;
     Ok(if request.check {
         Command::Check(Box::new(config))
     } else {
@@ -470,16 +494,33 @@ impl Config {
     /// Insecure or surprising settings worth a warning at startup (one sentence each).
     pub fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
-        let p = &self.provider;
+        // With several providers, each provider's warning names it.
+        let many = self.providers.len() > 1;
+        for p in &self.providers {
+            let label = if many {
+                format!("provider {:?}: ", p.id)
+            } else {
+                String::new()
+            };
+            let flags = [
+                (p.ssl_insecure_skip_verify, "ssl_insecure_skip_verify is on: the provider's TLS certificate is not verified"),
+                (p.insecure_oidc_allow_unverified_email, "insecure_oidc_allow_unverified_email is on: unverified email addresses are accepted"),
+                (p.insecure_oidc_skip_issuer_verification, "insecure_oidc_skip_issuer_verification is on: the discovered issuer is not checked"),
+                (p.insecure_oidc_skip_nonce, "insecure_oidc_skip_nonce is on: ID token nonces are not checked (replay protection off)"),
+                (p.code_challenge_method == CodeChallengeMethod::Disabled, "code_challenge_method is none: PKCE is off"),
+                (p.code_challenge_method == CodeChallengeMethod::Plain, "code_challenge_method is plain: prefer S256"),
+                (p.oidc_issuer_url.as_ref().is_some_and(|u| u.scheme() == "http"), "oidc_issuer_url uses plain http"),
+            ];
+            w.extend(
+                flags
+                    .iter()
+                    .filter(|(on, _)| *on)
+                    .map(|(_, m)| format!("{label}{m}")),
+            );
+        }
         let flags = [
-            (p.ssl_insecure_skip_verify, "ssl_insecure_skip_verify is on: the provider's TLS certificate is not verified"),
-            (self.ssl_upstream_insecure_skip_verify, "ssl_upstream_insecure_skip_verify is on: HTTPS upstream certificates are not verified"),
-            (p.insecure_oidc_allow_unverified_email, "insecure_oidc_allow_unverified_email is on: unverified email addresses are accepted"),
-            (p.insecure_oidc_skip_issuer_verification, "insecure_oidc_skip_issuer_verification is on: the discovered issuer is not checked"),
-            (p.insecure_oidc_skip_nonce, "insecure_oidc_skip_nonce is on: ID token nonces are not checked (replay protection off)"),
             (!self.cookie.secure, "cookie_secure is false: session cookies are sent over plain HTTP"),
-            (p.code_challenge_method == CodeChallengeMethod::Disabled, "code_challenge_method is none: PKCE is off"),
-            (p.code_challenge_method == CodeChallengeMethod::Plain, "code_challenge_method is plain: prefer S256"),
+            (self.ssl_upstream_insecure_skip_verify, "ssl_upstream_insecure_skip_verify is on: HTTPS upstream certificates are not verified"),
             (self.pages.show_debug_on_error, "show-debug-on-error is on: error pages show internal details"),
         ];
         w.extend(
@@ -497,25 +538,21 @@ impl Config {
                 w.push(format!("redirect_url path {:?} is not this proxy's callback endpoint {want:?}; make sure it routes to one", u.path()));
             }
         }
-        if self
-            .provider
-            .oidc_issuer_url
-            .as_ref()
-            .is_some_and(|u| u.scheme() == "http")
-        {
-            w.push("oidc_issuer_url uses plain http".into());
+        for p in &self.providers {
+            let tenant = match &p.oidc_issuer_url {
+                Some(u) => u.path_segments().and_then(|mut s| s.next()).unwrap_or(""),
+                None => p.azure.tenant.as_str(),
+            };
+            if matches!(p.kind.as_str(), "entra-id" | "azure")
+                && matches!(tenant, "" | "common" | "organizations")
+                && p.azure.allowed_tenants.is_empty()
+            {
+                w.push(format!("provider {:?}: azure_tenant is multi-tenant and entra_id_allowed_tenants is empty: users of any Entra tenant can sign in", p.id));
+            }
         }
-        let tenant = match &p.oidc_issuer_url {
-            Some(u) => u.path_segments().and_then(|mut s| s.next()).unwrap_or(""),
-            None => p.azure.tenant.as_str(),
-        };
-        if matches!(p.kind.as_str(), "entra-id" | "azure")
-            && matches!(tenant, "" | "common" | "organizations")
-            && p.azure.allowed_tenants.is_empty()
-        {
-            w.push("azure_tenant is multi-tenant and entra_id_allowed_tenants is empty: users of any Entra tenant can sign in".into());
-        }
-        if self.authz.email_domains.iter().any(|d| d == "*") && self.authz.allowed_groups.is_empty()
+        if self.authz.email_domains.iter().any(|d| d == "*")
+            && self.authz.allowed_groups.is_empty()
+            && self.providers.iter().any(|p| p.allowed_groups.is_empty())
         {
             w.push("email_domains = [\"*\"] with no allowed_groups: anyone the provider signs in is allowed".into());
         }

@@ -313,12 +313,16 @@ pub static META_FLAGS: &[(&str, &str)] = &[
         "check",
         "validate the configuration, print a summary and exit",
     ),
+    (
+        "alpha-config",
+        "oauth2-proxy alpha YAML config: providers list (several providers), upstreamConfig, injectRequestHeaders/injectResponseHeaders, server",
+    ),
     ("help", "print this help (also -h)"),
     ("version", "print the version"),
 ];
 
 /// oauth2-proxy flags that select its other configuration formats.
-pub static UNSUPPORTED_META_FLAGS: &[&str] = &["alpha-config", "convert-config-to-alpha"];
+pub static UNSUPPORTED_META_FLAGS: &[&str] = &["convert-config-to-alpha"];
 
 /// Find an option by file key (case-insensitive, as viper is).
 pub fn by_key(key: &str) -> Option<&'static OptionSpec> {
@@ -554,7 +558,7 @@ pub fn reference_markdown() -> String {
         );
     }
     out.push_str(
-        "\nAlso not supported: `--alpha-config` and `--convert-config-to-alpha` (oauth2-proxy's alpha YAML format),\n\
+        "\nAlso not supported: `--convert-config-to-alpha` (`--alpha-config` is supported, see docs/alpha-config.md),\n\
          `http_address` forms `unix://` and `fd:`, `upstreams` of the form `unix://`.\n",
     );
     out

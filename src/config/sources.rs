@@ -16,6 +16,11 @@ pub enum Origin {
     File(PathBuf),
     Env(String),
     Flag(String),
+    /// A field of the `--alpha-config` YAML file (`providers[0].oidcConfig.issuerURL`).
+    Alpha {
+        file: PathBuf,
+        field: String,
+    },
     Default,
 }
 
@@ -25,6 +30,7 @@ impl fmt::Display for Origin {
             Origin::File(p) => write!(f, "from {}", p.display()),
             Origin::Env(v) => write!(f, "from environment variable {v}"),
             Origin::Flag(s) => write!(f, "from flag {s}"),
+            Origin::Alpha { file, field } => write!(f, "from {} field {field}", file.display()),
             Origin::Default => f.write_str("default"),
         }
     }
@@ -186,6 +192,8 @@ pub fn read_env(
 #[derive(Debug, Default)]
 pub struct FlagRequest {
     pub config: Option<PathBuf>,
+    /// `--alpha-config FILE`: oauth2-proxy's alpha YAML (providers list, upstreams, headers, server).
+    pub alpha_config: Option<PathBuf>,
     pub help: bool,
     pub version: bool,
     pub check: bool,
@@ -252,8 +260,9 @@ pub fn read_flags(args: &[OsString], errors: &mut Vec<ConfigError>) -> (Layer, F
             }
             _ => {}
         }
-        let needs_value =
-            name == "config" || options::by_flag(name).is_some_and(|s| s.kind != Kind::Bool);
+        let needs_value = name == "config"
+            || name == "alpha-config"
+            || options::by_flag(name).is_some_and(|s| s.kind != Kind::Bool);
         let value = if needs_value && inline.is_none() {
             match args.get(i).and_then(|a| a.to_str()) {
                 Some(v) => {
@@ -273,6 +282,10 @@ pub fn read_flags(args: &[OsString], errors: &mut Vec<ConfigError>) -> (Layer, F
         };
         if name == "config" {
             req.config = value.map(PathBuf::from);
+            continue;
+        }
+        if name == "alpha-config" {
+            req.alpha_config = value.map(PathBuf::from);
             continue;
         }
         if options::UNSUPPORTED_META_FLAGS.contains(&name) {

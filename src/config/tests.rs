@@ -90,14 +90,17 @@ fn defaults_match_oauth2_proxy_except_pkce_and_nonce() {
     assert_eq!(c.cookie.samesite, SameSite::Unset);
     assert_eq!(c.upstream_timeout, Duration::from_secs(30));
     assert_eq!(c.real_client_ip_header, "X-Real-IP");
-    assert_eq!(c.provider.scope, "openid email profile");
-    assert_eq!(c.provider.code_challenge_method, CodeChallengeMethod::S256);
-    assert!(!c.provider.insecure_oidc_skip_nonce);
-    assert_eq!(c.provider.approval_prompt, "force");
-    assert_eq!(c.provider.oidc_email_claim, "email");
-    assert_eq!(c.provider.oidc_groups_claim, "groups");
-    assert_eq!(c.provider.user_id_claim, "email");
-    assert_eq!(c.provider.display_name, "OpenID Connect");
+    assert_eq!(c.providers[0].scope, "openid email profile");
+    assert_eq!(
+        c.providers[0].code_challenge_method,
+        CodeChallengeMethod::S256
+    );
+    assert!(!c.providers[0].insecure_oidc_skip_nonce);
+    assert_eq!(c.providers[0].approval_prompt, "force");
+    assert_eq!(c.providers[0].oidc_email_claim, "email");
+    assert_eq!(c.providers[0].oidc_groups_claim, "groups");
+    assert_eq!(c.providers[0].user_id_claim, "email");
+    assert_eq!(c.providers[0].display_name, "OpenID Connect");
     assert!(c.headers.pass_user_headers && c.headers.pass_host_header);
     assert!(!c.headers.pass_access_token && !c.headers.set_xauthrequest);
     assert!(c.redirect_url.is_none() && c.upstreams.is_empty());
@@ -383,84 +386,84 @@ fn spelling_cases() -> Vec<(
             "\"openid email groups\"",
             "openid email groups",
             vec!["--scope=openid email groups"],
-            |c| c.provider.scope == "openid email groups",
+            |c| c.providers[0].scope == "openid email groups",
         ),
         (
             "provider_display_name",
             "\"Corp SSO\"",
             "Corp SSO",
             vec!["--provider-display-name=Corp SSO"],
-            |c| c.provider.display_name == "Corp SSO",
+            |c| c.providers[0].display_name == "Corp SSO",
         ),
         (
             "code_challenge_method",
             "\"plain\"",
             "plain",
             vec!["--code-challenge-method=plain"],
-            |c| c.provider.code_challenge_method == CodeChallengeMethod::Plain,
+            |c| c.providers[0].code_challenge_method == CodeChallengeMethod::Plain,
         ),
         (
             "force_code_challenge_method",
             "\"none\"",
             "none",
             vec!["--force-code-challenge-method=none"],
-            |c| c.provider.code_challenge_method == CodeChallengeMethod::Disabled,
+            |c| c.providers[0].code_challenge_method == CodeChallengeMethod::Disabled,
         ),
         (
             "oidc_email_claim",
             "\"mail\"",
             "mail",
             vec!["--oidc-email-claim=mail"],
-            |c| c.provider.oidc_email_claim == "mail",
+            |c| c.providers[0].oidc_email_claim == "mail",
         ),
         (
             "oidc_groups_claim",
             "\"roles\"",
             "roles",
             vec!["--oidc-groups-claim=roles"],
-            |c| c.provider.oidc_groups_claim == "roles",
+            |c| c.providers[0].oidc_groups_claim == "roles",
         ),
         (
             "user_id_claim",
             "\"sub\"",
             "sub",
             vec!["--user-id-claim=sub"],
-            |c| c.provider.user_id_claim == "sub",
+            |c| c.providers[0].user_id_claim == "sub",
         ),
         (
             "oidc_extra_audiences",
             "[\"api\"]",
             "api",
             vec!["--oidc-extra-audience=api"],
-            |c| c.provider.oidc_extra_audiences == ["api"],
+            |c| c.providers[0].oidc_extra_audiences == ["api"],
         ),
         (
             "insecure_oidc_allow_unverified_email",
             "true",
             "true",
             vec!["--insecure-oidc-allow-unverified-email"],
-            |c| c.provider.insecure_oidc_allow_unverified_email,
+            |c| c.providers[0].insecure_oidc_allow_unverified_email,
         ),
         (
             "insecure_oidc_skip_issuer_verification",
             "true",
             "true",
             vec!["--insecure-oidc-skip-issuer-verification"],
-            |c| c.provider.insecure_oidc_skip_issuer_verification,
+            |c| c.providers[0].insecure_oidc_skip_issuer_verification,
         ),
         (
             "insecure_oidc_skip_nonce",
             "true",
             "true",
             vec!["--insecure-oidc-skip-nonce"],
-            |c| c.provider.insecure_oidc_skip_nonce,
+            |c| c.providers[0].insecure_oidc_skip_nonce,
         ),
         (
             "ssl_insecure_skip_verify",
             "true",
             "true",
             vec!["--ssl-insecure-skip-verify"],
-            |c| c.provider.ssl_insecure_skip_verify,
+            |c| c.providers[0].ssl_insecure_skip_verify,
         ),
         (
             "ssl_upstream_insecure_skip_verify",
@@ -474,56 +477,56 @@ fn spelling_cases() -> Vec<(
             "\"login\"",
             "login",
             vec!["--prompt=login"],
-            |c| c.provider.prompt.as_deref() == Some("login"),
+            |c| c.providers[0].prompt.as_deref() == Some("login"),
         ),
         (
             "approval_prompt",
             "\"auto\"",
             "auto",
             vec!["--approval-prompt=auto"],
-            |c| c.provider.approval_prompt == "auto",
+            |c| c.providers[0].approval_prompt == "auto",
         ),
         (
             "acr_values",
             "\"mfa\"",
             "mfa",
             vec!["--acr-values=mfa"],
-            |c| c.provider.acr_values.as_deref() == Some("mfa"),
+            |c| c.providers[0].acr_values.as_deref() == Some("mfa"),
         ),
         (
             "login_url",
             "\"https://idp.example.com/auth\"",
             "https://idp.example.com/auth",
             vec!["--login-url=https://idp.example.com/auth"],
-            |c| c.provider.login_url.is_some(),
+            |c| c.providers[0].login_url.is_some(),
         ),
         (
             "redeem_url",
             "\"https://idp.example.com/token\"",
             "https://idp.example.com/token",
             vec!["--redeem-url=https://idp.example.com/token"],
-            |c| c.provider.redeem_url.is_some(),
+            |c| c.providers[0].redeem_url.is_some(),
         ),
         (
             "profile_url",
             "\"https://idp.example.com/me\"",
             "https://idp.example.com/me",
             vec!["--profile-url=https://idp.example.com/me"],
-            |c| c.provider.profile_url.is_some(),
+            |c| c.providers[0].profile_url.is_some(),
         ),
         (
             "oidc_jwks_url",
             "\"https://idp.example.com/jwks\"",
             "https://idp.example.com/jwks",
             vec!["--oidc-jwks-url=https://idp.example.com/jwks"],
-            |c| c.provider.oidc_jwks_url.is_some(),
+            |c| c.providers[0].oidc_jwks_url.is_some(),
         ),
         (
             "authproxy_token_auth_method",
             "\"client_secret_post\"",
             "client_secret_post",
             vec!["--authproxy-token-auth-method=client_secret_post"],
-            |c| c.provider.token_auth_method == Some(TokenAuthMethod::ClientSecretPost),
+            |c| c.providers[0].token_auth_method == Some(TokenAuthMethod::ClientSecretPost),
         ),
         (
             "pass_access_token",
@@ -666,14 +669,14 @@ fn spelling_cases() -> Vec<(
             "\"other\"",
             "other",
             vec!["--client-id=other"],
-            |c| c.provider.client_id == "other",
+            |c| c.providers[0].client_id == "other",
         ),
         (
             "client_secret",
             "\"xyz\"",
             "xyz",
             vec!["--client-secret=xyz"],
-            |c| c.provider.client_secret.expose() == "xyz",
+            |c| c.providers[0].client_secret.expose() == "xyz",
         ),
         (
             "oidc_issuer_url",
@@ -681,7 +684,7 @@ fn spelling_cases() -> Vec<(
             "https://login.example.org/realms/x",
             vec!["--oidc-issuer-url=https://login.example.org/realms/x"],
             |c| {
-                c.provider
+                c.providers[0]
                     .oidc_issuer_url
                     .as_ref()
                     .is_some_and(|u| u.as_str() == "https://login.example.org/realms/x")
@@ -883,7 +886,7 @@ fn client_secret_file_is_read_without_its_trailing_newline() {
     let mut env = base_env();
     env.remove("OAUTH2_PROXY_CLIENT_SECRET");
     let c = run(&["--client-secret-file", f.to_str().unwrap()], &env);
-    assert_eq!(c.provider.client_secret.expose(), "abc");
+    assert_eq!(c.providers[0].client_secret.expose(), "abc");
     assert_err(
         &["--client-secret-file=/nonexistent/secret"],
         &env,
@@ -1094,7 +1097,16 @@ fn unsupported_oauth2_proxy_options_fail_only_when_not_default() {
             "option `redis_connection_url` (from flag --redis-connection-url) is an oauth2-proxy option authproxy does not support yet",
         ],
     );
-    assert_err(&["--alpha-config=x.yaml"], &base_env(), &["--alpha-config"]);
+    assert_err(
+        &["--alpha-config=x.yaml"],
+        &base_env(),
+        &["cannot read alpha config file x.yaml"],
+    );
+    assert_err(
+        &["--convert-config-to-alpha"],
+        &base_env(),
+        &["--convert-config-to-alpha"],
+    );
 }
 
 #[test]
@@ -1145,9 +1157,9 @@ fn provider_default_is_oauth2_proxys_google() {
     let mut env = base_env();
     env.remove("OAUTH2_PROXY_PROVIDER");
     let cfg = run(&[], &env);
-    assert_eq!(cfg.provider.kind, "google");
-    assert_eq!(cfg.provider.display_name, "Google");
-    assert_eq!(cfg.provider.scope, "openid email profile");
+    assert_eq!(cfg.providers[0].kind, "google");
+    assert_eq!(cfg.providers[0].display_name, "Google");
+    assert_eq!(cfg.providers[0].scope, "openid email profile");
 }
 
 #[test]
@@ -1163,7 +1175,7 @@ fn provider_specific_options_are_compiled() {
         ],
         &base_env(),
     );
-    let p = &cfg.provider;
+    let p = &cfg.providers[0];
     assert_eq!(p.scope, "user:email read:org");
     assert_eq!(p.display_name, "GitHub");
     assert_eq!(p.github.org, "acme");
@@ -1187,7 +1199,7 @@ fn provider_specific_options_are_compiled() {
         ],
         &base_env(),
     );
-    let p = &cfg.provider;
+    let p = &cfg.providers[0];
     assert_eq!(p.kind, "entra-id");
     assert_eq!(p.allowed_roles, vec!["admin"]);
     assert_eq!(p.keycloak.groups, vec!["/ops"]);

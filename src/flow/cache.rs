@@ -19,6 +19,8 @@ use crate::session::SessionState;
 #[derive(Debug)]
 pub struct VerifiedSession {
     pub session: SessionState,
+    /// Index of the session's provider in `App::providers`.
+    pub provider: usize,
     /// The cookie stops being valid at this instant (`created_at + cookie_expire`); `None`: never
     /// by age (cookie_expire = 0).
     pub valid_until: Option<SystemTime>,
@@ -83,6 +85,7 @@ mod tests {
                 email: "a@example.com".into(),
                 ..SessionState::default()
             },
+            provider: 0,
             valid_until: until,
             upstream_headers: Vec::new(),
         })

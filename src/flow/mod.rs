@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderName, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::app::{add_cookies, page, redirect, App, RequestCtx};
-use crate::authz::{decide, Decision};
+use crate::authz::{decide_with_provider, Decision};
 use crate::error::AppError;
 use crate::headers::{auth_response_headers, strip_identity_headers, upstream_headers, Identity};
 use crate::pages::SignInData;
@@ -67,9 +67,9 @@ pub async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> S
         };
     };
     let refresh = app.cfg.cookie.refresh;
-    let validates = app.provider.validates_sessions();
     // Fast path: the same cookie this connection already verified, still within its lifetime.
     if let Some(v) = ctx.sessions.get(&value, ctx.now) {
+        let validates = app.providers[v.provider].validates_sessions();
         if !refresh_due(&v.session, ctx, refresh, validates) {
             return SessionLookup::Valid {
                 session: v,
@@ -87,8 +87,19 @@ pub async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> S
             };
         }
     };
+    // A session names its provider; one naming a provider that is no longer configured is
+    // refused (fail closed: its allow-lists and refresh endpoint are gone).
+    let Some(provider) = session_provider(app, &session) else {
+        ctx.sessions.clear();
+        tracing::info!(target: "auth", request_id = %ctx.request_id, user = %session.email,
+            "session cookie rejected: its provider is not configured");
+        return SessionLookup::None {
+            clear_cookies: clear_all(app, headers, ctx),
+        };
+    };
+    let validates = app.providers[provider].validates_sessions();
     if !refresh_due(&session, ctx, refresh, validates) {
-        let verified = std::sync::Arc::new(verified(app, session));
+        let verified = std::sync::Arc::new(verified(app, session, provider));
         ctx.sessions.put(&value, verified.clone());
         return SessionLookup::Valid {
             session: verified,
@@ -107,7 +118,7 @@ pub async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> S
     let refreshed = cell
         .get_or_init(|| async {
             if session.refresh_token.is_empty() {
-                return match app.provider.validate_session(&session.access_token, ctx.now).await {
+                return match app.providers[provider].validate_session(&session.access_token, ctx.now).await {
                     Ok(()) => {
                         let mut s = session.clone();
                         s.created_at = Some(ctx.now);
@@ -121,7 +132,8 @@ pub async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> S
                     }
                 };
             }
-            match app.provider.refresh(&session.refresh_token, ctx.now).await {
+            // Refresh at the provider that issued the session's tokens.
+            match app.providers[provider].refresh(&session.refresh_token, ctx.now).await {
                 Ok(r) => {
                     crate::metrics::global().refresh(true);
                     let s = refreshed_session(&session, r, ctx.now);
@@ -148,7 +160,7 @@ pub async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> S
             Ok(mut cookies) => {
                 cookies.extend(stale_chunk_clears(app, headers, ctx, cookies.len()));
                 SessionLookup::Valid {
-                    session: std::sync::Arc::new(verified(app, s)),
+                    session: std::sync::Arc::new(verified(app, s, provider)),
                     set_cookies: cookies,
                 }
             }
@@ -165,16 +177,32 @@ pub async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> S
     }
 }
 
+/// Key of the session's provider id in the session's additional claims (`ac`). oauth2-proxy
+/// keeps `ac` as an opaque map, so its cookies stay readable by oauth2-proxy and vice versa.
+pub const PROVIDER_CLAIM: &str = "authproxy.provider";
+
+/// The index of the session's provider: the one its `ac` names, or the first provider for a
+/// session that names none (oauth2-proxy's cookies; oauth2-proxy only uses its first provider).
+/// `None` when the named provider is not configured.
+pub fn session_provider(app: &App, session: &SessionState) -> Option<usize> {
+    match session.additional_claims.get(PROVIDER_CLAIM) {
+        None => Some(0),
+        Some(rmpv::Value::String(s)) => s.as_str().and_then(|id| app.provider_index(id)),
+        Some(_) => None,
+    }
+}
+
 /// A verified session with the identity headers derived from it.
-fn verified(app: &App, session: SessionState) -> cache::VerifiedSession {
+fn verified(app: &App, session: SessionState, provider: usize) -> cache::VerifiedSession {
     let valid_until = match (session.created_at, app.cfg.cookie.expire.is_zero()) {
         (Some(created), false) => Some(created + app.cfg.cookie.expire),
         (None, false) => Some(std::time::UNIX_EPOCH),
         (_, true) => None,
     };
-    let upstream_headers = identity_headers_for(app, &session);
+    let upstream_headers = identity_headers_for(app, &session, provider);
     cache::VerifiedSession {
         session,
+        provider,
         valid_until,
         upstream_headers,
     }
@@ -381,8 +409,9 @@ pub fn unauthenticated(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> 
         return app.error_response(ctx, &AppError::Unauthenticated, "/");
     }
     let rd = safe_return(app, Some(&original_url(app, req, ctx)), ctx);
-    if app.cfg.pages.skip_provider_button {
-        return start_login(app, ctx, rd);
+    // skip_provider_button goes straight to the provider only when there is no choice to make.
+    if app.cfg.pages.skip_provider_button && app.providers.len() == 1 {
+        return start_login(app, ctx, rd, 0);
     }
     sign_in_response(app, ctx, &rd, StatusCode::FORBIDDEN)
 }
@@ -392,10 +421,19 @@ pub fn sign_in_page(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Res
     let rd =
         query_param(req.uri(), "rd").or_else(|| header(req.headers(), "x-auth-request-redirect"));
     let rd = safe_return(app, rd.as_deref(), ctx);
-    if app.cfg.pages.skip_provider_button {
-        return start_login(app, ctx, rd);
+    if app.cfg.pages.skip_provider_button && app.providers.len() == 1 {
+        return start_login(app, ctx, rd, 0);
     }
     sign_in_response(app, ctx, &rd, StatusCode::OK)
+}
+
+/// The page kind (logo and colours) of a provider type.
+fn button_kind(kind: &str) -> &str {
+    match kind {
+        "entra-id" | "azure" => "microsoft",
+        "keycloak-oidc" => "keycloak",
+        other => other,
+    }
 }
 
 pub(crate) fn sign_in_response(
@@ -405,48 +443,63 @@ pub(crate) fn sign_in_response(
     status: StatusCode,
 ) -> Response<Body> {
     let _ = ctx;
-    let start_url = format!(
-        "{}/start?rd={}",
-        app.cfg.proxy_prefix,
-        url::form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
-    );
+    let rd_q = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>();
+    let providers = app
+        .providers
+        .iter()
+        .map(|p| crate::pages::ProviderButton {
+            id: p.id().to_owned(),
+            name: p.display_name().to_owned(),
+            kind: button_kind(p.kind()).to_owned(),
+            start_url: format!(
+                "{}/start?provider={}&rd={rd_q}",
+                app.cfg.proxy_prefix,
+                url::form_urlencoded::byte_serialize(p.id().as_bytes()).collect::<String>()
+            ),
+        })
+        .collect();
     let html = app.pages.render_sign_in(&SignInData {
         status_code: status.as_u16(),
         redirect: rd.to_owned(),
-        provider_name: app.provider.display_name().to_owned(),
-        providers: vec![crate::pages::ProviderButton {
-            id: app.provider.id().to_owned(),
-            name: app.provider.display_name().to_owned(),
-            kind: app.provider.kind().to_owned(),
-            start_url,
-        }],
+        provider_name: app.providers[0].display_name().to_owned(),
+        providers,
         custom_login: app.machine.shows_form(),
     });
     page(status, "text/html; charset=utf-8", html)
 }
 
-/// `/oauth2/start`.
+/// `/oauth2/start`: `?provider=<id>` picks the provider (an unknown id is a 400); without it,
+/// the only provider, or the sign-in page to choose one when there are several.
 pub fn start(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Response<Body> {
-    if let Some(p) = query_param(req.uri(), "provider") {
-        if !p.is_empty() && p != app.provider.id() {
-            return app.error_response(ctx, &AppError::UnknownProvider, "/");
-        }
-    }
     let rd =
         query_param(req.uri(), "rd").or_else(|| header(req.headers(), "x-auth-request-redirect"));
     let rd = safe_return(app, rd.as_deref(), ctx);
-    start_login(app, ctx, rd)
+    let index = match query_param(req.uri(), "provider").filter(|p| !p.is_empty()) {
+        Some(id) => match app.provider_index(&id) {
+            Some(i) => i,
+            None => {
+                tracing::info!(request_id = %ctx.request_id, provider = %id, "login start for an unknown provider");
+                return app.error_response(ctx, &AppError::UnknownProvider, &rd);
+            }
+        },
+        None if app.providers.len() == 1 => 0,
+        None => return sign_in_response(app, ctx, &rd, StatusCode::OK),
+    };
+    start_login(app, ctx, rd, index)
 }
 
 /// Begin a login transaction: CSRF cookie + sealed state, then off to the provider.
-fn start_login(app: &App, ctx: &RequestCtx, rd: String) -> Response<Body> {
+fn start_login(app: &App, ctx: &RequestCtx, rd: String, index: usize) -> Response<Body> {
     let rd = return_url_for_state(app, ctx, rd);
-    if !app.provider.is_ready() {
+    let provider = &app.providers[index];
+    let pcfg = &app.cfg.providers[index];
+    if !provider.is_ready() {
         return app.error_response(ctx, &AppError::ProviderNotReady, &rd);
     }
     let csrf = CsrfToken::generate();
-    let state = encode_state(app.cookies_secret(), &csrf, &rd, app.provider.id(), ctx.now);
-    let method = PkceMethod::from_config(app.cfg.provider.code_challenge_method);
+    // The sealed state names the provider: the callback uses exactly that one.
+    let state = encode_state(app.cookies_secret(), &csrf, &rd, provider.id(), ctx.now);
+    let method = PkceMethod::from_config(pcfg.code_challenge_method);
     let challenge_value = match method {
         Some(PkceMethod::S256) => csrf.code_challenge_s256().unwrap_or_default(),
         Some(PkceMethod::Plain) => csrf.code_verifier.clone(),
@@ -462,10 +515,10 @@ fn start_login(app: &App, ctx: &RequestCtx, rd: String) -> Response<Body> {
             challenge: &challenge_value,
             method,
         }),
-        prompt: app.cfg.provider.prompt.as_deref(),
-        acr_values: app.cfg.provider.acr_values.as_deref(),
+        prompt: pcfg.prompt.as_deref(),
+        acr_values: pcfg.acr_values.as_deref(),
     };
-    let url = match app.provider.authorize_url(&params) {
+    let url = match provider.authorize_url(&params) {
         Ok(u) => u,
         Err(e) => {
             tracing::error!(request_id = %ctx.request_id, error = %e, "could not build the authorization URL");
@@ -521,6 +574,8 @@ pub async fn callback(
     )];
     // Metrics (ops): every way out of the callback counts as one login outcome.
     let metrics = crate::metrics::global();
+    // The provider label is known once the state has named the provider.
+    let login_provider = std::sync::OnceLock::<usize>::new();
     let fail = |err: AppError, rd: &str| {
         use crate::metrics::LoginOutcome as O;
         let outcome = match &err {
@@ -530,7 +585,10 @@ pub async fn callback(
             AppError::CallbackMissingCode | AppError::Internal => O::Error,
             _ => O::ProviderError,
         };
-        metrics.login(app.provider.id(), outcome);
+        let label = login_provider
+            .get()
+            .map_or("unknown", |&i| app.providers[i].id());
+        metrics.login(label, outcome);
         let mut resp = app.error_response(ctx, &err, rd);
         add_cookies(&mut resp, &clear_csrf);
         (resp, None)
@@ -577,7 +635,36 @@ pub async fn callback(
         }
     };
     let rd = safe_return(app, Some(&state.return_url), ctx);
-    // 4. The provider's own error, if any.
+    // 4. The provider is the one the state names (oauth2-proxy's states name none: its first
+    //    provider). Never one chosen by the callback request itself.
+    let index = if state.provider_id.is_empty() {
+        Some(0)
+    } else {
+        app.provider_index(&state.provider_id)
+    };
+    let Some(index) = index else {
+        tracing::warn!(target: "auth", request_id = %ctx.request_id, provider = %state.provider_id,
+            security = true, "login failed: the state names a provider that is not configured");
+        return fail(AppError::UnknownProvider, &rd);
+    };
+    let provider = &app.providers[index];
+    let _ = login_provider.set(index);
+    // RFC 9207: an authorization response that says it comes from another issuer belongs to
+    // another provider's login (a mix-up, or a callback replayed with another login's state).
+    if let (Some(iss), Some(expected)) = (query_param(uri, "iss"), provider.issuer()) {
+        if iss != expected {
+            tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip,
+                provider = provider.id(), security = true,
+                "login failed: the authorization response's issuer is not the state's provider");
+            return fail(
+                AppError::LoginRejected {
+                    reason: "the sign-in response came from another identity provider than the one this login started with".into(),
+                },
+                "/",
+            );
+        }
+    }
+    // 5. The provider's own error, if any.
     if let Some(error) = query_param(uri, "error") {
         let description = query_param(uri, "error_description");
         tracing::warn!(target: "auth", request_id = %ctx.request_id, error = %error, "login failed: provider returned an error");
@@ -587,12 +674,11 @@ pub async fn callback(
         tracing::warn!(target: "auth", request_id = %ctx.request_id, "login failed: callback without code");
         return fail(AppError::CallbackMissingCode, &rd);
     };
-    // 5. Only now talk to the provider.
-    let verifier = PkceMethod::from_config(app.cfg.provider.code_challenge_method)
+    // 6. Only now talk to the provider.
+    let verifier = PkceMethod::from_config(app.cfg.providers[index].code_challenge_method)
         .map(|_| csrf.code_verifier.as_str());
     let nonce = csrf.hashed_nonce();
-    let identity = match app
-        .provider
+    let identity = match provider
         .redeem(
             &code,
             &redirect_uri(app, ctx),
@@ -610,17 +696,31 @@ pub async fn callback(
     };
     let mut session = session_from(identity, ctx.now);
     session.nonce = csrf.oidc_nonce.to_vec();
-    // 6. Authorization before any session is issued.
-    if let Decision::Deny(reason) = decide(&app.authz, &session.email, &session.groups) {
+    session
+        .additional_claims
+        .insert(PROVIDER_CLAIM.to_owned(), rmpv::Value::from(provider.id()));
+    // 7. Authorization (global rules and this provider's allow-list) before any session is issued.
+    if let Decision::Deny(reason) = decide_with_provider(
+        &app.authz,
+        &app.provider_groups[index],
+        &session.email,
+        &session.groups,
+    ) {
         tracing::warn!(target: "auth", request_id = %ctx.request_id, user = %session.email, reason = reason.as_str(),
-            "login failed: not authorized");
+            provider = provider.id(), "login failed: not authorized");
         metrics.authorization_denied(reason.as_str());
-        return fail(
-            AppError::Forbidden {
+        // The same account will be refused again, but another account or another provider
+        // may be allowed: the page links back to the sign-in page (no session was issued).
+        let mut resp = app.error_response_retry(
+            ctx,
+            &AppError::Forbidden {
                 reason: reason.as_str(),
             },
-            "/",
+            &rd,
+            true,
         );
+        add_cookies(&mut resp, &clear_csrf);
+        return (resp, None);
     }
     let value = match app.codec.encode(&session, ctx.now) {
         Ok(v) => v,
@@ -630,7 +730,8 @@ pub async fn callback(
         }
     };
     tracing::info!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, host = %ctx.host,
-        user = %session.email, provider = app.provider.id(), "login succeeded");
+        user = %session.email, provider = provider.id(),
+        "login succeeded");
     let cookies = match make_cookies(&app.cookies, &value, &ctx.host) {
         Ok(c) => c,
         Err(e) => {
@@ -638,7 +739,7 @@ pub async fn callback(
             return fail(AppError::Internal, &rd);
         }
     };
-    metrics.login(app.provider.id(), crate::metrics::LoginOutcome::Success);
+    metrics.login(provider.id(), crate::metrics::LoginOutcome::Success);
     let stale = stale_chunk_clears(app, req.headers(), ctx, cookies.len());
     let mut resp = redirect(&rd);
     add_cookies(&mut resp, &cookies);
@@ -730,8 +831,9 @@ fn join_cookie(acc: Option<String>, v: &str) -> String {
     }
 }
 
-fn identity_of(s: &SessionState) -> Identity<'_> {
+fn identity_of<'a>(s: &'a SessionState, provider: &'a str) -> Identity<'a> {
     Identity {
+        provider,
         user: &s.user,
         email: &s.email,
         groups: &s.groups,
@@ -742,13 +844,33 @@ fn identity_of(s: &SessionState) -> Identity<'_> {
 }
 
 /// Identity headers for the request to the app.
-pub fn identity_headers_for(app: &App, s: &SessionState) -> Vec<(HeaderName, HeaderValue)> {
-    upstream_headers(&app.identity, &identity_of(s))
+pub fn identity_headers_for(
+    app: &App,
+    s: &SessionState,
+    provider: usize,
+) -> Vec<(HeaderName, HeaderValue)> {
+    upstream_headers(&app.identity, &identity_of(s, app.providers[provider].id()))
 }
 
 /// Identity headers on a `/oauth2/auth` 202 response.
-pub fn auth_response_headers_for(app: &App, s: &SessionState) -> Vec<(HeaderName, HeaderValue)> {
-    auth_response_headers(&app.identity, &identity_of(s))
+pub fn auth_response_headers_for(
+    app: &App,
+    v: &cache::VerifiedSession,
+) -> Vec<(HeaderName, HeaderValue)> {
+    auth_response_headers(
+        &app.identity,
+        &identity_of(&v.session, app.providers[v.provider].id()),
+    )
+}
+
+/// May this verified session use the app? The global rules and its provider's allow-list.
+pub fn authorize(app: &App, v: &cache::VerifiedSession) -> Decision {
+    decide_with_provider(
+        &app.authz,
+        &app.provider_groups[v.provider],
+        &v.session.email,
+        &v.session.groups,
+    )
 }
 
 /// Cookie header values as strings (non-UTF-8 values are ignored).

@@ -31,6 +31,7 @@ fn full_identity(groups: &[String]) -> Identity<'_> {
         preferred_username: "alice",
         access_token: "AT.secret",
         id_token: "ID.jwt",
+        provider: "",
     }
 }
 
@@ -325,6 +326,7 @@ fn illegal_values_are_dropped_without_panicking() {
         preferred_username: "nul\0byte",
         access_token: "tok\x7f",
         id_token: "id\ntoken",
+        provider: "bad\r\nprovider",
     };
     let h = upstream_headers(&r, &id);
     assert!(h.is_empty(), "{:?}", names(&h));
@@ -346,4 +348,41 @@ fn odd_but_legal_values_are_sent_byte_for_byte() {
     assert_eq!(h[0].1.as_bytes(), "José Müller".as_bytes());
     assert_eq!(h[2].1.as_bytes(), "a,b,ünïcode".as_bytes());
     assert_eq!(h[3].1.as_bytes(), b"\ttabbed");
+}
+
+#[test]
+fn provider_id_goes_with_the_user_headers_and_xauthrequest() {
+    let r = IdentityHeaders::from_config(&HeaderConfig {
+        pass_user_headers: true,
+        set_xauthrequest: true,
+        ..HeaderConfig::default()
+    });
+    let id = Identity {
+        email: "alice@example.com",
+        provider: "github",
+        ..Identity::default()
+    };
+    let h = upstream_headers(&r, &id);
+    let get = |n: &str| {
+        h.iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.to_str().unwrap().to_owned())
+    };
+    assert_eq!(get("x-forwarded-provider").as_deref(), Some("github"));
+    assert_eq!(get("x-auth-request-provider").as_deref(), Some("github"));
+    let resp = auth_response_headers(&r, &id);
+    assert!(resp
+        .iter()
+        .any(|(k, v)| k == "x-auth-request-provider" && v == "github"));
+}
+
+#[test]
+fn client_sent_provider_headers_are_stripped() {
+    for name in [
+        "X-Forwarded-Provider",
+        "x_forwarded_provider",
+        "X-Auth-Request-Provider",
+    ] {
+        assert!(is_identity_header(name, false), "{name}");
+    }
 }

@@ -138,7 +138,7 @@ impl MachineAuth {
     pub fn from_config(cfg: &Config, start_tasks: bool) -> Result<Self, String> {
         let m = &cfg.machine;
         let jwt = if m.skip_jwt_bearer_tokens {
-            let v = JwtVerifier::new(&cfg.provider, true, &m.extra_jwt_issuers)
+            let v = JwtVerifier::new(&cfg.providers[0], true, &m.extra_jwt_issuers)
                 .map_err(|e| format!("skip_jwt_bearer_tokens: {e}"))?;
             Some(Arc::new(v))
         } else {
@@ -257,11 +257,13 @@ pub async fn authenticate(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> O
                 };
                 tracing::debug!(target: "auth", request_id = %ctx.request_id, user = %session.email,
                     issuer = %id.issuer, "authenticated by bearer token");
-                let upstream_headers = crate::flow::identity_headers_for(app, &session);
+                // Machine identities are attributed to the first provider (its allow-list applies).
+                let upstream_headers = crate::flow::identity_headers_for(app, &session, 0);
                 let v = Arc::new(VerifiedSession {
                     session,
                     valid_until: Some(id.expires_at),
                     upstream_headers,
+                    provider: 0,
                 });
                 ctx.sessions.put(value, Arc::clone(&v));
                 Outcome::Valid(v)
@@ -292,11 +294,12 @@ pub async fn authenticate(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> O
         }
         tracing::debug!(target: "auth", request_id = %ctx.request_id, user = %user, "authenticated by basic auth");
         let session = htpasswd_session(app, users, user, ctx.now);
-        let upstream_headers = crate::flow::identity_headers_for(app, &session);
+        let upstream_headers = crate::flow::identity_headers_for(app, &session, 0);
         let v = Arc::new(VerifiedSession {
             session,
             valid_until: Some(ctx.now + BASIC_CACHE_TTL),
             upstream_headers,
+            provider: 0,
         });
         ctx.sessions.put(value, Arc::clone(&v));
         return Outcome::Valid(v);

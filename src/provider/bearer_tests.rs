@@ -190,6 +190,8 @@ fn provider_config(issuer: &str) -> ProviderConfig {
         azure: Default::default(),
         gitlab: Default::default(),
         keycloak: Default::default(),
+        id: String::new(),
+        allowed_groups: Vec::new(),
     }
 }
 

@@ -57,6 +57,12 @@ pub trait Provider: Send + Sync {
     fn display_name(&self) -> &str;
     /// The provider type (`oidc`).
     fn kind(&self) -> &str;
+    /// The issuer identifier (RFC 9207 `iss`) once known. The callback refuses an
+    /// authorization response whose `iss` names another issuer (mix-up defence with several
+    /// providers). `None`: the provider has no issuer identifier (plain OAuth 2.0).
+    fn issuer(&self) -> Option<&str> {
+        None
+    }
     /// Whether discovery (and the first JWKS fetch) succeeded; `/ready` reports this.
     fn is_ready(&self) -> bool;
     /// Run discovery once; `Ok` when the provider is ready (also when it already was).

@@ -124,7 +124,11 @@ impl OidcProvider {
             discovery::resolve(&overrides, None)?;
         }
         Ok(Self {
-            id: format!("{}={}", cfg.kind, cfg.client_id),
+            id: if cfg.id.is_empty() {
+                format!("{}={}", cfg.kind, cfg.client_id)
+            } else {
+                cfg.id.clone()
+            },
             kind: cfg.kind.clone(),
             display_name: non_empty_or(&cfg.display_name, "OpenID Connect"),
             client_id: cfg.client_id.clone(),
@@ -606,6 +610,10 @@ impl Provider for OidcProvider {
 
     fn kind(&self) -> &str {
         &self.kind
+    }
+
+    fn issuer(&self) -> Option<&str> {
+        self.ready.get().and_then(|r| r.endpoints.issuer.as_deref())
     }
 
     fn is_ready(&self) -> bool {

@@ -250,6 +250,8 @@ impl FakeIdp {
 
 pub(crate) fn provider_config(base: &str) -> ProviderConfig {
     ProviderConfig {
+        id: String::new(),
+        allowed_groups: Vec::new(),
         kind: "oidc".into(),
         display_name: String::new(),
         client_id: CLIENT_ID.into(),

@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderName, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::app::{add_cookies, page, redirect, App, RequestCtx};
-use crate::authz::{decide, Decision};
+use crate::authz::Decision;
 use crate::error::AppError;
 use crate::flow::cache::VerifiedSession;
 use crate::flow::{self, SessionLookup};
@@ -67,8 +67,7 @@ async fn allowed_session(
             session,
             set_cookies,
         } => {
-            let s = &session.session;
-            if decide(&app.authz, &s.email, &s.groups).is_allowed() {
+            if flow::authorize(app, &session).is_allowed() {
                 (Some(session), set_cookies)
             } else {
                 (None, set_cookies)
@@ -144,7 +143,7 @@ impl App {
         };
         let verdict = match &session {
             None => Err(StatusCode::UNAUTHORIZED),
-            Some(v) => match decide(&self.authz, &v.session.email, &v.session.groups) {
+            Some(v) => match flow::authorize(self, v) {
                 Decision::Deny(reason) => {
                     tracing::info!(request_id = %ctx.request_id, user = %v.session.email,
                         reason = reason.as_str(), "auth request denied");
@@ -162,7 +161,7 @@ impl App {
         let mut resp = match (verdict, skip) {
             (Ok(v), _) => {
                 let mut resp = text(StatusCode::ACCEPTED, "");
-                for (name, value) in flow::auth_response_headers_for(self, &v.session) {
+                for (name, value) in flow::auth_response_headers_for(self, v) {
                     resp.headers_mut().append(name, value);
                 }
                 resp
@@ -225,7 +224,7 @@ impl App {
             }
         };
         let user = Some(session.session.email.clone());
-        let mut resp = match decide(&self.authz, &session.session.email, &session.session.groups) {
+        let mut resp = match flow::authorize(self, &session) {
             Decision::Allow => envoy_allow(Some(&session)),
             Decision::Deny(reason) => {
                 tracing::info!(request_id = %ctx.request_id, user = %session.session.email,
