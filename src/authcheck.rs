@@ -55,8 +55,18 @@ pub async fn authenticate(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> A
 
 /// Whether the original request may reach the app without a session at all (it then carries
 /// no identity): CORS preflight with `skip_auth_preflight`.
-pub fn skips_authentication(app: &App, method: &Method) -> bool {
-    app.cfg.skip_auth_preflight && method == Method::OPTIONS
+pub fn skips_authentication(
+    app: &App,
+    method: &Method,
+    path_and_query: &str,
+    client_ip: std::net::IpAddr,
+) -> bool {
+    // The skip rules (skip_auth_routes, skip_auth_regex, trusted_ips, skip_auth_preflight) see
+    // the path only; `skip` normalizes it and never matches through the query.
+    app.cfg
+        .skip
+        .skip(method.as_str(), Some(path_and_query), client_ip)
+        .is_some()
 }
 
 /// Where to send a browser to sign in and come back to `path_and_query` on `scheme://host`:

@@ -270,8 +270,16 @@ pub async fn check(
 
 /// The decision for a rebuilt original request.
 pub async fn decide_check(app: &App, orig: &OriginalRequest, ctx: &RequestCtx) -> CheckResponse {
-    if skips_authentication(app, &orig.method) {
-        return allow(app, orig, &[], &[]);
+    if skips_authentication(app, &orig.method, &orig.path, ctx.client_ip) {
+        // A skipped route still gets the identity of a valid, allowed session (and never a
+        // forged one: `allow` removes client-sent identity headers).
+        return match authenticate(app, &orig.headers, ctx).await {
+            AuthOutcome::Allowed {
+                session,
+                set_cookies,
+            } => allow(app, orig, &session.upstream_headers, &set_cookies),
+            _ => allow(app, orig, &[], &[]),
+        };
     }
     match authenticate(app, &orig.headers, ctx).await {
         AuthOutcome::Allowed {
@@ -279,7 +287,7 @@ pub async fn decide_check(app: &App, orig: &OriginalRequest, ctx: &RequestCtx) -
             set_cookies,
         } => allow(app, orig, &session.upstream_headers, &set_cookies),
         AuthOutcome::Unauthenticated { clear_cookies } => {
-            if ctx.wants_json {
+            if ctx.wants_json || app.cfg.skip.is_api(&orig.path) {
                 deny(
                     code::UNAUTHENTICATED,
                     401,

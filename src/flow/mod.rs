@@ -585,9 +585,12 @@ pub async fn callback(
             AppError::CallbackMissingCode | AppError::Internal => O::Error,
             _ => O::ProviderError,
         };
-        let label = login_provider
-            .get()
-            .map_or("unknown", |&i| app.providers[i].id());
+        // Before the state names its provider: the only one, or "unknown" among several.
+        let label = match (login_provider.get(), app.providers.as_slice()) {
+            (Some(&i), _) => app.providers[i].id(),
+            (None, [only]) => only.id(),
+            (None, _) => "unknown",
+        };
         metrics.login(label, outcome);
         let mut resp = app.error_response(ctx, &err, rd);
         add_cookies(&mut resp, &clear_csrf);
@@ -709,6 +712,7 @@ pub async fn callback(
         tracing::warn!(target: "auth", request_id = %ctx.request_id, user = %session.email, reason = reason.as_str(),
             provider = provider.id(), "login failed: not authorized");
         metrics.authorization_denied(reason.as_str());
+        metrics.login(provider.id(), crate::metrics::LoginOutcome::Forbidden);
         // The same account will be refused again, but another account or another provider
         // may be allowed: the page links back to the sign-in page (no session was issued).
         let mut resp = app.error_response_retry(

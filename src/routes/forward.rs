@@ -204,7 +204,7 @@ impl App {
             tracing::debug!(request_id = %ctx.request_id, reason = reason.as_str(), "ext_authz check skipped");
             let (session, cookies) = allowed_session(self, req.headers(), ctx).await;
             let user = session.as_ref().map(|s| s.session.email.clone());
-            let mut resp = envoy_allow(session.as_deref());
+            let mut resp = envoy_allow(session.as_deref(), req.headers());
             add_cookies(&mut resp, &cookies);
             return (resp, user);
         }
@@ -225,7 +225,7 @@ impl App {
         };
         let user = Some(session.session.email.clone());
         let mut resp = match flow::authorize(self, &session) {
-            Decision::Allow => envoy_allow(Some(&session)),
+            Decision::Allow => envoy_allow(Some(&session), req.headers()),
             Decision::Deny(reason) => {
                 tracing::info!(request_id = %ctx.request_id, user = %session.session.email,
                     reason = reason.as_str(), "ext_authz check denied");
@@ -261,8 +261,11 @@ impl App {
     }
 }
 
-/// Envoy's "allow": 200, the identity headers for the app, and the removal list.
-fn envoy_allow(session: Option<&VerifiedSession>) -> Response<Body> {
+/// Envoy's "allow": 200, the identity headers for the app, and the removal list: every
+/// identity header name we do not set, plus the exact spelling of every identity-like header
+/// the client sent (`x-auth-request_email` and other `-`/`_` mixtures Envoy matches only by
+/// exact name; the Envoy config forwards them to us, see docs/front-proxies/envoy-http.yaml).
+fn envoy_allow(session: Option<&VerifiedSession>, client: &HeaderMap) -> Response<Body> {
     let mut resp = text(StatusCode::OK, "");
     let set: &[(HeaderName, HeaderValue)] = match session {
         Some(v) => &v.upstream_headers,
@@ -271,7 +274,18 @@ fn envoy_allow(session: Option<&VerifiedSession>) -> Response<Body> {
     for (name, value) in set {
         resp.headers_mut().append(name.clone(), value.clone());
     }
-    let remove = headers_to_remove(set.iter().map(|(n, _)| n.as_str()));
+    let mut remove = headers_to_remove(set.iter().map(|(n, _)| n.as_str()));
+    for name in client.keys() {
+        let n = name.as_str();
+        let ours = set.iter().any(|(s, _)| s.as_str() == n);
+        if !ours
+            && crate::headers::is_identity_header(n, false)
+            && !remove.split(',').any(|r| r == n)
+        {
+            remove.push(',');
+            remove.push_str(n);
+        }
+    }
     if let Ok(v) = HeaderValue::from_str(&remove) {
         resp.headers_mut()
             .insert(ENVOY_HEADERS_TO_REMOVE.clone(), v);
