@@ -39,7 +39,7 @@ pub const COOKIE_SECRET: &str = "q2n4Lw6h0Ue7kGf1yS3ZpV9tXcB8rJmA5dHoQiKzW0E=";
 pub const COOKIE_NAME: &str = "_oauth2_proxy";
 
 /// How long a process gets to come up before the test fails.
-pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
