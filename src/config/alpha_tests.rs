@@ -206,7 +206,9 @@ fn server_sections_map_or_explain() {
         &format!("{TWO}server:\n  SecureBindAddress: 0.0.0.0:443\n"),
         &["field server.SecureBindAddress: HTTPS listening is not supported yet"],
     );
-    let m = ok(&format!("{TWO}metricsServer:\n  BindAddress: 0.0.0.0:9100\n"));
+    let m = ok(&format!(
+        "{TWO}metricsServer:\n  BindAddress: 0.0.0.0:9100\n"
+    ));
     assert_eq!(m.metrics_address, Some("0.0.0.0:9100".parse().unwrap()));
     err(
         &format!("{TWO}sever: {{}}\n"),
