@@ -88,6 +88,15 @@ async fn refused(callback: reqwest::Response, status: u16, title: &str) {
     assert!(session_set_cookie(&callback).is_none(), "no session");
     let body = callback.text().await.unwrap();
     assert!(body.contains(title), "page lacks {title:?}: {body}");
+    // No session was issued: another account or provider may do (or the provider may be
+    // back), so the page links back.
+    assert!(body.contains("Try again"), "page lacks a way back: {body}");
+    if status == 403 {
+        assert!(
+            body.contains("href=\"/oauth2/sign_in?rd=%2Fhello\""),
+            "a refusal links to the sign-in page: {body}"
+        );
+    }
 }
 
 async fn github_fake() -> GithubFake {

@@ -589,7 +589,11 @@ pub async fn callback(
             .get()
             .map_or("unknown", |&i| app.providers[i].id());
         metrics.login(label, outcome);
-        let mut resp = app.error_response(ctx, &err, rd);
+        // A provider restriction (org, team, tenant, role...) refused this account at the
+        // callback, before any session: as for the global rules (step 7), another account or
+        // provider may be allowed, so the page links back to the sign-in page.
+        let retry = err.can_retry() || matches!(err, AppError::Forbidden { .. });
+        let mut resp = app.error_response_retry(ctx, &err, rd, retry);
         add_cookies(&mut resp, &clear_csrf);
         (resp, None)
     };

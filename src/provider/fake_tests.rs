@@ -281,6 +281,19 @@ async fn github_api_errors_and_timeouts_fail_the_login() {
 }
 
 #[tokio::test]
+async fn github_provider_keeps_the_alpha_config_id() {
+    let fake = github_fake().await;
+    let mut cfg = github_config(&fake);
+    cfg.id = String::new();
+    // Legacy options without an id: oauth2-proxy's `github=CLIENT_ID`.
+    let p = GithubProvider::new(&cfg).unwrap();
+    assert_eq!(p.id(), format!("github={}", fakes::github::CLIENT_ID));
+    // An alpha-config entry's id is what /oauth2/start?provider= and the session name.
+    cfg.id = "gh".into();
+    assert_eq!(GithubProvider::new(&cfg).unwrap().id(), "gh");
+}
+
+#[tokio::test]
 async fn github_authorize_url_carries_the_default_scope() {
     let fake = github_fake().await;
     let p = GithubProvider::new(&github_config(&fake)).unwrap();
