@@ -1,6 +1,8 @@
 //! End to end through the authproxy binary with local provider fakes: GitHub (org, team,
-//! revoked token at cookie_refresh, API down), Google (hosted domain) and Microsoft Entra ID
-//! (allowed tenants). Every hop of the browser flow is asserted.
+//! repo, user, unverified email, revoked token at cookie_refresh, API down), Google (hosted
+//! domain, groups from the Directory API, unverified email), Microsoft Entra ID (allowed
+//! tenants) and GitLab (groups, projects with access level). Every hop of the browser flow is
+//! asserted. Keycloak runs against the real oidc-provider in tests/e2e_keycloak.rs.
 
 mod fakes;
 mod support;
@@ -10,6 +12,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use fakes::github::{self as gh, GhUser, GithubFake};
+use fakes::gitlab::gitlab_fake;
+use fakes::google::{self as google, google_fake, service_account_file};
 use fakes::oidc::{self, OidcFake};
 use support::{
     deleted_session_cookies, free_port, header_groups, location, session_set_cookie, Browser,
@@ -84,6 +88,15 @@ async fn refused(callback: reqwest::Response, status: u16, title: &str) {
     assert!(session_set_cookie(&callback).is_none(), "no session");
     let body = callback.text().await.unwrap();
     assert!(body.contains(title), "page lacks {title:?}: {body}");
+    // No session was issued: another account or provider may do (or the provider may be
+    // back), so the page links back.
+    assert!(body.contains("Try again"), "page lacks a way back: {body}");
+    if status == 403 {
+        assert!(
+            body.contains("href=\"/oauth2/sign_in?rd=%2Fhello\""),
+            "a refusal links to the sign-in page: {body}"
+        );
+    }
 }
 
 async fn github_fake() -> GithubFake {
@@ -242,4 +255,289 @@ async fn entra_id_multi_tenant_allows_only_the_listed_tenants() {
     fake.sign_in_as("max");
     let browser = Browser::new();
     refused(login(&browser, &proxy, &base).await, 403, "Access denied").await;
+}
+
+#[tokio::test]
+async fn github_member_outside_the_required_team_gets_the_403_page() {
+    let fake = github_fake().await;
+    let app = EchoApp::start().await;
+    let proxy = Proxy::start(
+        github_proxy(free_port(), &fake, &app)
+            .set("github-org", "acme")
+            .set("github-team", "devs"),
+    )
+    .await;
+    let browser = Browser::new();
+    refused(
+        login(&browser, &proxy, &fake.base()).await,
+        403,
+        "Access denied",
+    )
+    .await;
+    assert_eq!(app.hits(), 0);
+    // The proxy did read the teams before refusing.
+    assert!(fake
+        .server
+        .paths()
+        .iter()
+        .any(|p| p == "/api/v3/user/teams"));
+}
+
+#[tokio::test]
+async fn github_repo_restriction_admits_pushers_and_refuses_others() {
+    let fake = github_fake().await;
+    {
+        let mut s = fake.state.lock().unwrap();
+        let alice = s.users.get_mut("alice").unwrap();
+        alice.repos.insert("acme/app".into(), (false, true, true));
+    }
+    let app = EchoApp::start().await;
+    let proxy =
+        Proxy::start(github_proxy(free_port(), &fake, &app).set("github-repo", "acme/app")).await;
+    let browser = Browser::new();
+    let echo = reach_app(
+        &browser,
+        &proxy,
+        login(&browser, &proxy, &fake.base()).await,
+    )
+    .await;
+    assert_eq!(echo.header("x-forwarded-user"), Some("alice"));
+    fake.sign_in_as("mallory");
+    let browser = Browser::new();
+    refused(
+        login(&browser, &proxy, &fake.base()).await,
+        403,
+        "Access denied",
+    )
+    .await;
+    assert_eq!(app.hits(), 1, "only alice reached the app");
+}
+
+#[tokio::test]
+async fn github_user_allow_list_admits_only_the_listed_logins() {
+    let fake = github_fake().await;
+    fake.add_user(GhUser::new("carol", 3));
+    fake.sign_in_as("carol");
+    let app = EchoApp::start().await;
+    let proxy = Proxy::start(
+        github_proxy(free_port(), &fake, &app)
+            .set("github-org", "acme")
+            .set("github-user", "carol"),
+    )
+    .await;
+    // carol is in no org, but listed by login.
+    let browser = Browser::new();
+    let echo = reach_app(
+        &browser,
+        &proxy,
+        login(&browser, &proxy, &fake.base()).await,
+    )
+    .await;
+    assert_eq!(echo.header("x-forwarded-user"), Some("carol"));
+    fake.sign_in_as("mallory");
+    let browser = Browser::new();
+    refused(
+        login(&browser, &proxy, &fake.base()).await,
+        403,
+        "Access denied",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn github_account_with_an_unverified_primary_email_is_rejected() {
+    let fake = github_fake().await;
+    let mut ursula = GhUser::new("ursula", 4);
+    ursula.emails = vec![
+        ("ursula@example.com".into(), true, false),
+        ("old@example.com".into(), false, true),
+    ];
+    fake.add_user(ursula);
+    fake.sign_in_as("ursula");
+    let app = EchoApp::start().await;
+    let proxy = Proxy::start(github_proxy(free_port(), &fake, &app)).await;
+    let browser = Browser::new();
+    let callback = login(&browser, &proxy, &fake.base()).await;
+    assert_eq!(callback.status(), 403);
+    assert!(session_set_cookie(&callback).is_none(), "no session");
+    let body = callback.text().await.unwrap();
+    assert!(body.contains("Sign-in rejected"), "{body}");
+    assert!(body.contains("not verified"), "{body}");
+    assert_eq!(app.hits(), 0);
+}
+
+/// Google with the Directory API group check against the fake.
+fn google_proxy(port: u16, fake: &oidc::OidcFake, app: &EchoApp) -> ProxyConfig {
+    let key = service_account_file(fake);
+    oidc_proxy(port, "google", &fake.issuer, app)
+        .set("email-domain", "corp.example")
+        .set("google-group", "admins@corp.example")
+        .set("google-admin-email", google::ADMIN_EMAIL)
+        .set("google-service-account-json", key.to_str().unwrap())
+        .set("authproxy-google-admin-api-url", &fake.base())
+}
+
+#[tokio::test]
+async fn google_group_member_reaches_the_app_and_others_are_refused() {
+    let fake = google_fake().await;
+    let app = EchoApp::start().await;
+    let proxy = Proxy::start(google_proxy(free_port(), &fake, &app)).await;
+    let browser = Browser::new();
+    let echo = reach_app(
+        &browser,
+        &proxy,
+        login(&browser, &proxy, &fake.base()).await,
+    )
+    .await;
+    assert_eq!(echo.header("x-forwarded-email"), Some("ann@corp.example"));
+    // Groups from the Directory API, across its two pages.
+    assert_eq!(
+        header_groups(&echo, "x-forwarded-groups"),
+        vec![
+            "all@corp.example",
+            "eng@corp.example",
+            "admins@corp.example"
+        ]
+    );
+    let paths = fake.server.paths();
+    assert!(paths.iter().any(|p| p == "/sa-token"), "{paths:?}");
+    assert_eq!(
+        paths
+            .iter()
+            .filter(|p| *p == "/admin/directory/v1/groups")
+            .count(),
+        2,
+        "both Directory pages read"
+    );
+    // In the hosted domain but not in admins@: refused.
+    fake.sign_in_as("ned");
+    let browser = Browser::new();
+    refused(
+        login(&browser, &proxy, &fake.base()).await,
+        403,
+        "Access denied",
+    )
+    .await;
+    assert_eq!(app.hits(), 1);
+}
+
+#[tokio::test]
+async fn google_directory_refusing_the_service_account_shows_the_provider_error() {
+    let fake = google_fake().await;
+    let app = EchoApp::start().await;
+    // The fake only accepts assertions for ADMIN_EMAIL.
+    let proxy = Proxy::start(
+        google_proxy(free_port(), &fake, &app).set("google-admin-email", "someone@corp.example"),
+    )
+    .await;
+    let browser = Browser::new();
+    let callback = login(&browser, &proxy, &fake.base()).await;
+    assert!(session_set_cookie(&callback).is_none(), "no session");
+    assert_eq!(callback.status(), 403);
+    let body = callback.text().await.unwrap();
+    // A clear page naming the service-account token endpoint's RFC 6749 error.
+    assert!(body.contains("Sign-in was refused"), "{body}");
+    assert!(body.contains("invalid_grant"), "{body}");
+    assert!(fake.server.paths().iter().any(|p| p == "/sa-token"));
+    assert!(!fake
+        .server
+        .paths()
+        .iter()
+        .any(|p| p == "/admin/directory/v1/groups"));
+    assert_eq!(app.hits(), 0);
+}
+
+#[tokio::test]
+async fn google_account_with_an_unverified_email_is_rejected() {
+    let fake = google_fake().await;
+    fake.sign_in_as("una");
+    let app = EchoApp::start().await;
+    let proxy = Proxy::start(
+        oidc_proxy(free_port(), "google", &fake.issuer, &app).set("email-domain", "corp.example"),
+    )
+    .await;
+    let browser = Browser::new();
+    refused(
+        login(&browser, &proxy, &fake.base()).await,
+        403,
+        "Sign-in rejected",
+    )
+    .await;
+    assert_eq!(app.hits(), 0);
+}
+
+#[tokio::test]
+async fn gitlab_group_member_reaches_the_app_and_others_are_refused() {
+    let fake = gitlab_fake().await;
+    let app = EchoApp::start().await;
+    let proxy = Proxy::start(
+        oidc_proxy(free_port(), "gitlab", &fake.issuer, &app).set("gitlab-group", "acme/platform"),
+    )
+    .await;
+    let browser = Browser::new();
+    let echo = reach_app(
+        &browser,
+        &proxy,
+        login(&browser, &proxy, &fake.base()).await,
+    )
+    .await;
+    assert_eq!(echo.header("x-forwarded-email"), Some("gil@example.com"));
+    assert_eq!(
+        header_groups(&echo, "x-forwarded-groups"),
+        vec!["acme", "acme/platform"]
+    );
+    fake.sign_in_as("hal");
+    let browser = Browser::new();
+    refused(
+        login(&browser, &proxy, &fake.base()).await,
+        403,
+        "Access denied",
+    )
+    .await;
+    assert_eq!(app.hits(), 1);
+}
+
+#[tokio::test]
+async fn gitlab_project_access_level_decides() {
+    let fake = gitlab_fake().await;
+    fake.sign_in_as("hal");
+    let app = EchoApp::start().await;
+    // Developer (30) on acme/app meets the required 30.
+    let proxy = Proxy::start(
+        oidc_proxy(free_port(), "gitlab", &fake.issuer, &app).set("gitlab-project", "acme/app=30"),
+    )
+    .await;
+    let browser = Browser::new();
+    let echo = reach_app(
+        &browser,
+        &proxy,
+        login(&browser, &proxy, &fake.base()).await,
+    )
+    .await;
+    assert_eq!(echo.header("x-forwarded-email"), Some("hal@example.com"));
+    assert_eq!(
+        header_groups(&echo, "x-forwarded-groups"),
+        vec!["other", "project:acme/app"]
+    );
+    assert!(fake
+        .server
+        .paths()
+        .iter()
+        .any(|p| p == "/api/v4/projects/acme%2Fapp"));
+    // Guest (10) on acme/docs is below the default 20 (Reporter); gil has no access at all.
+    let proxy = Proxy::start(
+        oidc_proxy(free_port(), "gitlab", &fake.issuer, &app).set("gitlab-project", "acme/docs"),
+    )
+    .await;
+    for user in ["hal", "gil"] {
+        fake.sign_in_as(user);
+        let browser = Browser::new();
+        refused(
+            login(&browser, &proxy, &fake.base()).await,
+            403,
+            "Access denied",
+        )
+        .await;
+    }
+    assert_eq!(app.hits(), 1);
 }

@@ -592,7 +592,11 @@ pub async fn callback(
             (None, _) => "unknown",
         };
         metrics.login(label, outcome);
-        let mut resp = app.error_response(ctx, &err, rd);
+        // A provider restriction (org, team, tenant, role...) refused this account at the
+        // callback, before any session: as for the global rules (step 7), another account or
+        // provider may be allowed, so the page links back to the sign-in page.
+        let retry = err.can_retry() || matches!(err, AppError::Forbidden { .. });
+        let mut resp = app.error_response_retry(ctx, &err, rd, retry);
         add_cookies(&mut resp, &clear_csrf);
         (resp, None)
     };

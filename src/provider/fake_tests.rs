@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::tests::provider_config;
 use super::*;
@@ -15,6 +15,8 @@ use crate::crypto::Secret;
 mod fakes;
 
 use fakes::github::{GhUser, GithubFake, OWNER_TOKEN};
+use fakes::gitlab::gitlab_fake;
+use fakes::google::{google_fake, service_account_file};
 use fakes::oidc::OidcFake;
 use fakes::server::Resp;
 
@@ -279,6 +281,19 @@ async fn github_api_errors_and_timeouts_fail_the_login() {
 }
 
 #[tokio::test]
+async fn github_provider_keeps_the_alpha_config_id() {
+    let fake = github_fake().await;
+    let mut cfg = github_config(&fake);
+    cfg.id = String::new();
+    // Legacy options without an id: oauth2-proxy's `github=CLIENT_ID`.
+    let p = GithubProvider::new(&cfg).unwrap();
+    assert_eq!(p.id(), format!("github={}", fakes::github::CLIENT_ID));
+    // An alpha-config entry's id is what /oauth2/start?provider= and the session name.
+    cfg.id = "gh".into();
+    assert_eq!(GithubProvider::new(&cfg).unwrap().id(), "gh");
+}
+
+#[tokio::test]
 async fn github_authorize_url_carries_the_default_scope() {
     let fake = github_fake().await;
     let p = GithubProvider::new(&github_config(&fake)).unwrap();
@@ -318,93 +333,6 @@ async fn login(p: &dyn Provider, fake: &OidcFake, user: &str) -> Result<Identity
         .await
 }
 
-/// A service-account key file whose token_uri is the fake's.
-fn service_account_file(fake: &OidcFake) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "authproxy-sa-{}-{}.json",
-        std::process::id(),
-        fake.server.addr.port()
-    ));
-    let key = json!({
-        "type": "service_account",
-        "project_id": "test",
-        "private_key_id": "k1",
-        "private_key": fakes::oidc::KEY_PEM,
-        "client_email": "authproxy@test.iam.gserviceaccount.com",
-        "client_id": "123",
-        "token_uri": format!("{}/sa-token", fake.base()),
-    });
-    std::fs::write(&path, key.to_string()).unwrap();
-    path
-}
-
-fn jwt_payload(jwt: &str) -> Value {
-    use base64::Engine as _;
-    let p = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(p)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
-async fn google_fake() -> OidcFake {
-    let fake = OidcFake::start("").await;
-    fake.add_user(
-        "ann",
-        json!({"email": "ann@corp.example", "email_verified": true, "hd": "corp.example"}),
-    );
-    fake.add_user(
-        "pat",
-        json!({"email": "pat@corp.example", "email_verified": true}),
-    );
-    fake.add_user(
-        "gus",
-        json!({"email": "gus@gmail.com", "email_verified": true}),
-    );
-    fake.add_user(
-        "una",
-        json!({"email": "una@corp.example", "email_verified": false, "hd": "corp.example"}),
-    );
-    let token_uri = format!("{}/sa-token", fake.base());
-    fake.set_api(Arc::new(move |r, _| match (r.method.as_str(), r.path.as_str()) {
-        ("POST", "/sa-token") => {
-            let f = r.form();
-            if f.get("grant_type").map(String::as_str) != Some("urn:ietf:params:oauth:grant-type:jwt-bearer") {
-                return Some(Resp::json(400, &json!({"error": "unsupported_grant_type"})));
-            }
-            let claims = jwt_payload(f.get("assertion").map(String::as_str).unwrap_or("a.e30.c"));
-            if claims["sub"] != "admin@corp.example" || claims["aud"] != token_uri.as_str()
-                || claims["scope"] != "https://www.googleapis.com/auth/admin.directory.group.readonly"
-            {
-                return Some(Resp::json(400, &json!({"error": "invalid_grant", "error_description": "Invalid JWT"})));
-            }
-            Some(Resp::json(200, &json!({"access_token": "ya29.sa", "expires_in": 3599, "token_type": "Bearer"})))
-        }
-        ("GET", "/admin/directory/v1/groups") => {
-            if r.token().as_deref() != Some("ya29.sa") {
-                return Some(Resp::json(401, &json!({"error": {"code": 401, "message": "Request had invalid authentication credentials.", "status": "UNAUTHENTICATED"}})));
-            }
-            let user = r.query.get("userKey").cloned().unwrap_or_default();
-            let groups: Vec<&str> = match user.as_str() {
-                "ann@corp.example" => vec!["all@corp.example", "eng@corp.example", "admins@corp.example"],
-                _ => vec!["all@corp.example"],
-            };
-            // Two per page, with nextPageToken.
-            let start: usize = r.query.get("pageToken").and_then(|t| t.parse().ok()).unwrap_or(0);
-            let page: Vec<Value> = groups.iter().skip(start).take(2).map(|g| json!({"kind": "admin#directory#group", "id": "x", "email": g, "name": g})).collect();
-            let mut body = json!({"kind": "admin#directory#groups", "etag": "\"e\"", "groups": page});
-            if start + 2 < groups.len() {
-                body["nextPageToken"] = json!((start + 2).to_string());
-            }
-            Some(Resp::json(200, &body))
-        }
-        _ => None,
-    }));
-    fake
-}
-
 #[tokio::test]
 async fn google_checks_the_hosted_domain_and_reads_groups_from_the_directory() {
     let fake = google_fake().await;
@@ -433,10 +361,6 @@ async fn google_checks_the_hosted_domain_and_reads_groups_from_the_directory() {
         Err(ProviderError::UnverifiedEmail { .. })
     ));
     // In the domain but not in the group.
-    fake.add_user(
-        "ned",
-        json!({"email": "ned@corp.example", "email_verified": true, "hd": "corp.example"}),
-    );
     assert_eq!(denied_rule(login(&p, &fake, "ned").await), "google_group");
     // The authorization URL asks for offline access and hints the domain.
     let u = p
@@ -587,37 +511,6 @@ async fn entra_graph_links_to_another_server_are_not_followed() {
         }
         other => panic!("unexpected {other:?}"),
     }
-}
-
-async fn gitlab_fake() -> OidcFake {
-    let fake = OidcFake::start("").await;
-    fake.add_user(
-        "gil",
-        json!({"email": "gil@example.com", "email_verified": true}),
-    );
-    fake.set_userinfo("gil", json!({"groups": ["acme", "acme/platform"]}));
-    fake.add_user(
-        "hal",
-        json!({"email": "hal@example.com", "email_verified": true}),
-    );
-    fake.set_userinfo("hal", json!({"groups": ["other"]}));
-    fake.set_api(Arc::new(|r, user| {
-        if !r.path.starts_with("/api/v4/projects/") {
-            return None;
-        }
-        let id = &r.path["/api/v4/projects/".len()..];
-        let level = match (user, id) {
-            (Some("hal"), "acme%2Fapp") => Some(30),
-            (Some("hal"), "acme%2Fdocs") => Some(10),
-            _ => None,
-        };
-        Some(match level {
-            Some(l) => Resp::json(200, &json!({"id": 7, "path_with_namespace": "acme/app", "archived": false,
-                "permissions": {"project_access": {"access_level": l, "notification_level": 3}, "group_access": null}})),
-            None => Resp::json(404, &json!({"message": "404 Project Not Found"})),
-        })
-    }));
-    fake
 }
 
 #[tokio::test]

@@ -272,7 +272,14 @@ impl GithubProvider {
             cfg.scope.clone()
         };
         Ok(Self {
-            id: format!("github={}", cfg.client_id),
+            // The alpha config's id names the provider in /oauth2/start?provider= and in the
+            // session; only the legacy single-provider options fall back to oauth2-proxy's
+            // `github=CLIENT_ID`.
+            id: if cfg.id.is_empty() {
+                format!("github={}", cfg.client_id)
+            } else {
+                cfg.id.clone()
+            },
             display_name: if cfg.display_name.is_empty() {
                 "GitHub".into()
             } else {

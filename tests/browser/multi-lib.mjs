@@ -1,10 +1,16 @@
-// Harness of the multi-provider browser tests: two real oidc-provider IdPs (tests/idp), an app
-// that shows who is signed in, the authproxy binary configured with an alpha config (two
-// providers), and headless Debian chromium driven by playwright-core. Loopback only; every
-// process is stopped by stopAll().
+// Harness of the multi-provider browser tests: two real oidc-provider IdPs (tests/idp), the
+// GitHub fake (tests/fakes/github.rs, launched through the test-only example binary
+// examples/fake_github.rs), an app that shows who is signed in, the authproxy binary configured
+// with an alpha config (three providers), and headless Debian chromium driven by
+// playwright-core. Loopback only; every process is stopped by stopAll().
+//
+// Environment: AUTHPROXY_BIN (the authproxy binary), FAKE_GITHUB_BIN (default: the
+// fake_github example next to it, `<target>/debug/examples/fake_github`; `cargo test
+// --all-targets` or `cargo build --examples` builds it).
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import * as readline from 'node:readline';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -33,6 +39,8 @@ export const CHROMIUM_FLAGS = [
 const CLIENT = { id: 'authproxy', secret: 'authproxy-secret' };
 const POST_CLIENT = { id: 'authproxy-post', secret: 'authproxy-post-secret' };
 const COOKIE_SECRET = 'q2n4Lw6h0Ue7kGf1yS3ZpV9tXcB8rJmA5dHoQiKzW0E=';
+/** The OAuth client the GitHub fake knows (tests/fakes/github.rs). */
+const GITHUB_CLIENT = { id: 'gh-client', secret: 'gh-secret' };
 
 const children = [];
 const servers = [];
@@ -56,6 +64,18 @@ function authproxyBin() {
   const bin = candidates.find((c) => fs.existsSync(c));
   if (!bin) {
     throw new Error(`authproxy binary not found (tried ${candidates.join(', ')}); run cargo build first or set AUTHPROXY_BIN`);
+  }
+  return bin;
+}
+
+function fakeGithubBin() {
+  const candidates = [
+    process.env.FAKE_GITHUB_BIN,
+    path.join(path.dirname(authproxyBin()), 'examples', 'fake_github'),
+  ].filter(Boolean);
+  const bin = candidates.find((c) => fs.existsSync(c));
+  if (!bin) {
+    throw new Error(`fake_github not found (tried ${candidates.join(', ')}); run \`cargo build --examples\` or set FAKE_GITHUB_BIN`);
   }
   return bin;
 }
@@ -107,6 +127,46 @@ async function startIdp(proxyPort) {
   return issuer;
 }
 
+/**
+ * The GitHub fake with `alice` (member of acme, team acme/ops) and `mallory` (no org).
+ * Returns { base, signInAs(login) }: signInAs picks who approves the next authorization.
+ */
+async function startGithubFake() {
+  const log = logFile('fake-github');
+  const err = fs.openSync(log, 'w');
+  const child = spawn(fakeGithubBin(), ['alice:acme/ops', 'mallory'], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME },
+    stdio: ['pipe', 'pipe', err],
+  });
+  child.log = log;
+  children.push(child);
+  const lines = readline.createInterface({ input: child.stdout });
+  const pending = [];
+  let ready;
+  const started = new Promise((resolve, reject) => {
+    ready = { resolve, reject };
+    child.on('exit', (code) => reject(new Error(`fake_github exited with ${code}:\n${fs.readFileSync(log, 'utf8')}`)));
+  });
+  lines.on('line', (line) => {
+    if (line.startsWith('READY ')) {
+      ready.resolve(line.slice('READY '.length).trim());
+    } else {
+      pending.shift()?.(line);
+    }
+  });
+  const timer = setTimeout(() => ready.reject(new Error(`fake_github did not print READY (log ${log})`)), 30000);
+  const base = await started.finally(() => clearTimeout(timer));
+  async function signInAs(login) {
+    const answer = new Promise((resolve) => pending.push(resolve));
+    child.stdin.write(`as ${login}\n`);
+    const line = await answer;
+    if (line !== 'OK') {
+      throw new Error(`fake_github: as ${login}: ${line}`);
+    }
+  }
+  return { base, signInAs };
+}
+
 function escapeHtml(v) {
   return String(v ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
@@ -129,12 +189,15 @@ async function startApp() {
 }
 
 /**
- * The whole stack: IdPs `corp` (allowedGroups [staff]) and `partner`, the app, and the proxy
- * with both providers from an alpha config. Returns { proxy, corp, partner }.
+ * The whole stack: IdPs `corp` (allowedGroups [staff]) and `partner`, the GitHub fake
+ * (githubConfig org acme), the app, and the proxy with the three providers from one alpha
+ * config. Returns { proxy, corp, partner, github: { base, signInAs } }.
  */
 export async function startStack() {
   const proxyPort = await freePort();
-  const [corp, partner, app] = await Promise.all([startIdp(proxyPort), startIdp(proxyPort), startApp()]);
+  const [corp, partner, github, app] = await Promise.all([
+    startIdp(proxyPort), startIdp(proxyPort), startGithubFake(), startApp(),
+  ]);
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const dir = fs.mkdtempSync(path.join(ARTIFACTS, 'alpha-'));
   const alpha = path.join(dir, 'alpha.yaml');
@@ -156,6 +219,15 @@ export async function startStack() {
     scope: openid email profile groups
     oidcConfig:
       issuerURL: ${partner}
+  - id: github
+    provider: github
+    name: GitHub
+    clientID: ${GITHUB_CLIENT.id}
+    clientSecret: ${GITHUB_CLIENT.secret}
+    loginURL: ${github.base}/login/oauth/authorize
+    redeemURL: ${github.base}/login/oauth/access_token
+    validateURL: ${github.base}/api/v3/
+    githubConfig: {org: acme}
 `);
   const proxy = `http://127.0.0.1:${proxyPort}`;
   const child = run(authproxyBin(), [
@@ -170,7 +242,7 @@ export async function startStack() {
     '--pass-user-headers',
   ], { RUST_LOG: 'info' }, 'proxy');
   await waitFor(async () => (await fetch(`${proxy}/ready`)).status === 200, `authproxy (log ${child.log})`, 30000, child);
-  return { proxy, corp, partner };
+  return { proxy, corp, partner, github };
 }
 
 export async function launch() {

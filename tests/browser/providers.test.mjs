@@ -1,7 +1,8 @@
 // Several providers in one authproxy, in a real browser (headless Debian chromium): the
-// sign-in page's buttons, each provider's real login form, the app showing the user, sign-out,
-// the 403 page for a user outside a provider's allowed groups, keyboard-only sign-in,
-// screenshots (light and dark) and axe-core accessibility checks.
+// sign-in page's buttons, the GitHub fake's flow, each OIDC provider's real login form, the app
+// showing the user, sign-out, the 403 page for a user outside the allowed GitHub org or a
+// provider's allowed groups, keyboard-only sign-in, screenshots (light and dark) and axe-core
+// accessibility checks.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -32,12 +33,60 @@ describe('several providers in one instance', () => {
     const resp = await page.goto(`${stack.proxy}/home`);
     assert.equal(resp.status(), 403);
     const buttons = page.getByRole('list', { name: 'Identity providers' }).getByRole('link');
-    assert.deepEqual(await buttons.allInnerTexts(), ['Sign in with Corp SSO', 'Sign in with Partner']);
+    assert.deepEqual(await buttons.allInnerTexts(), ['Sign in with Corp SSO', 'Sign in with Partner', 'Sign in with GitHub']);
     const hrefs = await buttons.evaluateAll((links) => links.map((a) => a.getAttribute('href')));
-    assert.deepEqual(hrefs, ['/oauth2/start?provider=corp&rd=%2Fhome', '/oauth2/start?provider=partner&rd=%2Fhome']);
-    await screenshots(page, 'sign-in-two-providers');
+    assert.deepEqual(hrefs, [
+      '/oauth2/start?provider=corp&rd=%2Fhome',
+      '/oauth2/start?provider=partner&rd=%2Fhome',
+      '/oauth2/start?provider=github&rd=%2Fhome',
+    ]);
+    // The GitHub button carries its inline logo.
+    assert.equal(await buttons.nth(2).locator('svg').count(), 1);
+    await screenshots(page, 'sign-in-three-providers');
     assert.deepEqual(await axeViolations(page), []);
     await context.close();
+  });
+
+  test('the multi-provider page → GitHub fake → the app shows the user', async () => {
+    const { context, page } = await fresh();
+    const seen = [];
+    page.on('request', (r) => seen.push(r.url()));
+    await stack.github.signInAs('alice');
+    await page.goto(`${stack.proxy}/home`);
+    await page.getByRole('link', { name: 'Sign in with GitHub' }).click();
+    await page.waitForURL(`${stack.proxy}/home`);
+    // The browser went through the fake's authorize endpoint with the proxy's client and callback.
+    const authorize = seen.find((u) => u.startsWith(`${stack.github.base}/login/oauth/authorize?`));
+    assert.ok(authorize, `visited the GitHub fake: ${seen.join(' ')}`);
+    const q = new URL(authorize).searchParams;
+    assert.equal(q.get('client_id'), 'gh-client');
+    assert.equal(q.get('redirect_uri'), `${stack.proxy}/oauth2/callback`);
+    assert.ok(seen.some((u) => u.startsWith(`${stack.proxy}/oauth2/callback?`)), 'came back through the callback');
+    assert.equal(await page.getByRole('heading', { level: 1 }).innerText(), 'Hello alice@example.com');
+    assert.equal(await page.locator('#provider').innerText(), 'github');
+    assert.equal(await page.locator('#user').innerText(), 'alice');
+    await screenshots(page, 'app-signed-in-github');
+    await context.close();
+  });
+
+  test('a GitHub user outside the allowed org gets the 403 page with a way back', async () => {
+    const { context, page } = await fresh();
+    await stack.github.signInAs('mallory');
+    try {
+      await page.goto(`${stack.proxy}/home`);
+      const callback = page.waitForResponse((r) => r.url().startsWith(`${stack.proxy}/oauth2/callback`));
+      await page.getByRole('link', { name: 'Sign in with GitHub' }).click();
+      assert.equal((await callback).status(), 403);
+      assert.match(await page.getByRole('heading', { level: 1 }).innerText(), /denied/i);
+      assert.ok(!(await context.cookies(stack.proxy)).some((c) => c.name === '_oauth2_proxy'), 'no session');
+      await screenshots(page, 'error-403-not-in-org');
+      assert.deepEqual(await axeViolations(page), []);
+      await page.getByRole('link', { name: 'Try again' }).click();
+      assert.ok(await page.getByRole('link', { name: 'Sign in with GitHub' }).isVisible(), 'back at the sign-in page');
+    } finally {
+      await stack.github.signInAs('alice');
+      await context.close();
+    }
   });
 
   test('the second provider signs the user in and the app shows who and with what', async () => {

@@ -4,5 +4,7 @@
 #![allow(dead_code)]
 
 pub mod github;
+pub mod gitlab;
+pub mod google;
 pub mod oidc;
 pub mod server;

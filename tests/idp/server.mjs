@@ -17,13 +17,22 @@
 //   IDP_ID_TOKEN_ALG         id_token signing alg for both clients: RS256 (default), PS256, ES256, EdDSA
 //   IDP_ACCESS_TOKEN_TTL, IDP_ID_TOKEN_TTL, IDP_REFRESH_TOKEN_TTL, IDP_CODE_TTL   seconds
 //   IDP_EMAIL_DOMAIN         domain appended to a login without "@" (default example.com)
+//   IDP_KEYCLOAK_CLIENTS     comma-separated client IDs that get Keycloak-shaped claims: when one of
+//                            them asks, the id_token and userinfo carry `realm_access.roles` and
+//                            `resource_access.<client>.roles` (from the login form's roles fields)
+//                            next to `groups`, as a Keycloak realm with its default mappers does.
+//                            The IDs may be the two clients above or a third one:
+//   IDP_KEYCLOAK_CLIENT_ID / IDP_KEYCLOAK_CLIENT_SECRET  an extra client_secret_basic client
+//                                                (registered only when both are set)
 //
 // Test-only control endpoints (the IdP only listens on loopback):
 //   GET  /test/stats                 counters: token endpoint requests and grants by type
 //   POST /test/revoke?login=NAME     forget the account, so its refresh tokens stop working
 //
 // Login form fields: login (username or email; becomes sub and preferred_username), password
-// (ignored), groups (comma or whitespace separated), email_verified ("true"/"false", default true).
+// (ignored), groups (comma or whitespace separated), email_verified ("true"/"false", default true),
+// realm_roles (Keycloak realm roles) and client_roles (Keycloak client roles: ROLE for the client
+// that asks, CLIENT:ROLE for another client), both comma or whitespace separated.
 // Every interaction page also has a "deny" form that ends the interaction with access_denied.
 
 import * as crypto from 'node:crypto';
@@ -66,6 +75,14 @@ if (redirectUris.length === 0) {
 const postLogoutRedirectUris = list(env('IDP_POST_LOGOUT_REDIRECT_URIS', ''));
 const idTokenAlg = env('IDP_ID_TOKEN_ALG', 'RS256');
 const emailDomain = env('IDP_EMAIL_DOMAIN', 'example.com');
+const keycloakClients = new Set(list(env('IDP_KEYCLOAK_CLIENTS', '')));
+const keycloakClient = {
+  id: env('IDP_KEYCLOAK_CLIENT_ID', ''),
+  secret: env('IDP_KEYCLOAK_CLIENT_SECRET', ''),
+};
+if (Boolean(keycloakClient.id) !== Boolean(keycloakClient.secret)) {
+  fail('IDP_KEYCLOAK_CLIENT_ID and IDP_KEYCLOAK_CLIENT_SECRET go together');
+}
 
 // Fresh signing keys per run: tests never depend on a key, only on discovery + JWKS.
 function signingKey(kid, type, options) {
@@ -94,7 +111,31 @@ function accountFromForm(form) {
     email,
     emailVerified: (form.get('email_verified') || 'true') !== 'false',
     groups: list(form.get('groups')),
+    realmRoles: list(form.get('realm_roles')),
+    clientRoles: list(form.get('client_roles')),
   };
+}
+
+// Keycloak's role claims for `account` as seen by `clientId`: every realm role under
+// realm_access (Keycloak always sends it, possibly empty), client roles under
+// resource_access.<client> (only clients the user has roles for).
+function keycloakClaims(account, clientId) {
+  const resourceAccess = {};
+  for (const entry of account.clientRoles) {
+    const cut = entry.lastIndexOf(':');
+    const client = cut > 0 ? entry.slice(0, cut) : clientId;
+    const role = cut > 0 ? entry.slice(cut + 1) : entry;
+    if (!role) {
+      continue;
+    }
+    resourceAccess[client] ??= { roles: [] };
+    resourceAccess[client].roles.push(role);
+  }
+  const claims = { realm_access: { roles: account.realmRoles } };
+  if (Object.keys(resourceAccess).length > 0) {
+    claims.resource_access = resourceAccess;
+  }
+  return claims;
 }
 
 const stats = {
@@ -111,21 +152,31 @@ const clientBase = {
   id_token_signed_response_alg: idTokenAlg,
 };
 
+const clients = [
+  {
+    ...clientBase,
+    client_id: env('IDP_CLIENT_ID', 'authproxy'),
+    client_secret: env('IDP_CLIENT_SECRET', 'authproxy-secret'),
+    token_endpoint_auth_method: 'client_secret_basic',
+  },
+  {
+    ...clientBase,
+    client_id: env('IDP_POST_CLIENT_ID', 'authproxy-post'),
+    client_secret: env('IDP_POST_CLIENT_SECRET', 'authproxy-post-secret'),
+    token_endpoint_auth_method: 'client_secret_post',
+  },
+];
+if (keycloakClient.id) {
+  clients.push({
+    ...clientBase,
+    client_id: keycloakClient.id,
+    client_secret: keycloakClient.secret,
+    token_endpoint_auth_method: 'client_secret_basic',
+  });
+}
+
 const provider = new Provider(issuer, {
-  clients: [
-    {
-      ...clientBase,
-      client_id: env('IDP_CLIENT_ID', 'authproxy'),
-      client_secret: env('IDP_CLIENT_SECRET', 'authproxy-secret'),
-      token_endpoint_auth_method: 'client_secret_basic',
-    },
-    {
-      ...clientBase,
-      client_id: env('IDP_POST_CLIENT_ID', 'authproxy-post'),
-      client_secret: env('IDP_POST_CLIENT_SECRET', 'authproxy-post-secret'),
-      token_endpoint_auth_method: 'client_secret_post',
-    },
-  ],
+  clients,
   jwks,
   cookies: {
     keys: [crypto.randomBytes(32).toString('base64url')],
@@ -137,7 +188,8 @@ const provider = new Provider(issuer, {
     },
   },
   claims: {
-    openid: ['sub', 'groups'],
+    // realm_access / resource_access are only filled for IDP_KEYCLOAK_CLIENTS (see findAccount).
+    openid: ['sub', 'groups', 'realm_access', 'resource_access'],
     email: ['email', 'email_verified'],
     profile: ['preferred_username', 'name'],
     groups: ['groups'],
@@ -169,7 +221,7 @@ const provider = new Provider(issuer, {
   interactions: {
     url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
   },
-  async findAccount(_ctx, sub) {
+  async findAccount(ctx, sub) {
     const account = accounts.get(sub);
     if (!account) {
       return undefined;
@@ -177,7 +229,7 @@ const provider = new Provider(issuer, {
     return {
       accountId: sub,
       async claims() {
-        return {
+        const claims = {
           sub,
           email: account.email,
           email_verified: account.emailVerified,
@@ -185,6 +237,11 @@ const provider = new Provider(issuer, {
           name: account.accountId,
           groups: account.groups,
         };
+        const clientId = ctx?.oidc?.client?.clientId;
+        if (clientId && keycloakClients.has(clientId)) {
+          Object.assign(claims, keycloakClaims(account, clientId));
+        }
+        return claims;
       },
     };
   },
@@ -235,6 +292,8 @@ function loginPage(uid, params) {
 <label>Username <input type="text" name="login" value="" autofocus></label>
 <label>Password <input type="password" name="password" value=""></label>
 <label>Groups <input type="text" name="groups" value=""></label>
+<label>Realm roles <input type="text" name="realm_roles" value=""></label>
+<label>Client roles <input type="text" name="client_roles" value=""></label>
 <input type="hidden" name="email_verified" value="true">
 <button type="submit">Sign in</button>
 </form>

@@ -29,6 +29,11 @@ pub struct IdpConfig {
     pub id_token_ttl: u64,
     /// Refresh token lifetime in seconds.
     pub refresh_token_ttl: u64,
+    /// Client IDs that get Keycloak-shaped claims (`realm_access.roles`,
+    /// `resource_access.<client>.roles`) from the login's roles (`IDP_KEYCLOAK_CLIENTS`).
+    pub keycloak_clients: Vec<String>,
+    /// An extra `client_secret_basic` client `(id, secret)` (`IDP_KEYCLOAK_CLIENT_ID/SECRET`).
+    pub keycloak_client: Option<(String, String)>,
 }
 
 impl Default for IdpConfig {
@@ -40,6 +45,8 @@ impl Default for IdpConfig {
             access_token_ttl: 300,
             id_token_ttl: 300,
             refresh_token_ttl: 3600,
+            keycloak_clients: Vec::new(),
+            keycloak_client: None,
         }
     }
 }
@@ -51,6 +58,13 @@ impl IdpConfig {
             .push(format!("http://127.0.0.1:{port}/oauth2/callback"));
         self.post_logout_redirect_uris
             .push(format!("http://127.0.0.1:{port}/"));
+        self
+    }
+
+    /// Registers the client `(id, secret)` and gives it Keycloak-shaped role claims.
+    pub fn keycloak(mut self, id: &str, secret: &str) -> Self {
+        self.keycloak_client = Some((id.to_string(), secret.to_string()));
+        self.keycloak_clients.push(id.to_string());
         self
     }
 }
@@ -171,6 +185,7 @@ impl Idp {
 fn spawn_node(port: u16, config: &IdpConfig, log: &Path) -> Idp {
     let mut file = std::fs::File::create(log).expect("create IdP log");
     let stderr = file.try_clone().expect("clone log handle");
+    let (kc_id, kc_secret) = config.keycloak_client.clone().unwrap_or_default();
     let mut child = Command::new("node")
         .arg("server.mjs")
         .arg(port.to_string())
@@ -187,6 +202,9 @@ fn spawn_node(port: u16, config: &IdpConfig, log: &Path) -> Idp {
             "IDP_REFRESH_TOKEN_TTL",
             config.refresh_token_ttl.to_string(),
         )
+        .env("IDP_KEYCLOAK_CLIENTS", config.keycloak_clients.join(","))
+        .env("IDP_KEYCLOAK_CLIENT_ID", kc_id)
+        .env("IDP_KEYCLOAK_CLIENT_SECRET", kc_secret)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(stderr))
@@ -247,6 +265,10 @@ pub struct Login {
     pub groups: Vec<String>,
     /// `email_verified` claim.
     pub email_verified: bool,
+    /// Keycloak realm roles (for clients in [`IdpConfig::keycloak_clients`]).
+    pub realm_roles: Vec<String>,
+    /// Keycloak client roles: `ROLE` for the asking client, `CLIENT:ROLE` for another.
+    pub client_roles: Vec<String>,
 }
 
 impl Login {
@@ -256,7 +278,21 @@ impl Login {
             username: username.to_string(),
             groups: Vec::new(),
             email_verified: true,
+            realm_roles: Vec::new(),
+            client_roles: Vec::new(),
         }
+    }
+
+    /// Sets the Keycloak realm roles.
+    pub fn realm_roles<S: AsRef<str>>(mut self, roles: &[S]) -> Login {
+        self.realm_roles = roles.iter().map(|r| r.as_ref().to_string()).collect();
+        self
+    }
+
+    /// Sets the Keycloak client roles (`ROLE` or `CLIENT:ROLE`).
+    pub fn client_roles<S: AsRef<str>>(mut self, roles: &[S]) -> Login {
+        self.client_roles = roles.iter().map(|r| r.as_ref().to_string()).collect();
+        self
     }
 
     /// Sets the groups claim.
@@ -329,6 +365,8 @@ async fn drive(browser: &Browser, start: &Url, login: Option<&Login>, choice: Ch
             form.set("login", &login.username);
             form.set("password", "ignored");
             form.set("groups", &login.groups.join(","));
+            form.set("realm_roles", &login.realm_roles.join(","));
+            form.set("client_roles", &login.client_roles.join(","));
             form.set(
                 "email_verified",
                 if login.email_verified {
