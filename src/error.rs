@@ -98,8 +98,7 @@ impl AppError {
         match self {
             AppError::Unauthenticated => "You need to sign in to access this resource.".into(),
             AppError::Forbidden { .. } => {
-                "You are signed in, but your account is not allowed to access this application."
-                    .into()
+                "Your account is not allowed to access this application.".into()
             }
             AppError::CsrfCookieMissing => {
                 "Your sign-in attempt expired or was started in another browser. \
