@@ -3,10 +3,12 @@
 
 * Renders each Kustomize directory with a small built-in renderer (resources, namespace, images,
   configMapGenerator, generatorOptions, strategic-merge patches; anything else is an error).
-* Validates every Kubernetes object with kubernetes-validate (strict) and every Istio object with
-  the JSON Schemas in deploy/schemas/ (kubernetes-validate skips unknown kinds).
+* Validates every Kubernetes object with kubernetes-validate (strict) and every Istio object and
+  PodMonitor with the JSON Schemas in deploy/schemas/ (kubernetes-validate skips unknown kinds).
 * Cross-checks: VirtualService destinations and gateways exist, Services of injected pods target
-  the sidecar port, no Secret values are committed.
+  the sidecar port, no Secret values are committed; the sidecar's metrics listener (flag or
+  mounted authproxy.cfg), its `metrics` container port, the prometheus.io annotations, the
+  NetworkPolicy rules and PodMonitors all agree on one port.
 * Helm: every value in values.yaml is used by a template, every .Values reference exists; the
   templates are rendered with a small Go-template subset (default values, then every optional
   feature on) and the output is parsed and validated like the Kustomize output.
@@ -32,11 +34,13 @@ DEPLOY = os.path.join(ROOT, "deploy")
 K8S_VERSION = "1.31.0"
 PROXY_PORT = 4180
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
-ISTIO_SCHEMAS = {
+CRD_SCHEMAS = {
     "Gateway": "gateway.json",
     "VirtualService": "virtualservice.json",
     "AuthorizationPolicy": "authorizationpolicy.json",
+    "PodMonitor": "podmonitor.json",
 }
+CRD_GROUPS = (".istio.io/", "monitoring.coreos.com/")
 
 errors = []
 checked = {"objects": 0}
@@ -143,9 +147,9 @@ def render_kustomize(directory):
 _schemas = {}
 
 
-def istio_schema(kind):
+def crd_schema(kind):
     if kind not in _schemas:
-        with open(os.path.join(DEPLOY, "schemas", ISTIO_SCHEMAS[kind]), encoding="utf-8") as f:
+        with open(os.path.join(DEPLOY, "schemas", CRD_SCHEMAS[kind]), encoding="utf-8") as f:
             _schemas[kind] = json.load(f)
     return _schemas[kind]
 
@@ -157,11 +161,11 @@ def validate_objects(label, objs):
         where = f"{label}: {os.path.relpath(origin, ROOT)}: {kind} {name}"
         checked["objects"] += 1
         api = o.get("apiVersion", "")
-        if api.endswith(".istio.io/v1") or ".istio.io/" in api:
-            if kind not in ISTIO_SCHEMAS:
-                fail(f"{where}: no schema for Istio kind {kind}")
+        if any(g in api for g in CRD_GROUPS):
+            if kind not in CRD_SCHEMAS:
+                fail(f"{where}: no schema for custom resource kind {kind}")
                 continue
-            for e in jsonschema.Draft202012Validator(istio_schema(kind)).iter_errors(o):
+            for e in jsonschema.Draft202012Validator(crd_schema(kind)).iter_errors(o):
                 fail(f"{where}: {'/'.join(map(str, e.absolute_path))}: {e.message}")
             continue
         try:
@@ -209,6 +213,20 @@ def cross_check(label, objs):
                     fail(f"{label}: {kind} {w['metadata']['name']}: sidecar without the authproxy.io/injected label")
                 injected.append((w["metadata"].get("namespace"), labels))
                 check_sidecar(label, kind, w)
+                check_metrics(label, kind, w, by_kind)
+    for pm in by_kind.get("PodMonitor", []):
+        sel = (pm["spec"].get("selector") or {}).get("matchLabels") or {}
+        ns = pm["metadata"].get("namespace")
+        hits = [w for kind in ("Deployment", "StatefulSet", "DaemonSet") for w in by_kind.get(kind, [])
+                if w["metadata"].get("namespace") == ns
+                and sel.items() <= (w["spec"]["template"]["metadata"].get("labels") or {}).items()]
+        if not hits:
+            fail(f"{label}: PodMonitor {pm['metadata']['name']} selects no workload")
+        for ep in pm["spec"].get("podMetricsEndpoints", []):
+            for w in hits:
+                names = [p.get("name") for c in w["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])]
+                if ep.get("port") not in names:
+                    fail(f"{label}: PodMonitor {pm['metadata']['name']}: {w['metadata']['name']} has no container port named {ep.get('port')}")
     for s in by_kind.get("Service", []):
         sel = s["spec"].get("selector") or {}
         if sel and any(ns == s["metadata"].get("namespace") and sel.items() <= lab.items() for ns, lab in injected):
@@ -235,6 +253,66 @@ def check_sidecar(label, kind, w):
         fail(f"{where}: resource limits missing")
     if not any(a.startswith("--config=") for a in c.get("args", [])):
         fail(f"{where}: no --config argument")
+
+
+def metrics_address_of(sidecar, pod_spec, by_kind, namespace):
+    """The sidecar's effective metrics_address: the flag wins over the mounted authproxy.cfg."""
+    for a in sidecar.get("args", []):
+        if a.startswith("--metrics-address="):
+            return a.split("=", 1)[1]
+    mounts = [m["name"] for m in sidecar.get("volumeMounts", [])]
+    for v in pod_spec.get("volumes", []):
+        cm_name = (v.get("configMap") or {}).get("name")
+        if v["name"] not in mounts or not cm_name:
+            continue
+        for cm in by_kind.get("ConfigMap", []):
+            if cm["metadata"]["name"] == cm_name and cm["metadata"].get("namespace") == namespace:
+                m = re.search(r'^metrics_address\s*=\s*"([^"]*)"', (cm.get("data") or {}).get("authproxy.cfg", ""), re.M)
+                if m:
+                    return m.group(1)
+    return ""
+
+
+def check_metrics(label, kind, w, by_kind):
+    tmpl = w["spec"]["template"]
+    spec = tmpl["spec"]
+    c = next(c for c in spec["containers"] if c["name"] == "authproxy")
+    where = f"{label}: {kind} {w['metadata']['name']}: metrics"
+    namespace = w["metadata"].get("namespace")
+    address = metrics_address_of(c, spec, by_kind, namespace)
+    declared = [p["containerPort"] for p in c.get("ports", []) if p.get("name") == "metrics"]
+    annotations = tmpl["metadata"].get("annotations") or {}
+    if not address:
+        if declared:
+            fail(f"{where}: port {declared[0]} declared but no metrics listener (metrics_address) is configured")
+        if annotations.get("authproxy.io/metrics-port"):
+            fail(f"{where}: authproxy.io/metrics-port annotation without a metrics listener")
+        return
+    m = re.fullmatch(r"(?:https?://)?[^:]*:(\d+)", address)
+    if not m:
+        fail(f"{where}: metrics address {address!r} has no port")
+        return
+    port = int(m.group(1))
+    if declared != [port]:
+        fail(f"{where}: the listener is on {port} but the sidecar declares metrics port(s) {declared}")
+    if annotations.get("authproxy.io/metrics-port") == str(port) and (
+            annotations.get("prometheus.io/port") != str(port)
+            or annotations.get("prometheus.io/scrape") != "true"
+            or annotations.get("prometheus.io/path") != "/metrics"):
+        fail(f"{where}: prometheus.io annotations do not point at port {port} /metrics")
+    labels = tmpl["metadata"].get("labels") or {}
+    for np in by_kind.get("NetworkPolicy", []):
+        if np["metadata"].get("namespace") != namespace:
+            continue
+        if not ((np["spec"].get("podSelector") or {}).get("matchLabels") or {}).items() <= labels.items():
+            continue
+        rules = np["spec"].get("ingress") or []
+        scrape = [r for r in rules if any(p.get("port") in (port, "metrics") for p in r.get("ports", []))]
+        if not scrape:
+            fail(f"{where}: NetworkPolicy {np['metadata']['name']} does not admit the metrics port {port}")
+        for r in scrape:
+            if any(p.get("port") == PROXY_PORT for p in r.get("ports", [])):
+                fail(f"{where}: NetworkPolicy {np['metadata']['name']}: the scraper rule also admits the proxy port")
 
 
 # ---------------------------------------------------------------- Helm (Go template subset)
@@ -511,8 +589,11 @@ def check_helm(chart):
     everything_on["config"]["allowedGroups"] = ["admins"]
     everything_on["authproxy"]["extraArgs"] = ["--skip-provider-button"]
     everything_on["app"]["env"] = [{"name": "HOST", "value": "127.0.0.1"}]
+    everything_on["metrics"]["podMonitor"].update(enabled=True, labels={"release": "kube-prometheus-stack"})
+    metrics_off = copy.deepcopy(everything_on)
+    metrics_off["metrics"]["enabled"] = False
     cfgs = []
-    for variant, vals in (("defaults", values), ("all features on", everything_on)):
+    for variant, vals in (("defaults", values), ("all features on", everything_on), ("metrics off", metrics_off)):
         ctx = {"Values": vals, "Release": {"Name": "demo", "Namespace": "apps", "Service": "Helm"},
                "Chart": {"Name": meta["name"], "Version": meta["version"], "AppVersion": meta.get("appVersion")}}
         r = Renderer(ctx, defines)
@@ -533,6 +614,12 @@ def check_helm(chart):
             for need in ("AuthorizationPolicy", "ConfigMap", "Deployment", "Gateway", "NetworkPolicy", "Secret", "Service", "VirtualService"):
                 if need not in kinds:
                     fail(f"{label} ({variant}): renders no {need}")
+        if ("PodMonitor" in kinds) != (variant == "all features on"):
+            fail(f"{label} ({variant}): PodMonitor rendered: {'PodMonitor' in kinds}")
+        if variant == "metrics off":
+            rendered = yaml.safe_dump([o for _, o in objs])
+            if "metrics_address" in rendered or "prometheus.io/" in rendered:
+                fail(f"{label} ({variant}): metrics disabled but still configured or annotated")
         validate_objects(f"{label} ({variant})", objs)
         cfgs.extend((f"helm-{variant.replace(' ', '-')}", o) for _, o in objs if o["kind"] == "ConfigMap")
     return cfgs

@@ -40,23 +40,19 @@ struct Args {
     /// that take their listen address from the environment.
     #[arg(long = "app-bind-env", value_name = "NAME")]
     app_bind_env: Vec<String>,
+    /// Port of the sidecar's Prometheus metrics listener (container port `metrics`, scrape
+    /// annotations); 0: no metrics listener.
+    #[arg(long = "metrics-port", value_name = "PORT", default_value_t = super::DEFAULT_METRICS_PORT)]
+    metrics_port: u16,
     /// Input files; none or `-` reads stdin.
     #[arg(value_name = "FILE")]
     files: Vec<PathBuf>,
 }
 
-/// Run `authproxy inject` with the arguments that follow `inject`. Exit codes: 0 done (warnings
-/// may have been printed), 1 input or options refused (nothing written to stdout), 2 usage.
-pub fn run_cli(args: &[OsString]) -> ExitCode {
+/// The options and input files (`-` when none) of an `authproxy inject` command line.
+fn parse_args(args: &[OsString]) -> Result<(InjectOptions, Vec<PathBuf>), clap::Error> {
     let argv = std::iter::once(OsString::from("authproxy inject")).chain(args.iter().cloned());
-    let parsed = match Args::try_parse_from(argv) {
-        Ok(a) => a,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
-        }
-    };
+    let parsed = Args::try_parse_from(argv)?;
     let opts = InjectOptions {
         image: parsed.image,
         config_map: parsed.config_map,
@@ -66,11 +62,27 @@ pub fn run_cli(args: &[OsString]) -> ExitCode {
         upstream: parsed.upstream,
         container_name: parsed.container_name,
         app_bind_env: parsed.app_bind_env,
+        // 0 is how the command line says "none"; the library takes an Option.
+        metrics_port: (parsed.metrics_port != 0).then_some(parsed.metrics_port),
     };
     let files = if parsed.files.is_empty() {
         vec![PathBuf::from("-")]
     } else {
         parsed.files
+    };
+    Ok((opts, files))
+}
+
+/// Run `authproxy inject` with the arguments that follow `inject`. Exit codes: 0 done (warnings
+/// may have been printed), 1 input or options refused (nothing written to stdout), 2 usage.
+pub fn run_cli(args: &[OsString]) -> ExitCode {
+    let (opts, files) = match parse_args(args) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
     };
     let mut inputs = Vec::with_capacity(files.len());
     let mut stdin_used = false;
@@ -124,6 +136,35 @@ pub fn run_cli(args: &[OsString]) -> ExitCode {
         Err(e) => {
             eprintln!("authproxy inject: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts_of(args: &[&str]) -> InjectOptions {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        parse_args(&args).unwrap().0
+    }
+
+    #[test]
+    fn metrics_port_defaults_to_9090_and_zero_means_none() {
+        assert_eq!(opts_of(&[]).metrics_port, Some(9090));
+        assert_eq!(opts_of(&[]), InjectOptions::default());
+        assert_eq!(
+            opts_of(&["--metrics-port", "9100"]).metrics_port,
+            Some(9100)
+        );
+        assert_eq!(opts_of(&["--metrics-port=0"]).metrics_port, None);
+    }
+
+    #[test]
+    fn refuses_a_metrics_port_that_is_not_a_port() {
+        for bad in ["65536", "-1", "x"] {
+            let args = [OsString::from("--metrics-port"), OsString::from(bad)];
+            assert!(parse_args(&args).is_err(), "{bad}");
         }
     }
 }

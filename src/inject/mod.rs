@@ -10,7 +10,12 @@
 //!   security context and small resource requests/limits);
 //! * the config volume (a ConfigMap) and the label [`INJECTED_LABEL`];
 //! * the annotations [`APP_PORT_ANNOTATION`] (the app port the sidecar forwards to) and
-//!   [`APP_BIND_ANNOTATION`] (what is known about the app listening on 127.0.0.1 only).
+//!   [`APP_BIND_ANNOTATION`] (what is known about the app listening on 127.0.0.1 only);
+//! * unless metrics are off ([`InjectOptions::metrics_port`] `None`): `--metrics-address` on the
+//!   sidecar, its container port [`METRICS_PORT_NAME`], the Prometheus scrape annotations
+//!   (`prometheus.io/scrape`, `/port`, `/path`) and [`METRICS_PORT_ANNOTATION`] recording that
+//!   inject wrote them. Scrape annotations the pod already has for its own metrics (another port,
+//!   not written by inject) are kept, with a warning: a pod has only one annotated scrape port.
 //!
 //! Services in the same input whose selector matches an injected pod template get the ports that
 //! pointed at the app retargeted to the proxy port.
@@ -52,6 +57,21 @@ pub const APP_PORT_ANNOTATION: &str = "authproxy.io/app-port";
 pub const APP_BIND_ANNOTATION: &str = "authproxy.io/app-bind";
 /// Value of [`APP_BIND_ANNOTATION`] when inject knows nothing about the app's listen address.
 pub const APP_BIND_UNVERIFIED: &str = "unverified";
+/// Name of the sidecar's metrics container port (what a PodMonitor selects).
+pub const METRICS_PORT_NAME: &str = "metrics";
+/// Path the metrics listener serves.
+pub const METRICS_PATH: &str = "/metrics";
+/// Default metrics port of `authproxy inject` and the deploy manifests.
+pub const DEFAULT_METRICS_PORT: u16 = 9090;
+/// Pod-template annotation: the sidecar's metrics port, set when inject wrote the
+/// `prometheus.io/*` annotations (so a later run can tell its own annotations from the app's).
+pub const METRICS_PORT_ANNOTATION: &str = "authproxy.io/metrics-port";
+/// Prometheus' conventional pod annotations (the `kubernetes-pods` scrape job).
+pub const PROMETHEUS_SCRAPE_ANNOTATION: &str = "prometheus.io/scrape";
+/// See [`PROMETHEUS_SCRAPE_ANNOTATION`].
+pub const PROMETHEUS_PORT_ANNOTATION: &str = "prometheus.io/port";
+/// See [`PROMETHEUS_SCRAPE_ANNOTATION`].
+pub const PROMETHEUS_PATH_ANNOTATION: &str = "prometheus.io/path";
 /// Default sidecar image (a local name: pass `--image` with your registry's reference).
 pub const DEFAULT_IMAGE: &str = concat!("authproxy:", env!("CARGO_PKG_VERSION"));
 
@@ -76,6 +96,10 @@ pub struct InjectOptions {
     /// Environment variables set to `127.0.0.1` in the app container (e.g. `HOST`,
     /// `BIND_ADDRESS`), for apps that choose their listen address from the environment.
     pub app_bind_env: Vec<String>,
+    /// Port of the sidecar's metrics listener (`--metrics-address=0.0.0.0:<port>`, container
+    /// port [`METRICS_PORT_NAME`], scrape annotations); `None`: no metrics listener, even if the
+    /// shared config file sets `metrics_address`.
+    pub metrics_port: Option<u16>,
 }
 
 impl Default for InjectOptions {
@@ -89,6 +113,7 @@ impl Default for InjectOptions {
             upstream: None,
             container_name: "authproxy".to_owned(),
             app_bind_env: Vec::new(),
+            metrics_port: Some(DEFAULT_METRICS_PORT),
         }
     }
 }
@@ -291,6 +316,27 @@ fn validate_options(opts: &InjectOptions) -> Result<(), InjectError> {
             return Err(option_error(
                 "app-port",
                 format!("{p} is also the proxy port"),
+            ));
+        }
+        _ => {}
+    }
+    match opts.metrics_port {
+        Some(0) => {
+            return Err(option_error(
+                "metrics-port",
+                "0 is not a port (no metrics listener: leave it unset)",
+            ))
+        }
+        Some(p) if p == opts.proxy_port => {
+            return Err(option_error(
+                "metrics-port",
+                format!("{p} is also the proxy port"),
+            ));
+        }
+        Some(p) if opts.app_port == Some(p) => {
+            return Err(option_error(
+                "metrics-port",
+                format!("{p} is also the app port"),
             ));
         }
         _ => {}

@@ -81,11 +81,17 @@ fn injects_the_sidecar_into_each_workload_kind() {
             [
                 "--config=/etc/authproxy/authproxy.cfg",
                 "--http-address=0.0.0.0:4180",
-                "--upstream=http://127.0.0.1:8080"
+                "--upstream=http://127.0.0.1:8080",
+                "--metrics-address=0.0.0.0:9090"
             ]
         );
         assert_eq!(sidecar["ports"][0]["containerPort"].as_u64(), Some(4180));
         assert_eq!(sidecar["ports"][0]["name"].as_str(), Some(PROXY_PORT_NAME));
+        assert_eq!(sidecar["ports"][1]["containerPort"].as_u64(), Some(9090));
+        assert_eq!(
+            sidecar["ports"][1]["name"].as_str(),
+            Some(METRICS_PORT_NAME)
+        );
         assert_eq!(
             sidecar["livenessProbe"]["httpGet"]["path"].as_str(),
             Some("/ping")
@@ -295,6 +301,14 @@ fn running_twice_gives_byte_identical_output() {
             upstream: Some("http://127.0.0.1:8080/base".into()),
             ..InjectOptions::default()
         },
+        InjectOptions {
+            metrics_port: None,
+            ..InjectOptions::default()
+        },
+        InjectOptions {
+            metrics_port: Some(9100),
+            ..InjectOptions::default()
+        },
     ] {
         let once = inject(&stream, &opts).unwrap();
         let twice = inject(&once, &opts).unwrap();
@@ -441,7 +455,7 @@ fn refuses_input_it_cannot_handle_naming_document_and_reason() {
         (DEPLOYMENT.replace("      containers:\n", "      hostNetwork: true\n      containers:\n"), "(Deployment web): uses hostNetwork"),
         (DEPLOYMENT.replace("containerPort: 8080", "containerPort: 4180"), "container app already uses port 4180"),
         (DEPLOYMENT.replace("        ports:\n        - name: http\n          containerPort: 8080\n", ""), "container app declares no containerPort; pass --app-port"),
-        (DEPLOYMENT.replace("          containerPort: 8080\n", "          containerPort: 8080\n        - containerPort: 9090\n"), "declares 2 ports (8080, 9090); pass --app-port"),
+        (DEPLOYMENT.replace("          containerPort: 8080\n", "          containerPort: 8080\n        - containerPort: 9000\n"), "declares 2 ports (8080, 9000); pass --app-port"),
         (DEPLOYMENT.replace("      - name: app\n", "      - name: authproxy\n"), "has no application container besides the authproxy sidecar"),
         (DEPLOYMENT.replace("      labels:\n        app: web\n    spec:", "      annotations:\n        authproxy.io/app-port: http\n      labels:\n        app: web\n    spec:"), "annotation authproxy.io/app-port is \"http\", not a port"),
     ];
@@ -512,6 +526,27 @@ fn refuses_bad_options() {
         ),
         (
             InjectOptions {
+                metrics_port: Some(0),
+                ..InjectOptions::default()
+            },
+            "--metrics-port: 0 is not a port",
+        ),
+        (
+            InjectOptions {
+                metrics_port: Some(4180),
+                ..InjectOptions::default()
+            },
+            "--metrics-port: 4180 is also the proxy port",
+        ),
+        (
+            InjectOptions {
+                app_port: Some(9090),
+                ..InjectOptions::default()
+            },
+            "--metrics-port: 9090 is also the app port",
+        ),
+        (
+            InjectOptions {
                 upstream: Some("unix:///x".into()),
                 ..InjectOptions::default()
             },
@@ -542,5 +577,182 @@ fn cli_reports_usage_errors_with_exit_code_2() {
     assert_eq!(
         format!("{code:?}"),
         format!("{:?}", std::process::ExitCode::FAILURE)
+    );
+}
+
+fn annotations(obj: &Value) -> &Value {
+    &obj["spec"]["template"]["metadata"]["annotations"]
+}
+
+fn args_of(obj: &Value) -> Vec<String> {
+    container(obj, "authproxy")["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn metrics_port_sets_listener_container_port_and_scrape_annotations() {
+    let opts = InjectOptions {
+        metrics_port: Some(9100),
+        ..InjectOptions::default()
+    };
+    let out = inject_sources(&[("", DEPLOYMENT)], &opts).unwrap();
+    let docs = parse(&out.yaml);
+    assert!(args_of(&docs[0]).contains(&"--metrics-address=0.0.0.0:9100".to_owned()));
+    let ports = container(&docs[0], "authproxy")["ports"]
+        .as_sequence()
+        .unwrap()
+        .clone();
+    let metrics = ports
+        .iter()
+        .find(|p| p["name"].as_str() == Some(METRICS_PORT_NAME))
+        .expect("metrics port declared");
+    assert_eq!(metrics["containerPort"].as_u64(), Some(9100));
+    assert_eq!(metrics["protocol"].as_str(), Some("TCP"));
+    let a = annotations(&docs[0]);
+    assert_eq!(a[PROMETHEUS_SCRAPE_ANNOTATION].as_str(), Some("true"));
+    assert_eq!(a[PROMETHEUS_PORT_ANNOTATION].as_str(), Some("9100"));
+    assert_eq!(a[PROMETHEUS_PATH_ANNOTATION].as_str(), Some(METRICS_PATH));
+    assert_eq!(a[METRICS_PORT_ANNOTATION].as_str(), Some("9100"));
+    assert!(
+        !out.warnings.iter().any(|w| w.contains("prometheus")),
+        "{:?}",
+        out.warnings
+    );
+}
+
+#[test]
+fn no_metrics_port_turns_the_listener_off_and_declares_nothing() {
+    let opts = InjectOptions {
+        metrics_port: None,
+        ..InjectOptions::default()
+    };
+    let docs = parse(&inject(DEPLOYMENT, &opts).unwrap());
+    // An empty address overrides a metrics_address the shared config file may set.
+    assert!(args_of(&docs[0]).contains(&"--metrics-address=".to_owned()));
+    let ports = container(&docs[0], "authproxy")["ports"]
+        .as_sequence()
+        .unwrap()
+        .clone();
+    assert_eq!(ports.len(), 1);
+    assert_eq!(ports[0]["name"].as_str(), Some(PROXY_PORT_NAME));
+    let a = annotations(&docs[0]).as_mapping().unwrap();
+    for key in [
+        PROMETHEUS_SCRAPE_ANNOTATION,
+        PROMETHEUS_PORT_ANNOTATION,
+        PROMETHEUS_PATH_ANNOTATION,
+        METRICS_PORT_ANNOTATION,
+    ] {
+        assert!(!a.contains_key(key), "{key}");
+    }
+}
+
+#[test]
+fn reinjecting_moves_or_withdraws_its_own_scrape_annotations() {
+    let once = inject(DEPLOYMENT, &InjectOptions::default()).unwrap();
+    let moved = inject(
+        &once,
+        &InjectOptions {
+            metrics_port: Some(9100),
+            ..InjectOptions::default()
+        },
+    )
+    .unwrap();
+    let docs = parse(&moved);
+    assert_eq!(
+        annotations(&docs[0])[PROMETHEUS_PORT_ANNOTATION].as_str(),
+        Some("9100")
+    );
+    let metrics_ports: Vec<u64> = container(&docs[0], "authproxy")["ports"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"].as_str() == Some(METRICS_PORT_NAME))
+        .filter_map(|p| p["containerPort"].as_u64())
+        .collect();
+    assert_eq!(metrics_ports, [9100]);
+    let off = inject(
+        &moved,
+        &InjectOptions {
+            metrics_port: None,
+            ..InjectOptions::default()
+        },
+    )
+    .unwrap();
+    let docs = parse(&off);
+    let a = annotations(&docs[0]).as_mapping().unwrap();
+    assert!(!a.contains_key(PROMETHEUS_SCRAPE_ANNOTATION));
+    assert!(!a.contains_key(PROMETHEUS_PORT_ANNOTATION));
+    assert!(!a.contains_key(PROMETHEUS_PATH_ANNOTATION));
+    assert!(!a.contains_key(METRICS_PORT_ANNOTATION));
+    assert_eq!(
+        a.get(APP_PORT_ANNOTATION).and_then(Value::as_str),
+        Some("8080")
+    );
+}
+
+/// DEPLOYMENT with these pod-template annotations (each `key: value`).
+fn with_pod_annotations(lines: &[&str]) -> String {
+    let block: String = lines.iter().map(|l| format!("        {l}\n")).collect();
+    let out = DEPLOYMENT.replace(
+        "      labels:\n        app: web\n    spec:",
+        &format!("      labels:\n        app: web\n      annotations:\n{block}    spec:"),
+    );
+    assert_ne!(out, DEPLOYMENT);
+    out
+}
+
+#[test]
+fn keeps_the_apps_own_scrape_annotations_and_warns() {
+    let own = with_pod_annotations(&[
+        "prometheus.io/scrape: \"true\"",
+        "prometheus.io/port: \"8081\"",
+        "prometheus.io/path: /app-metrics",
+    ]);
+    for metrics_port in [Some(9090), None] {
+        let opts = InjectOptions {
+            metrics_port,
+            ..InjectOptions::default()
+        };
+        let out = inject_sources(&[("", &own)], &opts).unwrap();
+        let docs = parse(&out.yaml);
+        let a = annotations(&docs[0]);
+        assert_eq!(a[PROMETHEUS_SCRAPE_ANNOTATION].as_str(), Some("true"));
+        assert_eq!(a[PROMETHEUS_PORT_ANNOTATION].as_str(), Some("8081"));
+        assert_eq!(a[PROMETHEUS_PATH_ANNOTATION].as_str(), Some("/app-metrics"));
+        let warned = out
+            .warnings
+            .iter()
+            .any(|w| w.contains("prometheus.io/port") && w.contains("PodMonitor"));
+        assert_eq!(warned, metrics_port.is_some(), "{:?}", out.warnings);
+        // Idempotent in this case too.
+        let again = inject_sources(&[("", &out.yaml)], &opts).unwrap();
+        assert_eq!(again.yaml, out.yaml);
+    }
+}
+
+#[test]
+fn refuses_a_metrics_port_the_pod_already_uses() {
+    let err = error_of(
+        DEPLOYMENT,
+        &InjectOptions {
+            metrics_port: Some(8080),
+            app_port: Some(8081),
+            ..InjectOptions::default()
+        },
+    );
+    assert!(err.contains("already uses port 8080"), "{err}");
+    assert!(err.contains("--metrics-port"), "{err}");
+    let annotated = with_pod_annotations(&["authproxy.io/app-port: \"9090\""]).replace(
+        "        ports:\n        - name: http\n          containerPort: 8080\n",
+        "",
+    );
+    let err = error_of(&annotated, &InjectOptions::default());
+    assert!(
+        err.contains("the app port 9090 is the metrics port"),
+        "{err}"
     );
 }

@@ -4,7 +4,9 @@ use serde_yaml_ng::{Mapping, Value};
 
 use super::{
     child_mapping, str_field, InjectError, InjectOptions, APP_BIND_ANNOTATION, APP_BIND_UNVERIFIED,
-    APP_PORT_ANNOTATION, CONFIG_DIR, CONFIG_FILE, CONFIG_VOLUME, INJECTED_LABEL, PROXY_PORT_NAME,
+    APP_PORT_ANNOTATION, CONFIG_DIR, CONFIG_FILE, CONFIG_VOLUME, INJECTED_LABEL, METRICS_PATH,
+    METRICS_PORT_ANNOTATION, METRICS_PORT_NAME, PROMETHEUS_PATH_ANNOTATION,
+    PROMETHEUS_PORT_ANNOTATION, PROMETHEUS_SCRAPE_ANNOTATION, PROXY_PORT_NAME,
 };
 
 /// Kubernetes' own annotation naming a pod's main container (`kubectl logs/exec` default).
@@ -307,6 +309,13 @@ fn inject_workload(
                     names[i]
                 ));
             }
+            if opts.metrics_port == Some(number) {
+                return Err(format!(
+                    "container {} already uses port {number}; choose another --metrics-port \
+                     (or --metrics-port 0 for no metrics listener)",
+                    names[i]
+                ));
+            }
             if i == app_index {
                 app_ports.push((
                     number,
@@ -342,6 +351,11 @@ fn inject_workload(
     if app_port == opts.proxy_port {
         return Err(format!(
             "the app port {app_port} is the proxy port; choose another --proxy-port"
+        ));
+    }
+    if opts.metrics_port == Some(app_port) {
+        return Err(format!(
+            "the app port {app_port} is the metrics port; choose another --metrics-port"
         ));
     }
     let app_port_names: Vec<String> = app_ports
@@ -410,6 +424,14 @@ fn inject_workload(
         Value::from(app_port.to_string()),
     );
     annotations.insert(Value::from(APP_BIND_ANNOTATION), Value::from(bind));
+    if let Some(warning) = set_metrics_annotations(
+        annotations,
+        opts.metrics_port,
+        annotation(METRICS_PORT_ANNOTATION).as_deref(),
+        annotation(PROMETHEUS_PORT_ANNOTATION).as_deref(),
+    ) {
+        warnings.push(format!("{describe}: {warning}"));
+    }
 
     Ok(PodInfo {
         namespace,
@@ -419,6 +441,52 @@ fn inject_workload(
         describe,
         selected: false,
     })
+}
+
+/// Write (or, with metrics off, withdraw) the Prometheus scrape annotations for the sidecar.
+/// `ours` is the previous [`METRICS_PORT_ANNOTATION`], `scrape_port` the previous
+/// `prometheus.io/port`: annotations pointing at another port that inject did not write belong
+/// to the app's own metrics and are never overwritten or removed (the warning says why the
+/// sidecar is then not annotated). Returns that warning, if any.
+fn set_metrics_annotations(
+    annotations: &mut Mapping,
+    metrics_port: Option<u16>,
+    ours: Option<&str>,
+    scrape_port: Option<&str>,
+) -> Option<String> {
+    let written_by_inject = |port: &str| ours == Some(port);
+    let prometheus_keys = [
+        PROMETHEUS_SCRAPE_ANNOTATION,
+        PROMETHEUS_PORT_ANNOTATION,
+        PROMETHEUS_PATH_ANNOTATION,
+    ];
+    let Some(port) = metrics_port else {
+        if scrape_port.is_some_and(written_by_inject) {
+            for key in prometheus_keys {
+                annotations.remove(key);
+            }
+        }
+        annotations.remove(METRICS_PORT_ANNOTATION);
+        return None;
+    };
+    let port = port.to_string();
+    annotations.insert(
+        Value::from(METRICS_PORT_ANNOTATION),
+        Value::from(port.as_str()),
+    );
+    match scrape_port {
+        Some(other) if other != port && !written_by_inject(other) => Some(format!(
+            "annotation {PROMETHEUS_PORT_ANNOTATION} is {other:?} (the app's own metrics, kept); a pod \
+             has one annotated scrape port, so scrape the sidecar's metrics on port {port} (name \
+             {METRICS_PORT_NAME}) with a PodMonitor"
+        )),
+        _ => {
+            for (key, value) in prometheus_keys.into_iter().zip(["true", &port, METRICS_PATH]) {
+                annotations.insert(Value::from(key), Value::from(value));
+            }
+            None
+        }
+    }
 }
 
 fn set_bind_env(app: &mut Mapping, names: &[String]) -> Result<(), String> {
@@ -577,11 +645,30 @@ fn sidecar_container(opts: &InjectOptions, app_port: u16) -> Value {
         .upstream
         .clone()
         .unwrap_or_else(|| format!("http://127.0.0.1:{app_port}"));
-    let args = vec![
+    let mut args = vec![
         Value::from(format!("--config={CONFIG_DIR}/{CONFIG_FILE}")),
         Value::from(format!("--http-address=0.0.0.0:{}", opts.proxy_port)),
         Value::from(format!("--upstream={upstream}")),
     ];
+    let mut ports = vec![map(vec![
+        ("name", Value::from(PROXY_PORT_NAME)),
+        ("containerPort", Value::from(u64::from(opts.proxy_port))),
+        ("protocol", Value::from("TCP")),
+    ])];
+    // The flag, not only the shared config file, sets the listener so that it is on exactly the
+    // port declared and annotated here; with metrics off an empty address turns off a listener
+    // the shared file may still configure (nothing would declare or admit its port).
+    match opts.metrics_port {
+        Some(port) => {
+            args.push(Value::from(format!("--metrics-address=0.0.0.0:{port}")));
+            ports.push(map(vec![
+                ("name", Value::from(METRICS_PORT_NAME)),
+                ("containerPort", Value::from(u64::from(port))),
+                ("protocol", Value::from("TCP")),
+            ]));
+        }
+        None => args.push(Value::from("--metrics-address=")),
+    }
     let env = vec![
         secret_env("OAUTH2_PROXY_CLIENT_ID", &opts.secret, "client-id"),
         secret_env("OAUTH2_PROXY_CLIENT_SECRET", &opts.secret, "client-secret"),
@@ -592,14 +679,7 @@ fn sidecar_container(opts: &InjectOptions, app_port: u16) -> Value {
         ("image", Value::from(opts.image.as_str())),
         ("args", Value::Sequence(args)),
         ("env", Value::Sequence(env)),
-        (
-            "ports",
-            Value::Sequence(vec![map(vec![
-                ("name", Value::from(PROXY_PORT_NAME)),
-                ("containerPort", Value::from(u64::from(opts.proxy_port))),
-                ("protocol", Value::from("TCP")),
-            ])]),
-        ),
+        ("ports", Value::Sequence(ports)),
         ("livenessProbe", probe("/ping", 10, 3)),
         ("readinessProbe", probe("/ready", 5, 2)),
         (
