@@ -33,7 +33,7 @@ trap stop EXIT
 (cd tests/idp && IDP_REDIRECT_URIS="http://127.0.0.1:$PROXY_PORT/oauth2/callback" \
     exec node server.mjs "$IDP_PORT" >"$WORK/idp.log" 2>&1) &
 IDP_PID=$!
-for _ in $(seq 1 100); do
+for _ in $(seq 1 900); do
     grep -q '^READY ' "$WORK/idp.log" 2>/dev/null && break
     sleep 0.1
 done
@@ -45,7 +45,7 @@ env -u RUST_LOG "$BIN" --http-address="127.0.0.1:$PROXY_PORT" --provider=oidc \
     --upstream=http://127.0.0.1:9 --email-domain='*' >"$WORK/proxy.log" 2>&1 &
 PROXY_PID=$!
 READY=0
-for _ in $(seq 1 100); do
+for _ in $(seq 1 900); do
     if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PROXY_PORT/ready" 2>/dev/null || true)" = 200 ]; then
         READY=1
         break
