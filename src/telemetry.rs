@@ -81,24 +81,77 @@ pub struct TemplateFormat {
     pub request: LogTemplate,
 }
 
-/// The fields of one event, as the templates need them.
+/// One optional text field of an event; the buffer keeps its capacity between events.
+#[derive(Default)]
+struct Slot {
+    set: bool,
+    text: String,
+}
+
+impl Slot {
+    fn clear(&mut self) {
+        self.set = false;
+        self.text.clear();
+    }
+    /// The value, or `-` when absent or empty (oauth2-proxy's placeholder).
+    fn or_dash(&self) -> &str {
+        if self.set && !self.text.is_empty() {
+            &self.text
+        } else {
+            "-"
+        }
+    }
+    fn get(&self) -> Option<&str> {
+        self.set.then_some(self.text.as_str())
+    }
+}
+
+/// The fields of one event, as the templates need them. One per thread, reused: formatting a
+/// request line allocates nothing once the buffers have grown.
 #[derive(Default)]
 struct EventFields {
     message: String,
-    request_id: Option<String>,
-    client: Option<String>,
-    user: Option<String>,
-    host: Option<String>,
-    method: Option<String>,
-    uri: Option<String>,
-    protocol: Option<String>,
-    status: Option<String>,
-    size: Option<String>,
-    upstream: Option<String>,
+    request_id: Slot,
+    client: Slot,
+    user: Slot,
+    host: Slot,
+    method: Slot,
+    uri: Slot,
+    protocol: Slot,
+    status: Slot,
+    size: Slot,
+    upstream: Slot,
     duration_ms: Option<f64>,
-    user_agent: Option<String>,
+    user_agent: Slot,
     /// Every other field as ` key=value`, appended to the message so nothing is lost.
     extra: String,
+}
+
+impl EventFields {
+    fn clear(&mut self) {
+        self.message.clear();
+        for slot in [
+            &mut self.request_id,
+            &mut self.client,
+            &mut self.user,
+            &mut self.host,
+            &mut self.method,
+            &mut self.uri,
+            &mut self.protocol,
+            &mut self.status,
+            &mut self.size,
+            &mut self.upstream,
+            &mut self.user_agent,
+        ] {
+            slot.clear();
+        }
+        self.duration_ms = None;
+        self.extra.clear();
+    }
+}
+
+thread_local! {
+    static FIELDS: std::cell::RefCell<EventFields> = std::cell::RefCell::new(EventFields::default());
 }
 
 impl Visit for EventFields {
@@ -108,6 +161,14 @@ impl Visit for EventFields {
         } else {
             self.record_debug(field, &value);
         }
+    }
+
+    fn record_i64(&mut self, field: &TField, value: i64) {
+        // A response size that is not known up front is logged as -1: shown as "-".
+        if field.name() == "size" && value < 0 {
+            return;
+        }
+        self.record_debug(field, &value);
     }
 
     fn record_str(&mut self, field: &TField, value: &str) {
@@ -136,9 +197,9 @@ impl Visit for EventFields {
                 return;
             }
         };
-        let v = format!("{value:?}");
-        // A response size that is not known up front is logged as -1: shown as "-".
-        *slot = (v != "-1").then_some(v);
+        slot.text.clear();
+        let _ = write!(slot.text, "{value:?}");
+        slot.set = slot.text != "-1";
     }
 }
 
@@ -181,49 +242,57 @@ where
         event: &Event<'_>,
     ) -> std::fmt::Result {
         let meta = event.metadata();
-        let mut f = EventFields::default();
-        event.record(&mut f);
         let template = match meta.target() {
             "request" => &self.request,
             "auth" => &self.auth,
             _ => &self.standard,
         };
-        let dash = |v: &Option<String>| {
-            v.as_deref()
-                .filter(|s| !s.is_empty())
-                .unwrap_or("-")
-                .to_owned()
-        };
-        template.render(&mut writer, |field, w| match field {
-            Field::Timestamp => write_timestamp(w),
-            Field::File => {
-                let file = meta.file().unwrap_or("???");
-                let file = file.rsplit('/').next().unwrap_or(file);
-                write!(w, "{file}:{}", meta.line().unwrap_or(0))
-            }
-            Field::Message => {
-                if template.kind() == TemplateKind::Standard && *meta.level() != Level::INFO {
-                    write!(w, "{}: ", meta.level())?;
+        FIELDS.with(|cell| {
+            // A re-entrant event (logging while formatting) gets fresh buffers.
+            let mut fresh;
+            let mut borrowed = cell.try_borrow_mut();
+            let f: &mut EventFields = match borrowed.as_deref_mut() {
+                Ok(f) => f,
+                Err(_) => {
+                    fresh = EventFields::default();
+                    &mut fresh
                 }
-                w.write_str(&f.message)?;
-                w.write_str(&f.extra)
-            }
-            Field::Status => w.write_str(auth_status(meta.level(), &f.message)),
-            Field::Client => w.write_str(&dash(&f.client)),
-            Field::Host => w.write_str(&dash(&f.host)),
-            Field::Protocol => w.write_str(&dash(&f.protocol)),
-            Field::RequestID => w.write_str(&dash(&f.request_id)),
-            Field::RequestMethod => w.write_str(&dash(&f.method)),
-            Field::Username => w.write_str(&dash(&f.user)),
-            Field::Upstream => w.write_str(&dash(&f.upstream)),
-            Field::StatusCode => w.write_str(&dash(&f.status)),
-            Field::ResponseSize => w.write_str(&dash(&f.size)),
-            Field::RequestURI => write_quoted(w, f.uri.as_deref().unwrap_or("")),
-            Field::UserAgent => write_quoted(
-                w,
-                f.user_agent.as_deref().filter(|u| *u != "-").unwrap_or(""),
-            ),
-            Field::RequestDuration => write!(w, "{:.3}", f.duration_ms.unwrap_or(0.0) / 1000.0),
+            };
+            f.clear();
+            event.record(f);
+            let f = &*f;
+            template.render(&mut writer, |field, w| match field {
+                Field::Timestamp => write_timestamp(w),
+                Field::File => {
+                    let file = meta.file().unwrap_or("???");
+                    let file = file.rsplit('/').next().unwrap_or(file);
+                    write!(w, "{file}:{}", meta.line().unwrap_or(0))
+                }
+                Field::Message => {
+                    if template.kind() == TemplateKind::Standard && *meta.level() != Level::INFO {
+                        write!(w, "{}: ", meta.level())?;
+                    }
+                    w.write_str(&f.message)?;
+                    w.write_str(&f.extra)
+                }
+                Field::Status => w.write_str(auth_status(meta.level(), &f.message)),
+                Field::Client => w.write_str(f.client.or_dash()),
+                Field::Host => w.write_str(f.host.or_dash()),
+                Field::Protocol => w.write_str(f.protocol.or_dash()),
+                Field::RequestID => w.write_str(f.request_id.or_dash()),
+                Field::RequestMethod => w.write_str(f.method.or_dash()),
+                Field::Username => w.write_str(f.user.or_dash()),
+                Field::Upstream => w.write_str(f.upstream.or_dash()),
+                Field::StatusCode => w.write_str(f.status.or_dash()),
+                Field::ResponseSize => w.write_str(f.size.or_dash()),
+                Field::RequestURI => write_quoted(w, f.uri.get().unwrap_or("")),
+                Field::UserAgent => {
+                    write_quoted(w, f.user_agent.get().filter(|u| *u != "-").unwrap_or(""))
+                }
+                Field::RequestDuration => {
+                    write!(w, "{:.3}", f.duration_ms.unwrap_or(0.0) / 1000.0)
+                }
+            })
         })?;
         writeln!(writer)
     }
