@@ -172,6 +172,12 @@ fi
 # Real-browser tests (node's test runner, Debian chromium through playwright-core), against the
 # debug binary cargo test just built.
 step "browser tests (tests/browser, node --test)"
+# The browser tests also run examples/fake_github (the GitHub fake); cargo test does not put
+# example binaries at a stable path, cargo build does.
+if ! cargo build --examples </dev/null; then
+    echo "scripts/test.sh: cargo build --examples failed"
+    STATUS=1
+fi
 BROWSER_OUT=$(mktemp)
 trap 'rm -f "$OUT" "$BROWSER_OUT"' EXIT
 set +e
