@@ -1391,6 +1391,37 @@ fn docs_configuration_md_is_in_sync_with_the_option_table() {
     );
 }
 
+/// The README carries the same tables (headings one level down) between two markers.
+#[test]
+fn readme_configuration_reference_is_in_sync_with_the_option_table() {
+    const BEGIN: &str = "<!-- BEGIN configuration reference (generated) -->\n";
+    const END: &str = "<!-- END configuration reference -->";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let full = options::reference_markdown();
+    let tables = full.find("\n## ").map_or(full.as_str(), |i| &full[i + 1..]);
+    let want: String = tables
+        .lines()
+        .map(|l| match l.strip_prefix("## ") {
+            Some(rest) => format!("### {rest}\n"),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let (Some(b), Some(e)) = (readme.find(BEGIN), readme.find(END)) else {
+        panic!("README.md lacks the configuration reference markers");
+    };
+    let have = &readme[b + BEGIN.len()..e];
+    if std::env::var_os("AUTHPROXY_BLESS_DOCS").is_some() && have != want {
+        let updated = format!("{}{BEGIN}{want}{}", &readme[..b], &readme[e..]);
+        std::fs::write(&path, updated).unwrap();
+        return;
+    }
+    assert!(
+        have == want,
+        "README.md's configuration reference is out of date; regenerate with AUTHPROXY_BLESS_DOCS=1 cargo test --lib config"
+    );
+}
+
 #[test]
 fn machine_client_options_are_parsed_and_validated() {
     let dir = tmpdir();
