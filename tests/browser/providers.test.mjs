@@ -151,7 +151,9 @@ describe('several providers in one instance', () => {
     assert.notEqual(outline, 'none', 'the focused button shows a focus ring');
     await page.keyboard.press('Enter');
     await page.waitForURL((u) => u.href.startsWith(stack.partner));
-    // The username field has autofocus; Tab walks the form in order.
+    // The username field has autofocus; wait until the browser has applied it (typing earlier
+    // loses keystrokes), then Tab walks the form in order.
+    await page.waitForFunction(() => document.activeElement?.getAttribute('name') === 'login');
     await page.keyboard.type('kim');
     await page.keyboard.press('Tab');
     await page.keyboard.type('pw');
