@@ -354,6 +354,8 @@ pub struct SignedParts<'a> {
     pub payload_b64: &'a str,
     /// The unix timestamp the signer wrote (the session's creation time).
     pub timestamp: i64,
+    /// The verified MAC tag (a session cache key: equal tags mean the same signed value).
+    pub tag: [u8; 32],
 }
 
 /// Why a signed value was refused.
@@ -427,6 +429,7 @@ impl ValueSigner {
         Ok(SignedParts {
             payload_b64,
             timestamp,
+            tag: expected,
         })
     }
 }

@@ -6,7 +6,7 @@
 //! [`headers`], [`authz`]) is pure; I/O lives at the edges.
 #![forbid(unsafe_code)]
 
-pub mod authcheck;
+pub mod auth;
 pub mod authz;
 pub mod clock;
 pub mod config;
@@ -15,16 +15,20 @@ pub mod demo;
 pub mod error;
 pub mod ext_authz;
 pub mod flow;
-pub mod forward_auth;
+pub mod forward;
 pub mod forwarded;
 pub mod headers;
 pub mod health;
+pub mod htpasswd;
 pub mod inject;
+pub mod logformat;
 pub mod machine;
 pub mod metrics;
+pub mod net;
 pub mod pages;
 pub mod provider;
 pub mod redirect;
+pub mod response;
 pub mod routes;
 pub mod server;
 pub mod session;

@@ -448,14 +448,14 @@ impl MetricsEndpoint {
     pub fn answer(&self, method: &http::Method, path: &str) -> http::Response<crate::Body> {
         use http::StatusCode;
         if path != "/metrics" {
-            return crate::app::page(
+            return crate::response::page(
                 StatusCode::NOT_FOUND,
                 "text/plain; charset=utf-8",
                 "not found: metrics are at /metrics\n",
             );
         }
         if method != http::Method::GET && method != http::Method::HEAD {
-            let mut resp = crate::app::page(
+            let mut resp = crate::response::page(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "text/plain; charset=utf-8",
                 "method not allowed\n",
@@ -466,7 +466,7 @@ impl MetricsEndpoint {
             );
             return resp;
         }
-        crate::app::page(StatusCode::OK, CONTENT_TYPE, self.0.render())
+        crate::response::page(StatusCode::OK, CONTENT_TYPE, self.0.render())
     }
 }
 

@@ -338,19 +338,19 @@ pub(super) fn build(
     }
     let (trusted_proxy_ips, skip) = forwarding_and_skip(&mut c);
     let mut template =
-        |kind: crate::telemetry::TemplateKind| match crate::telemetry::LogTemplate::parse(
+        |kind: crate::logformat::TemplateKind| match crate::logformat::LogTemplate::parse(
             kind,
             &c.string(kind.option()),
         ) {
             Ok(t) => t,
             Err(e) => {
                 c.fail(kind.option(), e);
-                crate::telemetry::LogTemplate::default_for(kind)
+                crate::logformat::LogTemplate::default_for(kind)
             }
         };
-    let standard_format = template(crate::telemetry::TemplateKind::Standard);
-    let auth_format = template(crate::telemetry::TemplateKind::Auth);
-    let request_format = template(crate::telemetry::TemplateKind::Request);
+    let standard_format = template(crate::logformat::TemplateKind::Standard);
+    let auth_format = template(crate::logformat::TemplateKind::Auth);
+    let request_format = template(crate::logformat::TemplateKind::Request);
     let logging = LoggingConfig {
         standard_format,
         auth_format,
@@ -467,10 +467,10 @@ fn tls_listener(c: &mut Ctx) -> Option<crate::config::TlsListenerConfig> {
 }
 
 /// `trusted_proxy_ips` and the skip rules (`skip_auth_*`, `trusted_ips`, `api_routes`).
-fn forwarding_and_skip(c: &mut Ctx) -> (Vec<crate::forwarded::Cidr>, crate::skip::SkipRules) {
+fn forwarding_and_skip(c: &mut Ctx) -> (Vec<crate::net::Cidr>, SkipConfig) {
     let mut trusted_proxy_ips = Vec::new();
     for entry in c.list("trusted_proxy_ips") {
-        match crate::forwarded::Cidr::parse(&entry) {
+        match crate::net::Cidr::parse(&entry) {
             Ok(n) => trusted_proxy_ips.push(n),
             Err(e) => c.fail("trusted_proxy_ips", e),
         }
@@ -481,7 +481,7 @@ fn forwarding_and_skip(c: &mut Ctx) -> (Vec<crate::forwarded::Cidr>, crate::skip
             "authproxy always strips client-sent identity headers, also on skipped requests; false would let clients forge an identity and is refused",
         );
     }
-    let skip = match crate::skip::SkipRules::compile(
+    let skip = match SkipConfig::parse(
         &c.list("skip_auth_routes"),
         &c.list("skip_auth_regex"),
         &c.list("api_routes"),
@@ -493,7 +493,7 @@ fn forwarding_and_skip(c: &mut Ctx) -> (Vec<crate::forwarded::Cidr>, crate::skip
             for e in errors {
                 c.fail(e.key, e.message);
             }
-            crate::skip::SkipRules::default()
+            SkipConfig::default()
         }
     };
     (trusted_proxy_ips, skip)
@@ -772,12 +772,12 @@ fn validate_hostname(h: &str) -> Result<(), String> {
 fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
     let mut ok = true;
     let kind = c.string("provider").trim().to_ascii_lowercase();
-    if !crate::provider::SUPPORTED_KINDS.contains(&kind.as_str()) {
+    if !PROVIDER_KINDS.contains(&kind.as_str()) {
         c.fail(
             "provider",
             format!(
                 "provider {kind:?} is not supported; authproxy supports {} (other OpenID Connect providers work through provider = \"oidc\" with oidc_issuer_url)",
-                crate::provider::SUPPORTED_KINDS.join(", ")
+                PROVIDER_KINDS.join(", ")
             ),
         );
         ok = false;
@@ -1238,7 +1238,7 @@ fn authz(c: &mut Ctx) -> AuthzConfig {
 /// `htpasswd_file`, `htpasswd_user_groups`, `display_htpasswd_form`.
 fn machine(c: &mut Ctx) -> MachineConfig {
     let skip_jwt_bearer_tokens = c.boolean("skip_jwt_bearer_tokens");
-    let mut extra_jwt_issuers: Vec<crate::provider::TrustedIssuer> = Vec::new();
+    let mut extra_jwt_issuers: Vec<TrustedIssuer> = Vec::new();
     for entry in c.list("extra_jwt_issuers") {
         let parsed = match entry.split('=').collect::<Vec<_>>().as_slice() {
             [issuer, audience] if !issuer.trim().is_empty() && !audience.trim().is_empty() => {
@@ -1252,7 +1252,7 @@ fn machine(c: &mut Ctx) -> MachineConfig {
             Ok((issuer, audience)) => {
                 match extra_jwt_issuers.iter_mut().find(|t| t.issuer == issuer) {
                     Some(t) => t.audiences.push(audience),
-                    None => extra_jwt_issuers.push(crate::provider::TrustedIssuer {
+                    None => extra_jwt_issuers.push(TrustedIssuer {
                         issuer,
                         audiences: vec![audience],
                     }),
@@ -1269,7 +1269,7 @@ fn machine(c: &mut Ctx) -> MachineConfig {
     }
     let htpasswd_file = c.opt_string("htpasswd_file").map(PathBuf::from);
     if let Some(path) = &htpasswd_file {
-        if let Err(e) = crate::machine::htpasswd::Htpasswd::load(path) {
+        if let Err(e) = crate::htpasswd::Htpasswd::load(path) {
             c.fail("htpasswd_file", e);
         }
     }

@@ -17,11 +17,14 @@ mod alpha;
 mod build;
 pub mod duration;
 pub mod options;
+mod skip;
 mod sources;
 #[cfg(test)]
 mod tests;
 
 use crate::crypto::CookieSecret;
+
+pub use skip::{RuleError, SkipConfig, SkipRoute};
 
 /// `SameSite` attribute of the proxy's cookies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,6 +127,27 @@ pub struct ProviderConfig {
     /// Options of provider `keycloak-oidc`.
     pub keycloak: KeycloakOptions,
 }
+
+/// One trusted issuer as configured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustedIssuer {
+    /// The issuer URL (discovery is `{issuer}/.well-known/openid-configuration`).
+    pub issuer: url::Url,
+    /// Accepted `aud` values (at least one).
+    pub audiences: Vec<String>,
+}
+
+/// The provider kinds authproxy builds (`provider`, alpha `provider:`). The provider module
+/// builds exactly these (a unit test there checks each one).
+pub const PROVIDER_KINDS: &[&str] = &[
+    "oidc",
+    "github",
+    "google",
+    "entra-id",
+    "azure",
+    "gitlab",
+    "keycloak-oidc",
+];
 
 /// `github_*` options.
 #[derive(Clone, Debug, Default)]
@@ -248,7 +272,7 @@ pub struct MachineConfig {
     /// `skip_jwt_bearer_tokens`.
     pub skip_jwt_bearer_tokens: bool,
     /// `extra_jwt_issuers`, parsed (`issuer=audience`).
-    pub extra_jwt_issuers: Vec<crate::provider::TrustedIssuer>,
+    pub extra_jwt_issuers: Vec<TrustedIssuer>,
     /// `bearer_token_login_fallback` (default true).
     pub bearer_token_login_fallback: bool,
     /// `htpasswd_file` (validated: readable, at least one usable entry).
@@ -288,9 +312,9 @@ pub struct LoggingConfig {
     pub exclude_logging_paths: Vec<String>,
     /// `standard_logging_format`, `auth_logging_format`, `request_logging_format` (text
     /// format only), parsed once.
-    pub standard_format: crate::telemetry::LogTemplate,
-    pub auth_format: crate::telemetry::LogTemplate,
-    pub request_format: crate::telemetry::LogTemplate,
+    pub standard_format: crate::logformat::LogTemplate,
+    pub auth_format: crate::logformat::LogTemplate,
+    pub request_format: crate::logformat::LogTemplate,
 }
 
 impl Default for LoggingConfig {
@@ -302,14 +326,14 @@ impl Default for LoggingConfig {
             standard_logging: true,
             silence_ping_logging: false,
             exclude_logging_paths: Vec::new(),
-            standard_format: crate::telemetry::LogTemplate::default_for(
-                crate::telemetry::TemplateKind::Standard,
+            standard_format: crate::logformat::LogTemplate::default_for(
+                crate::logformat::TemplateKind::Standard,
             ),
-            auth_format: crate::telemetry::LogTemplate::default_for(
-                crate::telemetry::TemplateKind::Auth,
+            auth_format: crate::logformat::LogTemplate::default_for(
+                crate::logformat::TemplateKind::Auth,
             ),
-            request_format: crate::telemetry::LogTemplate::default_for(
-                crate::telemetry::TemplateKind::Request,
+            request_format: crate::logformat::LogTemplate::default_for(
+                crate::logformat::TemplateKind::Request,
             ),
         }
     }
@@ -375,10 +399,10 @@ pub struct Config {
     pub skip_auth_preflight: bool,
     /// `trusted_proxy_ips` (authproxy extension, default loopback): forwarding headers are
     /// believed only from these peers, and only with `reverse_proxy`.
-    pub trusted_proxy_ips: Vec<crate::forwarded::Cidr>,
+    pub trusted_proxy_ips: Vec<crate::net::Cidr>,
     /// `skip_auth_routes`, `skip_auth_regex`, `skip_auth_preflight`, `trusted_ips`,
     /// `api_routes`, compiled.
-    pub skip: crate::skip::SkipRules,
+    pub skip: SkipConfig,
     /// `force_https`.
     pub force_https: bool,
     /// `encode_state`: accepted for compatibility; our state is always encrypted.
