@@ -57,6 +57,8 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    // Every series the shipped alerts and dashboard query exists from the first scrape on.
+    metrics::global().preregister(app.providers.iter().map(|p| p.id()));
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {

@@ -216,6 +216,17 @@ impl App {
         match result {
             Ok(resp) => resp,
             Err(e) => {
+                use crate::metrics::UpstreamFailure as F;
+                let failure = match &e {
+                    UpstreamError::NoRoute | UpstreamError::BadRequest { .. } => None,
+                    UpstreamError::ConnectFailed { .. } => Some(F::ConnectFailed),
+                    UpstreamError::Unavailable { .. } => Some(F::Unavailable),
+                    UpstreamError::Timeout { .. } => Some(F::Timeout),
+                    UpstreamError::BadUpstreamResponse { .. } => Some(F::BadResponse),
+                };
+                if let Some(reason) = failure {
+                    crate::metrics::global().upstream_error(reason);
+                }
                 let app_err = match &e {
                     UpstreamError::NoRoute => AppError::NotFound,
                     UpstreamError::BadRequest { .. } => AppError::BadRequest,
