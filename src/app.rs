@@ -10,7 +10,6 @@ use crate::authz::AuthzPolicy;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::AppError;
-use crate::headers::IdentityHeaders;
 use crate::pages::{ErrorData, Pages};
 use crate::provider::Provider;
 use crate::redirect::Whitelist;
@@ -32,7 +31,8 @@ pub struct App {
     pub provider_groups: Vec<std::collections::HashSet<String>>,
     pub authz: AuthzPolicy,
     pub whitelist: Whitelist,
-    pub identity: IdentityHeaders,
+    /// The compiled header injection rules.
+    pub headers: crate::headers::plan::HeaderPlan,
     pub upstreams: Upstreams,
     pub pages: Pages,
     /// One refresh per stale session.
@@ -135,12 +135,16 @@ impl App {
             AuthzPolicy::from_config(&cfg.authz).map_err(|e| format!("email_domains: {e}"))?;
         let machine = crate::machine::MachineAuth::from_config(&cfg, start_discovery)?;
         authz.allow_users_without_email(machine.has_users());
-        let identity = IdentityHeaders::from_config(&cfg.headers);
-        let upstreams = Upstreams::new(
-            &cfg.upstreams,
-            crate::upstream::UpstreamOptions::from_config(&cfg),
+        let headers = crate::headers::plan::HeaderPlan::new(
+            &cfg.inject_request_headers,
+            &cfg.inject_response_headers,
         )
-        .map_err(|e| format!("upstreams: {e}"))?;
+        .map_err(|e| e.to_string())?;
+        for name in headers.ignored_preserves() {
+            tracing::warn!(header = name, "preserveRequestValue is ignored for an identity header: authproxy always strips client-sent copies");
+        }
+        let upstreams =
+            Upstreams::new(&cfg.upstream_config).map_err(|e| format!("upstreams: {e}"))?;
         let mut pages = Pages::load(&cfg.pages, &cfg.proxy_prefix).map_err(|e| e.to_string())?;
         pages.set_default_sign_in_message(
             &cfg.authz.email_domains,
@@ -192,7 +196,7 @@ impl App {
             provider_groups,
             authz,
             whitelist,
-            identity,
+            headers,
             upstreams,
             pages,
             refresher: Default::default(),
@@ -244,7 +248,10 @@ fn warn_insecure(cfg: &Config) {
     }
     for (on, name) in [
         (
-            cfg.ssl_upstream_insecure_skip_verify,
+            cfg.upstream_config
+                .upstreams
+                .iter()
+                .any(|u| u.insecure_skip_tls_verify),
             "ssl_upstream_insecure_skip_verify",
         ),
         (!cfg.cookie.secure, "cookie_secure=false"),

@@ -202,6 +202,11 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
+/// Standard base64 with padding (HTTP Basic credentials).
+pub fn b64_std(data: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
 /// URL-safe base64 without padding (JWT, PKCE, nonce hashes).
 pub fn b64url_nopad(data: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(data)

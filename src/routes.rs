@@ -196,9 +196,9 @@ impl App {
         session: Option<&VerifiedSession>,
     ) -> Response<Body> {
         crate::auth::strip_client_credentials(self, req.headers_mut());
-        let extra_headers = match session {
-            Some(v) => v.upstream_headers.clone(),
-            None => Vec::new(),
+        let extra_headers: &[(http::HeaderName, http::HeaderValue)] = match session {
+            Some(v) => &v.injected.request,
+            None => &[],
         };
         let pctx = ProxyContext {
             client_ip: ctx.client_ip,
@@ -209,12 +209,22 @@ impl App {
             },
             host: http::HeaderValue::from_str(&ctx.host).ok(),
             extra_headers,
+            preserved: self.headers.preserved(),
         };
         let upstream_started = Instant::now();
         let result = self.upstreams.proxy(req, pctx).await;
         crate::metrics::global().upstream_call(upstream_started.elapsed());
         match result {
-            Ok(resp) => resp,
+            Ok(mut resp) => {
+                // oauth2-proxy adds its response headers to proxied responses too; tokens and
+                // secrets never go to the browser (see headers::plan).
+                if let Some(v) = session {
+                    for (name, value) in &v.injected.browser {
+                        resp.headers_mut().insert(name.clone(), value.clone());
+                    }
+                }
+                resp
+            }
             Err(e) => {
                 use crate::metrics::UpstreamFailure as F;
                 let failure = match &e {

@@ -115,11 +115,11 @@ fn machine_session(
     valid_until: Option<SystemTime>,
     method: AuthMethod,
 ) -> Arc<VerifiedSession> {
-    let upstream_headers = super::session::identity_headers_for(app, &session, 0);
+    let injected = super::session::injected_for(app, &session, 0);
     Arc::new(VerifiedSession {
         session,
         valid_until,
-        upstream_headers,
+        injected,
         provider: 0,
         method,
     })
@@ -141,7 +141,7 @@ fn log_bearer_failure(ctx: &RequestCtx, e: &BearerError) {
 pub fn htpasswd_session(app: &App, users: &Users, user: String, now: SystemTime) -> SessionState {
     SessionState {
         created_at: Some(now),
-        email: if app.cfg.headers.prefer_email_to_user {
+        email: if app.cfg.prefer_email_to_user {
             user.clone()
         } else {
             String::new()

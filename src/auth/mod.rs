@@ -141,6 +141,6 @@ pub fn challenge(app: &App, headers: &HeaderMap) -> Option<Response<Body>> {
 /// Remove what the client must not be able to send to the app: forged identity headers (any
 /// case, `_` variants; `Authorization` when the proxy sets its own) and the proxy's cookies.
 pub fn strip_client_credentials(app: &App, headers: &mut HeaderMap) {
-    crate::headers::strip_identity_headers(headers, app.identity.strips_authorization());
+    app.headers.strip(headers);
     crate::session::cookie::strip_own_cookie_headers(headers, &app.cookies.name);
 }

@@ -6,11 +6,10 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::HeaderMap;
 
 use crate::app::{App, RequestCtx};
-use crate::headers::{upstream_headers, Identity};
-use crate::session::cache::{AuthMethod, VerifiedSession};
+use crate::session::cache::{AuthMethod, Injected, VerifiedSession};
 use crate::session::cookie::{
     clear_present, clear_stale_chunks, cookie_headers, make_cookies, read_cookie,
 };
@@ -18,9 +17,7 @@ use crate::session::SessionState;
 
 use super::Lookup;
 
-/// Key of the session's provider id in the session's additional claims (`ac`). oauth2-proxy
-/// keeps `ac` as an opaque map, so its cookies stay readable by oauth2-proxy and vice versa.
-pub const PROVIDER_CLAIM: &str = "authproxy.provider";
+pub use crate::config::PROVIDER_CLAIM;
 
 /// Read, verify and (when due) refresh the session cookie.
 pub async fn load(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> Lookup {
@@ -191,12 +188,12 @@ pub fn verified(app: &App, session: SessionState, provider: usize) -> VerifiedSe
         (None, false) => Some(std::time::UNIX_EPOCH),
         (_, true) => None,
     };
-    let upstream_headers = identity_headers_for(app, &session, provider);
+    let injected = injected_for(app, &session, provider);
     VerifiedSession {
         session,
         provider,
         valid_until,
-        upstream_headers,
+        injected,
         method: AuthMethod::Session,
     }
 }
@@ -246,31 +243,7 @@ fn refreshed_session(
     s
 }
 
-fn identity_of<'a>(s: &'a SessionState, provider: &'a str) -> Identity<'a> {
-    Identity {
-        provider,
-        user: &s.user,
-        email: &s.email,
-        groups: &s.groups,
-        preferred_username: &s.preferred_username,
-        access_token: &s.access_token,
-        id_token: &s.id_token,
-    }
-}
-
-/// Identity headers for the request to the app.
-pub fn identity_headers_for(
-    app: &App,
-    s: &SessionState,
-    provider: usize,
-) -> Vec<(HeaderName, HeaderValue)> {
-    upstream_headers(&app.identity, &identity_of(s, app.providers[provider].id()))
-}
-
-/// Identity headers on a `/oauth2/auth` 202 response.
-pub fn auth_response_headers_for(app: &App, v: &VerifiedSession) -> Vec<(HeaderName, HeaderValue)> {
-    crate::headers::auth_response_headers(
-        &app.identity,
-        &identity_of(&v.session, app.providers[v.provider].id()),
-    )
+/// The headers the plan derives from a session of provider `provider`.
+pub fn injected_for(app: &App, s: &SessionState, provider: usize) -> Injected {
+    app.headers.inject(s, app.providers[provider].id())
 }

@@ -272,7 +272,7 @@ pub async fn decide_check(app: &App, orig: &OriginalRequest, ctx: &RequestCtx) -
             AuthOutcome::Allowed {
                 session,
                 set_cookies,
-            } => allow(app, orig, &session.upstream_headers, &set_cookies),
+            } => allow(app, orig, &session.injected.request, &set_cookies),
             _ => allow(app, orig, &[], &[]),
         };
     }
@@ -280,7 +280,7 @@ pub async fn decide_check(app: &App, orig: &OriginalRequest, ctx: &RequestCtx) -
         AuthOutcome::Allowed {
             session,
             set_cookies,
-        } => allow(app, orig, &session.upstream_headers, &set_cookies),
+        } => allow(app, orig, &session.injected.request, &set_cookies),
         AuthOutcome::Unauthenticated { clear_cookies } => {
             if ctx.wants_json || app.skip.is_api(&orig.path) {
                 deny(

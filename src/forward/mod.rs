@@ -119,8 +119,8 @@ pub async fn auth_request(
     let mut resp = match (verdict, skip) {
         (Ok(v), _) => {
             let mut resp = text(StatusCode::ACCEPTED, "");
-            for (name, value) in crate::auth::session::auth_response_headers_for(app, v) {
-                resp.headers_mut().append(name, value);
+            for (name, value) in &v.injected.response {
+                resp.headers_mut().append(name.clone(), value.clone());
             }
             resp
         }
@@ -224,7 +224,7 @@ fn sign_in_start(app: &App, ctx: &RequestCtx, target: &str) -> String {
 fn envoy_allow(session: Option<&VerifiedSession>, client: &HeaderMap) -> Response<Body> {
     let mut resp = text(StatusCode::OK, "");
     let set: &[(HeaderName, HeaderValue)] = match session {
-        Some(v) => &v.upstream_headers,
+        Some(v) => &v.injected.request,
         None => &[],
     };
     for (name, value) in set {

@@ -42,10 +42,21 @@ pub struct VerifiedSession {
     /// The session stops being valid at this instant (`created_at + cookie_expire`, a token's
     /// expiry); `None`: never by age (cookie_expire = 0).
     pub valid_until: Option<SystemTime>,
-    /// Identity headers for the request to the app (the compiled header plan applied once).
-    pub upstream_headers: Vec<(HeaderName, HeaderValue)>,
+    /// The headers the header plan derives from the session (built once per session).
+    pub injected: Injected,
     /// How the request was authenticated.
     pub method: AuthMethod,
+}
+
+/// What a session's identity and the provider id produce, ready to copy into requests.
+#[derive(Clone, Debug, Default)]
+pub struct Injected {
+    /// For the request to the app.
+    pub request: Vec<(HeaderName, HeaderValue)>,
+    /// For `/oauth2/auth` and ext_authz answers (read by the front proxy).
+    pub response: Vec<(HeaderName, HeaderValue)>,
+    /// For proxied responses (to the browser): non-secret response values only.
+    pub browser: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// How a session was established (for policy and logs).
@@ -164,7 +175,7 @@ mod tests {
             },
             provider: 0,
             valid_until: until,
-            upstream_headers: Vec::new(),
+            injected: Injected::default(),
             method: AuthMethod::Session,
         })
     }
