@@ -68,6 +68,15 @@ pub struct OidcCore {
     email_fallback_claims: Vec<&'static str>,
     /// Provider-specific authorization parameters (Google: `access_type=offline`, `hd`).
     extra_authorize_params: Vec<(String, String)>,
+    /// No `scope` parameter on the authorization request (ADFS `skipScope`).
+    skip_scope: bool,
+    /// Authenticate at the token endpoint with a signed JWT (RFC 7523 `private_key_jwt`,
+    /// login.gov) instead of the client secret.
+    client_assertion: Option<crate::provider::rs256::RsaSigner>,
+    /// Never call userinfo (ADFS with `resource`: the access token is for that resource).
+    skip_userinfo: bool,
+    /// Refuse a login whose `email_verified` is absent, not only false (login.gov).
+    require_email_verified: bool,
     /// Set once, by the first successful discovery.
     ready: OnceLock<Ready>,
 }
@@ -118,6 +127,7 @@ impl OidcCore {
             jwks_url: cfg.oidc_jwks_url.clone(),
             token_auth_method: cfg.token_auth_method,
             has_client_secret: !cfg.client_secret.is_empty(),
+            exact_issuer: None,
         };
         if cfg.skip_oidc_discovery {
             // Without discovery every endpoint comes from the configuration: report a
@@ -150,6 +160,10 @@ impl OidcCore {
             jwks_refetch_interval: REFETCH_MIN_INTERVAL,
             email_fallback_claims: Vec::new(),
             extra_authorize_params: Vec::new(),
+            skip_scope: false,
+            client_assertion: None,
+            skip_userinfo: false,
+            require_email_verified: false,
             ready: OnceLock::new(),
         })
     }
@@ -166,6 +180,62 @@ impl OidcCore {
         self
     }
 
+    /// Send no `scope` parameter on the authorization request.
+    pub(crate) fn with_skip_scope(mut self, skip: bool) -> Self {
+        self.skip_scope = skip;
+        self
+    }
+
+    /// Authenticate at the token endpoint with JWTs signed by `key` (`private_key_jwt`).
+    pub(crate) fn with_client_assertion(mut self, key: crate::provider::rs256::RsaSigner) -> Self {
+        self.client_assertion = Some(key);
+        self
+    }
+
+    /// Never ask the userinfo endpoint (the claims come from the ID token alone).
+    pub(crate) fn without_userinfo(mut self) -> Self {
+        self.skip_userinfo = true;
+        self
+    }
+
+    /// Require `email_verified` to be present and true.
+    pub(crate) fn with_required_email_verification(mut self) -> Self {
+        self.require_email_verified = true;
+        self
+    }
+
+    /// With skip_oidc_discovery: the exact issuer ID tokens carry (the configured URL is
+    /// normalised, which may add or drop a trailing slash the provider's `iss` has or lacks).
+    pub(crate) fn with_exact_issuer(mut self, issuer: String) -> Self {
+        self.overrides.exact_issuer = Some(issuer);
+        self
+    }
+
+    /// Re-validate an access token: GET `url` with it; any 2xx means it is still good
+    /// (oauth2-proxy's `validate_url` check).
+    pub(crate) async fn validate_access_token(
+        &self,
+        url: &url::Url,
+        access_token: &str,
+    ) -> Result<(), ProviderError> {
+        const VALIDATE: Endpoint = Endpoint::Api("token validation endpoint");
+        let auth = crate::provider::api::authorization(VALIDATE, "Bearer", access_token)?;
+        let f = crate::provider::api::get(
+            &self.http.credentialed,
+            VALIDATE,
+            url,
+            &auth,
+            "application/json",
+            &[],
+        )
+        .await?;
+        if f.status.is_success() {
+            Ok(())
+        } else {
+            Err(crate::provider::api::api_error(VALIDATE, &f))
+        }
+    }
+
     /// The HTTP client for credentialed calls (provider APIs beyond OIDC).
     pub(crate) fn credentialed_client(&self) -> &reqwest::Client {
         &self.http.credentialed
@@ -178,7 +248,12 @@ impl OidcCore {
         subject: &str,
     ) -> Result<Option<Map<String, Value>>, ProviderError> {
         let ready = self.ready()?;
-        match &ready.endpoints.userinfo {
+        match ready
+            .endpoints
+            .userinfo
+            .as_ref()
+            .filter(|_| !self.skip_userinfo)
+        {
             Some(url) => Ok(Some(
                 self.fetch_userinfo(ready, url, access_token, subject)
                     .await?,
@@ -286,7 +361,9 @@ impl OidcCore {
             q.append_pair("response_type", "code");
             q.append_pair("client_id", &self.client_id);
             q.append_pair("redirect_uri", p.redirect_uri);
-            q.append_pair("scope", &self.scope);
+            if !self.skip_scope {
+                q.append_pair("scope", &self.scope);
+            }
             q.append_pair("state", p.state);
             if !self.skip_nonce {
                 q.append_pair("nonce", p.nonce);
@@ -408,6 +485,22 @@ impl OidcCore {
             .credentialed
             .post(ready.endpoints.token.clone())
             .header(reqwest::header::ACCEPT, "application/json");
+        let assertion;
+        if let Some(key) = &self.client_assertion {
+            assertion = crate::provider::token::client_assertion(
+                key,
+                &self.client_id,
+                ready.endpoints.token.as_str(),
+                SystemTime::now(),
+            )?;
+            form.push((
+                "client_assertion_type",
+                crate::provider::token::JWT_BEARER_ASSERTION,
+            ));
+            form.push(("client_assertion", &assertion));
+            let fetched = http::send(Endpoint::Token, req.form(&form)).await?;
+            return parse_token_response(&fetched);
+        }
         match ready.endpoints.token_auth {
             TokenAuth::Basic => {
                 let value = basic_authorization(&self.client_id, self.client_secret.expose())?;
@@ -481,7 +574,7 @@ impl OidcCore {
         // with an access token to ask with.
         let missing = wanted.iter().any(|c| claims::lookup(id, c).is_none());
         let userinfo = match &ready.endpoints.userinfo {
-            Some(url) if missing && !access_token.is_empty() => Some(
+            Some(url) if missing && !access_token.is_empty() && !self.skip_userinfo => Some(
                 self.fetch_userinfo(ready, url, access_token, &subject)
                     .await?,
             ),
@@ -498,8 +591,12 @@ impl OidcCore {
             .ok_or_else(|| ProviderError::MissingEmail {
                 claim: self.email_claim.clone(),
             })?;
-        // `email_verified` must be present AND false to reject (oauth2-proxy semantics).
-        if verify_email && get("email_verified").is_some_and(|v| !claims::to_bool(v)) {
+        // `email_verified` must be present AND false to reject (oauth2-proxy semantics),
+        // except for kinds whose provider always states it (login.gov).
+        let verified = get("email_verified").map(claims::to_bool);
+        if verify_email
+            && (verified == Some(false) || (self.require_email_verified && verified.is_none()))
+        {
             return Err(ProviderError::UnverifiedEmail { email });
         }
         let user = get(&self.user_claim)
