@@ -124,9 +124,15 @@ impl SourceHut {
         let f = core
             .post_json(url, access_token, &serde_json::json!({ "query": ME_QUERY }))
             .await?;
-        // GraphQL answers errors in the body, with 200 or a 4xx status.
+        // GraphQL answers errors in the body, with 200 or a 4xx status; a 5xx is the
+        // service being down.
         match serde_json::from_slice::<Response>(&f.body) {
-            Ok(r) if !r.errors.is_empty() || f.status.is_success() => claims_of(core.api(), r),
+            Ok(r)
+                if !f.status.is_server_error()
+                    && (!r.errors.is_empty() || f.status.is_success()) =>
+            {
+                claims_of(core.api(), r)
+            }
             _ => Err(super::api::api_error(core.api(), &f)),
         }
     }
