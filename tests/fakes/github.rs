@@ -59,6 +59,9 @@ pub enum Flavour {
 
 #[derive(Default)]
 pub struct GhState {
+    /// Where the instance lives below the server root (`/git` for a sub-path install; the
+    /// OAuth endpoints and the API are below it).
+    pub root: String,
     /// Where the REST API lives (`/api/v3` for GitHub Enterprise, `/api/v1` for Gitea).
     pub api_prefix: String,
     pub flavour: Flavour,
@@ -102,6 +105,14 @@ impl GithubFake {
     /// A Gitea / Forgejo instance (API under `/api/v1`).
     pub async fn start_gitea() -> GithubFake {
         Self::start_with("/api/v1", Flavour::Gitea).await
+    }
+
+    /// A Gitea / Forgejo instance installed below `root` (`/git`: `{base}/git/login/oauth/…`,
+    /// `{base}/git/api/v1/…`).
+    pub async fn start_gitea_at(root: &str) -> GithubFake {
+        let fake = Self::start_with("/api/v1", Flavour::Gitea).await;
+        fake.state.lock().unwrap().root = root.to_owned();
+        fake
     }
 
     /// The fake with its REST API under `api_prefix`, answering in `flavour`'s shapes.
@@ -155,14 +166,26 @@ impl GithubFake {
         self.state.lock().unwrap().token_requests
     }
 
-    /// `validate_url` for this fake (`{base}/api/v3/`, Gitea's `{base}/api/v1/`).
+    /// `validate_url` for this fake (`{base}/api/v3/`, Gitea's `{base}{root}/api/v1/`).
     pub fn api_url(&self) -> String {
-        let prefix = self.state.lock().unwrap().api_prefix.clone();
-        format!("{}{prefix}/", self.base())
+        let s = self.state.lock().unwrap();
+        format!("{}{}{}/", self.base(), s.root, s.api_prefix)
+    }
+
+    /// `{base}{root}{path}`: an OAuth endpoint of this instance.
+    pub fn url(&self, path: &str) -> String {
+        let root = self.state.lock().unwrap().root.clone();
+        format!("{}{root}{path}", self.base())
     }
 }
 
-fn paged(r: &Req, items: Vec<serde_json::Value>, page_size: usize, flavour: Flavour) -> Resp {
+fn paged(
+    r: &Req,
+    items: Vec<serde_json::Value>,
+    page_size: usize,
+    flavour: Flavour,
+    root: &str,
+) -> Resp {
     // GitHub sizes pages with `per_page`, Gitea with `limit`.
     let size_param = match flavour {
         Flavour::Github => "per_page",
@@ -185,7 +208,12 @@ fn paged(r: &Req, items: Vec<serde_json::Value>, page_size: usize, flavour: Flav
     let last = items.len().div_ceil(per_page).max(1);
     let mut resp = Resp::json(200, &serde_json::Value::Array(chunk));
     let host = r.headers.get("host").cloned().unwrap_or_default();
-    let link_for = |p: usize| format!("<http://{host}{}?{size_param}={per_page}&page={p}>", r.path);
+    let link_for = |p: usize| {
+        format!(
+            "<http://{host}{root}{}?{size_param}={per_page}&page={p}>",
+            r.path
+        )
+    };
     let mut links = Vec::new();
     if page < last {
         links.push(format!("{}; rel=\"next\"", link_for(page + 1)));
@@ -203,6 +231,10 @@ fn paged(r: &Req, items: Vec<serde_json::Value>, page_size: usize, flavour: Flav
 
 fn handle(state: &Arc<Mutex<GhState>>, r: &Req) -> Resp {
     let mut s = state.lock().unwrap();
+    let Some(path) = r.path.strip_prefix(s.root.as_str()).map(str::to_owned) else {
+        return gh_error(404, "Not Found");
+    };
+    let r = &Req { path, ..r.clone() };
     match (r.method.as_str(), r.path.as_str()) {
         ("GET", "/login/oauth/authorize") => {
             if r.query.get("client_id").map(String::as_str) != Some(CLIENT_ID) {
@@ -312,6 +344,7 @@ fn api(s: &GhState, r: &Req, path: &str) -> Resp {
             user.orgs.iter().map(|o| org_json(s.flavour, o)).collect(),
             s.page_size,
             s.flavour,
+            &s.root,
         ),
         "/user/teams" => paged(
             r,
@@ -324,6 +357,7 @@ fn api(s: &GhState, r: &Req, path: &str) -> Resp {
                 .collect(),
             s.page_size,
             s.flavour,
+            &s.root,
         ),
         p => {
             let parts: Vec<&str> = p.trim_start_matches('/').split('/').collect();

@@ -84,6 +84,8 @@ pub struct OidcState {
     pub no_discovery: bool,
     /// The client ID tokens are issued to (default [`CLIENT_ID`]).
     pub audience: Option<String>,
+    /// Issue no refresh tokens (login.gov).
+    pub no_refresh_tokens: bool,
     /// userinfo answers only `sub` (ADFS: the ID token carries the claims).
     pub userinfo_sub_only: bool,
     counter: u64,
@@ -396,6 +398,10 @@ fn handle(
                 .unwrap_or(issuer)
                 .to_owned();
             let mut body = json!({"access_token": at, "token_type": "Bearer", "expires_in": 3600, "refresh_token": rt});
+            if s.no_refresh_tokens {
+                s.refresh_tokens.remove(&rt);
+                body.as_object_mut().map(|b| b.remove("refresh_token"));
+            }
             if with_id {
                 body["id_token"] = Value::String(id_token(&s, &iss, &user, nonce.as_deref()));
             }

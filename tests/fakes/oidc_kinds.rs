@@ -134,6 +134,7 @@ pub async fn login_gov() -> OidcFake {
     {
         let mut s = fake.state.lock().unwrap();
         s.no_discovery = true;
+        s.no_refresh_tokens = true;
         s.audience = Some(LOGIN_GOV_CLIENT_ID.into());
         s.assertion_client = Some(AssertionClient {
             client_id: LOGIN_GOV_CLIENT_ID.into(),

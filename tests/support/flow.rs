@@ -116,3 +116,24 @@ pub async fn revalidates(
     );
     assert_eq!(app.hits(), hits, "a revoked session never reaches the app");
 }
+
+/// Refresh at `cookie_refresh` (the proxy must run with a short one, `refresh`): after it,
+/// a request makes the proxy use the refresh token (`token_requests()` grows) and re-issue
+/// the session. Returns the app's echo of that request.
+pub async fn refreshes(
+    browser: &Browser,
+    proxy: &Proxy,
+    refresh: Duration,
+    token_requests: impl Fn() -> u64,
+) -> EchoReply {
+    tokio::time::sleep(refresh + Duration::from_millis(500)).await;
+    let before = token_requests();
+    let resp = browser.get(&proxy.url("/hello")).await;
+    assert_eq!(resp.status(), 200, "the refreshed session reaches the app");
+    assert!(
+        session_set_cookie(&resp).is_some(),
+        "refreshed session re-issued"
+    );
+    assert!(token_requests() > before, "the refresh token was used");
+    resp.json().await.expect("echo JSON")
+}
