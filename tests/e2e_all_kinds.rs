@@ -187,6 +187,57 @@ fn provider_type_mistakes_are_startup_errors_naming_the_option() {
     }
 }
 
+/// Every TOML example of docs/providers.md passes `--check` (with the files it names
+/// created, and the global settings a complete configuration needs).
+#[test]
+fn the_provider_docs_examples_are_valid_configurations() {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/providers.md"),
+    )
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("authproxy-e2e-docs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sa_key = std::fs::read_to_string(fixture("fake-provider-rsa.pem")).unwrap();
+    let mut checked = 0;
+    for (i, block) in doc.split("```toml\n").skip(1).enumerate() {
+        let block = &block[..block.find("```").unwrap()];
+        let mut toml = block.replace("/etc/authproxy/", &format!("{}/", dir.display()));
+        for line in block.lines() {
+            let Some(at) = line.find("\"/etc/authproxy/") else { continue };
+            let name = line[at + "\"/etc/authproxy/".len()..].trim_end_matches('"');
+            let content = if name.ends_with(".pem") {
+                std::fs::read_to_string(fixture("logingov-client-rsa.pem")).unwrap()
+            } else if name.ends_with(".json") {
+                serde_json::json!({"type": "service_account", "client_email": "sa@acme.iam.gserviceaccount.com", "private_key": sa_key, "private_key_id": "k1", "token_uri": "https://oauth2.googleapis.com/token"}).to_string()
+            } else {
+                "example-secret".to_owned()
+            };
+            std::fs::write(dir.join(name), content).unwrap();
+        }
+        if !toml.contains("client_id") {
+            toml.push_str("client_id = \"app\"\nclient_secret = \"s3cret\"\n");
+        }
+        if !toml.contains("email_domains") {
+            toml.push_str("email_domains = [\"*\"]\n");
+        }
+        toml.push_str("cookie_secret = \"0123456789abcdef0123456789abcdef\"\nupstreams = [\"http://127.0.0.1:8080/\"]\n");
+        let file = dir.join(format!("example-{i}.cfg"));
+        std::fs::write(&file, &toml).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_authproxy"))
+            .args(["--config", file.to_str().unwrap(), "--check"])
+            .env_clear()
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "docs/providers.md example {i} is refused:\n{toml}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 16, "every provider section has an example ({checked})");
+}
+
 /// One alpha-config entry.
 fn entry(id: &str, kind: &str, client: (&str, &str), fields: &[(&str, String)]) -> String {
     let mut e = format!(
