@@ -203,7 +203,9 @@ fn the_provider_docs_examples_are_valid_configurations() {
         let block = &block[..block.find("```").unwrap()];
         let mut toml = block.replace("/etc/authproxy/", &format!("{}/", dir.display()));
         for line in block.lines() {
-            let Some(at) = line.find("\"/etc/authproxy/") else { continue };
+            let Some(at) = line.find("\"/etc/authproxy/") else {
+                continue;
+            };
             let name = line[at + "\"/etc/authproxy/".len()..].trim_end_matches('"');
             let content = if name.ends_with(".pem") {
                 std::fs::read_to_string(fixture("logingov-client-rsa.pem")).unwrap()
@@ -235,7 +237,10 @@ fn the_provider_docs_examples_are_valid_configurations() {
         );
         checked += 1;
     }
-    assert!(checked >= 16, "every provider section has an example ({checked})");
+    assert!(
+        checked >= 16,
+        "every provider section has an example ({checked})"
+    );
 }
 
 /// One alpha-config entry.

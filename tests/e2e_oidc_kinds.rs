@@ -138,6 +138,12 @@ async fn cidaas_groups_and_roles_from_userinfo_decide_and_are_read_again_at_refr
         header_groups(&echo, "x-forwarded-groups"),
         vec!["customers:member", "cidaas:USER", "cidaas:ADMIN"]
     );
+    // A revoked refresh token ends the session at the next refresh.
+    fake.revoke("cara");
+    tokio::time::sleep(REFRESH + Duration::from_millis(500)).await;
+    let hits = app.hits();
+    assert_ne!(browser.get(&proxy.url("/hello")).await.status(), 200);
+    assert_eq!(app.hits(), hits);
 }
 
 #[tokio::test]

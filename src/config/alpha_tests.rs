@@ -334,7 +334,10 @@ fn invalid_yaml_and_unknown_sections_are_reported_with_the_file() {
 
 #[test]
 fn per_provider_blocks_of_the_new_provider_types_are_read() {
-    let key = tmp("lg.pem", "-----BEGIN RSA PRIVATE KEY-----\nAA==\n-----END RSA PRIVATE KEY-----\n");
+    let key = tmp(
+        "lg.pem",
+        "-----BEGIN RSA PRIVATE KEY-----\nAA==\n-----END RSA PRIVATE KEY-----\n",
+    );
     let c = ok(&format!(
         r#"
 providers:
@@ -379,7 +382,10 @@ providers:
     assert_eq!(p[1].bitbucket.repository, "acme/app");
     assert_eq!(p[1].scope, "email", "oauth2-proxy's Bitbucket default");
     assert!(p[2].login_gov.jwt_key.expose().contains("RSA PRIVATE KEY"));
-    assert!(p[2].client_secret.is_empty(), "login.gov needs no client secret");
+    assert!(
+        p[2].client_secret.is_empty(),
+        "login.gov needs no client secret"
+    );
     assert_eq!(
         p[2].login_gov.pubjwk_url.as_ref().map(url::Url::as_str),
         Some("https://idp.int.identitysandbox.gov/api/openid_connect/certs")

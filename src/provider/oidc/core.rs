@@ -7,7 +7,7 @@
 //! enforced only when present and only for the standard `email` claim.
 
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
@@ -16,7 +16,7 @@ use crate::crypto::Secret;
 
 use crate::provider::claims::{self, Expectations};
 use crate::provider::discovery::{self, Overrides, Resolved, TokenAuth};
-use crate::provider::error::{Endpoint, ProviderError, TokenCheck};
+use crate::provider::error::{Endpoint, ProviderError};
 use crate::provider::http::{self, IdpClient};
 use crate::provider::jwks::{JwksCache, Jws, REFETCH_MIN_INTERVAL};
 use crate::provider::token::{basic_authorization, expiry, parse_token_response, TokenResponse};
@@ -48,7 +48,7 @@ pub struct OidcCore {
     id: String,
     kind: String,
     display_name: String,
-    client_id: String,
+    pub(super) client_id: String,
     client_secret: Secret,
     scope: String,
     prompt: Option<String>,
@@ -59,10 +59,10 @@ pub struct OidcCore {
     user_claim: String,
     allow_unverified_email: bool,
     skip_nonce: bool,
-    extra_audiences: Vec<String>,
+    pub(super) extra_audiences: Vec<String>,
     skip_discovery: bool,
     overrides: Overrides,
-    http: IdpClient,
+    pub(super) http: IdpClient,
     jwks_refetch_interval: Duration,
     /// Claims tried, in order, when the email claim is absent (Entra ID: `upn`).
     email_fallback_claims: Vec<&'static str>,
@@ -90,9 +90,9 @@ impl std::fmt::Debug for OidcCore {
     }
 }
 
-struct Ready {
-    endpoints: Resolved,
-    jwks: JwksCache,
+pub(super) struct Ready {
+    pub(super) endpoints: Resolved,
+    pub(super) jwks: JwksCache,
 }
 
 fn non_empty_or(s: &str, default: &str) -> String {
@@ -614,93 +614,5 @@ impl OidcCore {
                 .filter(|p| !p.is_empty()),
             subject,
         })
-    }
-
-    /// GET userinfo with the access token: a JSON object or a signed JWT (verified).
-    async fn fetch_userinfo(
-        &self,
-        ready: &Ready,
-        url: &url::Url,
-        access_token: &str,
-        subject: &str,
-    ) -> Result<Map<String, Value>, ProviderError> {
-        let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {access_token}"))
-            .map_err(|_| ProviderError::InvalidResponse {
-                endpoint: Endpoint::Token,
-                detail: "the access_token contains characters not allowed in a header".into(),
-            })?;
-        auth.set_sensitive(true);
-        let req = self
-            .http
-            .credentialed
-            .get(url.clone())
-            .header(reqwest::header::AUTHORIZATION, auth)
-            .header(reqwest::header::ACCEPT, "application/json");
-        let fetched = http::send(Endpoint::Userinfo, req).await?;
-        if !fetched.status.is_success() {
-            return Err(http::status_error(Endpoint::Userinfo, &fetched));
-        }
-        let claims = if fetched.media_type().as_deref() == Some("application/jwt") {
-            self.verify_signed_userinfo(ready, &fetched.body).await?
-        } else {
-            match serde_json::from_slice::<Value>(&fetched.body) {
-                Ok(Value::Object(m)) => m,
-                _ => {
-                    return Err(ProviderError::InvalidResponse {
-                        endpoint: Endpoint::Userinfo,
-                        detail: "the body is not a JSON object".into(),
-                    })
-                }
-            }
-        };
-        // OIDC Core 5.3.2: userinfo about another subject must not be used (token
-        // substitution). A response without `sub` is tolerated, as oauth2-proxy does.
-        if let Some(sub) = claims.get("sub").and_then(Value::as_str) {
-            if sub != subject {
-                return Err(ProviderError::UserinfoSubjectMismatch);
-            }
-        }
-        Ok(claims)
-    }
-
-    async fn verify_signed_userinfo(
-        &self,
-        ready: &Ready,
-        body: &[u8],
-    ) -> Result<Map<String, Value>, ProviderError> {
-        let bad = ProviderError::InvalidUserinfoToken;
-        let text = std::str::from_utf8(body)
-            .map_err(|_| bad(TokenCheck::Malformed("not UTF-8".into())))?
-            .trim();
-        let jws = Jws::parse(text).map_err(bad)?;
-        let alg = jws.algorithm(&ready.endpoints.algorithms).map_err(bad)?;
-        ready
-            .jwks
-            .verify(&self.http.metadata, &jws, alg, bad)
-            .await?;
-        // OIDC Core 5.3.2: a signed response SHOULD carry iss and aud; when it does they
-        // must be the provider and this client.
-        if let (Some(expected), Some(found)) = (
-            ready.endpoints.issuer.as_deref(),
-            jws.claims.get("iss").and_then(Value::as_str),
-        ) {
-            if expected != found {
-                return Err(bad(TokenCheck::Issuer {
-                    expected: expected.to_owned(),
-                    found: found.to_owned(),
-                }));
-            }
-        }
-        if jws.claims.contains_key("aud") {
-            let expect = Expectations {
-                issuer: None,
-                client_id: &self.client_id,
-                extra_audiences: &self.extra_audiences,
-                nonce: None,
-                now: UNIX_EPOCH,
-            };
-            claims::check_audience(&jws.claims, &expect).map_err(bad)?;
-        }
-        Ok(jws.into_claims())
     }
 }

@@ -8,6 +8,7 @@
 //! switched the mix-up defence off).
 
 mod core;
+mod userinfo;
 
 use std::future::Future;
 use std::time::SystemTime;
