@@ -17,18 +17,38 @@ mod support;
 use serde_json::json;
 use url::Url;
 
+use fakes::bitbucket::{self, BbUser};
 use fakes::github::{self as gh, GhUser, GithubFake};
+use fakes::oauth::{self, HasGrants};
 use fakes::oidc::{self, OidcFake};
+use fakes::oidc_kinds::{self, LOGIN_GOV_CLIENT_ID};
+use fakes::{digitalocean, facebook, keycloak, linkedin, nextcloud, sourcehut};
 use support::idp::{self, IdpConfig, Login};
 use support::{
     free_port, location, session_set_cookie, Browser, EchoApp, Idp, Proxy, ProxyConfig, CLIENT_ID,
     CLIENT_SECRET,
 };
 
+/// A plain OAuth 2.0 provider's fake.
+trait PlainFake: Send + Sync {
+    fn base(&self) -> String;
+    fn token_requests(&self) -> u64;
+}
+
+impl<S: HasGrants> PlainFake for oauth::Fake<S> {
+    fn base(&self) -> String {
+        oauth::Fake::base(self)
+    }
+    fn token_requests(&self) -> u64 {
+        oauth::Fake::token_requests(self)
+    }
+}
+
 /// The fake behind provider `a`.
 enum Fake {
     Oidc(OidcFake),
     Github(GithubFake),
+    Plain(Box<dyn PlainFake>),
 }
 
 impl Fake {
@@ -36,6 +56,7 @@ impl Fake {
         match self {
             Fake::Oidc(f) => f.base(),
             Fake::Github(f) => f.base(),
+            Fake::Plain(f) => f.base(),
         }
     }
 
@@ -43,8 +64,23 @@ impl Fake {
         match self {
             Fake::Oidc(f) => f.token_requests(),
             Fake::Github(f) => f.token_requests(),
+            Fake::Plain(f) => f.token_requests(),
         }
     }
+}
+
+/// The alpha-config entry of a plain OAuth 2.0 provider `a` of `kind` at `urls`.
+fn plain_entry(kind: &str, urls: &[(&str, String)], extra: &str) -> String {
+    let mut e = format!(
+        "  - id: a\n    provider: {kind}\n    name: Provider A\n    clientID: {}\n    clientSecret: {}\n",
+        oauth::CLIENT_ID,
+        oauth::CLIENT_SECRET
+    );
+    for (k, v) in urls {
+        e.push_str(&format!("    {k}: {v}\n"));
+    }
+    e.push_str(extra);
+    e
 }
 
 struct Setup {
@@ -110,6 +146,129 @@ async fn provider_a(kind: &str) -> (Fake, String) {
             let fake = oidc_fake("").await;
             let entry = oidc_entry(&fake, kind);
             (Fake::Oidc(fake), entry)
+        }
+        "adfs" | "cidaas" => {
+            let fake = if kind == "adfs" {
+                oidc_kinds::adfs().await
+            } else {
+                oidc_kinds::cidaas().await
+            };
+            fake.send_iss(true);
+            let entry = oidc_entry(&fake, kind);
+            (Fake::Oidc(fake), entry)
+        }
+        "login.gov" => {
+            let fake = oidc_kinds::login_gov().await;
+            fake.send_iss(true);
+            let key = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/logingov-client-rsa.pem");
+            let entry = format!(
+                "  - id: a\n    provider: login.gov\n    name: Provider A\n    clientID: {LOGIN_GOV_CLIENT_ID}\n    loginURL: {}/openid_connect/authorize\n    loginGovConfig:\n      jwtKeyFile: {}\n",
+                fake.base(),
+                key.display()
+            );
+            (Fake::Oidc(fake), entry)
+        }
+        "bitbucket" => {
+            let fake = bitbucket::start(vec![(
+                "eve",
+                BbUser {
+                    emails: vec![("eve@example.com".into(), true, true)],
+                    ..Default::default()
+                },
+            )])
+            .await;
+            let entry = plain_entry(
+                kind,
+                &[
+                    ("loginURL", fake.url("/site/oauth2/authorize")),
+                    ("redeemURL", fake.url("/site/oauth2/access_token")),
+                    ("validateURL", fake.url("/2.0/user/emails")),
+                ],
+                "",
+            );
+            (Fake::Plain(Box::new(fake)), entry)
+        }
+        "digitalocean" => {
+            let fake = digitalocean::start().await;
+            let entry = plain_entry(
+                kind,
+                &[
+                    ("loginURL", fake.url("/v1/oauth/authorize")),
+                    ("redeemURL", fake.url("/v1/oauth/token")),
+                    ("profileURL", fake.url("/v2/account")),
+                ],
+                "",
+            );
+            (Fake::Plain(Box::new(fake)), entry)
+        }
+        "facebook" => {
+            let fake = facebook::start().await;
+            let entry = plain_entry(
+                kind,
+                &[
+                    ("loginURL", fake.url("/v2.5/dialog/oauth")),
+                    ("redeemURL", fake.url("/v2.5/oauth/access_token")),
+                    ("profileURL", fake.url("/v2.5/me")),
+                ],
+                "",
+            );
+            (Fake::Plain(Box::new(fake)), entry)
+        }
+        "keycloak" => {
+            let fake = keycloak::start().await;
+            let entry = plain_entry(
+                kind,
+                &[
+                    ("loginURL", keycloak::endpoint(&fake, "auth")),
+                    ("redeemURL", keycloak::endpoint(&fake, "token")),
+                    ("validateURL", keycloak::endpoint(&fake, "userinfo")),
+                ],
+                "",
+            );
+            (Fake::Plain(Box::new(fake)), entry)
+        }
+        "linkedin" => {
+            let fake = linkedin::start().await;
+            let entry = plain_entry(
+                kind,
+                &[
+                    ("loginURL", fake.url("/oauth/v2/authorization")),
+                    ("redeemURL", fake.url("/uas/oauth2/accessToken")),
+                    ("profileURL", fake.url("/v2/emailAddress")),
+                ],
+                "",
+            );
+            (Fake::Plain(Box::new(fake)), entry)
+        }
+        "nextcloud" => {
+            let fake = nextcloud::start().await;
+            let entry = plain_entry(
+                kind,
+                &[
+                    ("loginURL", fake.url("/index.php/apps/oauth2/authorize")),
+                    ("redeemURL", fake.url("/index.php/apps/oauth2/api/v1/token")),
+                    (
+                        "validateURL",
+                        fake.url("/ocs/v2.php/cloud/user?format=json"),
+                    ),
+                ],
+                "",
+            );
+            (Fake::Plain(Box::new(fake)), entry)
+        }
+        "sourcehut" => {
+            let fake = sourcehut::start().await;
+            let entry = plain_entry(
+                kind,
+                &[
+                    ("loginURL", fake.url("/oauth2/authorize")),
+                    ("redeemURL", fake.url("/oauth2/access-token")),
+                    ("profileURL", fake.url("/query")),
+                ],
+                "",
+            );
+            (Fake::Plain(Box::new(fake)), entry)
         }
         other => panic!("no fake for {other}"),
     }
@@ -320,4 +479,54 @@ async fn mix_up_is_refused_for_azure() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mix_up_is_refused_for_github() {
     mix_up_is_refused_for("github").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mix_up_is_refused_for_adfs() {
+    mix_up_is_refused_for("adfs").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mix_up_is_refused_for_bitbucket() {
+    mix_up_is_refused_for("bitbucket").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mix_up_is_refused_for_cidaas() {
+    mix_up_is_refused_for("cidaas").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mix_up_is_refused_for_digitalocean() {
+    mix_up_is_refused_for("digitalocean").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mix_up_is_refused_for_facebook() {
+    mix_up_is_refused_for("facebook").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mix_up_is_refused_for_keycloak() {
+    mix_up_is_refused_for("keycloak").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mix_up_is_refused_for_linkedin() {
+    mix_up_is_refused_for("linkedin").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mix_up_is_refused_for_login_gov() {
+    mix_up_is_refused_for("login.gov").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mix_up_is_refused_for_nextcloud() {
+    mix_up_is_refused_for("nextcloud").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mix_up_is_refused_for_sourcehut() {
+    mix_up_is_refused_for("sourcehut").await;
 }

@@ -117,8 +117,17 @@ pub struct ProviderConfig {
     pub azure: AzureOptions,
     /// Options of provider `gitlab`.
     pub gitlab: GitlabOptions,
-    /// Options of provider `keycloak-oidc`.
+    /// Options of providers `keycloak-oidc` and `keycloak`.
     pub keycloak: KeycloakOptions,
+    /// `resource` (provider `adfs`): the protected resource (relying party identifier, a URL
+    /// or a URN); it prefixes the scope.
+    pub resource: Option<String>,
+    /// Options of provider `bitbucket`.
+    pub bitbucket: BitbucketOptions,
+    /// Options of provider `login.gov`.
+    pub login_gov: LoginGovOptions,
+    /// Options of provider `adfs`.
+    pub adfs: AdfsOptions,
 }
 
 /// One trusted issuer as configured.
@@ -144,6 +153,16 @@ pub const PROVIDER_KINDS: &[&str] = &[
     "azure",
     "gitlab",
     "keycloak-oidc",
+    "adfs",
+    "bitbucket",
+    "cidaas",
+    "digitalocean",
+    "facebook",
+    "keycloak",
+    "linkedin",
+    "login.gov",
+    "nextcloud",
+    "sourcehut",
 ];
 
 /// `github_*` options.
@@ -203,6 +222,32 @@ pub struct GitlabOptions {
 pub struct KeycloakOptions {
     /// `keycloak_groups`.
     pub groups: Vec<String>,
+}
+
+/// `bitbucket_*` options.
+#[derive(Clone, Debug, Default)]
+pub struct BitbucketOptions {
+    /// `bitbucket_team`: the workspace (slug) the user must be a member of.
+    pub team: String,
+    /// `bitbucket_repository`: `workspace/repo_slug` the user must be able to contribute to.
+    pub repository: String,
+}
+
+/// Options of provider `login.gov`: `jwt_key` / `jwt_key_file`, `pubjwk_url`.
+#[derive(Clone, Debug, Default)]
+pub struct LoginGovOptions {
+    /// The PEM RSA private key of `jwt_key`, or read from `jwt_key_file`.
+    pub jwt_key: crate::crypto::Secret,
+    /// `pubjwk_url`: login.gov's signing keys (JWKS).
+    pub pubjwk_url: Option<url::Url>,
+}
+
+/// Options of provider `adfs` (alpha `ADFSConfig`).
+#[derive(Clone, Debug, Default)]
+pub struct AdfsOptions {
+    /// `ADFSConfig.skipScope` / `authproxy_adfs_skip_scope`: no `scope` parameter on the
+    /// authorization request.
+    pub skip_scope: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

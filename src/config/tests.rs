@@ -1024,7 +1024,14 @@ fn each_invalid_value_names_its_key_and_origin() {
         (vec!["--whitelist-domain=.example.com:http".into()], "port \"http\" must be a number or *"),
         (vec!["--code-challenge-method=s512".into()], "option `code_challenge_method` (from flag --code-challenge-method): \"s512\" is not one of S256, plain, none"),
         (vec!["--logging-format=xml".into()], "option `logging_format` (from flag --logging-format): \"xml\" is not one of text, json"),
-        (vec!["--provider=bitbucket".into()], "option `provider` (from flag --provider): provider \"bitbucket\" is not supported; authproxy supports oidc, github, google"),
+        (vec!["--provider=myspace".into()], "option `provider` (from flag --provider): provider \"myspace\" is not supported; authproxy supports oidc, github, google"),
+        (vec!["--bitbucket-team=acme".into()], "option `bitbucket_team` (from flag --bitbucket-team): applies to provider \"bitbucket\" only, not \"oidc\""),
+        (vec!["--resource=https://app.example".into()], "option `resource` (from flag --resource): applies to provider \"adfs\" only"),
+        (vec!["--provider=bitbucket".into(), "--scope=email".into(), "--bitbucket-repository=just-a-name".into()], "option `bitbucket_repository` (from flag --bitbucket-repository): \"just-a-name\" is not workspace/repository"),
+        (vec!["--provider=login.gov".into(), "--scope=openid email".into()], "option `jwt_key` or `jwt_key_file` is required for provider \"login.gov\""),
+        (vec!["--provider=login.gov".into(), "--scope=openid email".into(), "--jwt-key=x".into(), "--jwt-key-file=/k.pem".into()], "option `jwt_key_file` (from flag --jwt-key-file): cannot be set together with jwt_key"),
+        (vec!["--provider=adfs".into(), "--resource=not a urn".into()], "must be a URL or URN without spaces"),
+        (vec!["--provider=facebook".into(), "--scope=public_profile email".into(), "--pubjwk-url=https://x.example/certs".into()], "option `pubjwk_url` (from flag --pubjwk-url): applies to provider \"login.gov\" only"),
         (vec!["--scope=email profile".into()], "must include openid"),
         (vec!["--proxy-prefix=oauth2".into()], "option `proxy_prefix` (from flag --proxy-prefix): \"oauth2\" must be a path starting with a single /"),
         (vec!["--real-client-ip-header=X-Client".into()], "\"X-Client\" is not one of X-Forwarded-For"),
@@ -1111,7 +1118,7 @@ fn unsupported_oauth2_proxy_options_fail_only_when_not_default() {
     let cfg2 = write(
         &dir,
         "c2.cfg",
-        b"session_store_type = \"redis\"\nbitbucket_team = \"acme\"\n",
+        b"session_store_type = \"redis\"\ngoogle_target_principal = \"sa@example.iam.gserviceaccount.com\"\n",
     );
     let f = cfg2.display().to_string();
     assert_err(
@@ -1119,7 +1126,7 @@ fn unsupported_oauth2_proxy_options_fail_only_when_not_default() {
         &base_env(),
         &[
             &format!("option `session_store_type` (from {f}) is an oauth2-proxy option authproxy does not support yet"),
-            &format!("option `bitbucket_team` (from {f}) is an oauth2-proxy option authproxy does not support yet"),
+            &format!("option `google_target_principal` (from {f}) is an oauth2-proxy option authproxy does not support yet"),
             "option `redis_connection_url` (from flag --redis-connection-url) is an oauth2-proxy option authproxy does not support yet",
         ],
     );

@@ -64,7 +64,9 @@ pub fn sign_in_page(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Res
 fn button_kind(kind: &str) -> &str {
     match kind {
         "entra-id" | "azure" => "microsoft",
-        "keycloak-oidc" => "keycloak",
+        "keycloak-oidc" | "keycloak" => "keycloak",
+        // A CSS class name: no dot.
+        "login.gov" => "logingov",
         other => other,
     }
 }
@@ -183,4 +185,23 @@ pub(crate) fn start_login(app: &App, ctx: &RequestCtx, rd: String, index: usize)
         )],
     );
     resp
+}
+
+#[cfg(test)]
+mod button_tests {
+    #[test]
+    fn every_provider_type_has_a_branded_button() {
+        let page = include_str!("../pages/templates/sign_in.html");
+        for kind in crate::provider::SUPPORTED_KINDS {
+            let class = super::button_kind(kind);
+            assert!(
+                page.contains(&format!(".btn-{class} {{")),
+                "provider type {kind}: no colours for .btn-{class}"
+            );
+            assert!(
+                class.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{class} is a plain CSS class name"
+            );
+        }
+    }
 }

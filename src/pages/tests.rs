@@ -52,6 +52,15 @@ fn all_providers() -> Vec<ProviderButton> {
         ("microsoft", "Microsoft", "microsoft"),
         ("gitlab", "GitLab", "gitlab"),
         ("keycloak", "Keycloak", "keycloak"),
+        ("adfs", "ADFS", "adfs"),
+        ("bitbucket", "Bitbucket", "bitbucket"),
+        ("cidaas", "CIDAAS", "cidaas"),
+        ("digitalocean", "DigitalOcean", "digitalocean"),
+        ("facebook", "Facebook", "facebook"),
+        ("linkedin", "LinkedIn", "linkedin"),
+        ("logingov", "login.gov", "logingov"),
+        ("nextcloud", "Nextcloud", "nextcloud"),
+        ("sourcehut", "SourceHut", "sourcehut"),
     ]
     .into_iter()
     .map(|(id, name, kind)| ProviderButton {
@@ -61,6 +70,61 @@ fn all_providers() -> Vec<ProviderButton> {
         start_url: format!("/oauth2/start?provider={id}&rd=%2Fdashboard"),
     })
     .collect()
+}
+
+/// The page kinds of the sign-in buttons (`flow::button_kind` of every provider type).
+const BUTTON_KINDS: [&str; 15] = [
+    "oidc",
+    "github",
+    "google",
+    "microsoft",
+    "gitlab",
+    "keycloak",
+    "adfs",
+    "bitbucket",
+    "cidaas",
+    "digitalocean",
+    "facebook",
+    "linkedin",
+    "logingov",
+    "nextcloud",
+    "sourcehut",
+];
+
+/// WCAG 2 contrast ratio of two `#rrggbb` colours.
+fn contrast(a: &str, b: &str) -> f64 {
+    let lum = |hex: &str| {
+        let hex = hex.trim_start_matches('#');
+        let c = |i: usize| {
+            let v = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap()) / 255.0;
+            if v <= 0.039_28 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * c(0) + 0.7152 * c(2) + 0.0722 * c(4)
+    };
+    let (x, y) = (lum(a), lum(b));
+    (x.max(y) + 0.05) / (x.min(y) + 0.05)
+}
+
+#[test]
+fn every_provider_button_is_readable() {
+    let css = include_str!("templates/sign_in.html");
+    for kind in BUTTON_KINDS {
+        let rule = format!(".btn-{kind} {{ background: ");
+        let at = css
+            .find(&rule)
+            .unwrap_or_else(|| panic!("no .btn-{kind} rule"));
+        let decl = &css[at + rule.len()..];
+        let bg = &decl[..7];
+        let fg_at = decl.find("color: ").unwrap() + "color: ".len();
+        let fg = &decl[fg_at..fg_at + 7];
+        let ratio = contrast(bg, fg);
+        // WCAG AA for normal-size text.
+        assert!(ratio >= 4.5, "{kind}: {fg} on {bg} has contrast {ratio:.2}");
+    }
 }
 
 #[test]
@@ -90,20 +154,32 @@ fn sign_in_page_matches_golden_with_every_provider_kind_banner_and_footer() {
         custom_login: false,
     });
     golden("sign_in_providers.html", &html);
-    for kind in [
-        "oidc",
-        "github",
-        "google",
-        "microsoft",
-        "gitlab",
-        "keycloak",
-    ] {
+    for kind in BUTTON_KINDS {
         assert!(
             html.contains(&format!("class=\"btn btn-{kind}\"")),
             "{kind}"
         );
+        // Every kind has its own colours (a `.btn-KIND` rule).
+        assert!(
+            html.contains(&format!(".btn-{kind} {{")),
+            "{kind} has no colours"
+        );
     }
-    assert_eq!(html.matches("<svg aria-hidden=\"true\"").count(), 6);
+    assert_eq!(
+        html.matches("<svg aria-hidden=\"true\"").count(),
+        BUTTON_KINDS.len()
+    );
+    // Each icon but ADFS's (Microsoft's squares) is its own; none is the generic key.
+    let icons: std::collections::HashSet<&str> = html
+        .split("<svg aria-hidden=\"true\"")
+        .skip(1)
+        .map(|rest| &rest[..rest.find("</svg>").unwrap()])
+        .collect();
+    assert_eq!(
+        icons.len(),
+        BUTTON_KINDS.len() - 1,
+        "ADFS shares Microsoft's logo"
+    );
     assert!(!html.contains("ignored when Providers is set"));
 }
 

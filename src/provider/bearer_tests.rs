@@ -190,6 +190,10 @@ fn provider_config(issuer: &str) -> ProviderConfig {
         azure: Default::default(),
         gitlab: Default::default(),
         keycloak: Default::default(),
+        resource: None,
+        bitbucket: Default::default(),
+        login_gov: Default::default(),
+        adfs: Default::default(),
         id: String::new(),
         allowed_groups: Vec::new(),
     }

@@ -43,6 +43,9 @@ pub(crate) struct Overrides {
     pub jwks_url: Option<url::Url>,
     pub token_auth_method: Option<TokenAuthMethod>,
     pub has_client_secret: bool,
+    /// Without discovery: the issuer exactly as ID tokens carry it (instead of the
+    /// normalised `issuer` URL).
+    pub exact_issuer: Option<String>,
 }
 
 /// Endpoints and policies resolved from discovery (or from the overrides alone).
@@ -116,7 +119,10 @@ pub(crate) fn resolve(o: &Overrides, meta: Option<&Metadata>) -> Result<Resolved
             // Tokens carry the issuer exactly as the provider spells it.
             m.issuer.clone()
         }
-        (None, Some(configured)) => configured.as_str().trim_end_matches('/').to_owned(),
+        (None, Some(configured)) => o
+            .exact_issuer
+            .clone()
+            .unwrap_or_else(|| configured.as_str().trim_end_matches('/').to_owned()),
         (_, None) => {
             return Err(ProviderError::Config {
                 key: "oidc_issuer_url",

@@ -1,5 +1,7 @@
 //! GitHub (`provider = "github"`), GitHub Enterprise through `login_url` / `redeem_url` /
-//! `validate_url`.
+//! `validate_url`, and Gitea / Forgejo the same way (`validate_url = https://HOST/api/v1/`, as
+//! oauth2-proxy documents it: their API answers GitHub's shapes, with orgs named by `username`
+//! and teams by `name`).
 //!
 //! Login: authorize → `access_token` (JSON; GitHub answers a bad code with HTTP 200 and an
 //! `error` body) → `/user` (login) → `/user/emails` (the primary, verified address) → orgs
@@ -213,15 +215,29 @@ struct Email {
     verified: bool,
 }
 
+/// An organization. Gitea and Forgejo (the `github` kind with their URLs) name the login
+/// `username`.
 #[derive(Deserialize)]
 struct Org {
+    #[serde(alias = "username")]
     login: String,
 }
 
+/// A team. Gitea and Forgejo teams have no `slug`: their `name` is the identifier.
 #[derive(Deserialize)]
 struct Team {
-    slug: String,
+    #[serde(default)]
+    slug: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
     organization: Org,
+}
+
+impl Team {
+    fn slug(self) -> Option<(String, String)> {
+        let slug = self.slug.or(self.name).filter(|s| !s.is_empty())?;
+        Some((self.organization.login, slug))
+    }
 }
 
 #[derive(Deserialize)]
@@ -453,10 +469,7 @@ impl GithubProvider {
             let teams: Vec<Team> = self.get_all("/user/teams", token).await?;
             (
                 orgs.into_iter().map(|o| o.login).collect::<Vec<_>>(),
-                teams
-                    .into_iter()
-                    .map(|t| (t.organization.login, t.slug))
-                    .collect::<Vec<_>>(),
+                teams.into_iter().filter_map(Team::slug).collect::<Vec<_>>(),
             )
         } else {
             (Vec::new(), Vec::new())

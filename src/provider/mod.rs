@@ -8,20 +8,31 @@
 //! The trait is dyn-compatible (`Arc<dyn Provider>`), its async methods return boxed
 //! futures. Every method that depends on time takes `now`.
 
+mod adfs;
 mod api;
 mod bearer;
+mod bitbucket;
+mod cidaas;
 mod claims;
+mod digitalocean;
 mod discovery;
 mod entra;
 mod error;
+mod facebook;
 mod github;
 mod gitlab;
 mod google;
 mod http;
 mod jwks;
 mod keycloak;
+mod keycloak_legacy;
+mod linkedin;
+mod logingov;
+mod nextcloud;
+mod oauth2;
 mod oidc;
 mod rs256;
+mod sourcehut;
 mod token;
 
 #[cfg(test)]
@@ -36,14 +47,25 @@ use std::time::{Duration, SystemTime};
 
 use crate::config::{CodeChallengeMethod, ProviderConfig};
 
+pub use adfs::AdfsProvider;
 pub use bearer::{BearerError, BearerIdentity, JwtVerifier, TrustedIssuer};
+pub use bitbucket::BitbucketProvider;
+pub use cidaas::CidaasProvider;
+pub use digitalocean::DigitalOceanProvider;
 pub use entra::EntraProvider;
 pub use error::{Blame, Endpoint, ProviderError, TokenCheck};
+pub use facebook::FacebookProvider;
 pub use github::GithubProvider;
 pub use gitlab::GitlabProvider;
 pub use google::GoogleProvider;
 pub use keycloak::KeycloakProvider;
+pub use keycloak_legacy::KeycloakLegacyProvider;
+pub use linkedin::LinkedInProvider;
+pub use logingov::LoginGovProvider;
+pub use nextcloud::NextcloudProvider;
+pub use oauth2::{OAuth2, OAuth2Kind};
 pub use oidc::{Oidc, OidcKind, OidcProvider};
+pub use sourcehut::SourceHutProvider;
 
 /// The boxed future returned by the async [`Provider`] methods.
 pub type ProviderFuture<'a, T> =
@@ -227,6 +249,22 @@ pub struct Refreshed {
 
 pub use crate::config::PROVIDER_KINDS as SUPPORTED_KINDS;
 
+/// Whether a provider type speaks OpenID Connect (its scope needs `openid`, it verifies ID
+/// tokens). The others are plain OAuth 2.0 with a profile API.
+pub fn is_openid_connect(kind: &str) -> bool {
+    !matches!(
+        kind,
+        "github"
+            | "bitbucket"
+            | "digitalocean"
+            | "facebook"
+            | "keycloak"
+            | "linkedin"
+            | "nextcloud"
+            | "sourcehut"
+    )
+}
+
 /// Build the provider for the configuration (`provider` / the alpha config's `provider`).
 pub fn from_config(cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, ProviderError> {
     match cfg.kind.as_str() {
@@ -236,6 +274,16 @@ pub fn from_config(cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, ProviderEr
         "entra-id" | "azure" => Ok(Arc::new(EntraProvider::new(cfg)?)),
         "gitlab" => Ok(Arc::new(GitlabProvider::new(cfg)?)),
         "keycloak-oidc" => Ok(Arc::new(KeycloakProvider::new(cfg)?)),
+        "adfs" => Ok(Arc::new(AdfsProvider::new(cfg)?)),
+        "bitbucket" => Ok(Arc::new(BitbucketProvider::new(cfg)?)),
+        "cidaas" => Ok(Arc::new(CidaasProvider::new(cfg)?)),
+        "digitalocean" => Ok(Arc::new(DigitalOceanProvider::new(cfg)?)),
+        "facebook" => Ok(Arc::new(FacebookProvider::new(cfg)?)),
+        "keycloak" => Ok(Arc::new(KeycloakLegacyProvider::new(cfg)?)),
+        "linkedin" => Ok(Arc::new(LinkedInProvider::new(cfg)?)),
+        "login.gov" => Ok(Arc::new(LoginGovProvider::new(cfg)?)),
+        "nextcloud" => Ok(Arc::new(NextcloudProvider::new(cfg)?)),
+        "sourcehut" => Ok(Arc::new(SourceHutProvider::new(cfg)?)),
         other => Err(ProviderError::Config {
             key: "provider",
             message: format!(

@@ -29,6 +29,42 @@ pub(crate) fn basic_authorization(
     Ok(value)
 }
 
+/// `client_assertion_type` of a JWT client assertion (RFC 7523 2.2).
+pub(crate) const JWT_BEARER_ASSERTION: &str =
+    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// How long a client assertion is valid (oauth2-proxy's login.gov provider: five minutes).
+const ASSERTION_LIFETIME: Duration = Duration::from_secs(300);
+
+/// A client assertion for `private_key_jwt` (RFC 7523 3): `iss` and `sub` are the client id,
+/// `aud` the token endpoint, a random `jti` so the provider can refuse a replay, `iat` and
+/// `exp` five minutes later.
+pub(crate) fn client_assertion(
+    key: &super::rs256::RsaSigner,
+    client_id: &str,
+    audience: &str,
+    now: SystemTime,
+) -> Result<String, ProviderError> {
+    let iat = claims::unix_seconds(now);
+    let jti = crate::crypto::random_bytes::<16>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    let claims = serde_json::json!({
+        "iss": client_id,
+        "sub": client_id,
+        "aud": audience,
+        "jti": jti,
+        "iat": iat,
+        "exp": iat + ASSERTION_LIFETIME.as_secs() as i64,
+    });
+    key.sign_jwt(&serde_json::json!({"alg": "RS256", "typ": "JWT"}), &claims)
+        .map_err(|e| ProviderError::Config {
+            key: "jwt_key",
+            message: format!("cannot sign the client assertion: {e}"),
+        })
+}
+
 /// The fields of a successful token response (RFC 6749 5.1).
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct TokenResponse {
@@ -54,6 +90,20 @@ pub(crate) fn parse_token_response(f: &Fetched) -> Result<TokenResponse, Provide
                 _ => None,
             }
         };
+    // Facebook's Graph API answers `{"error": {"message", "type", "code"}}` instead.
+    if let Some(Value::Object(e)) = obj.as_ref().and_then(|m| m.get("error")) {
+        let text = |k: &str| {
+            e.get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(cap_idp_text)
+        };
+        return Err(ProviderError::Idp {
+            endpoint: Endpoint::Token,
+            error: text("type").unwrap_or_else(|| format!("HTTP {}", f.status.as_u16())),
+            description: text("message"),
+        });
+    }
     if let Some(error) = obj
         .as_ref()
         .and_then(|m| m.get("error"))
@@ -225,6 +275,62 @@ mod tests {
             )),
             Err(ProviderError::InvalidResponse { .. })
         ));
+    }
+
+    #[test]
+    fn graph_api_error_objects_are_idp_errors() {
+        match parse_token_response(&fetched(
+            400,
+            "application/json",
+            r#"{"error":{"message":"This authorization code has expired.","type":"OAuthException","code":100,"fbtrace_id":"A1"}}"#,
+        )) {
+            Err(ProviderError::Idp {
+                error, description, ..
+            }) => {
+                assert_eq!(error, "OAuthException");
+                assert_eq!(
+                    description.as_deref(),
+                    Some("This authorization code has expired.")
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn client_assertions_name_the_client_and_the_token_endpoint() {
+        let key = super::super::rs256::RsaSigner::from_pem(include_str!(
+            "../../tests/fixtures/fake-provider-rsa.pem"
+        ))
+        .unwrap();
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let a = client_assertion(
+            &key,
+            "urn:gov:gsa:openidconnect:sp:app",
+            "https://idp/token",
+            now,
+        )
+        .unwrap();
+        let b = client_assertion(
+            &key,
+            "urn:gov:gsa:openidconnect:sp:app",
+            "https://idp/token",
+            now,
+        )
+        .unwrap();
+        let payload = a.split('.').nth(1).unwrap();
+        let claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(claims["iss"], "urn:gov:gsa:openidconnect:sp:app");
+        assert_eq!(claims["sub"], claims["iss"]);
+        assert_eq!(claims["aud"], "https://idp/token");
+        assert_eq!(claims["exp"].as_i64(), Some(1_700_000_300));
+        assert_eq!(claims["jti"].as_str().map(str::len), Some(32));
+        assert_ne!(a, b, "every assertion has its own jti");
     }
 
     #[test]

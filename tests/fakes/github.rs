@@ -4,6 +4,11 @@
 //! Enterprise layout) `/user`, `/user/emails`, `/user/orgs` and `/user/teams` (paged with
 //! `Link` headers), `/repos/{owner}/{repo}` and `/repos/{owner}/{repo}/collaborators/{user}`
 //! (204 / 404). Unknown or revoked tokens get 401 `{"message":"Bad credentials"}`.
+//!
+//! [`GithubFake::start_gitea`] serves the same flow the way Gitea and Forgejo do (their
+//! documented GitHub-compatible API under `/api/v1`): organizations named by `username`,
+//! teams without `slug`, pages sized by `limit`, a refresh token with every access token, and
+//! RFC 6749 error bodies with 400 at the token endpoint.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -43,8 +48,25 @@ impl GhUser {
     }
 }
 
+/// Whose API shapes the fake answers with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Flavour {
+    #[default]
+    Github,
+    /// Gitea / Forgejo.
+    Gitea,
+}
+
 #[derive(Default)]
 pub struct GhState {
+    /// Where the instance lives below the server root (`/git` for a sub-path install; the
+    /// OAuth endpoints and the API are below it).
+    pub root: String,
+    /// Where the REST API lives (`/api/v3` for GitHub Enterprise, `/api/v1` for Gitea).
+    pub api_prefix: String,
+    pub flavour: Flavour,
+    /// Refresh tokens (Gitea) → login.
+    pub refresh_tokens: HashMap<String, String>,
     pub users: HashMap<String, GhUser>,
     /// Who approves the next authorization.
     pub current: String,
@@ -77,8 +99,28 @@ fn gh_error(status: u16, message: &str) -> Resp {
 
 impl GithubFake {
     pub async fn start() -> GithubFake {
+        Self::start_with("/api/v3", Flavour::Github).await
+    }
+
+    /// A Gitea / Forgejo instance (API under `/api/v1`).
+    pub async fn start_gitea() -> GithubFake {
+        Self::start_with("/api/v1", Flavour::Gitea).await
+    }
+
+    /// A Gitea / Forgejo instance installed below `root` (`/git`: `{base}/git/login/oauth/…`,
+    /// `{base}/git/api/v1/…`).
+    pub async fn start_gitea_at(root: &str) -> GithubFake {
+        let fake = Self::start_with("/api/v1", Flavour::Gitea).await;
+        fake.state.lock().unwrap().root = root.to_owned();
+        fake
+    }
+
+    /// The fake with its REST API under `api_prefix`, answering in `flavour`'s shapes.
+    pub async fn start_with(api_prefix: &str, flavour: Flavour) -> GithubFake {
         let state = Arc::new(Mutex::new(GhState {
             page_size: 2,
+            api_prefix: api_prefix.to_owned(),
+            flavour,
             ..Default::default()
         }));
         let s = state.clone();
@@ -110,7 +152,9 @@ impl GithubFake {
 
     /// Revoke every token of `login`.
     pub fn revoke(&self, login: &str) {
-        self.state.lock().unwrap().tokens.retain(|_, l| l != login);
+        let mut s = self.state.lock().unwrap();
+        s.tokens.retain(|_, l| l != login);
+        s.refresh_tokens.retain(|_, l| l != login);
     }
 
     pub fn base(&self) -> String {
@@ -122,16 +166,34 @@ impl GithubFake {
         self.state.lock().unwrap().token_requests
     }
 
-    /// `validate_url` for this fake (GitHub Enterprise layout).
+    /// `validate_url` for this fake (`{base}/api/v3/`, Gitea's `{base}{root}/api/v1/`).
     pub fn api_url(&self) -> String {
-        format!("{}/api/v3/", self.base())
+        let s = self.state.lock().unwrap();
+        format!("{}{}{}/", self.base(), s.root, s.api_prefix)
+    }
+
+    /// `{base}{root}{path}`: an OAuth endpoint of this instance.
+    pub fn url(&self, path: &str) -> String {
+        let root = self.state.lock().unwrap().root.clone();
+        format!("{}{root}{path}", self.base())
     }
 }
 
-fn paged(r: &Req, items: Vec<serde_json::Value>, page_size: usize) -> Resp {
+fn paged(
+    r: &Req,
+    items: Vec<serde_json::Value>,
+    page_size: usize,
+    flavour: Flavour,
+    root: &str,
+) -> Resp {
+    // GitHub sizes pages with `per_page`, Gitea with `limit`.
+    let size_param = match flavour {
+        Flavour::Github => "per_page",
+        Flavour::Gitea => "limit",
+    };
     let per_page: usize = r
         .query
-        .get("per_page")
+        .get(size_param)
         .and_then(|p| p.parse().ok())
         .unwrap_or(30)
         .min(page_size.max(1));
@@ -146,7 +208,12 @@ fn paged(r: &Req, items: Vec<serde_json::Value>, page_size: usize) -> Resp {
     let last = items.len().div_ceil(per_page).max(1);
     let mut resp = Resp::json(200, &serde_json::Value::Array(chunk));
     let host = r.headers.get("host").cloned().unwrap_or_default();
-    let link_for = |p: usize| format!("<http://{host}{}?per_page={per_page}&page={p}>", r.path);
+    let link_for = |p: usize| {
+        format!(
+            "<http://{host}{root}{}?{size_param}={per_page}&page={p}>",
+            r.path
+        )
+    };
     let mut links = Vec::new();
     if page < last {
         links.push(format!("{}; rel=\"next\"", link_for(page + 1)));
@@ -164,6 +231,10 @@ fn paged(r: &Req, items: Vec<serde_json::Value>, page_size: usize) -> Resp {
 
 fn handle(state: &Arc<Mutex<GhState>>, r: &Req) -> Resp {
     let mut s = state.lock().unwrap();
+    let Some(path) = r.path.strip_prefix(s.root.as_str()).map(str::to_owned) else {
+        return gh_error(404, "Not Found");
+    };
+    let r = &Req { path, ..r.clone() };
     match (r.method.as_str(), r.path.as_str()) {
         ("GET", "/login/oauth/authorize") => {
             if r.query.get("client_id").map(String::as_str) != Some(CLIENT_ID) {
@@ -180,6 +251,10 @@ fn handle(state: &Arc<Mutex<GhState>>, r: &Req) -> Resp {
                 .append_pair("code", &code)
                 .append_pair("state", &st);
             Resp::redirect(u.as_str())
+        }
+        ("POST", "/login/oauth/access_token") if s.flavour == Flavour::Gitea => {
+            s.token_requests += 1;
+            gitea_token(&mut s, r)
         }
         ("POST", "/login/oauth/access_token") => {
             s.token_requests += 1;
@@ -218,9 +293,9 @@ fn handle(state: &Arc<Mutex<GhState>>, r: &Req) -> Resp {
                 resp.header("content-type", "application/x-www-form-urlencoded")
             }
         }
-        (_, p) if p.starts_with("/api/v3/") => {
+        (_, p) if p.starts_with(&format!("{}/", s.api_prefix)) => {
             let delay = s.api_delay;
-            let mut resp = api(&s, r, &p["/api/v3".len()..]);
+            let mut resp = api(&s, r, &p[s.api_prefix.len()..]);
             resp.delay = delay;
             resp
         }
@@ -266,16 +341,23 @@ fn api(s: &GhState, r: &Req, path: &str) -> Resp {
         ),
         "/user/orgs" => paged(
             r,
-            user.orgs.iter().map(|o| json!({"login": o, "id": 1, "url": format!("https://api.github.com/orgs/{o}")})).collect(),
+            user.orgs.iter().map(|o| org_json(s.flavour, o)).collect(),
             s.page_size,
+            s.flavour,
+            &s.root,
         ),
         "/user/teams" => paged(
             r,
             user.teams
                 .iter()
-                .map(|(o, t)| json!({"id": 1, "name": t, "slug": t, "privacy": "closed", "organization": {"login": o, "id": 1}}))
+                .map(|(o, t)| match s.flavour {
+                    Flavour::Github => json!({"id": 1, "name": t, "slug": t, "privacy": "closed", "organization": {"login": o, "id": 1}}),
+                    Flavour::Gitea => json!({"id": 1, "name": t, "description": "", "organization": org_json(s.flavour, o), "includes_all_repositories": false, "permission": "write", "can_create_org_repo": false}),
+                })
                 .collect(),
             s.page_size,
+            s.flavour,
+            &s.root,
         ),
         p => {
             let parts: Vec<&str> = p.trim_start_matches('/').split('/').collect();
@@ -289,4 +371,64 @@ fn api(s: &GhState, r: &Req, path: &str) -> Resp {
             gh_error(404, "Not Found")
         }
     }
+}
+
+fn org_json(flavour: Flavour, o: &str) -> serde_json::Value {
+    match flavour {
+        Flavour::Github => {
+            json!({"login": o, "id": 1, "url": format!("https://api.github.com/orgs/{o}")})
+        }
+        Flavour::Gitea => {
+            json!({"id": 1, "name": o, "full_name": "", "email": "", "avatar_url": "", "description": "", "website": "", "location": "", "visibility": "public", "repo_admin_change_team_access": false, "username": o})
+        }
+    }
+}
+
+/// Gitea's token endpoint: client credentials in the body or Basic, JSON answers, RFC 6749
+/// errors with 400, `authorization_code` and `refresh_token` grants.
+fn gitea_token(s: &mut GhState, r: &Req) -> Resp {
+    let f = r.form();
+    let basic = r.headers.get("authorization").is_some_and(|h| {
+        use base64::Engine as _;
+        h == &format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
+        )
+    });
+    let post = f.get("client_id").map(String::as_str) == Some(CLIENT_ID)
+        && f.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET);
+    if !basic && !post {
+        return Resp::json(
+            400,
+            &json!({"error": "unauthorized_client", "error_description": "invalid client secret"}),
+        );
+    }
+    let login = match f.get("grant_type").map(String::as_str) {
+        Some("authorization_code") => f.get("code").and_then(|c| s.codes.remove(c)),
+        Some("refresh_token") => f
+            .get("refresh_token")
+            .and_then(|t| s.refresh_tokens.remove(t)),
+        _ => {
+            return Resp::json(
+                400,
+                &json!({"error": "unsupported_grant_type", "error_description": "Only refresh_token or authorization_code grant type is supported"}),
+            )
+        }
+    };
+    let Some(login) = login else {
+        return Resp::json(
+            400,
+            &json!({"error": "invalid_grant", "error_description": "client is not authorized"}),
+        );
+    };
+    s.counter += 1;
+    let token = format!("gta_{}", s.counter);
+    let refresh = format!("gtr_{}", s.counter);
+    s.tokens.insert(token.clone(), login.clone());
+    s.refresh_tokens.insert(refresh.clone(), login);
+    Resp::json(
+        200,
+        &json!({"access_token": token, "token_type": "bearer", "expires_in": 3600, "refresh_token": refresh}),
+    )
 }

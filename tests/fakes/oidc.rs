@@ -23,6 +23,35 @@ pub const CLIENT_SECRET: &str = "oidc-secret";
 /// The RSA key every fake signs with (PKCS#8 PEM).
 pub const KEY_PEM: &str = include_str!("../fixtures/fake-provider-rsa.pem");
 
+/// Where the fake serves its OAuth endpoints (below the server's root). Providers document
+/// their own paths (ADFS `/adfs/oauth2/token`, login.gov `/api/openid_connect/token`, ...).
+#[derive(Clone, Debug)]
+pub struct Paths {
+    pub authorize: String,
+    pub token: String,
+    pub userinfo: String,
+    pub jwks: String,
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths {
+            authorize: "/authorize".into(),
+            token: "/token".into(),
+            userinfo: "/userinfo".into(),
+            jwks: "/jwks".into(),
+        }
+    }
+}
+
+/// A client that authenticates with `private_key_jwt` (RFC 7523): its id and the SPKI-less
+/// RSA public key (PKCS#1 DER) that verifies its assertions.
+#[derive(Clone, Debug)]
+pub struct AssertionClient {
+    pub client_id: String,
+    pub public_key: Vec<u8>,
+}
+
 /// An API handler: the request and the user who owns its bearer token (if any).
 pub type ApiHandler = Arc<dyn Fn(&Req, Option<&str>) -> Option<Resp> + Send + Sync>;
 
@@ -46,6 +75,19 @@ pub struct OidcState {
     pub send_iss: bool,
     /// Every POST to the token endpoint, successful or not.
     pub token_requests: u64,
+    /// When set, the token endpoint authenticates this client by its signed JWT assertion
+    /// instead of a client secret.
+    pub assertion_client: Option<AssertionClient>,
+    /// Assertion `jti`s already used (a replay is refused).
+    pub seen_jtis: Vec<String>,
+    /// Serve no discovery document (login.gov).
+    pub no_discovery: bool,
+    /// The client ID tokens are issued to (default [`CLIENT_ID`]).
+    pub audience: Option<String>,
+    /// Issue no refresh tokens (login.gov).
+    pub no_refresh_tokens: bool,
+    /// userinfo answers only `sub` (ADFS: the ID token carries the claims).
+    pub userinfo_sub_only: bool,
     counter: u64,
 }
 
@@ -117,18 +159,27 @@ impl OidcFake {
     /// Like [`OidcFake::start`], with a discovery issuer that differs from the path
     /// (Microsoft's `common` names `{tenantid}`): `issuer_override` is appended to the base.
     pub async fn start_with(issuer_path: &str, issuer_override: Option<&str>) -> OidcFake {
+        Self::start_paths(issuer_path, issuer_override, Paths::default()).await
+    }
+
+    /// Like [`OidcFake::start_with`], serving the OAuth endpoints at `paths`.
+    pub async fn start_paths(
+        issuer_path: &str,
+        issuer_override: Option<&str>,
+        paths: Paths,
+    ) -> OidcFake {
         let state = Arc::new(Mutex::new(OidcState::default()));
-        let cell: Arc<Mutex<(String, String)>> = Arc::default();
+        let cell: Arc<Mutex<(String, String, Paths)>> = Arc::default();
         let s = state.clone();
         let c = cell.clone();
         let server = FakeServer::start(Arc::new(move |r: &Req| {
-            let (issuer_path, discovery_issuer) = c.lock().unwrap().clone();
-            handle(&s, &issuer_path, &discovery_issuer, r)
+            let (issuer_path, discovery_issuer, paths) = c.lock().unwrap().clone();
+            handle(&s, &issuer_path, &discovery_issuer, &paths, r)
         }))
         .await;
         let base = server.base();
         let issuer = format!("{base}{}", issuer_override.unwrap_or(issuer_path));
-        *cell.lock().unwrap() = (issuer_path.to_owned(), issuer.clone());
+        *cell.lock().unwrap() = (issuer_path.to_owned(), issuer.clone(), paths);
         OidcFake {
             server,
             state,
@@ -186,6 +237,15 @@ impl OidcFake {
         code
     }
 
+    /// Revoke `user`'s access tokens (userinfo and APIs refuse them).
+    pub fn revoke_access(&self, user: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .access_tokens
+            .retain(|_, u| u != user);
+    }
+
     /// Revoke `user`'s refresh tokens.
     pub fn revoke(&self, user: &str) {
         self.state
@@ -198,8 +258,8 @@ impl OidcFake {
 
 fn id_token(s: &OidcState, issuer: &str, user: &str, nonce: Option<&str>) -> String {
     let now = now_secs();
-    let mut claims =
-        json!({"iss": issuer, "sub": user, "aud": CLIENT_ID, "iat": now, "exp": now + 600});
+    let aud = s.audience.clone().unwrap_or_else(|| CLIENT_ID.to_owned());
+    let mut claims = json!({"iss": issuer, "sub": user, "aud": aud, "iat": now, "exp": now + 600});
     if let Some(n) = nonce {
         claims["nonce"] = Value::String(n.into());
     }
@@ -211,27 +271,47 @@ fn id_token(s: &OidcState, issuer: &str, user: &str, nonce: Option<&str>) -> Str
     sign(&claims)
 }
 
-fn handle(state: &Arc<Mutex<OidcState>>, issuer_path: &str, issuer: &str, r: &Req) -> Resp {
+fn handle(
+    state: &Arc<Mutex<OidcState>>,
+    issuer_path: &str,
+    issuer: &str,
+    paths: &Paths,
+    r: &Req,
+) -> Resp {
     let mut s = state.lock().unwrap();
     let base = issuer.split('/').take(3).collect::<Vec<_>>().join("/");
     let discovery = format!("{issuer_path}/.well-known/openid-configuration");
-    match (r.method.as_str(), r.path.as_str()) {
-        ("GET", p) if p == discovery => Resp::json(
+    let path = r.path.as_str();
+    let endpoint = if path == paths.authorize {
+        "authorize"
+    } else if path == paths.token {
+        "token"
+    } else if path == paths.userinfo {
+        "userinfo"
+    } else if path == paths.jwks {
+        "jwks"
+    } else if path == discovery && !s.no_discovery {
+        "discovery"
+    } else {
+        "other"
+    };
+    match (r.method.as_str(), endpoint) {
+        ("GET", "discovery") => Resp::json(
             200,
             &json!({
                 "issuer": issuer,
-                "authorization_endpoint": format!("{base}/authorize"),
-                "token_endpoint": format!("{base}/token"),
-                "userinfo_endpoint": format!("{base}/userinfo"),
-                "jwks_uri": format!("{base}/jwks"),
+                "authorization_endpoint": format!("{base}{}", paths.authorize),
+                "token_endpoint": format!("{base}{}", paths.token),
+                "userinfo_endpoint": format!("{base}{}", paths.userinfo),
+                "jwks_uri": format!("{base}{}", paths.jwks),
                 "response_types_supported": ["code"],
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": ["RS256"],
                 "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
             }),
         ),
-        ("GET", "/jwks") => Resp::json(200, &jwks()),
-        ("GET", "/authorize") => {
+        ("GET", "jwks") => Resp::json(200, &jwks()),
+        ("GET", "authorize") => {
             let redirect = r.query.get("redirect_uri").cloned().unwrap_or_default();
             let st = r.query.get("state").cloned().unwrap_or_default();
             s.counter += 1;
@@ -248,7 +328,7 @@ fn handle(state: &Arc<Mutex<OidcState>>, issuer_path: &str, issuer: &str, r: &Re
             }
             Resp::redirect(u.as_str())
         }
-        ("POST", "/token") => {
+        ("POST", "token") => {
             s.token_requests += 1;
             if let Some(status) = s.token_status {
                 let mut resp = Resp::json(status, &json!({"error": "server_error"}));
@@ -266,7 +346,15 @@ fn handle(state: &Arc<Mutex<OidcState>>, issuer_path: &str, issuer: &str, r: &Re
             });
             let post_ok = f.get("client_id").map(String::as_str) == Some(CLIENT_ID)
                 && f.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET);
-            if !basic_ok && !post_ok {
+            if let Some(client) = s.assertion_client.clone() {
+                let token_url = format!("{base}{}", paths.token);
+                if let Err(why) = check_assertion(&mut s, &client, &token_url, &f) {
+                    return Resp::json(
+                        400,
+                        &json!({"error": "invalid_client", "error_description": why}),
+                    );
+                }
+            } else if !basic_ok && !post_ok {
                 return Resp::json(
                     401,
                     &json!({"error": "invalid_client", "error_description": "client authentication failed"}),
@@ -310,6 +398,10 @@ fn handle(state: &Arc<Mutex<OidcState>>, issuer_path: &str, issuer: &str, r: &Re
                 .unwrap_or(issuer)
                 .to_owned();
             let mut body = json!({"access_token": at, "token_type": "Bearer", "expires_in": 3600, "refresh_token": rt});
+            if s.no_refresh_tokens {
+                s.refresh_tokens.remove(&rt);
+                body.as_object_mut().map(|b| b.remove("refresh_token"));
+            }
             if with_id {
                 body["id_token"] = Value::String(id_token(&s, &iss, &user, nonce.as_deref()));
             }
@@ -317,15 +409,17 @@ fn handle(state: &Arc<Mutex<OidcState>>, issuer_path: &str, issuer: &str, r: &Re
             resp.delay = delay;
             resp
         }
-        ("GET", "/userinfo") => {
+        ("GET", "userinfo") => {
             let Some(user) = r.token().and_then(|t| s.access_tokens.get(&t)).cloned() else {
                 return Resp::json(401, &json!({"error": "invalid_token"}));
             };
             let mut claims = json!({"sub": user});
-            for src in [s.id_claims.get(&user), s.userinfo.get(&user)]
-                .into_iter()
-                .flatten()
-            {
+            let sources = if s.userinfo_sub_only {
+                Vec::new()
+            } else {
+                vec![s.id_claims.get(&user), s.userinfo.get(&user)]
+            };
+            for src in sources.into_iter().flatten() {
                 for (k, v) in src {
                     if k != "iss" && k != "aud" {
                         claims[k] = v.clone();
@@ -346,4 +440,63 @@ fn handle(state: &Arc<Mutex<OidcState>>, issuer_path: &str, issuer: &str, r: &Re
             })
         }
     }
+}
+
+/// Verify a `private_key_jwt` client assertion (RFC 7523 3): the assertion type, an RS256
+/// signature by the client's key, `iss` = `sub` = the client id, `aud` the token endpoint, a
+/// future `exp`, and a `jti` not seen before.
+fn check_assertion(
+    s: &mut OidcState,
+    client: &AssertionClient,
+    token_url: &str,
+    f: &HashMap<String, String>,
+) -> Result<(), String> {
+    if f.get("client_assertion_type").map(String::as_str)
+        != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    {
+        return Err("client_assertion_type is missing or wrong".into());
+    }
+    let jwt = f
+        .get("client_assertion")
+        .ok_or("client_assertion is missing")?;
+    let parts: Vec<&str> = jwt.split('.').collect();
+    let [h, c, sig] = parts.as_slice() else {
+        return Err("client_assertion is not a JWS".into());
+    };
+    let dec = |p: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(p)
+            .map_err(|_| "bad base64url".to_owned())
+    };
+    let header: Value = serde_json::from_slice(&dec(h)?).map_err(|e| e.to_string())?;
+    if header["alg"] != "RS256" {
+        return Err("alg must be RS256".into());
+    }
+    aws_lc_rs::signature::UnparsedPublicKey::new(
+        &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+        &client.public_key,
+    )
+    .verify(format!("{h}.{c}").as_bytes(), &dec(sig)?)
+    .map_err(|_| "client_assertion signature is invalid".to_owned())?;
+    let claims: Value = serde_json::from_slice(&dec(c)?).map_err(|e| e.to_string())?;
+    if claims["iss"] != client.client_id.as_str() || claims["sub"] != client.client_id.as_str() {
+        return Err("iss and sub must be the client_id".into());
+    }
+    let aud_ok = match &claims["aud"] {
+        Value::String(a) => a == token_url,
+        Value::Array(a) => a.iter().any(|x| x == token_url),
+        _ => false,
+    };
+    if !aud_ok {
+        return Err(format!("aud must be the token endpoint {token_url}"));
+    }
+    if claims["exp"].as_u64().is_none_or(|e| e <= now_secs()) {
+        return Err("the assertion has expired".into());
+    }
+    let jti = claims["jti"].as_str().ok_or("jti is missing")?.to_owned();
+    if s.seen_jtis.contains(&jti) {
+        return Err("jti was already used".into());
+    }
+    s.seen_jtis.push(jti);
+    Ok(())
 }

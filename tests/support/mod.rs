@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod browser;
+pub mod flow;
 pub mod front;
 pub mod html;
 pub mod idp;

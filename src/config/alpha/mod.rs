@@ -143,10 +143,7 @@ const LOGIN_GOV_CONFIG: &[(&str, Target)] = &[
     ("pubjwkURL", Key("pubjwk_url")),
 ];
 
-const ADFS_CONFIG: &[(&str, Target)] = &[(
-    "skipScope",
-    Unsupported("the adfs provider is not supported"),
-)];
+const ADFS_CONFIG: &[(&str, Target)] = &[("skipScope", Key("authproxy_adfs_skip_scope"))];
 
 /// The fields of one `providers:` entry (oauth2-proxy's `Provider` struct, alpha spelling).
 const PROVIDER_FIELDS: &[(&str, Target)] = &[

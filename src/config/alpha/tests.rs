@@ -393,3 +393,81 @@ fn invalid_yaml_and_unknown_sections_are_reported_with_the_file() {
     err("providers: [\n", &["alpha.yaml is not valid YAML"]);
     err("- 1\n", &["must be a mapping of sections"]);
 }
+
+#[test]
+fn per_provider_blocks_of_the_new_provider_types_are_read() {
+    let key = tmp(
+        "lg.pem",
+        "-----BEGIN RSA PRIVATE KEY-----\nAA==\n-----END RSA PRIVATE KEY-----\n",
+    );
+    let c = ok(&format!(
+        r#"
+providers:
+  - id: adfs
+    provider: adfs
+    clientID: a
+    clientSecret: b
+    resource: urn:app:example
+    ADFSConfig:
+      skipScope: true
+    oidcConfig:
+      issuerURL: https://adfs.example.com/adfs
+  - id: bb
+    provider: bitbucket
+    clientID: a
+    clientSecret: b
+    bitbucketConfig:
+      team: acme
+      repository: acme/app
+  - id: lg
+    provider: login.gov
+    clientID: urn:gov:gsa:openidconnect.profiles:sp:sso:agency:app
+    loginGovConfig:
+      jwtKeyFile: {}
+      pubjwkURL: https://idp.int.identitysandbox.gov/api/openid_connect/certs
+  - id: kc
+    provider: keycloak
+    clientID: a
+    clientSecret: b
+    loginURL: https://sso.example.com/auth
+    redeemURL: https://sso.example.com/token
+    validateURL: https://sso.example.com/userinfo
+    keycloakConfig:
+      groups: [/staff]
+"#,
+        key.display()
+    ));
+    let p = &c.providers;
+    assert!(p[0].adfs.skip_scope);
+    assert_eq!(p[0].resource.as_deref(), Some("urn:app:example"));
+    assert_eq!(p[1].bitbucket.team, "acme");
+    assert_eq!(p[1].bitbucket.repository, "acme/app");
+    assert_eq!(p[1].scope, "email", "oauth2-proxy's Bitbucket default");
+    assert!(p[2].login_gov.jwt_key.expose().contains("RSA PRIVATE KEY"));
+    assert!(
+        p[2].client_secret.is_empty(),
+        "login.gov needs no client secret"
+    );
+    assert_eq!(
+        p[2].login_gov.pubjwk_url.as_ref().map(url::Url::as_str),
+        Some("https://idp.int.identitysandbox.gov/api/openid_connect/certs")
+    );
+    assert_eq!(p[2].scope, "email openid");
+    assert_eq!(p[3].keycloak.groups, vec!["/staff"]);
+    assert_eq!(p[3].display_name, "Keycloak");
+    // A block of another type is refused, not ignored.
+    err(
+        r#"
+providers:
+  - id: o
+    provider: oidc
+    clientID: a
+    clientSecret: b
+    bitbucketConfig:
+      team: acme
+    oidcConfig:
+      issuerURL: https://idp.example.com
+"#,
+        &["bitbucket_team", "applies to provider \"bitbucket\" only"],
+    );
+}

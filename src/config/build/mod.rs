@@ -684,8 +684,8 @@ fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
         ok = false;
     }
     // Providers with built-in endpoints need no issuer (GitHub is not OIDC at all).
-    let needs_issuer = matches!(kind.as_str(), "oidc" | "keycloak-oidc");
-    let is_oidc = kind != "github";
+    let needs_issuer = matches!(kind.as_str(), "oidc" | "keycloak-oidc" | "adfs" | "cidaas");
+    let is_oidc = crate::provider::is_openid_connect(&kind);
     let client_id = c.opt_string("client_id");
     if client_id.is_none() {
         c.errors.push(ConfigError::new(
@@ -694,7 +694,13 @@ fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
         ));
         ok = false;
     }
-    let client_secret = client_secret(c);
+    let client_secret =
+        if kind == "login.gov" && !c.is_set("client_secret") && !c.is_set("client_secret_file") {
+            // login.gov authenticates the client with a signed JWT (jwt_key), not a secret.
+            Some(Secret::default())
+        } else {
+            client_secret(c)
+        };
     ok &= client_secret.is_some();
     let oidc_issuer_url = opt_url(c, "oidc_issuer_url");
     let login_url = opt_url(c, "login_url");
@@ -845,6 +851,10 @@ fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
         groups: c.list("keycloak_groups"),
     };
     let allowed_roles = c.list("allowed_roles");
+    let resource = resource_option(c, &kind);
+    let bitbucket = bitbucket_options(c, &kind);
+    let login_gov = login_gov_options(c, &kind);
+    let adfs = adfs_options(c, &kind);
     if !ok {
         return None;
     }
@@ -884,7 +894,107 @@ fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
         azure,
         gitlab,
         keycloak,
+        resource,
+        bitbucket,
+        login_gov,
+        adfs,
     })
+}
+
+/// An option that only one provider type reads: set for another type, it is an error
+/// rather than silently ignored.
+fn only_for(c: &mut Ctx, key: &str, kind: &str, for_kind: &str) -> bool {
+    let non_default = c.is_set(key)
+        && options::by_key(key).is_some_and(|spec| c.value(key) != default_value(spec));
+    if kind != for_kind && non_default {
+        c.fail(
+            key,
+            format!("applies to provider {for_kind:?} only, not {kind:?}"),
+        );
+        return false;
+    }
+    true
+}
+
+/// `resource` (adfs): the protected resource (a URL or URN) that prefixes the scope.
+fn resource_option(c: &mut Ctx, kind: &str) -> Option<String> {
+    if !only_for(c, "resource", kind, "adfs") {
+        return None;
+    }
+    let r = c.opt_string("resource")?;
+    if r.chars().any(|ch| ch.is_whitespace() || ch.is_control()) || !r.contains(':') {
+        c.fail(
+            "resource",
+            format!("{r:?} must be a URL or URN without spaces (the relying party identifier)"),
+        );
+        return None;
+    }
+    Some(r)
+}
+
+/// `bitbucket_team`, `bitbucket_repository`.
+fn bitbucket_options(c: &mut Ctx, kind: &str) -> BitbucketOptions {
+    let mut o = BitbucketOptions::default();
+    for key in ["bitbucket_team", "bitbucket_repository"] {
+        if !only_for(c, key, kind, "bitbucket") {
+            return o;
+        }
+    }
+    o.team = c.string("bitbucket_team").trim().to_string();
+    o.repository = c.string("bitbucket_repository").trim().to_string();
+    if !o.repository.is_empty() {
+        let well_formed = o
+            .repository
+            .split_once('/')
+            .is_some_and(|(ws, repo)| !ws.is_empty() && !repo.is_empty() && !repo.contains('/'));
+        if !well_formed {
+            c.fail(
+                "bitbucket_repository",
+                format!("{:?} is not workspace/repository", o.repository),
+            );
+        }
+    }
+    o
+}
+
+/// `jwt_key` / `jwt_key_file` (exactly one, required for login.gov) and `pubjwk_url`.
+fn login_gov_options(c: &mut Ctx, kind: &str) -> LoginGovOptions {
+    let mut o = LoginGovOptions::default();
+    for key in ["jwt_key", "jwt_key_file", "pubjwk_url"] {
+        if !only_for(c, key, kind, "login.gov") {
+            return o;
+        }
+    }
+    if kind != "login.gov" {
+        return o;
+    }
+    o.pubjwk_url = opt_url(c, "pubjwk_url");
+    match (c.opt_string("jwt_key"), c.opt_string("jwt_key_file")) {
+        (Some(_), Some(_)) => c.fail(
+            "jwt_key_file",
+            "cannot be set together with jwt_key; give the key one way",
+        ),
+        (Some(_), None) => o.jwt_key = Secret::new(c.string("jwt_key")),
+        (None, Some(path)) => match std::fs::read_to_string(&path) {
+            Ok(pem) => o.jwt_key = Secret::new(pem),
+            Err(e) => c.fail("jwt_key_file", format!("cannot read {path}: {e}")),
+        },
+        (None, None) => c.errors.push(ConfigError::new(
+            "jwt_key",
+            "option `jwt_key` or `jwt_key_file` is required for provider \"login.gov\": the PEM RSA private key whose public key is registered with login.gov (env OAUTH2_PROXY_JWT_KEY, flag --jwt-key)",
+        )),
+    }
+    o
+}
+
+/// `authproxy_adfs_skip_scope` (alpha `ADFSConfig.skipScope`).
+fn adfs_options(c: &mut Ctx, kind: &str) -> AdfsOptions {
+    if !only_for(c, "authproxy_adfs_skip_scope", kind, "adfs") {
+        return AdfsOptions::default();
+    }
+    AdfsOptions {
+        skip_scope: c.boolean("authproxy_adfs_skip_scope"),
+    }
 }
 
 /// The scope a provider asks for when `scope` is not set (oauth2-proxy's defaults; GitHub
@@ -893,6 +1003,15 @@ pub(super) fn default_scope(kind: &str) -> &'static str {
     match kind {
         "github" => "user:email read:org",
         "gitlab" => "openid email",
+        "cidaas" => "openid email profile roles groups",
+        "bitbucket" => "email",
+        "digitalocean" => "read",
+        "facebook" => "public_profile email",
+        "keycloak" => "api",
+        "linkedin" => "r_emailaddress r_liteprofile",
+        "login.gov" => "email openid",
+        "nextcloud" => "",
+        "sourcehut" => "meta.sr.ht/PROFILE:RO",
         _ => "openid email profile",
     }
 }
@@ -904,7 +1023,16 @@ pub(super) fn default_display_name(kind: &str) -> &'static str {
         "google" => "Google",
         "entra-id" | "azure" => "Microsoft",
         "gitlab" => "GitLab",
-        "keycloak-oidc" => "Keycloak",
+        "keycloak-oidc" | "keycloak" => "Keycloak",
+        "adfs" => "ADFS",
+        "bitbucket" => "Bitbucket",
+        "cidaas" => "CIDAAS",
+        "digitalocean" => "DigitalOcean",
+        "facebook" => "Facebook",
+        "linkedin" => "LinkedIn",
+        "login.gov" => "login.gov",
+        "nextcloud" => "Nextcloud",
+        "sourcehut" => "SourceHut",
         _ => "OpenID Connect",
     }
 }

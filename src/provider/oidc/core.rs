@@ -7,7 +7,7 @@
 //! enforced only when present and only for the standard `email` claim.
 
 use std::sync::OnceLock;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
@@ -16,7 +16,7 @@ use crate::crypto::Secret;
 
 use crate::provider::claims::{self, Expectations};
 use crate::provider::discovery::{self, Overrides, Resolved, TokenAuth};
-use crate::provider::error::{Endpoint, ProviderError, TokenCheck};
+use crate::provider::error::{Endpoint, ProviderError};
 use crate::provider::http::{self, IdpClient};
 use crate::provider::jwks::{JwksCache, Jws, REFETCH_MIN_INTERVAL};
 use crate::provider::token::{basic_authorization, expiry, parse_token_response, TokenResponse};
@@ -48,7 +48,7 @@ pub struct OidcCore {
     id: String,
     kind: String,
     display_name: String,
-    client_id: String,
+    pub(super) client_id: String,
     client_secret: Secret,
     scope: String,
     prompt: Option<String>,
@@ -59,15 +59,24 @@ pub struct OidcCore {
     user_claim: String,
     allow_unverified_email: bool,
     skip_nonce: bool,
-    extra_audiences: Vec<String>,
+    pub(super) extra_audiences: Vec<String>,
     skip_discovery: bool,
     overrides: Overrides,
-    http: IdpClient,
+    pub(super) http: IdpClient,
     jwks_refetch_interval: Duration,
     /// Claims tried, in order, when the email claim is absent (Entra ID: `upn`).
     email_fallback_claims: Vec<&'static str>,
     /// Provider-specific authorization parameters (Google: `access_type=offline`, `hd`).
     extra_authorize_params: Vec<(String, String)>,
+    /// No `scope` parameter on the authorization request (ADFS `skipScope`).
+    skip_scope: bool,
+    /// Authenticate at the token endpoint with a signed JWT (RFC 7523 `private_key_jwt`,
+    /// login.gov) instead of the client secret.
+    client_assertion: Option<crate::provider::rs256::RsaSigner>,
+    /// Never call userinfo (ADFS with `resource`: the access token is for that resource).
+    skip_userinfo: bool,
+    /// Refuse a login whose `email_verified` is absent, not only false (login.gov).
+    require_email_verified: bool,
     /// Set once, by the first successful discovery.
     ready: OnceLock<Ready>,
 }
@@ -81,9 +90,9 @@ impl std::fmt::Debug for OidcCore {
     }
 }
 
-struct Ready {
-    endpoints: Resolved,
-    jwks: JwksCache,
+pub(super) struct Ready {
+    pub(super) endpoints: Resolved,
+    pub(super) jwks: JwksCache,
 }
 
 fn non_empty_or(s: &str, default: &str) -> String {
@@ -118,6 +127,7 @@ impl OidcCore {
             jwks_url: cfg.oidc_jwks_url.clone(),
             token_auth_method: cfg.token_auth_method,
             has_client_secret: !cfg.client_secret.is_empty(),
+            exact_issuer: None,
         };
         if cfg.skip_oidc_discovery {
             // Without discovery every endpoint comes from the configuration: report a
@@ -150,6 +160,10 @@ impl OidcCore {
             jwks_refetch_interval: REFETCH_MIN_INTERVAL,
             email_fallback_claims: Vec::new(),
             extra_authorize_params: Vec::new(),
+            skip_scope: false,
+            client_assertion: None,
+            skip_userinfo: false,
+            require_email_verified: false,
             ready: OnceLock::new(),
         })
     }
@@ -166,6 +180,62 @@ impl OidcCore {
         self
     }
 
+    /// Send no `scope` parameter on the authorization request.
+    pub(crate) fn with_skip_scope(mut self, skip: bool) -> Self {
+        self.skip_scope = skip;
+        self
+    }
+
+    /// Authenticate at the token endpoint with JWTs signed by `key` (`private_key_jwt`).
+    pub(crate) fn with_client_assertion(mut self, key: crate::provider::rs256::RsaSigner) -> Self {
+        self.client_assertion = Some(key);
+        self
+    }
+
+    /// Never ask the userinfo endpoint (the claims come from the ID token alone).
+    pub(crate) fn without_userinfo(mut self) -> Self {
+        self.skip_userinfo = true;
+        self
+    }
+
+    /// Require `email_verified` to be present and true.
+    pub(crate) fn with_required_email_verification(mut self) -> Self {
+        self.require_email_verified = true;
+        self
+    }
+
+    /// With skip_oidc_discovery: the exact issuer ID tokens carry (the configured URL is
+    /// normalised, which may add or drop a trailing slash the provider's `iss` has or lacks).
+    pub(crate) fn with_exact_issuer(mut self, issuer: String) -> Self {
+        self.overrides.exact_issuer = Some(issuer);
+        self
+    }
+
+    /// Re-validate an access token: GET `url` with it; any 2xx means it is still good
+    /// (oauth2-proxy's `validate_url` check).
+    pub(crate) async fn validate_access_token(
+        &self,
+        url: &url::Url,
+        access_token: &str,
+    ) -> Result<(), ProviderError> {
+        const VALIDATE: Endpoint = Endpoint::Api("token validation endpoint");
+        let auth = crate::provider::api::authorization(VALIDATE, "Bearer", access_token)?;
+        let f = crate::provider::api::get(
+            &self.http.credentialed,
+            VALIDATE,
+            url,
+            &auth,
+            "application/json",
+            &[],
+        )
+        .await?;
+        if f.status.is_success() {
+            Ok(())
+        } else {
+            Err(crate::provider::api::api_error(VALIDATE, &f))
+        }
+    }
+
     /// The HTTP client for credentialed calls (provider APIs beyond OIDC).
     pub(crate) fn credentialed_client(&self) -> &reqwest::Client {
         &self.http.credentialed
@@ -178,7 +248,12 @@ impl OidcCore {
         subject: &str,
     ) -> Result<Option<Map<String, Value>>, ProviderError> {
         let ready = self.ready()?;
-        match &ready.endpoints.userinfo {
+        match ready
+            .endpoints
+            .userinfo
+            .as_ref()
+            .filter(|_| !self.skip_userinfo)
+        {
             Some(url) => Ok(Some(
                 self.fetch_userinfo(ready, url, access_token, subject)
                     .await?,
@@ -286,7 +361,9 @@ impl OidcCore {
             q.append_pair("response_type", "code");
             q.append_pair("client_id", &self.client_id);
             q.append_pair("redirect_uri", p.redirect_uri);
-            q.append_pair("scope", &self.scope);
+            if !self.skip_scope {
+                q.append_pair("scope", &self.scope);
+            }
             q.append_pair("state", p.state);
             if !self.skip_nonce {
                 q.append_pair("nonce", p.nonce);
@@ -408,6 +485,22 @@ impl OidcCore {
             .credentialed
             .post(ready.endpoints.token.clone())
             .header(reqwest::header::ACCEPT, "application/json");
+        let assertion;
+        if let Some(key) = &self.client_assertion {
+            assertion = crate::provider::token::client_assertion(
+                key,
+                &self.client_id,
+                ready.endpoints.token.as_str(),
+                SystemTime::now(),
+            )?;
+            form.push((
+                "client_assertion_type",
+                crate::provider::token::JWT_BEARER_ASSERTION,
+            ));
+            form.push(("client_assertion", &assertion));
+            let fetched = http::send(Endpoint::Token, req.form(&form)).await?;
+            return parse_token_response(&fetched);
+        }
         match ready.endpoints.token_auth {
             TokenAuth::Basic => {
                 let value = basic_authorization(&self.client_id, self.client_secret.expose())?;
@@ -481,7 +574,7 @@ impl OidcCore {
         // with an access token to ask with.
         let missing = wanted.iter().any(|c| claims::lookup(id, c).is_none());
         let userinfo = match &ready.endpoints.userinfo {
-            Some(url) if missing && !access_token.is_empty() => Some(
+            Some(url) if missing && !access_token.is_empty() && !self.skip_userinfo => Some(
                 self.fetch_userinfo(ready, url, access_token, &subject)
                     .await?,
             ),
@@ -498,8 +591,12 @@ impl OidcCore {
             .ok_or_else(|| ProviderError::MissingEmail {
                 claim: self.email_claim.clone(),
             })?;
-        // `email_verified` must be present AND false to reject (oauth2-proxy semantics).
-        if verify_email && get("email_verified").is_some_and(|v| !claims::to_bool(v)) {
+        // `email_verified` must be present AND false to reject (oauth2-proxy semantics),
+        // except for kinds whose provider always states it (login.gov).
+        let verified = get("email_verified").map(claims::to_bool);
+        if verify_email
+            && (verified == Some(false) || (self.require_email_verified && verified.is_none()))
+        {
             return Err(ProviderError::UnverifiedEmail { email });
         }
         let user = get(&self.user_claim)
@@ -517,93 +614,5 @@ impl OidcCore {
                 .filter(|p| !p.is_empty()),
             subject,
         })
-    }
-
-    /// GET userinfo with the access token: a JSON object or a signed JWT (verified).
-    async fn fetch_userinfo(
-        &self,
-        ready: &Ready,
-        url: &url::Url,
-        access_token: &str,
-        subject: &str,
-    ) -> Result<Map<String, Value>, ProviderError> {
-        let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {access_token}"))
-            .map_err(|_| ProviderError::InvalidResponse {
-                endpoint: Endpoint::Token,
-                detail: "the access_token contains characters not allowed in a header".into(),
-            })?;
-        auth.set_sensitive(true);
-        let req = self
-            .http
-            .credentialed
-            .get(url.clone())
-            .header(reqwest::header::AUTHORIZATION, auth)
-            .header(reqwest::header::ACCEPT, "application/json");
-        let fetched = http::send(Endpoint::Userinfo, req).await?;
-        if !fetched.status.is_success() {
-            return Err(http::status_error(Endpoint::Userinfo, &fetched));
-        }
-        let claims = if fetched.media_type().as_deref() == Some("application/jwt") {
-            self.verify_signed_userinfo(ready, &fetched.body).await?
-        } else {
-            match serde_json::from_slice::<Value>(&fetched.body) {
-                Ok(Value::Object(m)) => m,
-                _ => {
-                    return Err(ProviderError::InvalidResponse {
-                        endpoint: Endpoint::Userinfo,
-                        detail: "the body is not a JSON object".into(),
-                    })
-                }
-            }
-        };
-        // OIDC Core 5.3.2: userinfo about another subject must not be used (token
-        // substitution). A response without `sub` is tolerated, as oauth2-proxy does.
-        if let Some(sub) = claims.get("sub").and_then(Value::as_str) {
-            if sub != subject {
-                return Err(ProviderError::UserinfoSubjectMismatch);
-            }
-        }
-        Ok(claims)
-    }
-
-    async fn verify_signed_userinfo(
-        &self,
-        ready: &Ready,
-        body: &[u8],
-    ) -> Result<Map<String, Value>, ProviderError> {
-        let bad = ProviderError::InvalidUserinfoToken;
-        let text = std::str::from_utf8(body)
-            .map_err(|_| bad(TokenCheck::Malformed("not UTF-8".into())))?
-            .trim();
-        let jws = Jws::parse(text).map_err(bad)?;
-        let alg = jws.algorithm(&ready.endpoints.algorithms).map_err(bad)?;
-        ready
-            .jwks
-            .verify(&self.http.metadata, &jws, alg, bad)
-            .await?;
-        // OIDC Core 5.3.2: a signed response SHOULD carry iss and aud; when it does they
-        // must be the provider and this client.
-        if let (Some(expected), Some(found)) = (
-            ready.endpoints.issuer.as_deref(),
-            jws.claims.get("iss").and_then(Value::as_str),
-        ) {
-            if expected != found {
-                return Err(bad(TokenCheck::Issuer {
-                    expected: expected.to_owned(),
-                    found: found.to_owned(),
-                }));
-            }
-        }
-        if jws.claims.contains_key("aud") {
-            let expect = Expectations {
-                issuer: None,
-                client_id: &self.client_id,
-                extra_audiences: &self.extra_audiences,
-                nonce: None,
-                now: UNIX_EPOCH,
-            };
-            claims::check_audience(&jws.claims, &expect).map_err(bad)?;
-        }
-        Ok(jws.into_claims())
     }
 }

@@ -8,6 +8,7 @@
 //! switched the mix-up defence off).
 
 mod core;
+mod userinfo;
 
 use std::future::Future;
 use std::time::SystemTime;
@@ -54,6 +55,13 @@ pub trait OidcKind: Send + Sync + 'static {
     /// overrides this to accept every tenant's own issuer.
     fn issuer_matches(&self, issuer: &str, iss: &str) -> bool {
         issuer == iss
+    }
+
+    /// Where a session's access token is re-validated at `cookie_refresh` when the session
+    /// has no refresh token (oauth2-proxy's `validate_url`, login.gov's userinfo). `None`
+    /// (the default): such sessions are not re-validated.
+    fn validate_url(&self) -> Option<&url::Url> {
+        None
     }
 }
 
@@ -218,5 +226,22 @@ impl<K: OidcKind> Provider for Oidc<K> {
         now: SystemTime,
     ) -> ProviderFuture<'a, Refreshed> {
         Box::pin(self.refresh_and_enrich(refresh_token, now))
+    }
+
+    fn validates_sessions(&self) -> bool {
+        self.kind.validate_url().is_some()
+    }
+
+    fn validate_session<'a>(
+        &'a self,
+        access_token: &'a str,
+        _now: SystemTime,
+    ) -> ProviderFuture<'a, ()> {
+        Box::pin(async move {
+            match self.kind.validate_url() {
+                Some(url) => self.core.validate_access_token(url, access_token).await,
+                None => Ok(()),
+            }
+        })
     }
 }
