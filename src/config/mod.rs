@@ -165,6 +165,22 @@ pub const PROVIDER_KINDS: &[&str] = &[
     "sourcehut",
 ];
 
+/// Whether a provider type speaks OpenID Connect (its scope needs `openid`, it verifies ID
+/// tokens). The others are plain OAuth 2.0 with a profile API.
+pub fn is_openid_connect(kind: &str) -> bool {
+    !matches!(
+        kind,
+        "github"
+            | "bitbucket"
+            | "digitalocean"
+            | "facebook"
+            | "keycloak"
+            | "linkedin"
+            | "nextcloud"
+            | "sourcehut"
+    )
+}
+
 /// `github_*` options.
 #[derive(Clone, Debug, Default)]
 pub struct GithubOptions {

@@ -249,21 +249,7 @@ pub struct Refreshed {
 
 pub use crate::config::PROVIDER_KINDS as SUPPORTED_KINDS;
 
-/// Whether a provider type speaks OpenID Connect (its scope needs `openid`, it verifies ID
-/// tokens). The others are plain OAuth 2.0 with a profile API.
-pub fn is_openid_connect(kind: &str) -> bool {
-    !matches!(
-        kind,
-        "github"
-            | "bitbucket"
-            | "digitalocean"
-            | "facebook"
-            | "keycloak"
-            | "linkedin"
-            | "nextcloud"
-            | "sourcehut"
-    )
-}
+pub use crate::config::is_openid_connect;
 
 /// Build the provider for the configuration (`provider` / the alpha config's `provider`).
 pub fn from_config(cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, ProviderError> {

@@ -685,7 +685,7 @@ fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
     }
     // Providers with built-in endpoints need no issuer (GitHub is not OIDC at all).
     let needs_issuer = matches!(kind.as_str(), "oidc" | "keycloak-oidc" | "adfs" | "cidaas");
-    let is_oidc = crate::provider::is_openid_connect(&kind);
+    let is_oidc = super::is_openid_connect(&kind);
     let client_id = c.opt_string("client_id");
     if client_id.is_none() {
         c.errors.push(ConfigError::new(
