@@ -108,7 +108,13 @@ mod tests {
                 Err(CryptoError::Unauthentic)
             );
         }
-        assert_eq!(gcm_encrypt(&[0; 20], b"x"), Err(CryptoError::BadKeyLength(20)));
-        assert_eq!(gcm_decrypt(&[0; 16], &[0; 27]), Err(CryptoError::Truncated(27)));
+        assert_eq!(
+            gcm_encrypt(&[0; 20], b"x"),
+            Err(CryptoError::BadKeyLength(20))
+        );
+        assert_eq!(
+            gcm_decrypt(&[0; 16], &[0; 27]),
+            Err(CryptoError::Truncated(27))
+        );
     }
 }

@@ -8,24 +8,46 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fred::clients::{Client, Pool, SubscriberClient};
-use fred::interfaces::ClientLike as _;
+use fred::interfaces::{ClientLike as _, EventInterface as _};
 use fred::types::config::{
-    Config, ConnectionConfig, PerformanceConfig, ReconnectPolicy, Server, ServerConfig,
-    TlsConfig, TlsConnector, UnresponsiveConfig,
+    Config, ConnectionConfig, PerformanceConfig, ReconnectPolicy, Server, ServerConfig, TlsConfig,
+    TlsConnector, UnresponsiveConfig,
 };
 use fred::types::{Builder, RespVersion};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::CertificateDer;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
 
 use super::options::{ConnectPlan, OptionError, TlsPlan, Topology};
 use super::url::Endpoint;
 use super::StoreError;
 
-/// A connected (or reconnecting) pool, and the plan it came from (for the subscriber).
+/// A connected (or reconnecting) pool, the builder it came from (for the subscriber), the last
+/// connection error (for messages), and the background tasks, stopped when the last clone drops.
 #[derive(Clone)]
 pub(crate) struct Connection {
     pool: Pool,
     builder: Arc<Builder>,
+    last_error: watch::Receiver<Option<LastError>>,
+    tasks: Arc<Tasks>,
+}
+
+/// The most recent error a client of the pool reported while (re)connecting.
+#[derive(Clone, Debug)]
+pub(crate) struct LastError {
+    kind: fred::error::ErrorKind,
+    text: String,
+}
+
+struct Tasks(Vec<JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
 }
 
 impl Connection {
@@ -35,19 +57,47 @@ impl Connection {
         let pool = builder
             .build_pool(plan.pool_size.max(1))
             .map_err(|e| StoreError::Config(format!("Redis client: {e}")))?;
-        // Each client reconnects by itself under the reconnect policy; the handles only report
-        // when a client gives up, which this policy never does.
-        drop(pool.connect_pool());
+        let (tx, last_error) = watch::channel(None);
+        let tx = Arc::new(tx);
+        let mut tasks = Vec::new();
+        for client in pool.clients() {
+            // Subscribed before connecting, so the first failure is seen too.
+            let mut errors = client.error_rx();
+            let tx = tx.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    match errors.recv().await {
+                        Ok((e, _server)) => {
+                            tx.send_replace(Some(LastError {
+                                kind: e.kind().clone(),
+                                text: e.details().to_string(),
+                            }));
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    }
+                }
+            }));
+        }
+        // Each client reconnects by itself under the reconnect policy (which never gives up);
+        // its task ends only when the client quits or the task is aborted.
+        for handle in pool.connect_pool() {
+            tasks.push(tokio::spawn(async move {
+                let _ = handle.await;
+            }));
+        }
         if let Some(interval) = plan.heartbeat {
             let p = pool.clone();
-            tokio::spawn(async move {
+            tasks.push(tokio::spawn(async move {
                 use fred::interfaces::HeartbeatInterface as _;
                 let _ = p.enable_heartbeat(interval, false).await;
-            });
+            }));
         }
         Ok(Self {
             pool,
             builder: Arc::new(builder),
+            last_error,
+            tasks: Arc::new(Tasks(tasks)),
         })
     }
 
@@ -57,22 +107,50 @@ impl Connection {
     pub(crate) fn client(&self) -> Result<&Client, StoreError> {
         let c = self.pool.next_connected();
         if c.is_connected() {
-            Ok(c)
-        } else {
-            Err(StoreError::Unavailable(
-                "not connected to Redis (reconnecting)".into(),
-            ))
+            return Ok(c);
         }
+        Err(match &*self.last_error.borrow() {
+            Some(e) if e.kind == fred::error::ErrorKind::Auth => StoreError::Auth(e.text.clone()),
+            Some(e) => StoreError::Unavailable(format!(
+                "not connected to Redis, reconnecting (last error: {})",
+                e.text
+            )),
+            None => StoreError::Unavailable("not connected to Redis yet".into()),
+        })
     }
 
-    /// Wait until every client of the pool has connected once, at most `timeout`.
+    /// Wait until every client of the pool has connected once, at most `timeout`. Refused
+    /// credentials and TLS failures end the wait at once: retrying will not fix them.
     pub(crate) async fn wait_connected(&self, timeout: Duration) -> Result<(), StoreError> {
-        match tokio::time::timeout(timeout, self.pool.wait_for_connect()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(map_error(e)),
-            Err(_) => Err(StoreError::Unavailable(format!(
-                "could not connect to Redis within {timeout:?}"
-            ))),
+        let mut errors = self.last_error.clone();
+        let fatal = async {
+            loop {
+                if let Some(e) = &*errors.borrow_and_update() {
+                    match e.kind {
+                        fred::error::ErrorKind::Auth => return StoreError::Auth(e.text.clone()),
+                        fred::error::ErrorKind::Tls => {
+                            return StoreError::Unavailable(format!("TLS error: {}", e.text))
+                        }
+                        _ => {}
+                    }
+                }
+                if errors.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        let all = tokio::time::timeout(timeout, async {
+            tokio::select! {
+                r = self.pool.wait_for_connect() => r.map_err(map_error),
+                e = fatal => Err(e),
+            }
+        });
+        match all.await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Unavailable(match &*self.last_error.borrow() {
+                Some(e) => format!("could not connect to Redis within {timeout:?}: {}", e.text),
+                None => format!("could not connect to Redis within {timeout:?}"),
+            })),
         }
     }
 
@@ -83,8 +161,14 @@ impl Connection {
             .map_err(|e| StoreError::Config(format!("Redis subscriber: {e}")))
     }
 
+    /// Close the connections (a polite QUIT when connected, bounded), and stop reconnecting.
     pub(crate) async fn quit(&self) {
-        let _ = self.pool.quit().await;
+        if self.pool.clients().iter().any(|c| c.is_connected()) {
+            let _ = tokio::time::timeout(Duration::from_secs(2), self.pool.quit()).await;
+        }
+        for t in &self.tasks.0 {
+            t.abort();
+        }
     }
 }
 
@@ -93,9 +177,7 @@ fn builder(plan: &ConnectPlan) -> Result<Builder, StoreError> {
         Topology::Standalone(Endpoint::Tcp { host, port }) => ServerConfig::Centralized {
             server: Server::new(host.as_str(), *port),
         },
-        Topology::Standalone(Endpoint::Unix { path }) => ServerConfig::Unix {
-            path: path.into(),
-        },
+        Topology::Standalone(Endpoint::Unix { path }) => ServerConfig::Unix { path: path.into() },
         Topology::Sentinel {
             sentinels,
             master_name,
@@ -145,7 +227,9 @@ fn builder(plan: &ConnectPlan) -> Result<Builder, StoreError> {
     b.set_policy(ReconnectPolicy::new_exponential(
         0,
         millis(plan.min_backoff).max(1),
-        millis(plan.max_backoff).max(millis(plan.min_backoff)).max(1),
+        millis(plan.max_backoff)
+            .max(millis(plan.min_backoff))
+            .max(1),
         2,
     ));
     b.set_connection_config(ConnectionConfig {
@@ -239,9 +323,15 @@ pub(crate) fn map_error(e: fred::error::Error) -> StoreError {
 }
 
 fn is_auth_reply(detail: &str) -> bool {
-    ["WRONGPASS", "NOAUTH", "NOPERM", "invalid password", "invalid username-password"]
-        .iter()
-        .any(|p| detail.contains(p))
+    [
+        "WRONGPASS",
+        "NOAUTH",
+        "NOPERM",
+        "invalid password",
+        "invalid username-password",
+    ]
+    .iter()
+    .any(|p| detail.contains(p))
 }
 
 fn kind_name(k: &fred::error::ErrorKind) -> &'static str {

@@ -63,7 +63,11 @@ impl RedisStore {
             .collect()
     }
 
-    pub(super) async fn index_add(&self, ticket: &Ticket, owner: &Owner<'_>) -> Result<(), StoreError> {
+    pub(super) async fn index_add(
+        &self,
+        ticket: &Ticket,
+        owner: &Owner<'_>,
+    ) -> Result<(), StoreError> {
         let ttl = self.codec.expire();
         for key in self.owner_keys(owner) {
             let c = self.conn.client()?;
@@ -95,12 +99,7 @@ impl RedisStore {
     }
 
     async fn clear_index(&self, key: &str) -> Result<usize, StoreError> {
-        let ids: Vec<String> = self
-            .conn
-            .client()?
-            .smembers(key)
-            .await
-            .map_err(map_error)?;
+        let ids: Vec<String> = self.conn.client()?.smembers(key).await.map_err(map_error)?;
         let mut deleted = 0;
         // One key per command: in a Redis Cluster the ticket keys live in different slots.
         for id in &ids {

@@ -39,7 +39,11 @@ fn ttl_ms(ttl: Duration) -> i64 {
 impl RedisStore {
     /// Try once to take the refresh lock of `ticket` for `ttl` (v7: 2 s). `None` when someone
     /// else holds it.
-    pub async fn lock(&self, ticket: &Ticket, ttl: Duration) -> Result<Option<LockGuard>, StoreError> {
+    pub async fn lock(
+        &self,
+        ticket: &Ticket,
+        ttl: Duration,
+    ) -> Result<Option<LockGuard>, StoreError> {
         let key = ticket.lock_key();
         let token = crate::crypto::b64url_nopad(&crate::crypto::random_bytes::<16>());
         let set: Option<String> = self

@@ -155,9 +155,7 @@ impl RedisOptions {
                 &self.cluster_connection_urls,
                 &mut errors,
             )
-            .map(|(nodes, last, notes)| {
-                (Topology::Cluster { nodes }, last, notes)
-            })
+            .map(|(nodes, last, notes)| (Topology::Cluster { nodes }, last, notes))
         } else {
             self.standalone_plan(&mut errors)
         };
@@ -183,12 +181,13 @@ impl RedisOptions {
         } else {
             Some(self.password.clone())
         };
-        let tls = (url.tls || !self.ca_path.is_empty() || self.insecure_skip_tls_verify).then(|| {
-            TlsPlan {
-                ca_path: non_empty(&self.ca_path).map(PathBuf::from),
-                insecure_skip_verify: self.insecure_skip_tls_verify || url.skip_verify,
-            }
-        });
+        let tls =
+            (url.tls || !self.ca_path.is_empty() || self.insecure_skip_tls_verify).then(|| {
+                TlsPlan {
+                    ca_path: non_empty(&self.ca_path).map(PathBuf::from),
+                    insecure_skip_verify: self.insecure_skip_tls_verify || url.skip_verify,
+                }
+            });
         let q = if applies_url_options {
             url.query.clone()
         } else {
@@ -231,11 +230,7 @@ impl RedisOptions {
                  multiplexed, not pooled per command)"
             )
         }));
-        let database = if applies_url_options {
-            url.database
-        } else {
-            0
-        };
+        let database = if applies_url_options { url.database } else { 0 };
         Ok(ConnectPlan {
             topology,
             username,

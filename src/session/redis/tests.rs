@@ -40,7 +40,10 @@ fn urls_follow_go_redis_defaults_and_forms() {
             port: 6379
         }
     );
-    assert_eq!((u.database, u.tls, u.username, u.password), (0, false, None, None));
+    assert_eq!(
+        (u.database, u.tls, u.username, u.password),
+        (0, false, None, None)
+    );
 
     let u = parse_redis_url("rediss://al%40ice:p%3Ass:w@redis.example:6380/3").unwrap();
     assert_eq!(
@@ -63,7 +66,10 @@ fn urls_follow_go_redis_defaults_and_forms() {
         }
     );
     assert_eq!(u.username, None);
-    assert_eq!(u.password.as_ref().map(Secret::expose), Some("only-password"));
+    assert_eq!(
+        u.password.as_ref().map(Secret::expose),
+        Some("only-password")
+    );
     assert_eq!(u.database, 7, "?db= overrides the path");
 
     let u = parse_redis_url("unix://user:pw@/run/redis/redis.sock?db=2").unwrap();
@@ -86,12 +92,27 @@ fn urls_that_go_redis_refuses_are_refused() {
         ("redis://localhost/1/2", "invalid URL path"),
         ("redis://localhost?db=x", "invalid database number"),
         ("redis://localhost:99999", "invalid port"),
-        ("redis://localhost?foo=1&bar=2", "unexpected option: bar, foo"),
+        (
+            "redis://localhost?foo=1&bar=2",
+            "unexpected option: bar, foo",
+        ),
         // skip_verify is only read for rediss://, so go-redis reports it as unexpected.
-        ("redis://localhost?skip_verify=true", "unexpected option: skip_verify"),
-        ("redis://localhost?pool_size=ten", "invalid pool_size number"),
-        ("redis://localhost?dial_timeout=5x", "invalid dial_timeout duration"),
-        ("redis://localhost?pool_fifo=yes", "invalid pool_fifo boolean"),
+        (
+            "redis://localhost?skip_verify=true",
+            "unexpected option: skip_verify",
+        ),
+        (
+            "redis://localhost?pool_size=ten",
+            "invalid pool_size number",
+        ),
+        (
+            "redis://localhost?dial_timeout=5x",
+            "invalid dial_timeout duration",
+        ),
+        (
+            "redis://localhost?pool_fifo=yes",
+            "invalid pool_fifo boolean",
+        ),
         ("unix://", "socket path"),
         ("redis://localhost/300", "out of range"),
     ] {
@@ -115,8 +136,14 @@ fn query_options_use_go_number_and_duration_syntax() {
     assert_eq!(q.read_timeout, GoDuration::Set(Duration::from_millis(1500)));
     assert_eq!(q.write_timeout, GoDuration::Disabled);
     assert_eq!(q.max_retries, Some(-1));
-    assert_eq!(q.min_retry_backoff, GoDuration::Set(Duration::from_millis(1)));
-    assert_eq!(q.max_retry_backoff, GoDuration::Set(Duration::from_secs(90)));
+    assert_eq!(
+        q.min_retry_backoff,
+        GoDuration::Set(Duration::from_millis(1))
+    );
+    assert_eq!(
+        q.max_retry_backoff,
+        GoDuration::Set(Duration::from_secs(90))
+    );
     assert_eq!((q.pool_size, q.protocol), (Some(4), Some(3)));
     assert_eq!(q.conn_max_idle_time, GoDuration::Disabled);
     // With the new name present go-redis never reads the old one, so it is left over.
@@ -125,7 +152,10 @@ fn query_options_use_go_number_and_duration_syntax() {
         "unexpected option: idle_timeout"
     );
     assert_eq!(
-        parse_redis_url("redis://h?idle_timeout=9").unwrap().query.conn_max_idle_time,
+        parse_redis_url("redis://h?idle_timeout=9")
+            .unwrap()
+            .query
+            .conn_max_idle_time,
         GoDuration::Set(Duration::from_secs(9))
     );
     assert!(u.skip_verify);
@@ -162,7 +192,8 @@ fn go_durations_parse_as_time_parse_duration() {
 
 #[test]
 fn standalone_plan_takes_everything_from_the_url_and_the_overrides() {
-    let mut o = standalone("redis://url-user:url-pass@127.0.0.1:7000/4?dial_timeout=1&read_timeout=2");
+    let mut o =
+        standalone("redis://url-user:url-pass@127.0.0.1:7000/4?dial_timeout=1&read_timeout=2");
     let p = o.validate().unwrap();
     assert_eq!(p.username.as_deref(), Some("url-user"));
     assert_eq!(p.password.as_ref().map(Secret::expose), Some("url-pass"));
@@ -184,12 +215,17 @@ fn ca_path_or_insecure_turn_tls_on_even_for_redis_urls() {
     let mut o = standalone("redis://127.0.0.1");
     o.ca_path = "/etc/ca.pem".into();
     let tls = o.validate().unwrap().tls.unwrap();
-    assert_eq!(tls.ca_path.as_deref(), Some(std::path::Path::new("/etc/ca.pem")));
+    assert_eq!(
+        tls.ca_path.as_deref(),
+        Some(std::path::Path::new("/etc/ca.pem"))
+    );
     assert!(!tls.insecure_skip_verify);
     let mut o = standalone("redis://127.0.0.1");
     o.insecure_skip_tls_verify = true;
     assert!(o.validate().unwrap().tls.unwrap().insecure_skip_verify);
-    let p = standalone("rediss://127.0.0.1?skip_verify=true").validate().unwrap();
+    let p = standalone("rediss://127.0.0.1?skip_verify=true")
+        .validate()
+        .unwrap();
     assert!(p.tls.unwrap().insecure_skip_verify);
 }
 
@@ -216,10 +252,17 @@ fn sentinel_and_cluster_take_addresses_from_all_urls_and_the_rest_from_the_last(
     );
     assert_eq!(p.username.as_deref(), Some("master-user"));
     assert_eq!(p.password.as_ref().map(Secret::expose), Some("master-pass"));
-    assert_eq!(p.sentinel_password.as_ref().map(Secret::expose), Some("sentinel-pass"));
+    assert_eq!(
+        p.sentinel_password.as_ref().map(Secret::expose),
+        Some("sentinel-pass")
+    );
     assert_eq!(p.database, 0, "v7 drops the database in sentinel mode");
     assert!(p.tls.is_some(), "TLS from the last URL's scheme");
-    assert_eq!(p.dial_timeout, Duration::from_secs(5), "query options dropped");
+    assert_eq!(
+        p.dial_timeout,
+        Duration::from_secs(5),
+        "query options dropped"
+    );
     assert_eq!(p.notes.len(), 2, "{:?}", p.notes);
 
     let o = RedisOptions {
@@ -270,7 +313,10 @@ fn validation_names_the_option_v7_would_refuse() {
         "{e:?}"
     );
     let e = errors(&RedisOptions::default());
-    assert!(e[0].starts_with("redis_connection_url: is required"), "{e:?}");
+    assert!(
+        e[0].starts_with("redis_connection_url: is required"),
+        "{e:?}"
+    );
     let e = errors(&standalone("redis://h?bogus=1"));
     assert_eq!(e, ["redis_connection_url: unexpected option: bogus"]);
     let e = errors(&RedisOptions {
@@ -334,13 +380,18 @@ fn new_tickets_have_v7s_id_and_secret_shape() {
     let t = Ticket::new("_oauth2_proxy");
     let hex = t.id().strip_prefix("_oauth2_proxy-").unwrap();
     assert_eq!(hex.len(), 32);
-    assert!(hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    assert!(hex
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
     assert_eq!(t.lock_key(), format!("{}.lock", t.id()));
     let enc = t.encode();
     let parts: Vec<&str> = enc.split('.').collect();
     assert_eq!(parts.len(), 3);
     assert_eq!(parts[0], "v2");
-    assert_eq!(crypto::b64url_nopad_decode(parts[1]).unwrap(), t.id().as_bytes());
+    assert_eq!(
+        crypto::b64url_nopad_decode(parts[1]).unwrap(),
+        t.id().as_bytes()
+    );
     assert_eq!(crypto::b64url_nopad_decode(parts[2]).unwrap().len(), 16);
     assert_eq!(Ticket::decode(&enc).unwrap(), t);
     assert_ne!(Ticket::new("_oauth2_proxy"), t);

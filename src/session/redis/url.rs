@@ -136,7 +136,11 @@ pub fn parse_redis_url(raw: &str) -> Result<ParsedUrl, String> {
                     .parse()
                     .map_err(|_| format!("invalid database number {db:?} in the URL path"))?
             }
-            _ => return Err(format!("invalid URL path {path:?} (only /<database> is allowed)")),
+            _ => {
+                return Err(format!(
+                    "invalid URL path {path:?} (only /<database> is allowed)"
+                ))
+            }
         }
         Endpoint::Tcp { host, port }
     };
