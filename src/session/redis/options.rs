@@ -21,12 +21,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::url::{parse_redis_url, Endpoint, GoDuration, ParsedUrl};
+use super::url::{parse_redis_url, redact, Endpoint, GoDuration, ParsedUrl};
 use crate::crypto::Secret;
 
 /// The `redis_*` options, with oauth2-proxy's names and meanings. Empty strings and lists mean
 /// "not set", as in v7.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct RedisOptions {
     /// `redis_connection_url`: `redis://[user[:password]@]host[:port][/db][?option=value...]`,
     /// `rediss://...` (TLS) or `unix://[user[:password]@]/path/to/socket[?db=N...]`.
@@ -53,6 +53,33 @@ pub struct RedisOptions {
     pub insecure_skip_tls_verify: bool,
     /// `redis_connection_idle_timeout`, seconds (0 = go-redis' default).
     pub connection_idle_timeout: i64,
+}
+
+impl std::fmt::Debug for RedisOptions {
+    // URLs may carry passwords: show them with the userinfo redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls = |v: &[String]| v.iter().map(|u| redact(u)).collect::<Vec<_>>();
+        f.debug_struct("RedisOptions")
+            .field("connection_url", &redact(&self.connection_url))
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("use_sentinel", &self.use_sentinel)
+            .field("sentinel_password", &self.sentinel_password)
+            .field("sentinel_master_name", &self.sentinel_master_name)
+            .field(
+                "sentinel_connection_urls",
+                &urls(&self.sentinel_connection_urls),
+            )
+            .field("use_cluster", &self.use_cluster)
+            .field(
+                "cluster_connection_urls",
+                &urls(&self.cluster_connection_urls),
+            )
+            .field("ca_path", &self.ca_path)
+            .field("insecure_skip_tls_verify", &self.insecure_skip_tls_verify)
+            .field("connection_idle_timeout", &self.connection_idle_timeout)
+            .finish()
+    }
 }
 
 /// A refused option: the oauth2-proxy key and why.

@@ -470,3 +470,19 @@ fn stored_value_is_gcm_of_the_msgpack_session_under_the_ticket_secret() {
     assert_eq!(t.open_session(&value).unwrap(), expect);
     assert!(Ticket::new("_oauth2_proxy").open_session(&value).is_err());
 }
+
+#[test]
+fn debug_output_never_shows_passwords() {
+    let o = RedisOptions {
+        connection_url: "redis://u:hunter2@h:1/0".into(),
+        password: Secret::new("pw-opt"),
+        sentinel_password: Secret::new("pw-sentinel"),
+        sentinel_connection_urls: vec!["redis://:pw-url@s:2".into()],
+        ..Default::default()
+    };
+    let text = format!("{o:?} {:?}", o.validate().unwrap());
+    for secret in ["hunter2", "pw-opt", "pw-sentinel", "pw-url"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    assert!(text.contains("redis://[redacted]@h:1/0"), "{text}");
+}

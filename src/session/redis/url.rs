@@ -273,8 +273,8 @@ fn non_empty(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-/// The URL with any password replaced, for error messages.
-fn redact(raw: &str) -> String {
+/// The URL with its userinfo replaced, for error messages and debug output.
+pub fn redact(raw: &str) -> String {
     match (raw.find("://"), raw.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://[redacted]@{}", &raw[..s], &raw[at + 1..]),
         _ => raw.to_owned(),
