@@ -15,6 +15,9 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+mod gcm;
+pub use gcm::{gcm_decrypt, gcm_encrypt};
+
 /// A secret string that never prints (Debug/Display show `[redacted]`).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);

@@ -143,7 +143,9 @@ pub fn session_to_msgpack(s: &SessionState) -> Result<Vec<u8>, SessionError> {
     }
 }
 
-fn session_to_msgpack_with_created(
+/// [`session_to_msgpack`] with `ca` = `created` (the Redis store writes the creation time it
+/// also signs into the ticket cookie).
+pub fn session_to_msgpack_with_created(
     s: &SessionState,
     created: SystemTime,
 ) -> Result<Vec<u8>, SessionError> {

@@ -4,14 +4,17 @@
 //! * [`cookie`]: `Set-Cookie` building, domain choice, 4000-byte splitting, reading and clearing.
 //! * [`csrf`]: the `<name>_csrf` cookie (state nonce, OIDC nonce, PKCE verifier).
 //! * [`state`]: the OAuth `state` parameter (authproxy's sealed form and oauth2-proxy's clear form).
+//! * [`redis`]: oauth2-proxy's Redis session store (ticket cookie, sessions in Redis).
 //!
-//! Everything here is pure: time comes in as `now`, randomness from [`crate::crypto`].
+//! Everything here but [`redis`]'s store is pure: time comes in as `now`, randomness from
+//! [`crate::crypto`].
 
 pub mod cache;
 pub mod claims;
 pub mod codec;
 pub mod cookie;
 pub mod csrf;
+pub mod redis;
 pub mod refresh;
 pub mod state;
 
