@@ -241,6 +241,41 @@ async fn a_valid_session_is_allowed_with_identity_headers_and_forged_ones_remove
     assert!(ok.response_headers_to_add.is_empty());
 }
 
+/// Found by tests/fuzz (ext_authz_check): a forged identity header whose value is not legal
+/// HTTP (a control byte) used to be dropped while rebuilding the request, so it was not listed
+/// in `headers_to_remove` and Envoy would have forwarded it to the app.
+#[tokio::test]
+async fn a_forged_identity_header_with_an_illegal_value_is_still_removed() {
+    let app = app(&[]).await;
+    let cookie = session_cookie(&app, "ada@example.com");
+    let resp = run(
+        &app,
+        check_request(
+            "GET",
+            "/private",
+            &[
+                ("cookie", &cookie),
+                ("x-auth-request-anything", "admin\u{7}"),
+                ("x-forwarded-id-token", "forged\r"),
+            ],
+        ),
+    )
+    .await;
+    let ok = ok(&resp);
+    let mut removed = ok.headers_to_remove.clone();
+    removed.sort();
+    assert_eq!(
+        removed,
+        ["cookie", "x-auth-request-anything", "x-forwarded-id-token"]
+    );
+    let orig = original_request(check_request("GET", "/", &[("x-other", "a\u{0}b")])).unwrap();
+    assert_eq!(
+        orig.headers.get("x-other").unwrap(),
+        "",
+        "an illegal value reads as empty"
+    );
+}
+
 #[tokio::test]
 async fn a_session_cookie_alone_is_removed_from_the_request_to_the_app() {
     let app = app(&[]).await;

@@ -42,6 +42,7 @@ pub use error::{Blame, Endpoint, ProviderError, TokenCheck};
 pub use github::GithubProvider;
 pub use gitlab::GitlabProvider;
 pub use google::GoogleProvider;
+pub use jwks::verify_jws_offline;
 pub use keycloak::KeycloakProvider;
 pub use oidc::OidcProvider;
 
