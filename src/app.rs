@@ -48,6 +48,8 @@ pub struct App {
     pub machine: crate::machine::MachineAuth,
     /// When forwarding headers are believed (`reverse_proxy` + `trusted_proxy_ips`).
     pub forward: crate::forwarded::ForwardPolicy,
+    /// Which requests are health checks (by path; see [`crate::health`]).
+    pub health: crate::health::HealthChecks,
 }
 
 /// Facts about one request, computed once at the top of the request path.
@@ -267,7 +269,17 @@ impl App {
             )
             .map_err(|e| format!("real_client_ip_header: {e}"))?,
         };
+        let health = crate::health::HealthChecks {
+            ping_path: cfg.ping_path.clone(),
+            ready_path: cfg.ready_path.clone(),
+            ping_user_agent: cfg.ping_user_agent.clone().unwrap_or_default(),
+            gcp: cfg.gcp_healthchecks,
+        };
+        if cfg.gcp_healthchecks {
+            tracing::warn!("gcp_healthchecks is deprecated (as in oauth2-proxy): probe ping_path instead; /liveness_check and /readiness_check answer only User-Agent GoogleHC/1.0 or ping_user_agent");
+        }
         Ok(App {
+            health,
             cfg,
             clock,
             codec,

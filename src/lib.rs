@@ -18,6 +18,7 @@ pub mod flow;
 pub mod forward_auth;
 pub mod forwarded;
 pub mod headers;
+pub mod health;
 pub mod inject;
 pub mod machine;
 pub mod metrics;

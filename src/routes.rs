@@ -13,6 +13,7 @@ use crate::authz::Decision;
 use crate::error::AppError;
 use crate::flow::cache::{SessionCache, VerifiedSession};
 use crate::flow::{self, SessionLookup};
+use crate::health::Check;
 use crate::server::{ConnInfo, Handler};
 use crate::upstream::{ClientScheme, ProxyContext, UpstreamError};
 use crate::Body;
@@ -65,16 +66,20 @@ impl App {
         ctx: &RequestCtx,
     ) -> (Response<Body>, Option<String>) {
         let path = req.uri().path();
-        // Health checks match the exact path only, and never reach the app: they cannot be used
-        // to bypass authentication.
-        if path == self.cfg.ping_path || self.is_ping_user_agent(req.headers()) {
-            return (
-                page(StatusCode::OK, "text/plain; charset=utf-8", "OK"),
-                None,
-            );
-        }
-        if path == self.cfg.ready_path {
-            return (self.ready(), None);
+        // Health checks are decided by the path (a User-Agent alone never makes one: see
+        // `health`), are answered here and never reach the app or the authentication chain.
+        match self
+            .health
+            .classify(path, header_str(req.headers(), USER_AGENT))
+        {
+            Some(Check::Ping) => {
+                return (
+                    page(StatusCode::OK, "text/plain; charset=utf-8", "OK"),
+                    None,
+                )
+            }
+            Some(Check::Ready) => return (self.ready(), None),
+            None => {}
         }
         if self.cfg.force_https && ctx.scheme != "https" {
             let location = format!(
@@ -269,13 +274,6 @@ impl App {
                 "text/plain; charset=utf-8",
                 "identity provider discovery has not succeeded yet for every provider",
             )
-        }
-    }
-
-    fn is_ping_user_agent(&self, headers: &HeaderMap) -> bool {
-        match &self.cfg.ping_user_agent {
-            Some(ua) if !ua.is_empty() => header_str(headers, USER_AGENT) == Some(ua.as_str()),
-            _ => false,
         }
     }
 

@@ -460,20 +460,73 @@ async fn the_health_check_cannot_be_used_to_bypass_authentication() {
         let (status, _, body) = raw(port, "GET", target, &[]).await;
         assert_eq!((status, body.as_str()), (200, "OK"), "{target}");
     }
-    // The ping User-Agent on a protected path is answered like a ping, never proxied.
-    for method in ["GET", "POST"] {
-        let (status, _, body) = raw(
-            port,
-            method,
-            "/secret",
-            &[("User-Agent", "HealthChecker/1.0"), ("Content-Length", "0")],
-        )
-        .await;
+    // GHSA-5hvv-m4w4-gf6v: the ping User-Agent never turns another path into a health check.
+    // Behind nginx auth_request or Traefik forwardAuth a 2xx from /oauth2/auth means
+    // "allowed", so these must answer exactly as for any client without a session.
+    let ua = ("User-Agent", "HealthChecker/1.0");
+    for (method, target, want) in [
+        ("GET", "/oauth2/auth", 401),
+        ("HEAD", "/oauth2/auth", 401),
+        ("GET", "/oauth2/auth?allowed_groups=admins", 401),
+        ("GET", "/oauth2/ext_authz/secret", 401),
+        ("POST", "/oauth2/ext_authz/", 401),
+        ("GET", "/secret", 401),
+        ("POST", "/secret", 401),
+        ("GET", "/", 401),
+    ] {
+        let (status, _, body) =
+            raw(port, method, target, &[ua, json, ("Content-Length", "0")]).await;
+        assert_eq!(status, want, "{method} {target} with the ping UA: {body}");
+        assert_ne!(body, "OK", "{method} {target} answered like a ping");
+    }
+    // A browser with the ping User-Agent gets the sign-in page, not "OK".
+    let (status, _, body) = raw(port, "GET", "/secret", &[ua]).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("Sign in"), "{body}");
+    assert_eq!(stack.app.hits(), hits, "a health check reached the app");
+    // A signed-in user whose client happens to send the ping User-Agent is proxied normally.
+    let browser = signed_in(&stack, &Login::new("hc-user")).await;
+    let resp = browser
+        .request(Method::GET, &stack.proxy.url("/secret"))
+        .header("User-Agent", "HealthChecker/1.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let echo: EchoReply = resp.json().await.unwrap();
+    assert_eq!(echo.path, "/secret");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gcp_health_checks_answer_only_googles_paths_for_googles_probe() {
+    let stack = stack(|c| forward(c).enable("gcp-healthchecks")).await;
+    let port = stack.proxy.port();
+    let hits = stack.app.hits();
+    let google = ("User-Agent", "GoogleHC/1.0");
+    for target in ["/liveness_check", "/readiness_check"] {
+        let (status, _, body) = raw(port, "GET", target, &[google]).await;
+        assert_eq!((status, body.as_str()), (200, "OK"), "{target}");
+        // The ping User-Agent is accepted there too, as oauth2-proxy v7 does.
+        let (status, _, body) =
+            raw(port, "GET", target, &[("User-Agent", "HealthChecker/1.0")]).await;
         assert_eq!(
             (status, body.as_str()),
             (200, "OK"),
-            "{method} with the ping UA"
+            "{target} with the ping UA"
         );
+        // Another client on these paths is an ordinary, unauthenticated request.
+        let (status, _, _) = raw(port, "GET", target, &[("Accept", "application/json")]).await;
+        assert_eq!(status, 401, "{target} without Google's User-Agent");
+    }
+    for target in ["/oauth2/auth", "/secret", "/liveness_check/x"] {
+        let (status, _, body) = raw(
+            port,
+            "GET",
+            target,
+            &[google, ("Accept", "application/json")],
+        )
+        .await;
+        assert_eq!(status, 401, "{target} with GoogleHC/1.0: {body}");
     }
     assert_eq!(stack.app.hits(), hits, "a health check reached the app");
 }

@@ -338,3 +338,73 @@ async fn large_session_is_split_into_chunks_that_work_and_all_clear_on_sign_out(
     assert!(session_cookie_names(&browser).is_empty());
     assert_signed_out(&stack, &browser).await;
 }
+
+/// GHSA-f24x-5g9q-753f: the sign-in page starts a new login without the old session (a fixed
+/// or stolen session cannot survive a visit to it), for plain and for split cookies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_in_page_expires_every_session_cookie_plain_or_split() {
+    let stack = Stack::start().await;
+    // A plain session cookie.
+    let browser = Browser::new();
+    stack.sign_in(&browser, "/", &Login::new("fixation")).await;
+    assert_eq!(
+        session_cookie_names(&browser),
+        vec![COOKIE_NAME.to_string()]
+    );
+    let resp = browser.get(&stack.proxy.url("/oauth2/sign_in")).await;
+    assert_eq!(resp.status(), 200);
+    assert!(deleted_session_cookies(&resp).contains(&COOKIE_NAME.to_string()));
+    assert!(session_cookie_names(&browser).is_empty());
+    assert_signed_out(&stack, &browser).await;
+
+    // A session split into chunks: every chunk is expired.
+    let browser = Browser::new();
+    let groups: Vec<String> = (0..150)
+        .map(|i| {
+            let digest = Sha256::digest(format!("fix-{i}").as_bytes());
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            format!("g-{}", &hex[..22])
+        })
+        .collect();
+    let callback = stack
+        .callback_url(&browser, "/", &Login::new("fixation2").groups(&groups))
+        .await;
+    assert_eq!(browser.get(callback.as_str()).await.status(), 302);
+    let chunks = session_cookie_names(&browser);
+    assert!(chunks.len() >= 2, "expected chunks, got {chunks:?}");
+    let resp = browser
+        .get(&stack.proxy.url("/oauth2/sign_in?rd=/after"))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let deleted = deleted_session_cookies(&resp);
+    for name in &chunks {
+        assert!(deleted.contains(name), "{name} not expired: {deleted:?}");
+    }
+    assert!(session_cookie_names(&browser).is_empty());
+    assert_signed_out(&stack, &browser).await;
+
+    // Without any session cookie the page sets no cookie at all.
+    let resp = Browser::new()
+        .get(&stack.proxy.url("/oauth2/sign_in"))
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        set_cookie_lines(&resp).is_empty(),
+        "{:?}",
+        set_cookie_lines(&resp)
+    );
+}
+
+/// The same with skip_provider_button: /oauth2/sign_in goes straight to the provider, and
+/// still expires the old session first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_in_redirect_with_skip_provider_button_also_expires_the_session() {
+    let stack = Stack::start_with(IdpConfig::default(), |c| c.enable("skip-provider-button")).await;
+    let browser = Browser::new();
+    stack.sign_in(&browser, "/", &Login::new("skipper")).await;
+    assert!(!session_cookie_names(&browser).is_empty());
+    let resp = browser.get(&stack.proxy.url("/oauth2/sign_in")).await;
+    assert_eq!(resp.status(), 302, "straight to the provider");
+    assert!(deleted_session_cookies(&resp).contains(&COOKIE_NAME.to_string()));
+    assert!(session_cookie_names(&browser).is_empty());
+}

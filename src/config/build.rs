@@ -386,6 +386,7 @@ pub(super) fn build(
         ping_path,
         ready_path,
         ping_user_agent: c.opt_string("ping_user_agent"),
+        gcp_healthchecks: c.boolean("gcp_healthchecks"),
         redirect_url,
         relative_redirect_url,
         upstreams,

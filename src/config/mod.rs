@@ -342,8 +342,10 @@ pub struct Config {
     /// `ping_path` (default `/ping`), `ready_path` (default `/ready`).
     pub ping_path: String,
     pub ready_path: String,
-    /// `ping_user_agent`: requests with this User-Agent are answered like `/ping`.
+    /// `ping_user_agent`: only meaningful on health-check paths (see [`crate::health`]).
     pub ping_user_agent: Option<String>,
+    /// `gcp_healthchecks`: also answer Google's `/liveness_check` and `/readiness_check`.
+    pub gcp_healthchecks: bool,
     /// `redirect_url`: absolute callback URL; `None` = derived from the request host + `{prefix}/callback`.
     pub redirect_url: Option<url::Url>,
     /// `relative_redirect_url`.

@@ -15,7 +15,8 @@ use crate::error::AppError;
 use crate::headers::{auth_response_headers, strip_identity_headers, upstream_headers, Identity};
 use crate::pages::SignInData;
 use crate::provider::{
-    AuthorizeParams, CodeChallenge, Identity as ProviderIdentity, PkceMethod, ProviderError,
+    AuthorizeParams, CodeChallenge, Identity as ProviderIdentity, IssuerCheck, PkceMethod,
+    ProviderError,
 };
 use crate::redirect::validate_redirect;
 use crate::session::cookie::{
@@ -275,8 +276,11 @@ fn refreshed_session(
 }
 
 /// Set-Cookie values that clear every session cookie chunk the client sent.
-fn clear_all(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> Vec<String> {
+pub(crate) fn clear_all(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> Vec<String> {
     let present = present_cookie_names(headers, &app.cookies.name);
+    if present.is_empty() {
+        return Vec::new();
+    }
     clear_cookies(&app.cookies, present.iter().map(String::as_str), &ctx.host)
 }
 
@@ -413,7 +417,9 @@ pub fn unauthenticated(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> 
     if app.cfg.pages.skip_provider_button && app.providers.len() == 1 {
         return start_login(app, ctx, rd, 0);
     }
-    sign_in_response(app, ctx, &rd, StatusCode::FORBIDDEN)
+    // The sign-in page ends any session the browser has (as oauth2-proxy's SignInPage does):
+    // here the cookie, if any, was already refused, and the caller clears it.
+    sign_in_response(app, ctx, &rd, StatusCode::FORBIDDEN, Vec::new())
 }
 
 /// `/oauth2/sign_in`.
@@ -421,10 +427,21 @@ pub fn sign_in_page(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Res
     let rd =
         query_param(req.uri(), "rd").or_else(|| header(req.headers(), "x-auth-request-redirect"));
     let rd = safe_return(app, rd.as_deref(), ctx);
-    if app.cfg.pages.skip_provider_button && app.providers.len() == 1 {
-        return start_login(app, ctx, rd, 0);
+    // Session-fixation defence (GHSA-f24x-5g9q-753f): a new sign-in starts without the old
+    // session. Every session cookie the browser sent (base name and every `_N` chunk) is
+    // expired, also when skip_provider_button goes straight to the provider.
+    let clear = clear_all(app, req.headers(), ctx);
+    if !clear.is_empty() {
+        tracing::info!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip,
+            "sign-in page: the existing session cookie is cleared");
     }
-    sign_in_response(app, ctx, &rd, StatusCode::OK)
+    let mut resp = if app.cfg.pages.skip_provider_button && app.providers.len() == 1 {
+        start_login(app, ctx, rd, 0)
+    } else {
+        sign_in_response(app, ctx, &rd, StatusCode::OK, Vec::new())
+    };
+    add_cookies(&mut resp, &clear);
+    resp
 }
 
 /// The page kind (logo and colours) of a provider type.
@@ -436,11 +453,13 @@ fn button_kind(kind: &str) -> &str {
     }
 }
 
+/// The sign-in page, with `clear` (Set-Cookie values expiring the browser's session cookies).
 pub(crate) fn sign_in_response(
     app: &App,
     ctx: &RequestCtx,
     rd: &str,
     status: StatusCode,
+    clear: Vec<String>,
 ) -> Response<Body> {
     let _ = ctx;
     let rd_q = url::form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>();
@@ -465,7 +484,9 @@ pub(crate) fn sign_in_response(
         providers,
         custom_login: app.machine.shows_form(),
     });
-    page(status, "text/html; charset=utf-8", html)
+    let mut resp = page(status, "text/html; charset=utf-8", html);
+    add_cookies(&mut resp, &clear);
+    resp
 }
 
 /// `/oauth2/start`: `?provider=<id>` picks the provider (an unknown id is a 400); without it,
@@ -483,7 +504,10 @@ pub fn start(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Response<B
             }
         },
         None if app.providers.len() == 1 => 0,
-        None => return sign_in_response(app, ctx, &rd, StatusCode::OK),
+        None => {
+            let clear = clear_all(app, req.headers(), ctx);
+            return sign_in_response(app, ctx, &rd, StatusCode::OK, clear);
+        }
     };
     start_login(app, ctx, rd, index)
 }
@@ -658,18 +682,16 @@ pub async fn callback(
     let _ = login_provider.set(index);
     // RFC 9207: an authorization response that says it comes from another issuer belongs to
     // another provider's login (a mix-up, or a callback replayed with another login's state).
-    if let (Some(iss), Some(expected)) = (query_param(uri, "iss"), provider.issuer()) {
-        if iss != expected {
-            tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip,
-                provider = provider.id(), security = true,
-                "login failed: the authorization response's issuer is not the state's provider");
-            return fail(
-                AppError::LoginRejected {
-                    reason: "the sign-in response came from another identity provider than the one this login started with".into(),
-                },
-                "/",
-            );
-        }
+    if let Err(why) = response_issuer_ok(app, index, query_param(uri, "iss").as_deref()) {
+        tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip,
+            provider = provider.id(), security = true, reason = why,
+            "login failed: the authorization response's issuer is not the state's provider");
+        return fail(
+            AppError::LoginRejected {
+                reason: "the sign-in response came from another identity provider than the one this login started with".into(),
+            },
+            "/",
+        );
     }
     // 5. The provider's own error, if any.
     if let Some(error) = query_param(uri, "error") {
@@ -754,6 +776,28 @@ pub async fn callback(
     add_cookies(&mut resp, &stale);
     add_cookies(&mut resp, &clear_csrf);
     (resp, Some(session.email))
+}
+
+/// The RFC 9207 mix-up defence for a login started at provider `index`: the response's `iss`
+/// must name that provider; it must be present when the provider promised it; and an `iss`
+/// naming another configured provider is refused even when this one has no issuer identifier.
+fn response_issuer_ok(app: &App, index: usize, iss: Option<&str>) -> Result<(), &'static str> {
+    match app.providers[index].check_response_issuer(iss) {
+        IssuerCheck::Matches => Ok(()),
+        IssuerCheck::Mismatch => Err("iss names another issuer"),
+        IssuerCheck::Missing => Err("iss missing although the provider promises it"),
+        IssuerCheck::Unknown => {
+            let other =
+                app.providers.iter().enumerate().any(|(i, p)| {
+                    i != index && p.check_response_issuer(iss) == IssuerCheck::Matches
+                });
+            if iss.is_some() && other {
+                Err("iss names another configured provider")
+            } else {
+                Ok(())
+            }
+        }
+    }
 }
 
 fn provider_error(e: &ProviderError) -> AppError {

@@ -442,6 +442,8 @@ pub async fn form_sign_in(
     if !is_form {
         return (app.error_response(ctx, &AppError::BadRequest, "/"), None);
     }
+    // A failed attempt shows the sign-in page, which ends any session the browser still has.
+    let clear_session = crate::flow::clear_all(app, req.headers(), ctx);
     let body: Bytes = match http_body_util::Limited::new(req.into_body(), MAX_FORM_BODY)
         .collect()
         .await
@@ -463,7 +465,7 @@ pub async fn form_sign_in(
         tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, user = %user,
             "sign-in form: wrong user or password");
         return (
-            crate::flow::sign_in_response(app, ctx, &rd, StatusCode::UNAUTHORIZED),
+            crate::flow::sign_in_response(app, ctx, &rd, StatusCode::UNAUTHORIZED, clear_session),
             None,
         );
     }

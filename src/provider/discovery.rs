@@ -27,6 +27,9 @@ pub(crate) struct Metadata {
     pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
     #[serde(default)]
     pub id_token_signing_alg_values_supported: Option<Vec<String>>,
+    /// RFC 9207 section 3: the provider sends `iss` in every authorization response.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 /// The configured overrides and expectations, independent of the config file's types.
@@ -47,6 +50,13 @@ pub(crate) struct Overrides {
 pub(crate) struct Resolved {
     /// The `iss` every id_token must carry; `None` with insecure_oidc_skip_issuer_verification.
     pub issuer: Option<String>,
+    /// The provider's issuer identifier (discovered, else configured), also with
+    /// insecure_oidc_skip_issuer_verification: the RFC 9207 mix-up defence compares an
+    /// authorization response's `iss` with it.
+    pub response_issuer: String,
+    /// The provider promised `iss` in every authorization response (RFC 9207): a response
+    /// without it is refused.
+    pub iss_parameter_supported: bool,
     pub authorization: url::Url,
     pub token: url::Url,
     pub userinfo: Option<url::Url>,
@@ -193,6 +203,9 @@ pub(crate) fn resolve(o: &Overrides, meta: Option<&Metadata>) -> Result<Resolved
     let algorithms =
         accepted_algorithms(meta.and_then(|m| m.id_token_signing_alg_values_supported.as_deref()))?;
     Ok(Resolved {
+        response_issuer: issuer.clone(),
+        iss_parameter_supported: meta
+            .is_some_and(|m| m.authorization_response_iss_parameter_supported),
         issuer: (!o.skip_issuer_verification).then_some(issuer),
         authorization,
         token,

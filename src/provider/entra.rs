@@ -15,8 +15,6 @@
 //!   `email` is not necessarily verified: when the token says so (`xms_edov: false`) the
 //!   login is refused.
 
-use std::time::SystemTime;
-
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -25,16 +23,13 @@ use crate::config::ProviderConfig;
 use super::api::{self, MAX_PAGES};
 use super::claims;
 use super::error::{Endpoint, ProviderError, TokenCheck};
-use super::oidc::OidcProvider;
-use super::{AuthorizeParams, Identity, Provider, ProviderFuture, Refreshed};
+use super::oidc::{Enrich, Oidc, OidcCore, OidcKind};
 
 const GRAPH: Endpoint = Endpoint::Api("Microsoft Graph");
 const MULTI_TENANT: [&str; 3] = ["common", "organizations", "consumers"];
 
-/// The Entra ID provider.
-pub struct EntraProvider {
-    oidc: OidcProvider,
-    kind: &'static str,
+/// What the Entra ID kind adds: tenant checks, the unverified-email hint, Graph groups.
+pub struct Entra {
     /// With a multi-tenant issuer: the issuer's scheme+host and the path after the tenant.
     multi_tenant: Option<(url::Url, usize)>,
     allowed_tenants: Vec<String>,
@@ -42,13 +37,17 @@ pub struct EntraProvider {
     group_field: String,
 }
 
-impl std::fmt::Debug for EntraProvider {
+impl std::fmt::Debug for Entra {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EntraProvider")
-            .field("oidc", &self.oidc)
+        f.debug_struct("Entra")
+            .field("multi_tenant", &self.multi_tenant)
+            .field("allowed_tenants", &self.allowed_tenants)
             .finish_non_exhaustive()
     }
 }
+
+/// The Entra ID provider (`entra-id`, and `azure` for the legacy options).
+pub type EntraProvider = Oidc<Entra>;
 
 fn cfg_err(key: &'static str, message: impl Into<String>) -> ProviderError {
     ProviderError::Config {
@@ -142,16 +141,8 @@ impl EntraProvider {
                 ))
             }
         };
-        let kind = if cfg.kind == "azure" {
-            "azure"
-        } else {
-            "entra-id"
-        };
-        let oidc =
-            OidcProvider::new(&inner)?.with_email_fallback(vec!["upn", "preferred_username"]);
-        Ok(Self {
-            oidc,
-            kind,
+        let core = OidcCore::new(&inner)?.with_email_fallback(vec!["upn", "preferred_username"]);
+        let kind = Entra {
             multi_tenant,
             allowed_tenants: cfg
                 .azure
@@ -162,9 +153,12 @@ impl EntraProvider {
                 .collect(),
             graph_me,
             group_field,
-        })
+        };
+        Ok(Oidc::from_parts(core, kind))
     }
+}
 
+impl Entra {
     /// The tenant checks and the email verification hint (pure but for `self`).
     fn check_tenant(&self, id: &Map<String, Value>) -> Result<(), ProviderError> {
         if id
@@ -212,7 +206,11 @@ impl EntraProvider {
     }
 
     /// The user's groups from Graph `me/transitiveMemberOf`, every page.
-    async fn graph_groups(&self, access_token: &str) -> Result<Vec<String>, ProviderError> {
+    async fn graph_groups(
+        &self,
+        core: &OidcCore,
+        access_token: &str,
+    ) -> Result<Vec<String>, ProviderError> {
         let auth = api::authorization(GRAPH, "Bearer", access_token)?;
         let mut url = api::join(&self.graph_me, "transitiveMemberOf");
         url.query_pairs_mut()
@@ -220,7 +218,7 @@ impl EntraProvider {
         let mut out = Vec::new();
         for _ in 0..MAX_PAGES {
             let f = api::get(
-                self.oidc.credentialed_client(),
+                core.credentialed_client(),
                 GRAPH,
                 &url,
                 &auth,
@@ -252,82 +250,58 @@ impl EntraProvider {
             detail: format!("more than {MAX_PAGES} pages of groups"),
         })
     }
+}
 
-    async fn run_redeem(
-        &self,
-        code: &str,
-        redirect_uri: &str,
-        code_verifier: Option<&str>,
-        nonce: Option<&str>,
-        now: SystemTime,
-    ) -> Result<Identity, ProviderError> {
-        let (mut identity, id) = self
-            .oidc
-            .redeem_with_claims(code, redirect_uri, code_verifier, nonce, now)
-            .await?;
-        self.check_tenant(&id)?;
-        if groups_overage(&id) {
-            identity.claims.groups = self.graph_groups(&identity.tokens.access_token).await?;
+impl OidcKind for Entra {
+    async fn enrich<'a>(&'a self, core: &'a OidcCore, e: Enrich<'a>) -> Result<(), ProviderError> {
+        self.check_tenant(e.id_token)?;
+        if groups_overage(e.id_token) {
+            e.claims.groups = self.graph_groups(core, e.access_token).await?;
         }
-        Ok(identity)
+        Ok(())
     }
 
-    async fn run_refresh(
-        &self,
-        refresh_token: &str,
-        now: SystemTime,
-    ) -> Result<Refreshed, ProviderError> {
-        let (mut refreshed, id) = self.oidc.refresh_with_claims(refresh_token, now).await?;
-        if let (Some(c), Some(id)) = (refreshed.claims.as_mut(), id) {
-            self.check_tenant(&id)?;
-            if groups_overage(&id) {
-                c.groups = self.graph_groups(&refreshed.tokens.access_token).await?;
-            }
-        }
-        Ok(refreshed)
+    /// With a multi-tenant issuer (`https://login.microsoftonline.com/{tenantid}/v2.0`),
+    /// every tenant's own issuer names this provider.
+    fn issuer_matches(&self, issuer: &str, iss: &str) -> bool {
+        issuer == iss || (self.multi_tenant.is_some() && tenant_template_matches(issuer, iss))
     }
 }
 
-impl Provider for EntraProvider {
-    fn id(&self) -> &str {
-        self.oidc.id()
-    }
-    fn display_name(&self) -> &str {
-        self.oidc.display_name()
-    }
-    fn kind(&self) -> &str {
-        self.kind
-    }
-    fn is_ready(&self) -> bool {
-        self.oidc.is_ready()
-    }
-    fn discover(&self) -> ProviderFuture<'_, ()> {
-        self.oidc.discover()
-    }
-    fn authorize_url(&self, params: &AuthorizeParams<'_>) -> Result<url::Url, ProviderError> {
-        self.oidc.authorize_url(params)
-    }
-    fn redeem<'a>(
-        &'a self,
-        code: &'a str,
-        redirect_uri: &'a str,
-        code_verifier: Option<&'a str>,
-        expected_nonce: Option<&'a str>,
-        now: SystemTime,
-    ) -> ProviderFuture<'a, Identity> {
-        Box::pin(self.run_redeem(code, redirect_uri, code_verifier, expected_nonce, now))
-    }
-    fn refresh<'a>(
-        &'a self,
-        refresh_token: &'a str,
-        now: SystemTime,
-    ) -> ProviderFuture<'a, Refreshed> {
-        Box::pin(self.run_refresh(refresh_token, now))
-    }
+/// `iss` is `template` with its `{tenantid}` placeholder replaced by one non-empty path
+/// segment (pure).
+pub(crate) fn tenant_template_matches(template: &str, iss: &str) -> bool {
+    let Some((prefix, suffix)) = template.split_once("{tenantid}") else {
+        return false;
+    };
+    iss.len() > prefix.len() + suffix.len()
+        && iss.starts_with(prefix)
+        && iss.ends_with(suffix)
+        && !iss[prefix.len()..iss.len() - suffix.len()].contains(['/', '{', '}'])
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_multi_tenant_template_matches_exactly_one_tenant_segment() {
+        let t = "https://login.microsoftonline.com/{tenantid}/v2.0";
+        for (iss, want) in [
+            ("https://login.microsoftonline.com/72f988bf-86f1/v2.0", true),
+            ("https://login.microsoftonline.com//v2.0", false),
+            ("https://login.microsoftonline.com/a/b/v2.0", false),
+            ("https://login.microsoftonline.com/{tenantid}/v2.0", false),
+            ("https://evil.example/72f988bf/v2.0", false),
+            ("https://login.microsoftonline.com/72f988bf/v2.0/", false),
+            ("https://login.microsoftonline.com/72f988bf", false),
+        ] {
+            assert_eq!(tenant_template_matches(t, iss), want, "{iss}");
+        }
+        assert!(!tenant_template_matches(
+            "https://login.microsoftonline.com/common/v2.0",
+            "https://login.microsoftonline.com/x/v2.0"
+        ));
+    }
+
     use super::*;
     use serde_json::json;
 

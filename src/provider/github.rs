@@ -20,7 +20,9 @@ use super::api::{self, eq_ci, MAX_PAGES};
 use super::error::{Endpoint, ProviderError};
 use super::http::{self, IdpClient};
 use super::token::{expiry, parse_token_response, TokenResponse};
-use super::{AuthorizeParams, Claims, Identity, Provider, ProviderFuture, Refreshed, Tokens};
+use super::{
+    AuthorizeParams, Claims, Identity, IssuerCheck, Provider, ProviderFuture, Refreshed, Tokens,
+};
 
 const API: Endpoint = Endpoint::Api("GitHub API");
 const ACCEPT: &str = "application/vnd.github+json";
@@ -564,6 +566,11 @@ impl Provider for GithubProvider {
 
     fn kind(&self) -> &str {
         "github"
+    }
+
+    /// GitHub is plain OAuth 2.0: it has no issuer identifier and sends no `iss`.
+    fn check_response_issuer(&self, _iss: Option<&str>) -> IssuerCheck {
+        IssuerCheck::Unknown
     }
 
     fn is_ready(&self) -> bool {

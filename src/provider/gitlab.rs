@@ -9,16 +9,14 @@
 //! As in oauth2-proxy, a user passes when in any listed group OR any listed project; the
 //! session's groups are the groups plus `project:group/project` for each such project.
 
-use std::time::SystemTime;
-
 use serde::Deserialize;
 
 use crate::config::ProviderConfig;
 
 use super::api;
 use super::error::{Endpoint, ProviderError};
-use super::oidc::OidcProvider;
-use super::{AuthorizeParams, Claims, Identity, Provider, ProviderFuture, Refreshed};
+use super::oidc::{Enrich, Oidc, OidcCore, OidcKind};
+use super::Claims;
 
 const GITLAB_API: Endpoint = Endpoint::Api("GitLab API");
 /// Reporter: oauth2-proxy's default access level for `gitlab_projects`.
@@ -81,21 +79,25 @@ struct Access {
     access_level: u32,
 }
 
-/// The GitLab provider.
-pub struct GitlabProvider {
-    oidc: OidcProvider,
+/// What the GitLab kind adds: `gitlab_groups` and `gitlab_projects`.
+pub struct Gitlab {
     api: url::Url,
     groups: Vec<String>,
     projects: Vec<ProjectRule>,
 }
 
-impl std::fmt::Debug for GitlabProvider {
+impl std::fmt::Debug for Gitlab {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GitlabProvider")
-            .field("oidc", &self.oidc)
-            .finish_non_exhaustive()
+        f.debug_struct("Gitlab")
+            .field("api", &self.api)
+            .field("groups", &self.groups)
+            .field("projects", &self.projects)
+            .finish()
     }
 }
+
+/// The GitLab provider.
+pub type GitlabProvider = Oidc<Gitlab>;
 
 impl GitlabProvider {
     /// Validate the options and build the provider (no network I/O).
@@ -126,8 +128,7 @@ impl GitlabProvider {
         if inner.display_name.is_empty() || inner.display_name == "OpenID Connect" {
             inner.display_name = "GitLab".into();
         }
-        Ok(Self {
-            oidc: OidcProvider::new(&inner)?,
+        let kind = Gitlab {
             api: api::join(&issuer, "/api/v4/"),
             groups: cfg
                 .gitlab
@@ -137,11 +138,19 @@ impl GitlabProvider {
                 .filter(|g| !g.is_empty())
                 .collect(),
             projects,
-        })
+        };
+        Ok(Oidc::from_parts(OidcCore::new(&inner)?, kind))
     }
+}
 
+impl Gitlab {
     /// Whether the user reaches the rule's access level on the project.
-    async fn project_ok(&self, rule: &ProjectRule, token: &str) -> Result<bool, ProviderError> {
+    async fn project_ok(
+        &self,
+        core: &OidcCore,
+        rule: &ProjectRule,
+        token: &str,
+    ) -> Result<bool, ProviderError> {
         let auth = api::authorization(GITLAB_API, "Bearer", token)?;
         let encoded: String = url::form_urlencoded::byte_serialize(rule.path.as_bytes()).collect();
         // The path must stay one encoded segment: set it raw, not through join().
@@ -152,7 +161,7 @@ impl GitlabProvider {
             encoded.replace('+', "%20")
         ));
         let f = api::get(
-            self.oidc.credentialed_client(),
+            core.credentialed_client(),
             GITLAB_API,
             &url,
             &auth,
@@ -175,7 +184,12 @@ impl GitlabProvider {
         Ok(!p.archived && level >= rule.level)
     }
 
-    async fn check(&self, claims: &mut Claims, token: &str) -> Result<(), ProviderError> {
+    async fn check(
+        &self,
+        core: &OidcCore,
+        claims: &mut Claims,
+        token: &str,
+    ) -> Result<(), ProviderError> {
         if self.groups.is_empty() && self.projects.is_empty() {
             return Ok(());
         }
@@ -184,7 +198,7 @@ impl GitlabProvider {
             .iter()
             .any(|g| self.groups.iter().any(|w| w == g));
         for rule in &self.projects {
-            if self.project_ok(rule, token).await? {
+            if self.project_ok(core, rule, token).await? {
                 claims.groups.push(format!("project:{}", rule.path));
                 allowed = true;
             }
@@ -205,73 +219,11 @@ impl GitlabProvider {
             })
         }
     }
-
-    async fn run_redeem(
-        &self,
-        code: &str,
-        redirect_uri: &str,
-        code_verifier: Option<&str>,
-        nonce: Option<&str>,
-        now: SystemTime,
-    ) -> Result<Identity, ProviderError> {
-        let (mut identity, _) = self
-            .oidc
-            .redeem_with_claims(code, redirect_uri, code_verifier, nonce, now)
-            .await?;
-        let token = identity.tokens.access_token.clone();
-        self.check(&mut identity.claims, &token).await?;
-        Ok(identity)
-    }
-
-    async fn run_refresh(
-        &self,
-        refresh_token: &str,
-        now: SystemTime,
-    ) -> Result<Refreshed, ProviderError> {
-        let (mut refreshed, _) = self.oidc.refresh_with_claims(refresh_token, now).await?;
-        let token = refreshed.tokens.access_token.clone();
-        if let Some(c) = refreshed.claims.as_mut() {
-            self.check(c, &token).await?;
-        }
-        Ok(refreshed)
-    }
 }
 
-impl Provider for GitlabProvider {
-    fn id(&self) -> &str {
-        self.oidc.id()
-    }
-    fn display_name(&self) -> &str {
-        self.oidc.display_name()
-    }
-    fn kind(&self) -> &str {
-        "gitlab"
-    }
-    fn is_ready(&self) -> bool {
-        self.oidc.is_ready()
-    }
-    fn discover(&self) -> ProviderFuture<'_, ()> {
-        self.oidc.discover()
-    }
-    fn authorize_url(&self, params: &AuthorizeParams<'_>) -> Result<url::Url, ProviderError> {
-        self.oidc.authorize_url(params)
-    }
-    fn redeem<'a>(
-        &'a self,
-        code: &'a str,
-        redirect_uri: &'a str,
-        code_verifier: Option<&'a str>,
-        expected_nonce: Option<&'a str>,
-        now: SystemTime,
-    ) -> ProviderFuture<'a, Identity> {
-        Box::pin(self.run_redeem(code, redirect_uri, code_verifier, expected_nonce, now))
-    }
-    fn refresh<'a>(
-        &'a self,
-        refresh_token: &'a str,
-        now: SystemTime,
-    ) -> ProviderFuture<'a, Refreshed> {
-        Box::pin(self.run_refresh(refresh_token, now))
+impl OidcKind for Gitlab {
+    async fn enrich<'a>(&'a self, core: &'a OidcCore, e: Enrich<'a>) -> Result<(), ProviderError> {
+        self.check(core, e.claims, e.access_token).await
     }
 }
 

@@ -20,9 +20,8 @@ use super::api::{self, MAX_PAGES};
 use super::claims::{self, unix_seconds};
 use super::error::{Endpoint, ProviderError};
 use super::http;
-use super::oidc::OidcProvider;
+use super::oidc::{Enrich, Oidc, OidcCore, OidcKind};
 use super::token::parse_token_response;
-use super::{AuthorizeParams, Identity, Provider, ProviderFuture, Refreshed};
 
 const DIRECTORY: Endpoint = Endpoint::Api("Google Directory API");
 const SA_TOKEN: Endpoint = Endpoint::Api("Google service-account token endpoint");
@@ -56,23 +55,25 @@ struct ServiceAccount {
     cached: Mutex<Option<(String, SystemTime)>>,
 }
 
-/// The Google provider.
-pub struct GoogleProvider {
-    oidc: OidcProvider,
+/// What the Google kind adds: the hosted-domain check and Directory API groups.
+pub struct Google {
     hosted_domains: Vec<String>,
     groups: Vec<String>,
     admin_api: url::Url,
     service_account: Option<ServiceAccount>,
 }
 
-impl std::fmt::Debug for GoogleProvider {
+impl std::fmt::Debug for Google {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GoogleProvider")
-            .field("oidc", &self.oidc)
+        f.debug_struct("Google")
+            .field("hosted_domains", &self.hosted_domains)
             .field("groups", &self.groups)
             .finish_non_exhaustive()
     }
 }
+
+/// The Google provider.
+pub type GoogleProvider = Oidc<Google>;
 
 fn cfg_err(key: &'static str, message: impl Into<String>) -> ProviderError {
     ProviderError::Config {
@@ -198,9 +199,8 @@ impl GoogleProvider {
         if let [one] = g.hosted_domains.as_slice() {
             params.push(("hd".to_owned(), one.clone()));
         }
-        let oidc = OidcProvider::new(&inner)?.with_authorize_params(params);
-        Ok(Self {
-            oidc,
+        let core = OidcCore::new(&inner)?.with_authorize_params(params);
+        let kind = Google {
             hosted_domains: g.hosted_domains.clone(),
             groups,
             admin_api: match &g.admin_api_url {
@@ -209,12 +209,16 @@ impl GoogleProvider {
                     .map_err(|e| cfg_err("authproxy_google_admin_api_url", e.to_string()))?,
             },
             service_account,
-        })
+        };
+        Ok(Oidc::from_parts(core, kind))
     }
+}
 
+impl Google {
     /// A Directory API access token for the service account (cached).
     async fn directory_token(
         &self,
+        core: &OidcCore,
         sa: &ServiceAccount,
         now: SystemTime,
     ) -> Result<String, ProviderError> {
@@ -244,8 +248,7 @@ impl GoogleProvider {
                 format!("cannot sign the assertion: {e}"),
             )
         })?;
-        let req = self
-            .oidc
+        let req = core
             .credentialed_client()
             .post(sa.token_uri.clone())
             .header(reqwest::header::ACCEPT, "application/json")
@@ -280,11 +283,12 @@ impl GoogleProvider {
     /// Every group the user belongs to (group emails).
     async fn user_groups(
         &self,
+        core: &OidcCore,
         sa: &ServiceAccount,
         email: &str,
         now: SystemTime,
     ) -> Result<Vec<String>, ProviderError> {
-        let token = self.directory_token(sa, now).await?;
+        let token = self.directory_token(core, sa, now).await?;
         let auth = api::authorization(DIRECTORY, "Bearer", &token)?;
         let base = api::join(&self.admin_api, "/admin/directory/v1/groups");
         let mut out = Vec::new();
@@ -300,7 +304,7 @@ impl GoogleProvider {
                 }
             }
             let f = api::get(
-                self.oidc.credentialed_client(),
+                core.credentialed_client(),
                 DIRECTORY,
                 &url,
                 &auth,
@@ -324,6 +328,7 @@ impl GoogleProvider {
     /// The hosted-domain and group checks; the session's groups.
     async fn check(
         &self,
+        core: &OidcCore,
         id_claims: &Map<String, Value>,
         email: &str,
         now: SystemTime,
@@ -342,7 +347,7 @@ impl GoogleProvider {
         let Some(sa) = &self.service_account else {
             return Ok(None);
         };
-        let groups = self.user_groups(sa, email, now).await?;
+        let groups = self.user_groups(core, sa, email, now).await?;
         if !self.groups.is_empty()
             && !groups
                 .iter()
@@ -355,77 +360,16 @@ impl GoogleProvider {
         }
         Ok(Some(groups))
     }
-
-    async fn run_redeem(
-        &self,
-        code: &str,
-        redirect_uri: &str,
-        code_verifier: Option<&str>,
-        nonce: Option<&str>,
-        now: SystemTime,
-    ) -> Result<Identity, ProviderError> {
-        let (mut identity, id_claims) = self
-            .oidc
-            .redeem_with_claims(code, redirect_uri, code_verifier, nonce, now)
-            .await?;
-        if let Some(groups) = self.check(&id_claims, &identity.claims.email, now).await? {
-            identity.claims.groups = groups;
-        }
-        Ok(identity)
-    }
-
-    async fn run_refresh(
-        &self,
-        refresh_token: &str,
-        now: SystemTime,
-    ) -> Result<Refreshed, ProviderError> {
-        let (mut refreshed, id_claims) = self.oidc.refresh_with_claims(refresh_token, now).await?;
-        // Memberships may have changed since the login: check them again when the refresh
-        // says who the user is.
-        if let (Some(c), Some(id_claims)) = (refreshed.claims.as_mut(), id_claims) {
-            if let Some(groups) = self.check(&id_claims, &c.email, now).await? {
-                c.groups = groups;
-            }
-        }
-        Ok(refreshed)
-    }
 }
 
-impl Provider for GoogleProvider {
-    fn id(&self) -> &str {
-        self.oidc.id()
-    }
-    fn display_name(&self) -> &str {
-        self.oidc.display_name()
-    }
-    fn kind(&self) -> &str {
-        "google"
-    }
-    fn is_ready(&self) -> bool {
-        self.oidc.is_ready()
-    }
-    fn discover(&self) -> ProviderFuture<'_, ()> {
-        self.oidc.discover()
-    }
-    fn authorize_url(&self, params: &AuthorizeParams<'_>) -> Result<url::Url, ProviderError> {
-        self.oidc.authorize_url(params)
-    }
-    fn redeem<'a>(
-        &'a self,
-        code: &'a str,
-        redirect_uri: &'a str,
-        code_verifier: Option<&'a str>,
-        expected_nonce: Option<&'a str>,
-        now: SystemTime,
-    ) -> ProviderFuture<'a, Identity> {
-        Box::pin(self.run_redeem(code, redirect_uri, code_verifier, expected_nonce, now))
-    }
-    fn refresh<'a>(
-        &'a self,
-        refresh_token: &'a str,
-        now: SystemTime,
-    ) -> ProviderFuture<'a, Refreshed> {
-        Box::pin(self.run_refresh(refresh_token, now))
+impl OidcKind for Google {
+    // Memberships may have changed since the login: a refresh that says who the user is
+    // checks them again.
+    async fn enrich<'a>(&'a self, core: &'a OidcCore, e: Enrich<'a>) -> Result<(), ProviderError> {
+        if let Some(groups) = self.check(core, e.id_token, &e.claims.email, e.now).await? {
+            e.claims.groups = groups;
+        }
+        Ok(())
     }
 }
 

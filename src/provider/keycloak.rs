@@ -8,16 +8,13 @@
 //! `groups` claim; `allowed_roles` (`NAME` or `CLIENT:NAME`) and `keycloak_groups` are one
 //! allow-list: any match lets the user in.
 
-use std::time::SystemTime;
-
 use serde_json::{Map, Value};
 
 use crate::config::ProviderConfig;
 
 use super::claims;
 use super::error::ProviderError;
-use super::oidc::OidcProvider;
-use super::{AuthorizeParams, Claims, Identity, Provider, ProviderFuture, Refreshed};
+use super::oidc::{Enrich, Oidc, OidcCore, OidcKind};
 
 /// Realm roles as `NAME`, client roles as `CLIENT:NAME` (pure).
 pub(crate) fn roles(claims: &Map<String, Value>) -> Vec<String> {
@@ -43,20 +40,15 @@ fn has_roles(claims: &Map<String, Value>) -> bool {
     claims.contains_key("realm_access") || claims.contains_key("resource_access")
 }
 
-/// The Keycloak provider.
-pub struct KeycloakProvider {
-    oidc: OidcProvider,
+/// What the Keycloak kind adds: roles, and the `allowed_roles` / `keycloak_groups` allow-list.
+#[derive(Debug)]
+pub struct Keycloak {
     allowed_roles: Vec<String>,
     allowed_groups: Vec<String>,
 }
 
-impl std::fmt::Debug for KeycloakProvider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeycloakProvider")
-            .field("oidc", &self.oidc)
-            .finish_non_exhaustive()
-    }
-}
+/// The Keycloak provider.
+pub type KeycloakProvider = Oidc<Keycloak>;
 
 impl KeycloakProvider {
     /// Validate the options and build the provider (no network I/O).
@@ -78,25 +70,24 @@ impl KeycloakProvider {
                 .filter(|s| !s.is_empty())
                 .collect::<Vec<_>>()
         };
-        Ok(Self {
-            oidc: OidcProvider::new(&inner)?,
-            allowed_roles: clean(&cfg.allowed_roles),
-            allowed_groups: clean(&cfg.keycloak.groups),
-        })
+        Ok(Oidc::from_parts(
+            OidcCore::new(&inner)?,
+            Keycloak {
+                allowed_roles: clean(&cfg.allowed_roles),
+                allowed_groups: clean(&cfg.keycloak.groups),
+            },
+        ))
     }
+}
 
-    async fn enrich(
-        &self,
-        claims: &mut Claims,
-        id: &Map<String, Value>,
-        access_token: &str,
-    ) -> Result<(), ProviderError> {
-        let found = if has_roles(id) {
-            roles(id)
+impl OidcKind for Keycloak {
+    async fn enrich<'a>(&'a self, core: &'a OidcCore, e: Enrich<'a>) -> Result<(), ProviderError> {
+        let claims = e.claims;
+        let found = if has_roles(e.id_token) {
+            roles(e.id_token)
         } else {
-            match self
-                .oidc
-                .userinfo_claims(access_token, &claims.subject)
+            match core
+                .userinfo_claims(e.access_token, &claims.subject)
                 .await?
             {
                 Some(u) => roles(&u),
@@ -125,74 +116,6 @@ impl KeycloakProvider {
             .groups
             .extend(found.into_iter().map(|r| format!("role:{r}")));
         Ok(())
-    }
-
-    async fn run_redeem(
-        &self,
-        code: &str,
-        redirect_uri: &str,
-        code_verifier: Option<&str>,
-        nonce: Option<&str>,
-        now: SystemTime,
-    ) -> Result<Identity, ProviderError> {
-        let (mut identity, id) = self
-            .oidc
-            .redeem_with_claims(code, redirect_uri, code_verifier, nonce, now)
-            .await?;
-        let token = identity.tokens.access_token.clone();
-        self.enrich(&mut identity.claims, &id, &token).await?;
-        Ok(identity)
-    }
-
-    async fn run_refresh(
-        &self,
-        refresh_token: &str,
-        now: SystemTime,
-    ) -> Result<Refreshed, ProviderError> {
-        let (mut refreshed, id) = self.oidc.refresh_with_claims(refresh_token, now).await?;
-        let token = refreshed.tokens.access_token.clone();
-        if let (Some(c), Some(id)) = (refreshed.claims.as_mut(), id) {
-            self.enrich(c, &id, &token).await?;
-        }
-        Ok(refreshed)
-    }
-}
-
-impl Provider for KeycloakProvider {
-    fn id(&self) -> &str {
-        self.oidc.id()
-    }
-    fn display_name(&self) -> &str {
-        self.oidc.display_name()
-    }
-    fn kind(&self) -> &str {
-        "keycloak-oidc"
-    }
-    fn is_ready(&self) -> bool {
-        self.oidc.is_ready()
-    }
-    fn discover(&self) -> ProviderFuture<'_, ()> {
-        self.oidc.discover()
-    }
-    fn authorize_url(&self, params: &AuthorizeParams<'_>) -> Result<url::Url, ProviderError> {
-        self.oidc.authorize_url(params)
-    }
-    fn redeem<'a>(
-        &'a self,
-        code: &'a str,
-        redirect_uri: &'a str,
-        code_verifier: Option<&'a str>,
-        expected_nonce: Option<&'a str>,
-        now: SystemTime,
-    ) -> ProviderFuture<'a, Identity> {
-        Box::pin(self.run_redeem(code, redirect_uri, code_verifier, expected_nonce, now))
-    }
-    fn refresh<'a>(
-        &'a self,
-        refresh_token: &'a str,
-        now: SystemTime,
-    ) -> ProviderFuture<'a, Refreshed> {
-        Box::pin(self.run_refresh(refresh_token, now))
     }
 }
 

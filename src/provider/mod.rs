@@ -44,7 +44,7 @@ pub use gitlab::GitlabProvider;
 pub use google::GoogleProvider;
 pub use jwks::verify_jws_offline;
 pub use keycloak::KeycloakProvider;
-pub use oidc::OidcProvider;
+pub use oidc::{Oidc, OidcKind, OidcProvider};
 
 /// The boxed future returned by the async [`Provider`] methods.
 pub type ProviderFuture<'a, T> =
@@ -58,12 +58,11 @@ pub trait Provider: Send + Sync {
     fn display_name(&self) -> &str;
     /// The provider type (`oidc`).
     fn kind(&self) -> &str;
-    /// The issuer identifier (RFC 9207 `iss`) once known. The callback refuses an
-    /// authorization response whose `iss` names another issuer (mix-up defence with several
-    /// providers). `None`: the provider has no issuer identifier (plain OAuth 2.0).
-    fn issuer(&self) -> Option<&str> {
-        None
-    }
+    /// RFC 9207 mix-up defence: what an authorization response's `iss` parameter (`None`
+    /// when absent) says about this provider. Required of every provider (no default): the
+    /// callback refuses a response that names another issuer, or that lacks an `iss` the
+    /// provider promised.
+    fn check_response_issuer(&self, iss: Option<&str>) -> IssuerCheck;
     /// Whether discovery (and the first JWKS fetch) succeeded; `/ready` reports this.
     fn is_ready(&self) -> bool;
     /// Run discovery once; `Ok` when the provider is ready (also when it already was).
@@ -103,6 +102,21 @@ pub trait Provider: Send + Sync {
         let _ = (access_token, now);
         Box::pin(async { Ok(()) })
     }
+}
+
+/// The verdict of [`Provider::check_response_issuer`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IssuerCheck {
+    /// `iss` names this provider.
+    Matches,
+    /// `iss` names another issuer: the response belongs to another provider's login.
+    Mismatch,
+    /// No `iss`, although the provider advertises `authorization_response_iss_parameter_supported`.
+    Missing,
+    /// Nothing to compare: no `iss` and none promised, or a plain OAuth 2.0 provider without
+    /// an issuer identifier. The callback still refuses an `iss` naming another configured
+    /// provider.
+    Unknown,
 }
 
 /// PKCE method (RFC 7636).

@@ -58,6 +58,8 @@ pub struct GhState {
     pub api_status: Option<u16>,
     /// Delay every API answer.
     pub api_delay: Option<Duration>,
+    /// Every POST to the token endpoint, successful or not.
+    pub token_requests: u64,
     counter: u64,
 }
 
@@ -113,6 +115,11 @@ impl GithubFake {
 
     pub fn base(&self) -> String {
         self.server.base()
+    }
+
+    /// How many token requests this fake has received.
+    pub fn token_requests(&self) -> u64 {
+        self.state.lock().unwrap().token_requests
     }
 
     /// `validate_url` for this fake (GitHub Enterprise layout).
@@ -175,6 +182,7 @@ fn handle(state: &Arc<Mutex<GhState>>, r: &Req) -> Resp {
             Resp::redirect(u.as_str())
         }
         ("POST", "/login/oauth/access_token") => {
+            s.token_requests += 1;
             let f = r.form();
             if f.get("client_id").map(String::as_str) != Some(CLIENT_ID)
                 || f.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET)

@@ -42,6 +42,10 @@ pub struct OidcState {
     pub api: Option<ApiHandler>,
     /// Whether refresh responses carry a new id_token.
     pub refresh_id_token: bool,
+    /// Add RFC 9207's `iss` to authorization responses.
+    pub send_iss: bool,
+    /// Every POST to the token endpoint, successful or not.
+    pub token_requests: u64,
     counter: u64,
 }
 
@@ -134,6 +138,16 @@ impl OidcFake {
 
     pub fn base(&self) -> String {
         self.server.base()
+    }
+
+    /// How many token requests this fake has received.
+    pub fn token_requests(&self) -> u64 {
+        self.state.lock().unwrap().token_requests
+    }
+
+    /// Send RFC 9207's `iss` in authorization responses (or not).
+    pub fn send_iss(&self, on: bool) {
+        self.state.lock().unwrap().send_iss = on;
     }
 
     /// Register `user` with these id_token claims (`iss` may be overridden here).
@@ -229,9 +243,13 @@ fn handle(state: &Arc<Mutex<OidcState>>, issuer_path: &str, issuer: &str, r: &Re
             u.query_pairs_mut()
                 .append_pair("code", &code)
                 .append_pair("state", &st);
+            if s.send_iss {
+                u.query_pairs_mut().append_pair("iss", issuer);
+            }
             Resp::redirect(u.as_str())
         }
         ("POST", "/token") => {
+            s.token_requests += 1;
             if let Some(status) = s.token_status {
                 let mut resp = Resp::json(status, &json!({"error": "server_error"}));
                 resp.delay = s.token_delay;

@@ -1,4 +1,4 @@
-//! The OpenID Connect provider (`provider = "oidc"`).
+//! The one OpenID Connect implementation every OIDC-based provider kind runs on.
 //!
 //! Login: discovery → authorization URL (state, nonce, PKCE) → code exchange at the token
 //! endpoint → id_token signature (JWKS) and claims → userinfo for claims the id_token lacks
@@ -14,13 +14,13 @@ use serde_json::{Map, Value};
 use crate::config::ProviderConfig;
 use crate::crypto::Secret;
 
-use super::claims::{self, Expectations};
-use super::discovery::{self, Overrides, Resolved, TokenAuth};
-use super::error::{Endpoint, ProviderError, TokenCheck};
-use super::http::{self, IdpClient};
-use super::jwks::{JwksCache, Jws, REFETCH_MIN_INTERVAL};
-use super::token::{basic_authorization, expiry, parse_token_response, TokenResponse};
-use super::{AuthorizeParams, Claims, Identity, Provider, ProviderFuture, Refreshed, Tokens};
+use crate::provider::claims::{self, Expectations};
+use crate::provider::discovery::{self, Overrides, Resolved, TokenAuth};
+use crate::provider::error::{Endpoint, ProviderError, TokenCheck};
+use crate::provider::http::{self, IdpClient};
+use crate::provider::jwks::{JwksCache, Jws, REFETCH_MIN_INTERVAL};
+use crate::provider::token::{basic_authorization, expiry, parse_token_response, TokenResponse};
+use crate::provider::{AuthorizeParams, Claims, Identity, Refreshed, Tokens};
 
 /// The standard email claim: the only one whose `email_verified` is enforced (as in
 /// oauth2-proxy, a custom email claim has no matching verification claim).
@@ -42,8 +42,9 @@ const AUTHORIZE_PARAMS: [&str; 11] = [
     "acr_values",
 ];
 
-/// An OpenID Connect provider.
-pub struct OidcProvider {
+/// The OpenID Connect machinery: discovery, authorization URL, code exchange, token and
+/// userinfo verification, refresh. Provider kinds add to it through [`super::OidcKind`].
+pub struct OidcCore {
     id: String,
     kind: String,
     display_name: String,
@@ -71,9 +72,9 @@ pub struct OidcProvider {
     ready: OnceLock<Ready>,
 }
 
-impl std::fmt::Debug for OidcProvider {
+impl std::fmt::Debug for OidcCore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OidcProvider")
+        f.debug_struct("OidcCore")
             .field("id", &self.id)
             .field("ready", &self.ready.get().map(|r| &r.endpoints))
             .finish_non_exhaustive()
@@ -93,7 +94,7 @@ fn non_empty_or(s: &str, default: &str) -> String {
     }
 }
 
-impl OidcProvider {
+impl OidcCore {
     /// Validate the provider options and build the provider (no network I/O yet).
     pub fn new(cfg: &ProviderConfig) -> Result<Self, ProviderError> {
         if cfg.client_id.is_empty() {
@@ -170,29 +171,6 @@ impl OidcProvider {
         &self.http.credentialed
     }
 
-    /// Exchange a code like [`Provider::redeem`], also returning the verified id_token claims
-    /// (for provider-specific checks).
-    pub(crate) async fn redeem_with_claims(
-        &self,
-        code: &str,
-        redirect_uri: &str,
-        code_verifier: Option<&str>,
-        expected_nonce: Option<&str>,
-        now: SystemTime,
-    ) -> Result<(Identity, Map<String, Value>), ProviderError> {
-        self.run_redeem(code, redirect_uri, code_verifier, expected_nonce, now)
-            .await
-    }
-
-    /// Refresh like [`Provider::refresh`], also returning the new id_token's verified claims.
-    pub(crate) async fn refresh_with_claims(
-        &self,
-        refresh_token: &str,
-        now: SystemTime,
-    ) -> Result<(Refreshed, Option<Map<String, Value>>), ProviderError> {
-        self.run_refresh(refresh_token, now).await
-    }
-
     /// The userinfo claims for this access token (`None` without a userinfo endpoint).
     pub(crate) async fn userinfo_claims(
         &self,
@@ -227,11 +205,39 @@ impl OidcProvider {
         self
     }
 
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub(crate) fn display_name(&self) -> &str {
+        &self.display_name
+    }
+
+    pub(crate) fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    pub(crate) fn is_ready(&self) -> bool {
+        self.ready.get().is_some()
+    }
+
+    /// The provider's issuer identifier as its discovery document (or the configuration)
+    /// names it, and whether it promises the RFC 9207 `iss` authorization response
+    /// parameter. `None` until discovery succeeded.
+    pub(crate) fn response_issuer(&self) -> Option<(&str, bool)> {
+        self.ready.get().map(|r| {
+            (
+                r.endpoints.response_issuer.as_str(),
+                r.endpoints.iss_parameter_supported,
+            )
+        })
+    }
+
     fn ready(&self) -> Result<&Ready, ProviderError> {
         self.ready.get().ok_or(ProviderError::NotReady)
     }
 
-    async fn run_discovery(&self) -> Result<(), ProviderError> {
+    pub(super) async fn run_discovery(&self) -> Result<(), ProviderError> {
         if self.ready.get().is_some() {
             return Ok(());
         }
@@ -257,7 +263,10 @@ impl OidcProvider {
         Ok(())
     }
 
-    fn build_authorize_url(&self, p: &AuthorizeParams<'_>) -> Result<url::Url, ProviderError> {
+    pub(super) fn build_authorize_url(
+        &self,
+        p: &AuthorizeParams<'_>,
+    ) -> Result<url::Url, ProviderError> {
         let ready = self.ready()?;
         let mut url = ready.endpoints.authorization.clone();
         let kept: Vec<(String, String)> = url
@@ -304,7 +313,7 @@ impl OidcProvider {
         Ok(url)
     }
 
-    async fn run_redeem(
+    pub(super) async fn run_redeem(
         &self,
         code: &str,
         redirect_uri: &str,
@@ -349,7 +358,7 @@ impl OidcProvider {
         ))
     }
 
-    async fn run_refresh(
+    pub(super) async fn run_refresh(
         &self,
         refresh_token: &str,
         now: SystemTime,
@@ -596,62 +605,5 @@ impl OidcProvider {
             claims::check_audience(&jws.claims, &expect).map_err(bad)?;
         }
         Ok(jws.into_claims())
-    }
-}
-
-impl Provider for OidcProvider {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn display_name(&self) -> &str {
-        &self.display_name
-    }
-
-    fn kind(&self) -> &str {
-        &self.kind
-    }
-
-    fn issuer(&self) -> Option<&str> {
-        self.ready.get().and_then(|r| r.endpoints.issuer.as_deref())
-    }
-
-    fn is_ready(&self) -> bool {
-        self.ready.get().is_some()
-    }
-
-    fn discover(&self) -> ProviderFuture<'_, ()> {
-        Box::pin(self.run_discovery())
-    }
-
-    fn authorize_url(&self, params: &AuthorizeParams<'_>) -> Result<url::Url, ProviderError> {
-        self.build_authorize_url(params)
-    }
-
-    fn redeem<'a>(
-        &'a self,
-        code: &'a str,
-        redirect_uri: &'a str,
-        code_verifier: Option<&'a str>,
-        expected_nonce: Option<&'a str>,
-        now: SystemTime,
-    ) -> ProviderFuture<'a, Identity> {
-        Box::pin(async move {
-            self.run_redeem(code, redirect_uri, code_verifier, expected_nonce, now)
-                .await
-                .map(|(identity, _)| identity)
-        })
-    }
-
-    fn refresh<'a>(
-        &'a self,
-        refresh_token: &'a str,
-        now: SystemTime,
-    ) -> ProviderFuture<'a, Refreshed> {
-        Box::pin(async move {
-            self.run_refresh(refresh_token, now)
-                .await
-                .map(|(refreshed, _)| refreshed)
-        })
     }
 }
