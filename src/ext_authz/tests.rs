@@ -317,6 +317,48 @@ async fn the_return_url_is_absolute_when_the_callback_is_on_another_host() {
     );
 }
 
+/// A session naming a provider that is not configured (removed from the alpha config, or
+/// forged by someone holding the cookie secret of another deployment) is refused, never
+/// attributed to the first provider; a provider claim of the wrong type likewise.
+#[tokio::test]
+async fn a_session_of_an_unknown_provider_is_refused() {
+    let app = app(&[]).await;
+    let mk = |provider: Option<rmpv::Value>| {
+        let mut s = SessionState {
+            created_at: Some(app.clock.now()),
+            email: "ada@example.com".to_owned(),
+            user: "u-1".to_owned(),
+            ..SessionState::default()
+        };
+        if let Some(p) = provider {
+            s.additional_claims
+                .insert(crate::flow::PROVIDER_CLAIM.to_owned(), p);
+        }
+        let value = app.codec.encode(&s, app.clock.now()).unwrap();
+        format!("{}={value}", app.cookies.name)
+    };
+    // Control: no provider claim (an oauth2-proxy cookie) belongs to the first provider.
+    let cookie = mk(None);
+    let resp = run(&app, check_request("GET", "/", &[("cookie", &cookie)])).await;
+    ok(&resp);
+    let own_id = app.cfg.providers[0].id.clone();
+    let cookie = mk(Some(rmpv::Value::from(own_id.as_str())));
+    ok(&run(&app, check_request("GET", "/", &[("cookie", &cookie)])).await);
+    for bad in [
+        rmpv::Value::from("gone"),
+        rmpv::Value::from(7),
+        rmpv::Value::Nil,
+    ] {
+        let cookie = mk(Some(bad.clone()));
+        let resp = run(&app, check_request("GET", "/", &[("cookie", &cookie)])).await;
+        assert_eq!(
+            resp.status.as_ref().unwrap().code,
+            code::UNAUTHENTICATED,
+            "provider claim {bad:?} is accepted"
+        );
+    }
+}
+
 #[tokio::test]
 async fn an_api_client_without_a_session_gets_401_json() {
     let app = app(&[]).await;
