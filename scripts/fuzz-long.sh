@@ -4,6 +4,7 @@
 # nightly is needed (no ASan: the code under test is safe Rust).
 #
 #   bash scripts/fuzz-long.sh [SECONDS_PER_TARGET] [TARGET...]
+#   bash scripts/fuzz-long.sh minimize [TARGET...]   # shrink each corpus to a covering subset
 #
 # Default: 120 s for every target. New corpus entries land in tests/fuzz/__fuzz__/<target>/corpus
 # (review, minimise and commit the useful ones); crashes in .../crashes, which `cargo test`
@@ -13,6 +14,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 SECS=${1:-120}
 shift || true
+MINIMIZE=0
+if [ "$SECS" = minimize ]; then
+    MINIMIZE=1
+fi
 # test function (module::name) and its bolero target name (the corpus directory)
 ALL=(
     redirect::redirect:redirect redirect::whitelist_entries:whitelist skip::skip_routes:skip
@@ -51,13 +56,30 @@ for l in sys.stdin:
 
 STATUS=0
 for entry in "${ALL[@]}"; do
-    test=${entry%%:*}
+    test=${entry%:*}
     name=${entry##*:}
     if [ "${#WANT[@]}" -gt 0 ] && [[ ! " ${WANT[*]} " =~ " ${name} " ]]; then
         continue
     fi
     dir="tests/fuzz/__fuzz__/$name"
     mkdir -p "$dir/corpus" "$dir/crashes"
+    if [ "$MINIMIZE" -eq 1 ]; then
+        # libFuzzer's merge keeps the inputs that add coverage; crashes stay as they are.
+        min="$dir/corpus.min"
+        rm -rf "$min" && mkdir -p "$min"
+        BOLERO_LIBTEST_HARNESS=1 BOLERO_TEST_NAME="$test" \
+            BOLERO_LIBFUZZER_ARGS="-merge=1 $min $dir/corpus" \
+            "$EXE" "$test" --exact --nocapture --quiet --test-threads 1 >/dev/null 2>&1 || true
+        before=$(find "$dir/corpus" -type f | wc -l)
+        after=$(find "$min" -type f | wc -l)
+        if [ "$after" -gt 0 ]; then
+            rm -rf "$dir/corpus" && mv "$min" "$dir/corpus"
+        else
+            rm -rf "$min"
+        fi
+        echo "==> $name: corpus $before -> $after inputs"
+        continue
+    fi
     echo "==> $name ($test) for ${SECS}s"
     if ! BOLERO_LIBTEST_HARNESS=1 BOLERO_TEST_NAME="$test" \
         BOLERO_LIBFUZZER_ARGS="$dir/corpus -artifact_prefix=$dir/crashes/ -timeout=10 -max_total_time=$SECS -rss_limit_mb=4096 -print_final_stats=1" \

@@ -361,8 +361,7 @@ fn parse_host(s: &str) -> Result<Host, RedirectError> {
     }
     // A punycode label (`xn--`) must decode, or a browser refuses the URL: keep "accepted"
     // meaning "a URL a browser follows to this host" (found by tests/fuzz: `xn--.example.com`).
-    if s
-        .split('.')
+    if s.split('.')
         .any(|l| l.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("xn--")))
         && url::Host::parse(s).is_err()
     {

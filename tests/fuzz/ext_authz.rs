@@ -288,7 +288,7 @@ fn ext_authz_check() {
                 for pair in v.split(';') {
                     let n = pair.trim().split('=').next().unwrap_or("");
                     assert!(
-                        !n.starts_with(&e.app.cookies.name),
+                        !carries_session(n, &e.app.cookies.name),
                         "the proxy's cookie {n} reaches the app"
                     );
                 }
@@ -300,4 +300,19 @@ fn ext_authz_check() {
 /// A method Envoy never sends (empty): the request is refused before any session check.
 fn http_method_invalid(m: u8) -> bool {
     pick(&["GET", "POST", "OPTIONS", "get", ""], m).is_empty()
+}
+
+/// Cookies that carry the session or a CSRF token for base name `base`: the base cookie, its
+/// chunks `base_N`, and `base_csrf` / `base_<hash>_csrf`. (`base` followed by anything else is
+/// another application's cookie.)
+fn carries_session(n: &str, base: &str) -> bool {
+    if n == base {
+        return true;
+    }
+    let Some(rest) = n.strip_prefix(base).and_then(|r| r.strip_prefix('_')) else {
+        return false;
+    };
+    (!rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
+        || rest == "csrf"
+        || rest.ends_with("_csrf")
 }

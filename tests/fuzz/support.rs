@@ -7,10 +7,13 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use std::path::{Path, PathBuf};
+
+use bolero::generator::bolero_generator::driver::{ByteSliceDriver, Options};
 use bolero::TypeGenerator;
 
-/// Random-input time per target (`AUTHPROXY_FUZZ_SECONDS`, default 2 s). The corpus replay
-/// always runs in full first.
+/// Random-input time per target (`AUTHPROXY_FUZZ_SECONDS`, default 2 s). The committed corpus
+/// is replayed in full first, outside this budget (see [`replay`]).
 pub fn budget() -> Duration {
     std::env::var("AUTHPROXY_FUZZ_SECONDS")
         .ok()
@@ -31,13 +34,15 @@ fn report(name: &str, inputs: u64, elapsed: Duration) {
 }
 
 /// Run `f` on raw byte inputs of at most `max_len` bytes.
-pub fn bytes(name: &'static str, max_len: usize, f: impl FnMut(&[u8])) {
+pub fn bytes(name: &'static str, max_len: usize, mut f: impl FnMut(&[u8])) {
     let start = Instant::now();
-    let counter = AtomicU64::new(0);
+    let replayed = replay(name, |data| f(data));
+    let counter = AtomicU64::new(replayed);
     let count = &counter;
     // A failing input panics: bolero catches it, reports the input and fails the test.
     let mut f = AssertUnwindSafe(f);
-    bolero::check!(name = name)
+    // Named apart from the corpus directory: the corpus ran above, in full.
+    bolero::check!(name = format!("{name} (random)"))
         .with_test_time(budget())
         .with_iterations(usize::MAX)
         .with_max_len(max_len)
@@ -51,15 +56,23 @@ pub fn bytes(name: &'static str, max_len: usize, f: impl FnMut(&[u8])) {
 }
 
 /// Run `f` on generated values of `T` (at most `max_len` bytes of driver input each).
-pub fn typed<T>(name: &'static str, max_len: usize, f: impl FnMut(&T))
+pub fn typed<T>(name: &'static str, max_len: usize, mut f: impl FnMut(&T))
 where
     T: TypeGenerator + Debug + 'static,
 {
     let start = Instant::now();
-    let counter = AtomicU64::new(0);
+    let options = Options::default().with_max_len(max_len);
+    let replayed = replay(name, |data| {
+        let mut driver = ByteSliceDriver::new(data, &options);
+        if let Some(value) = T::generate(&mut driver) {
+            f(&value);
+        }
+    });
+    let counter = AtomicU64::new(replayed);
     let count = &counter;
     let mut f = AssertUnwindSafe(f);
-    bolero::check!(name = name)
+    // Named apart from the corpus directory: the corpus ran above, in full.
+    bolero::check!(name = format!("{name} (random)"))
         .with_test_time(budget())
         .with_iterations(usize::MAX)
         .with_max_len(max_len)
@@ -71,6 +84,37 @@ where
     let inputs = counter.load(Ordering::Relaxed);
     report(name, inputs, start.elapsed());
     assert!(inputs > 0, "fuzz {name}: no input ran");
+}
+
+/// Runs every committed input of `name` (`__fuzz__/<name>/crashes/` and `corpus/`) through `f`,
+/// untimed, before the time-boxed random run: the regression cases always run in full, however
+/// long the corpus grows. Returns how many ran. A failing input panics with its file name.
+fn replay(name: &str, mut f: impl FnMut(&[u8])) -> u64 {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fuzz/__fuzz__")
+        .join(name);
+    let mut files: Vec<PathBuf> = ["crashes", "corpus"]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(base.join(d)).ok())
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && !p
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with('.'))
+        })
+        .collect();
+    files.sort();
+    for path in &files {
+        let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if let Err(e) = std::panic::catch_unwind(AssertUnwindSafe(|| f(&data))) {
+            eprintln!("fuzz {name}: committed input {} fails", path.display());
+            std::panic::resume_unwind(e);
+        }
+    }
+    files.len() as u64
 }
 
 /// Calls the wrapped closure; taking the wrapper whole keeps the closure that calls this
@@ -108,6 +152,6 @@ pub fn expand(input: &[u8], dict: &[&str]) -> String {
 }
 
 /// A small deterministic choice from a byte.
-pub fn pick<'a, T>(items: &'a [T], b: u8) -> &'a T {
+pub fn pick<T>(items: &[T], b: u8) -> &T {
     &items[usize::from(b) % items.len()]
 }
