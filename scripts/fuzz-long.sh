@@ -26,6 +26,7 @@ ALL=(
     cookies::cookie_header:cookie_header cookies::cookie_chunks:cookie_chunks
     state::state_text:state_text state::csrf_cookie:csrf_cookie state::sealed_state:sealed_state
     jwt::jwt_text:jwt_text jwt::jwks_documents:jwks_documents jwt::jwt_tokens:jwt_tokens
+    bearer::bearer_tokens:bearer_tokens bearer::bearer_text:bearer_text
     ext_authz::ext_authz_bytes:ext_authz_bytes ext_authz::ext_authz_check:ext_authz_check
     duration::duration_text:duration duration::duration_round_trip:duration_round_trip
     config::config_sources:config config::alpha_config:alpha

@@ -14,6 +14,10 @@
 
 mod support;
 
+#[path = "../fakes/mod.rs"]
+mod fakes;
+
+mod bearer;
 mod config;
 mod cookies;
 mod duration;
