@@ -4,7 +4,8 @@
 * Renders each Kustomize directory with a small built-in renderer (resources, namespace, images,
   configMapGenerator, generatorOptions, strategic-merge patches; anything else is an error).
 * Validates every Kubernetes object with kubernetes-validate (strict) and every Istio object and
-  PodMonitor with the JSON Schemas in deploy/schemas/ (kubernetes-validate skips unknown kinds).
+  Prometheus Operator object (PodMonitor, ServiceMonitor, PrometheusRule) with the JSON Schemas in
+  deploy/schemas/ (kubernetes-validate skips unknown kinds).
 * Cross-checks: VirtualService destinations and gateways exist, Services of injected pods target
   the sidecar port, no Secret values are committed; the sidecar's metrics listener (flag or
   mounted authproxy.cfg), its `metrics` container port, the prometheus.io annotations, the
@@ -12,6 +13,12 @@
 * Helm: every value in values.yaml is used by a template, every .Values reference exists; the
   templates are rendered with a small Go-template subset (default values, then every optional
   feature on) and the output is parsed and validated like the Kustomize output.
+* deploy/monitoring/: its Kustomize directory and servicemonitor.yaml together with the base
+  (the monitors must select the base's sidecars and their `metrics` port); every alert has a
+  severity and summary/description/runbook annotations; the Grafana dashboard has a datasource
+  variable that every panel uses; every metric the alerts and panels use is documented in
+  docs/operations.md. (PromQL itself is checked by promtool and a live Prometheus in
+  tests/e2e_monitoring.rs.)
 * Writes the authproxy.cfg files found in rendered ConfigMaps to --cfg-dir for `authproxy --check`.
 
 Usage: check_deploy.py [--cfg-dir DIR]   (exit 0 when everything passes)
@@ -39,6 +46,8 @@ CRD_SCHEMAS = {
     "VirtualService": "virtualservice.json",
     "AuthorizationPolicy": "authorizationpolicy.json",
     "PodMonitor": "podmonitor.json",
+    "ServiceMonitor": "servicemonitor.json",
+    "PrometheusRule": "prometheusrule.json",
 }
 CRD_GROUPS = (".istio.io/", "monitoring.coreos.com/")
 
@@ -230,9 +239,46 @@ def cross_check(label, objs):
     for s in by_kind.get("Service", []):
         sel = s["spec"].get("selector") or {}
         if sel and any(ns == s["metadata"].get("namespace") and sel.items() <= lab.items() for ns, lab in injected):
+            targets = [p.get("targetPort") for p in s["spec"]["ports"]]
+            # A metrics-only Service (for a ServiceMonitor) exposes nothing but the sidecars'
+            # named `metrics` port; any other Service must send everything to the proxy port.
+            if targets and all(t == "metrics" for t in targets):
+                continue
             for p in s["spec"]["ports"]:
                 if p.get("targetPort") not in (PROXY_PORT, "http-authproxy"):
                     fail(f"{label}: Service {s['metadata']['name']} port {p.get('name')} targets {p.get('targetPort')}, not the sidecar")
+    for sm in by_kind.get("ServiceMonitor", []):
+        check_service_monitor(label, sm, by_kind)
+
+
+def check_service_monitor(label, sm, by_kind):
+    """A ServiceMonitor selects Services whose named port it scrapes, and those Services send it to
+    the sidecars' `metrics` container port."""
+    where = f"{label}: ServiceMonitor {sm['metadata']['name']}"
+    spec = sm["spec"]
+    sel = (spec.get("selector") or {}).get("matchLabels") or {}
+    nss = (spec.get("namespaceSelector") or {}).get("matchNames") or [sm["metadata"].get("namespace")]
+    services = [s for s in by_kind.get("Service", [])
+                if s["metadata"].get("namespace") in nss and sel.items() <= (s["metadata"].get("labels") or {}).items()]
+    if not services:
+        fail(f"{where} selects no Service")
+    workloads = [w for kind in ("Deployment", "StatefulSet", "DaemonSet") for w in by_kind.get(kind, [])]
+    for ep in spec.get("endpoints", []):
+        for svc in services:
+            ports = {p.get("name"): p for p in svc["spec"]["ports"]}
+            if ep.get("port") not in ports:
+                fail(f"{where}: Service {svc['metadata']['name']} has no port named {ep.get('port')}")
+                continue
+            target = ports[ep["port"]].get("targetPort")
+            svc_sel = svc["spec"].get("selector") or {}
+            pods = [w for w in workloads if w["metadata"].get("namespace") == svc["metadata"].get("namespace")
+                    and svc_sel.items() <= (w["spec"]["template"]["metadata"].get("labels") or {}).items()]
+            if not pods:
+                fail(f"{where}: Service {svc['metadata']['name']} selects no workload")
+            for w in pods:
+                names = [p.get("name") for c in w["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])]
+                if target not in names:
+                    fail(f"{where}: Service {svc['metadata']['name']} targets {target}, which {w['metadata']['name']} does not declare")
 
 
 def check_sidecar(label, kind, w):
@@ -625,6 +671,118 @@ def check_helm(chart):
     return cfgs
 
 
+METRIC_RE = re.compile(r"\b((?:oauth2_proxy|authproxy)_[a-z0-9_]+)")
+
+
+def metric_families(expr):
+    out = set()
+    for m in METRIC_RE.findall(expr):
+        for suffix in ("_bucket", "_count", "_sum"):
+            if m.endswith(suffix) and m[: -len(suffix)].endswith("_seconds"):
+                m = m[: -len(suffix)]
+        out.add(m)
+    return out
+
+
+def check_monitoring():
+    """deploy/monitoring/: the Prometheus Operator objects with the base, the alerts' annotations,
+    the Grafana dashboard's structure, and that every metric they use is documented."""
+    mdir = os.path.join(DEPLOY, "monitoring")
+    label = os.path.relpath(mdir, ROOT)
+    k = load_docs(os.path.join(mdir, "kustomization.yaml"))[0]
+    alternative = os.path.join(mdir, "servicemonitor.yaml")
+    listed = {os.path.normpath(os.path.join(mdir, r)) for r in k.get("resources", [])} | {alternative}
+    for f in sorted(os.listdir(mdir)):
+        if f.endswith(".yaml") and f != "kustomization.yaml" and os.path.join(mdir, f) not in listed:
+            fail(f"{label}: {f} is neither a resource of kustomization.yaml nor servicemonitor.yaml (not validated)")
+    base = render_kustomize(os.path.join(DEPLOY, "kubernetes", "base"))
+    objs = render_kustomize(mdir) + [(alternative, d) for d in load_docs(alternative)]
+    kinds = sorted(o["kind"] for _, o in objs)
+    for need in ("PodMonitor", "PrometheusRule", "Service", "ServiceMonitor"):
+        if need not in kinds:
+            fail(f"{label}: no {need}")
+    validate_objects(f"{label} + deploy/kubernetes/base", base + objs)
+
+    used = {}
+    names = set()
+    for _, o in objs:
+        if o["kind"] != "PrometheusRule":
+            continue
+        for g in o["spec"].get("groups", []):
+            for r in g.get("rules", []):
+                name = r.get("alert") or r.get("record")
+                where = f"{label}: PrometheusRule {o['metadata']['name']}: {name}"
+                if name in names:
+                    fail(f"{where}: defined twice")
+                names.add(name)
+                for m in metric_families(str(r.get("expr", ""))):
+                    used.setdefault(m, where)
+                if "alert" not in r:
+                    continue
+                if (r.get("labels") or {}).get("severity") not in ("critical", "warning", "info"):
+                    fail(f"{where}: labels.severity must be critical, warning or info")
+                if not r.get("for"):
+                    fail(f"{where}: no `for` (an alert that fires on one bad evaluation)")
+                for a in ("summary", "description", "runbook"):
+                    if len(str((r.get("annotations") or {}).get(a, ""))) < 20:
+                        fail(f"{where}: annotation {a} missing or too short")
+
+    dpath = os.path.join(mdir, "authproxy-dashboard.json")
+    try:
+        with open(dpath, encoding="utf-8") as f:
+            dash = json.load(f)
+    except (OSError, ValueError) as e:
+        fail(f"{label}: authproxy-dashboard.json: {e}")
+        return
+    where = f"{label}: authproxy-dashboard.json"
+    variables = (dash.get("templating") or {}).get("list") or []
+    ds = [v for v in variables if v.get("type") == "datasource" and v.get("query") == "prometheus"]
+    if len(ds) != 1:
+        fail(f"{where}: needs exactly one datasource variable of type prometheus")
+        return
+    ds_ref = "${" + ds[0]["name"] + "}"
+    for v in variables:
+        if v.get("type") == "query" and (v.get("datasource") or {}).get("uid") != ds_ref:
+            fail(f"{where}: variable {v.get('name')} does not use {ds_ref}")
+    ids = set()
+
+    def walk(panels):
+        for p in panels:
+            pid, title = p.get("id"), p.get("title")
+            if pid in ids:
+                fail(f"{where}: panel id {pid} used twice")
+            ids.add(pid)
+            gp = p.get("gridPos") or {}
+            if not all(isinstance(gp.get(key), int) for key in ("h", "w", "x", "y")) or gp["x"] + gp["w"] > 24:
+                fail(f"{where}: panel {title!r}: gridPos {gp} is not within the 24-column grid")
+            if p.get("type") == "row":
+                walk(p.get("panels") or [])
+                continue
+            if (p.get("datasource") or {}).get("uid") != ds_ref:
+                fail(f"{where}: panel {title!r} does not use the {ds_ref} datasource variable")
+            targets = p.get("targets") or []
+            if not targets:
+                fail(f"{where}: panel {title!r} has no query")
+            refs = [t.get("refId") for t in targets]
+            if len(set(refs)) != len(refs):
+                fail(f"{where}: panel {title!r}: refIds {refs} are not unique")
+            for t in targets:
+                if (t.get("datasource") or {}).get("uid") != ds_ref:
+                    fail(f"{where}: panel {title!r} query {t.get('refId')} does not use {ds_ref}")
+                if not str(t.get("expr", "")).strip():
+                    fail(f"{where}: panel {title!r} query {t.get('refId')} has no expr")
+                for m in metric_families(str(t.get("expr", ""))):
+                    used.setdefault(m, f"{where}: panel {title!r}")
+
+    walk(dash.get("panels") or [])
+    with open(os.path.join(ROOT, "docs", "operations.md"), encoding="utf-8") as f:
+        documented = set(re.findall(r"`((?:oauth2_proxy|authproxy)_[a-z0-9_]+)`", f.read()))
+    for m, where in sorted(used.items()):
+        if m not in documented:
+            fail(f"{where}: metric {m} is not documented in docs/operations.md")
+    checked["objects"] += 1
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cfg-dir", help="write each rendered authproxy.cfg here")
@@ -639,6 +797,7 @@ def main():
         validate_objects(label, objs)
         configmaps.extend((label.replace("/", "-"), o) for _, o in objs if o["kind"] == "ConfigMap")
     configmaps.extend(check_helm(os.path.join(DEPLOY, "helm", "authproxy")))
+    check_monitoring()
     if args.cfg_dir:
         os.makedirs(args.cfg_dir, exist_ok=True)
         for label, cm in configmaps:

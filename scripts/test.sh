@@ -140,8 +140,9 @@ ensure_idp_packages
 ensure_python_packages
 ensure_apt nginx:nginx-light
 ensure_front_proxies
-# chromium for the browser tests; curl for the footprint measurement.
-ensure_apt chromium:chromium curl:curl
+# chromium for the browser tests; curl for the footprint measurement; Prometheus (and promtool)
+# for tests/e2e_monitoring.rs.
+ensure_apt chromium:chromium curl:curl prometheus:prometheus promtool:prometheus
 ensure_browser_packages
 
 step "cargo fmt --check"

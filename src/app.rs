@@ -1,29 +1,20 @@
 //! The assembled proxy: every component built once from the validated [`Config`], shared
 //! read-only by all requests (no lock on the hot path).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::SystemTime;
 
-use bytes::Bytes;
-use http::header::{
-    HeaderValue, CACHE_CONTROL, CONTENT_TYPE, EXPIRES, LOCATION, PRAGMA, SET_COOKIE,
-};
-use http::{HeaderMap, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
-use tokio::sync::OnceCell;
+use http::Response;
 
 use crate::authz::AuthzPolicy;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::AppError;
-use crate::headers::IdentityHeaders;
 use crate::pages::{ErrorData, Pages};
 use crate::provider::Provider;
 use crate::redirect::Whitelist;
 use crate::session::codec::SessionCodec;
 use crate::session::cookie::CookieOptions;
-use crate::session::SessionState;
 use crate::upstream::Upstreams;
 use crate::Body;
 
@@ -40,14 +31,20 @@ pub struct App {
     pub provider_groups: Vec<std::collections::HashSet<String>>,
     pub authz: AuthzPolicy,
     pub whitelist: Whitelist,
-    pub identity: IdentityHeaders,
+    /// The compiled header injection rules.
+    pub headers: crate::headers::plan::HeaderPlan,
     pub upstreams: Upstreams,
     pub pages: Pages,
-    pub refresher: Refresher,
+    /// One refresh per stale session.
+    pub refresher: crate::session::refresh::Refresher,
+    /// Verified sessions and machine credentials, process-wide.
+    pub sessions: crate::session::cache::SessionCache,
     /// Bearer tokens and htpasswd users.
     pub machine: crate::machine::MachineAuth,
     /// When forwarding headers are believed (`reverse_proxy` + `trusted_proxy_ips`).
     pub forward: crate::forwarded::ForwardPolicy,
+    /// `skip_auth_routes` & co., compiled.
+    pub skip: crate::skip::SkipRules,
     /// Which requests are health checks (by path; see [`crate::health`]).
     pub health: crate::health::HealthChecks,
 }
@@ -68,103 +65,9 @@ pub struct RequestCtx {
     pub proxied: bool,
     /// The client prefers JSON (API client): 401 JSON instead of a sign-in page.
     pub wants_json: bool,
-    /// The connection's cache of the last verified session.
-    pub sessions: Arc<crate::flow::cache::SessionCache>,
 }
 
-/// Make one refresh per stale session, however many requests carry it at once.
-///
-/// The map is touched only on the refresh path (at most once per cookie_refresh interval per
-/// session), never by ordinary authenticated requests.
-#[derive(Default)]
-pub struct Refresher {
-    inflight: Mutex<HashMap<String, (SystemTime, RefreshCell)>>,
-}
-
-/// The shared outcome of one refresh: the new session, or `None` when it failed.
-pub type RefreshCell = Arc<OnceCell<Option<SessionState>>>;
-
-/// How long a finished refresh result is reused for requests that still carry the old cookie.
-const REFRESH_REUSE: Duration = Duration::from_secs(30);
-
-impl Refresher {
-    /// The shared cell for this refresh token; expired entries are dropped on the way.
-    pub fn cell(&self, key: &str, now: SystemTime) -> RefreshCell {
-        let mut map = match self.inflight.lock() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        map.retain(|_, (started, _)| {
-            now.duration_since(*started)
-                .map(|d| d < REFRESH_REUSE)
-                .unwrap_or(true)
-        });
-        map.entry(key.to_owned())
-            .or_insert_with(|| (now, Arc::new(OnceCell::new())))
-            .1
-            .clone()
-    }
-}
-
-/// A body from bytes.
-pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed()
-}
-
-/// Headers every auth page carries: never cached by browsers or shared caches.
-pub fn no_cache(headers: &mut HeaderMap) {
-    headers.insert(
-        CACHE_CONTROL,
-        HeaderValue::from_static("no-cache, no-store, must-revalidate, max-age=0"),
-    );
-    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
-    headers.insert(
-        EXPIRES,
-        HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 UTC"),
-    );
-}
-
-/// A response with the given status, content type and body, plus no-cache headers.
-pub fn page(
-    status: StatusCode,
-    content_type: &'static str,
-    body: impl Into<Bytes>,
-) -> Response<Body> {
-    let mut resp = Response::new(full(body));
-    *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    no_cache(resp.headers_mut());
-    resp
-}
-
-/// A 302 redirect with no-cache headers.
-pub fn redirect(location: &str) -> Response<Body> {
-    let mut resp = page(StatusCode::FOUND, "text/html; charset=utf-8", Bytes::new());
-    match HeaderValue::from_str(location) {
-        Ok(v) => {
-            resp.headers_mut().insert(LOCATION, v);
-        }
-        Err(_) => {
-            // Only validated targets reach here; a value that is not a legal header still
-            // must not become a response splitting vector: fall back to the site root.
-            resp.headers_mut()
-                .insert(LOCATION, HeaderValue::from_static("/"));
-        }
-    }
-    resp
-}
-
-/// Append Set-Cookie header values.
-pub fn add_cookies(resp: &mut Response<Body>, cookies: &[String]) {
-    for c in cookies {
-        if let Ok(v) = HeaderValue::from_str(c) {
-            resp.headers_mut().append(SET_COOKIE, v);
-        }
-    }
-}
+pub use crate::response::{add_cookies, full, no_cache, page, redirect};
 
 impl App {
     /// The error page (or JSON error) for `err`.
@@ -232,12 +135,16 @@ impl App {
             AuthzPolicy::from_config(&cfg.authz).map_err(|e| format!("email_domains: {e}"))?;
         let machine = crate::machine::MachineAuth::from_config(&cfg, start_discovery)?;
         authz.allow_users_without_email(machine.has_users());
-        let identity = IdentityHeaders::from_config(&cfg.headers);
-        let upstreams = Upstreams::new(
-            &cfg.upstreams,
-            crate::upstream::UpstreamOptions::from_config(&cfg),
+        let headers = crate::headers::plan::HeaderPlan::new(
+            &cfg.inject_request_headers,
+            &cfg.inject_response_headers,
         )
-        .map_err(|e| format!("upstreams: {e}"))?;
+        .map_err(|e| e.to_string())?;
+        for name in headers.ignored_preserves() {
+            tracing::warn!(header = name, "preserveRequestValue is ignored for an identity header: authproxy always strips client-sent copies");
+        }
+        let upstreams =
+            Upstreams::new(&cfg.upstream_config).map_err(|e| format!("upstreams: {e}"))?;
         let mut pages = Pages::load(&cfg.pages, &cfg.proxy_prefix).map_err(|e| e.to_string())?;
         pages.set_default_sign_in_message(
             &cfg.authz.email_domains,
@@ -279,6 +186,7 @@ impl App {
             tracing::warn!("gcp_healthchecks is deprecated (as in oauth2-proxy): probe ping_path instead; /liveness_check and /readiness_check answer only User-Agent GoogleHC/1.0 or ping_user_agent");
         }
         Ok(App {
+            skip: crate::skip::SkipRules::new(&cfg.skip),
             health,
             cfg,
             clock,
@@ -288,10 +196,11 @@ impl App {
             provider_groups,
             authz,
             whitelist,
-            identity,
+            headers,
             upstreams,
             pages,
-            refresher: Refresher::default(),
+            refresher: Default::default(),
+            sessions: Default::default(),
             machine,
             forward,
         })
@@ -339,7 +248,10 @@ fn warn_insecure(cfg: &Config) {
     }
     for (on, name) in [
         (
-            cfg.ssl_upstream_insecure_skip_verify,
+            cfg.upstream_config
+                .upstreams
+                .iter()
+                .any(|u| u.insecure_skip_tls_verify),
             "ssl_upstream_insecure_skip_verify",
         ),
         (!cfg.cookie.secure, "cookie_secure=false"),

@@ -56,6 +56,18 @@ pub enum DenyReason {
 }
 
 impl DenyReason {
+    /// Every reason (the metrics export each one from startup, at 0).
+    pub const ALL: [DenyReason; 8] = [
+        Self::EmailMissing,
+        Self::EmailMalformed,
+        Self::NoEmailRules,
+        Self::EmailDomainNotAllowed,
+        Self::EmailNotInList,
+        Self::EmailNotInDomainsOrList,
+        Self::NotInAllowedGroups,
+        Self::NotInProviderAllowedGroups,
+    ];
+
     /// A short, stable identifier for logs and metrics.
     pub fn as_str(self) -> &'static str {
         match self {

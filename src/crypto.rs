@@ -202,6 +202,11 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
+/// Standard base64 with padding (HTTP Basic credentials).
+pub fn b64_std(data: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
 /// URL-safe base64 without padding (JWT, PKCE, nonce hashes).
 pub fn b64url_nopad(data: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(data)
@@ -354,6 +359,8 @@ pub struct SignedParts<'a> {
     pub payload_b64: &'a str,
     /// The unix timestamp the signer wrote (the session's creation time).
     pub timestamp: i64,
+    /// The verified MAC tag (a session cache key: equal tags mean the same signed value).
+    pub tag: [u8; 32],
 }
 
 /// Why a signed value was refused.
@@ -427,6 +434,7 @@ impl ValueSigner {
         Ok(SignedParts {
             payload_b64,
             timestamp,
+            tag: expected,
         })
     }
 }

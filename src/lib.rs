@@ -6,7 +6,7 @@
 //! [`headers`], [`authz`]) is pure; I/O lives at the edges.
 #![forbid(unsafe_code)]
 
-pub mod authcheck;
+pub mod auth;
 pub mod authz;
 pub mod clock;
 pub mod config;
@@ -15,16 +15,20 @@ pub mod demo;
 pub mod error;
 pub mod ext_authz;
 pub mod flow;
-pub mod forward_auth;
+pub mod forward;
 pub mod forwarded;
 pub mod headers;
 pub mod health;
+pub mod htpasswd;
 pub mod inject;
+pub mod logformat;
 pub mod machine;
 pub mod metrics;
+pub mod net;
 pub mod pages;
 pub mod provider;
 pub mod redirect;
+pub mod response;
 pub mod routes;
 pub mod server;
 pub mod session;
@@ -40,11 +44,55 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub mod app;
 
+/// Bind a plain listener for `option`, or report why not (exit code 1).
+async fn bind_plain(
+    addr: &config::BindAddress,
+    option: &str,
+) -> Result<tokio::net::TcpListener, std::process::ExitCode> {
+    match addr {
+        config::BindAddress::Tcp(a) => tokio::net::TcpListener::bind(a).await.map_err(|e| {
+            tracing::error!(address = %a, error = %e, option, "cannot listen");
+            eprintln!("authproxy: cannot listen on {a} ({option}): {e}");
+            std::process::ExitCode::FAILURE
+        }),
+        config::BindAddress::Unix { path, .. } => {
+            eprintln!(
+                "authproxy: {option} unix://{}: unix socket listeners are not supported yet",
+                path.display()
+            );
+            Err(std::process::ExitCode::FAILURE)
+        }
+    }
+}
+
+/// A TLS listener: the certificate checked (exit code 2) and the port bound (exit code 1).
+async fn bind_tls(
+    addr: std::net::SocketAddr,
+    tls: &config::TlsConfig,
+    option: &str,
+) -> Result<
+    (
+        tokio::net::TcpListener,
+        std::sync::Arc<rustls::ServerConfig>,
+    ),
+    std::process::ExitCode,
+> {
+    let config = tls::server_config(tls, option).map_err(|e| {
+        tracing::error!("{e}");
+        eprintln!("authproxy: {e}");
+        std::process::ExitCode::from(2)
+    })?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        tracing::error!(address = %addr, error = %e, option, "cannot listen");
+        eprintln!("authproxy: cannot listen on {addr} ({option}): {e}");
+        std::process::ExitCode::FAILURE
+    })?;
+    Ok((listener, config))
+}
+
 /// Run the proxy until SIGTERM/SIGINT: bind, start provider discovery, serve, drain.
 pub async fn run(cfg: config::Config) -> std::process::ExitCode {
     let _log_guard = telemetry::init(&cfg.logging);
-    let addr = cfg.http_address;
-    let metrics_addr = cfg.metrics_address;
     let app = match app::App::build(cfg, true).await {
         Ok(app) => std::sync::Arc::new(app),
         Err(e) => {
@@ -53,37 +101,33 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!(address = %addr, error = %e, "cannot listen");
-            eprintln!("authproxy: cannot listen on {addr}: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    // The HTTPS listener, when configured: certificate problems stop the start.
-    let https = match &app.cfg.tls {
-        Some(t) => {
-            let config = match tls::server_config(t) {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::error!("{e}");
-                    eprintln!("authproxy: {e}");
-                    return std::process::ExitCode::from(2);
-                }
-            };
-            match tokio::net::TcpListener::bind(t.address).await {
-                Ok(l) => Some((l, config, t.address)),
-                Err(e) => {
-                    tracing::error!(address = %t.address, error = %e, "cannot listen");
-                    eprintln!("authproxy: cannot listen on {}: {e}", t.address);
-                    return std::process::ExitCode::FAILURE;
-                }
-            }
-        }
+    // Every series the shipped alerts and dashboard query exists from the first scrape on.
+    metrics::global().preregister(app.providers.iter().map(|p| p.id()));
+    let server_cfg = app.cfg.server.clone();
+    let plain = match &server_cfg.bind_address {
+        Some(a) => match bind_plain(a, "http_address").await {
+            Ok(l) => Some((l, a.clone())),
+            Err(code) => return code,
+        },
         None => None,
     };
-    tracing::info!(address = %addr, version = env!("CARGO_PKG_VERSION"), "authproxy listening (HTTP)");
+    let https = match (&server_cfg.secure_bind_address, &server_cfg.tls) {
+        (Some(addr), Some(tls)) => match bind_tls(*addr, tls, "tls_cert_file").await {
+            Ok((l, c)) => Some((l, c, *addr)),
+            Err(code) => return code,
+        },
+        _ => None,
+    };
+    if plain.is_none() && https.is_none() {
+        tracing::error!(
+            "no listener: http_address is disabled and no HTTPS listener is configured"
+        );
+        eprintln!("authproxy: no listener: http_address is disabled and no HTTPS listener (https_address with tls_cert_file and tls_key_file) is configured");
+        return std::process::ExitCode::from(2);
+    }
+    if let Some((_, a)) = &plain {
+        tracing::info!(address = %a, version = env!("CARGO_PKG_VERSION"), "authproxy listening (HTTP)");
+    }
     // One signal stops every listener.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -118,31 +162,45 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
             }
         });
     }
-    if let Some(maddr) = metrics_addr {
-        match tokio::net::TcpListener::bind(maddr).await {
-            Ok(l) => {
-                tracing::info!(address = %maddr, "metrics listening at /metrics");
-                let endpoint =
-                    std::sync::Arc::new(metrics::MetricsEndpoint(metrics::global().clone()));
-                let metrics_stop = stopped(stop_rx.clone());
-                tokio::spawn(async move {
-                    if let Err(e) = server::serve(l, endpoint, metrics_stop).await {
-                        tracing::error!(error = %e, "metrics listener failed");
-                    }
-                });
+    let metrics_cfg = app.cfg.metrics_server.clone();
+    let endpoint = std::sync::Arc::new(metrics::MetricsEndpoint(metrics::global().clone()));
+    if let Some(a) = &metrics_cfg.bind_address {
+        let l = match bind_plain(a, "metrics_address").await {
+            Ok(l) => l,
+            Err(code) => return code,
+        };
+        tracing::info!(address = %a, "metrics listening at /metrics");
+        let (endpoint, metrics_stop) = (endpoint.clone(), stopped(stop_rx.clone()));
+        tokio::spawn(async move {
+            if let Err(e) = server::serve(l, endpoint, metrics_stop).await {
+                tracing::error!(error = %e, "metrics listener failed");
             }
-            Err(e) => {
-                tracing::error!(address = %maddr, error = %e, "cannot listen for metrics");
-                eprintln!("authproxy: cannot listen on {maddr} (metrics_address): {e}");
-                return std::process::ExitCode::FAILURE;
+        });
+    }
+    if let (Some(addr), Some(tls)) = (metrics_cfg.secure_bind_address, &metrics_cfg.tls) {
+        let (l, config) = match bind_tls(addr, tls, "metrics_tls_cert_file").await {
+            Ok(x) => x,
+            Err(code) => return code,
+        };
+        tracing::info!(address = %addr, "metrics listening at /metrics (HTTPS)");
+        let metrics_stop = stopped(stop_rx.clone());
+        tokio::spawn(async move {
+            if let Err(e) = server::serve_tls(l, config, endpoint, metrics_stop).await {
+                tracing::error!(error = %e, "metrics HTTPS listener failed");
             }
-        }
+        });
     }
     tokio::spawn(async move {
         server::shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
-    let http_result = server::serve(listener, app, stopped(stop_rx)).await;
+    let http_result = match plain {
+        Some((l, _)) => server::serve(l, app, stopped(stop_rx)).await,
+        None => {
+            stopped(stop_rx).await;
+            Ok(())
+        }
+    };
     let https_result = match https_task {
         Some(t) => t.await.unwrap_or_else(|e| Err(std::io::Error::other(e))),
         None => Ok(()),

@@ -5,29 +5,44 @@
 //! `oauth2_proxy_requests_total{code}`, `oauth2_proxy_requests_in_flight` and
 //! `oauth2_proxy_response_duration_seconds{method}`. authproxy adds (prefix `authproxy_`):
 //! logins by provider and outcome, session refreshes by outcome, authorization denials by
-//! reason, CSRF/state failures by reason, and latency histograms of identity-provider calls (by
-//! endpoint) and of the upstream app.
+//! reason, CSRF/state failures by reason, latency histograms of identity-provider calls (by
+//! endpoint) and of the upstream app, and error counters of the identity provider, the upstream
+//! app and the session store.
 //!
 //! Labels are bounded, fixed vocabularies (status code, method, provider id from the
 //! configuration, outcome/reason identifiers): never an email, a token, a cookie or a URL.
+//! Every family the shipped alerts and dashboard (deploy/monitoring/) use has series from the
+//! start, at 0 ([`Metrics::preregister`]): a query never has "no data" because nothing has
+//! happened yet.
 //!
 //! Every request touches the request metrics, so they are plain atomics indexed by status code
 //! and method, updated with relaxed `fetch_add`: no lock, no allocation, no map lookup. (The
 //! `prometheus-client` histogram takes a mutex per observation, so the histograms here are our
-//! own lock-free ones (non-cumulative atomic buckets), encoded through `prometheus-client`'s collector interface.) The event
-//! counters (logins, refreshes, denials, CSRF failures) happen at most a few times per session
-//! and use `prometheus-client` families.
+//! own lock-free ones (non-cumulative atomic buckets), encoded through `prometheus-client`'s
+//! collector interface.) The error counters are atomics too. The event counters (logins,
+//! refreshes, denials, CSRF failures) happen at most a few times per session and use
+//! `prometheus-client` families.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
+
+mod collector;
+mod endpoint;
+mod histogram;
+mod labels;
+
+use collector::RequestCollector;
+pub use endpoint::MetricsEndpoint;
+pub use histogram::Histogram;
+use labels::{index_of, CSRF_REASONS};
+pub use labels::{
+    LoginOutcome, ProviderEndpoint, ProviderFailure, SessionStoreOp, UpstreamFailure,
+};
 
 /// The `Content-Type` of a `/metrics` answer.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -42,63 +57,6 @@ pub const BUCKETS: [f64; 11] = [
 pub fn global() -> &'static Arc<Metrics> {
     static METRICS: LazyLock<Arc<Metrics>> = LazyLock::new(|| Arc::new(Metrics::new()));
     &METRICS
-}
-
-/// A lock-free histogram: one atomic counter per bucket (plus `+Inf`) and the sum in
-/// nanoseconds. Cumulative counts are computed at scrape time.
-#[derive(Debug)]
-pub struct Histogram {
-    /// Non-cumulative counts; the last slot is `+Inf`.
-    buckets: [AtomicU64; BUCKETS.len() + 1],
-    sum_nanos: AtomicU64,
-}
-
-impl Default for Histogram {
-    fn default() -> Self {
-        Self {
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            sum_nanos: AtomicU64::new(0),
-        }
-    }
-}
-
-impl Histogram {
-    /// Record one observation.
-    pub fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        let slot = BUCKETS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(BUCKETS.len());
-        self.buckets[slot].fetch_add(1, Ordering::Relaxed);
-        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
-    }
-
-    /// Number of observations.
-    pub fn count(&self) -> u64 {
-        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
-    }
-
-    /// `(sum in seconds, count, per-bucket counts)`. The buckets are NOT cumulative:
-    /// `prometheus-client`'s encoder accumulates them. The count is the sum of the buckets
-    /// read, so a scrape is always self-consistent.
-    fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
-        let mut count = 0;
-        let mut out = Vec::with_capacity(BUCKETS.len() + 1);
-        for (i, b) in self.buckets.iter().enumerate() {
-            let n = b.load(Ordering::Relaxed);
-            count += n;
-            out.push((BUCKETS.get(i).copied().unwrap_or(f64::INFINITY), n));
-        }
-        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        (sum, count, out)
-    }
-
-    fn encode(&self, encoder: &mut prometheus_client::encoding::MetricEncoder<'_>) -> FmtResult {
-        let (sum, count, buckets) = self.snapshot();
-        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
-    }
 }
 
 type FmtResult = Result<(), std::fmt::Error>;
@@ -118,69 +76,6 @@ fn method_index(method: &http::Method) -> usize {
         .unwrap_or(METHODS.len())
 }
 
-/// The identity-provider endpoints timed by [`Metrics::provider_call`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProviderEndpoint {
-    Discovery,
-    Jwks,
-    Token,
-    Userinfo,
-    /// A provider-specific API (GitHub REST, Microsoft Graph, Google Directory...).
-    Api,
-}
-
-impl ProviderEndpoint {
-    const ALL: [ProviderEndpoint; 5] = [
-        Self::Discovery,
-        Self::Jwks,
-        Self::Token,
-        Self::Userinfo,
-        Self::Api,
-    ];
-
-    /// The `endpoint` label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Discovery => "discovery",
-            Self::Jwks => "jwks",
-            Self::Token => "token",
-            Self::Userinfo => "userinfo",
-            Self::Api => "api",
-        }
-    }
-}
-
-/// How a login transaction (`/oauth2/callback`) ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LoginOutcome {
-    /// A session was issued.
-    Success,
-    /// The state or CSRF cookie did not check out (see the CSRF failure counter).
-    InvalidState,
-    /// The provider sent the user back with an error (e.g. `access_denied`).
-    ProviderDenied,
-    /// Redeeming the code or verifying the identity failed.
-    ProviderError,
-    /// The identity is not allowed by the authorization rules.
-    Forbidden,
-    /// Anything else (a callback without a code, an internal error).
-    Error,
-}
-
-impl LoginOutcome {
-    /// The `outcome` label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::InvalidState => "invalid_state",
-            Self::ProviderDenied => "provider_denied",
-            Self::ProviderError => "provider_error",
-            Self::Forbidden => "forbidden",
-            Self::Error => "error",
-        }
-    }
-}
-
 type Labels = Vec<(&'static str, String)>;
 
 /// Every metric authproxy exports.
@@ -197,6 +92,12 @@ pub struct Metrics {
     refreshes: Family<Labels, Counter>,
     denials: Family<Labels, Counter>,
     csrf_failures: Family<Labels, Counter>,
+    /// `authproxy_provider_errors_total`, by [`ProviderEndpoint`] then [`ProviderFailure`].
+    provider_errors: [[AtomicU64; ProviderFailure::ALL.len()]; ProviderEndpoint::ALL.len()],
+    /// `authproxy_upstream_errors_total`, by [`UpstreamFailure`].
+    upstream_errors: [AtomicU64; UpstreamFailure::ALL.len()],
+    /// `authproxy_session_store_errors_total`, by [`SessionStoreOp`].
+    session_store_errors: [AtomicU64; SessionStoreOp::ALL.len()],
 }
 
 impl Default for Metrics {
@@ -228,6 +129,29 @@ impl Metrics {
             refreshes: Family::default(),
             denials: Family::default(),
             csrf_failures: Family::default(),
+            provider_errors: Default::default(),
+            upstream_errors: Default::default(),
+            session_store_errors: Default::default(),
+        }
+    }
+
+    /// Creates, at 0, every series of the event counters that the configuration makes possible:
+    /// logins of each provider by outcome, refreshes by outcome, denials by reason, CSRF failures
+    /// by reason. Called once at startup, before the first scrape.
+    pub fn preregister<'a>(&self, providers: impl IntoIterator<Item = &'a str>) {
+        for provider in providers {
+            for outcome in LoginOutcome::ALL {
+                drop(self.logins.get_or_create(&login_labels(provider, outcome)));
+            }
+        }
+        for success in [true, false] {
+            drop(self.refreshes.get_or_create(&refresh_labels(success)));
+        }
+        for reason in crate::authz::DenyReason::ALL {
+            drop(self.denials.get_or_create(&reason_labels(reason.as_str())));
+        }
+        for reason in CSRF_REASONS {
+            drop(self.csrf_failures.get_or_create(&reason_labels(reason)));
         }
     }
 
@@ -255,43 +179,50 @@ impl Metrics {
 
     /// A call to the identity provider took `elapsed` (successful or not).
     pub fn provider_call(&self, endpoint: ProviderEndpoint, elapsed: Duration) {
-        let i = ProviderEndpoint::ALL
-            .iter()
-            .position(|e| *e == endpoint)
-            .unwrap_or(0);
-        self.provider_duration[i].observe(elapsed);
+        self.provider_duration[index_of(&ProviderEndpoint::ALL, &endpoint)].observe(elapsed);
+    }
+
+    /// A call to the identity provider failed (no usable response, or a 5xx/429 answer).
+    pub fn provider_error(&self, endpoint: ProviderEndpoint, kind: ProviderFailure) {
+        self.provider_errors[index_of(&ProviderEndpoint::ALL, &endpoint)]
+            [index_of(&ProviderFailure::ALL, &kind)]
+        .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request could not be served by the upstream app (the client got a 502 or 504).
+    pub fn upstream_error(&self, reason: UpstreamFailure) {
+        self.upstream_errors[index_of(&UpstreamFailure::ALL, &reason)]
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A session-store operation failed (the store was unreachable or answered an error).
+    pub fn session_store_error(&self, operation: SessionStoreOp) {
+        self.session_store_errors[index_of(&SessionStoreOp::ALL, &operation)]
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// A login transaction ended.
     pub fn login(&self, provider: &str, outcome: LoginOutcome) {
         self.logins
-            .get_or_create(&vec![
-                ("provider", provider.to_owned()),
-                ("outcome", outcome.as_str().to_owned()),
-            ])
+            .get_or_create(&login_labels(provider, outcome))
             .inc();
     }
 
     /// A session refresh ended (`success` true when a new session was issued).
     pub fn refresh(&self, success: bool) {
-        let outcome = if success { "success" } else { "failure" };
-        self.refreshes
-            .get_or_create(&vec![("outcome", outcome.to_owned())])
-            .inc();
+        self.refreshes.get_or_create(&refresh_labels(success)).inc();
     }
 
     /// The authorization rules denied a signed-in user (`reason`: a fixed identifier).
     pub fn authorization_denied(&self, reason: &'static str) {
-        self.denials
-            .get_or_create(&vec![("reason", reason.to_owned())])
-            .inc();
+        self.denials.get_or_create(&reason_labels(reason)).inc();
     }
 
     /// A callback failed its state / CSRF checks (`reason`: `invalid_state`,
     /// `missing_csrf_cookie` or `state_mismatch`).
     pub fn csrf_failure(&self, reason: &'static str) {
         self.csrf_failures
-            .get_or_create(&vec![("reason", reason.to_owned())])
+            .get_or_create(&reason_labels(reason))
             .inc();
     }
 
@@ -337,137 +268,20 @@ impl Metrics {
     }
 }
 
-/// Encodes the atomic request and latency metrics.
-#[derive(Debug)]
-struct RequestCollector(Arc<Metrics>);
-
-impl Collector for RequestCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> FmtResult {
-        let m = &self.0;
-        {
-            let mut family = encoder.encode_descriptor(
-                "oauth2_proxy_requests",
-                "Total number of requests by HTTP status code.",
-                None,
-                MetricType::Counter,
-            )?;
-            for (i, c) in m.requests_by_code.iter().enumerate() {
-                let n = c.load(Ordering::Relaxed);
-                if n > 0 {
-                    let code = (i + 100).to_string();
-                    let labels = [("code", code.as_str())];
-                    family
-                        .encode_family(&labels)?
-                        .encode_counter::<NoLabelSet, _, u64>(&n, None)?;
-                }
-            }
-        }
-        {
-            let gauge = Gauge(m.in_flight.load(Ordering::Relaxed));
-            let e = encoder.encode_descriptor(
-                "oauth2_proxy_requests_in_flight",
-                "Current number of requests being served.",
-                None,
-                gauge.metric_type(),
-            )?;
-            gauge.encode(e)?;
-        }
-        {
-            let mut family = encoder.encode_descriptor(
-                "oauth2_proxy_response_duration_seconds",
-                "A histogram of request latencies.",
-                None,
-                MetricType::Histogram,
-            )?;
-            for (i, h) in m.response_duration.iter().enumerate() {
-                if h.count() > 0 {
-                    let labels = [("method", METHODS.get(i).copied().unwrap_or("other"))];
-                    h.encode(&mut family.encode_family(&labels)?)?;
-                }
-            }
-        }
-        {
-            let mut e = encoder.encode_descriptor(
-                "authproxy_upstream_response_duration_seconds",
-                "Time until the upstream app's response headers arrived.",
-                None,
-                MetricType::Histogram,
-            )?;
-            m.upstream_duration.encode(&mut e)?;
-        }
-        {
-            let mut family = encoder.encode_descriptor(
-                "authproxy_provider_request_duration_seconds",
-                "Duration of identity-provider requests by endpoint (discovery, jwks, token, userinfo).",
-                None,
-                MetricType::Histogram,
-            )?;
-            for (endpoint, h) in ProviderEndpoint::ALL.iter().zip(&m.provider_duration) {
-                if h.count() > 0 {
-                    let labels = [("endpoint", endpoint.as_str())];
-                    h.encode(&mut family.encode_family(&labels)?)?;
-                }
-            }
-        }
-        Ok(())
-    }
+fn login_labels(provider: &str, outcome: LoginOutcome) -> Labels {
+    vec![
+        ("provider", provider.to_owned()),
+        ("outcome", outcome.as_str().to_owned()),
+    ]
 }
 
-/// A gauge value read once for a scrape.
-#[derive(Debug)]
-struct Gauge(i64);
-
-impl EncodeMetric for Gauge {
-    fn encode(&self, mut encoder: prometheus_client::encoding::MetricEncoder) -> FmtResult {
-        encoder.encode_gauge(&self.0)
-    }
-    fn metric_type(&self) -> MetricType {
-        MetricType::Gauge
-    }
+fn refresh_labels(success: bool) -> Labels {
+    let outcome = if success { "success" } else { "failure" };
+    vec![("outcome", outcome.to_owned())]
 }
 
-/// The `/metrics` listener: answers `GET /metrics` (and `HEAD`), 404 for anything else. It
-/// never touches sessions or the upstream.
-pub struct MetricsEndpoint(pub Arc<Metrics>);
-
-impl crate::server::Handler for MetricsEndpoint {
-    type Conn = ();
-
-    async fn handle(
-        self: Arc<Self>,
-        req: http::Request<hyper::body::Incoming>,
-        _conn: crate::server::ConnInfo,
-        _state: Arc<()>,
-    ) -> http::Response<crate::Body> {
-        self.answer(req.method(), req.uri().path())
-    }
-}
-
-impl MetricsEndpoint {
-    /// The response for `method path`.
-    pub fn answer(&self, method: &http::Method, path: &str) -> http::Response<crate::Body> {
-        use http::StatusCode;
-        if path != "/metrics" {
-            return crate::app::page(
-                StatusCode::NOT_FOUND,
-                "text/plain; charset=utf-8",
-                "not found: metrics are at /metrics\n",
-            );
-        }
-        if method != http::Method::GET && method != http::Method::HEAD {
-            let mut resp = crate::app::page(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "text/plain; charset=utf-8",
-                "method not allowed\n",
-            );
-            resp.headers_mut().insert(
-                http::header::ALLOW,
-                http::HeaderValue::from_static("GET, HEAD"),
-            );
-            return resp;
-        }
-        crate::app::page(StatusCode::OK, CONTENT_TYPE, self.0.render())
-    }
+fn reason_labels(reason: &str) -> Labels {
+    vec![("reason", reason.to_owned())]
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The request path, as one readable function: request id → `/ping` `/ready` → `{prefix}/…`
 //! endpoints → authenticate → authorize → inject identity → upstream.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -8,32 +9,33 @@ use http::header::{ACCEPT, USER_AGENT};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use crate::app::{add_cookies, page, App, RequestCtx};
+use crate::app::{App, RequestCtx};
+use crate::auth::Lookup;
 use crate::authz::Decision;
 use crate::error::AppError;
-use crate::flow::cache::{SessionCache, VerifiedSession};
-use crate::flow::{self, SessionLookup};
+use crate::flow;
 use crate::health::Check;
+use crate::response::{add_cookies, page};
 use crate::server::{ConnInfo, Handler};
+use crate::session::cache::VerifiedSession;
+use crate::skip::SkipReason;
 use crate::upstream::{ClientScheme, ProxyContext, UpstreamError};
 use crate::Body;
 
-mod forward;
-
 impl Handler for App {
-    type Conn = SessionCache;
+    type Conn = ();
 
     async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
         conn: ConnInfo,
-        sessions: Arc<SessionCache>,
+        _conn_state: Arc<()>,
     ) -> Response<Body> {
         let started = Instant::now();
         // Metrics (ops): lock-free atomics, see src/metrics.rs.
         let metrics = crate::metrics::global();
         let _in_flight = metrics.request_started();
-        let ctx = self.request_ctx(&req, conn, sessions);
+        let ctx = self.request_ctx(&req, conn);
         let method = req.method().clone();
         let version = req.version();
         let uri = req
@@ -108,16 +110,16 @@ impl App {
             let endpoint = endpoint.to_owned();
             return match endpoint.as_str() {
                 "/sign_in" if req.method() == Method::POST => {
-                    crate::machine::form_sign_in(self, req, ctx).await
+                    flow::form_sign_in(self, req, ctx).await
                 }
                 "/sign_in" => (flow::sign_in_page(self, &req, ctx), None),
                 "/start" => (flow::start(self, &req, ctx), None),
                 "/callback" => flow::callback(self, &req, ctx).await,
                 "/sign_out" => (flow::sign_out(self, &req, ctx), None),
                 "/userinfo" => self.userinfo(&req, ctx).await,
-                "/auth" => self.auth(&req, ctx).await,
+                "/auth" => crate::forward::auth_request(self, &req, ctx).await,
                 e if strip_prefix_segment(e, "/ext_authz").is_some() => {
-                    self.ext_authz(&req, ctx, &e["/ext_authz".len()..]).await
+                    crate::forward::ext_authz_http(self, &req, ctx, &e["/ext_authz".len()..]).await
                 }
                 _ => (self.error_response(ctx, &AppError::NotFound, "/"), None),
             };
@@ -133,26 +135,25 @@ impl App {
     ) -> (Response<Body>, Option<String>) {
         // Skip rules see the path this request really has (the one that is proxied), never
         // X-Forwarded-Uri: a forwarded path is only meaningful on the forward-auth endpoints.
-        if let Some(reason) = self.cfg.skip.skip(
+        if let Some(reason) = self.skip.skip(
             req.method().as_str(),
             req.uri().path_and_query().map(|p| p.as_str()),
             ctx.client_ip,
         ) {
             return self.skipped(req, ctx, reason).await;
         }
-        let lookup = flow::load_session(self, req.headers(), ctx).await;
+        let lookup = crate::auth::authenticate(self, req.headers(), ctx).await;
         let (session, cookies) = match lookup {
-            SessionLookup::Valid {
+            Lookup::Valid {
                 session,
                 set_cookies,
             } => (session, set_cookies),
-            SessionLookup::None { clear_cookies } => {
+            Lookup::None { clear_cookies } => {
                 let api = self
-                    .cfg
                     .skip
                     .is_api(req.uri().path_and_query().map_or("/", |p| p.as_str()));
                 let mut resp = if api {
-                    forward::unauthorized_json()
+                    crate::forward::unauthorized_json()
                 } else {
                     flow::unauthenticated(self, &req, ctx)
                 };
@@ -163,7 +164,7 @@ impl App {
         let verified = session;
         let session = &verified.session;
         let user = Some(session.email.clone());
-        if let Decision::Deny(reason) = flow::authorize(self, &verified) {
+        if let Decision::Deny(reason) = crate::auth::authorize(self, &verified) {
             crate::metrics::global().authorization_denied(reason.as_str());
             tracing::warn!(
                 target: "auth",
@@ -194,10 +195,10 @@ impl App {
         ctx: &RequestCtx,
         session: Option<&VerifiedSession>,
     ) -> Response<Body> {
-        flow::prepare_upstream_request(self, req.headers_mut());
-        let extra_headers = match session {
-            Some(v) => v.upstream_headers.clone(),
-            None => Vec::new(),
+        crate::auth::strip_client_credentials(self, req.headers_mut());
+        let extra_headers: &[(http::HeaderName, http::HeaderValue)] = match session {
+            Some(v) => &v.injected.request,
+            None => &[],
         };
         let pctx = ProxyContext {
             client_ip: ctx.client_ip,
@@ -208,13 +209,34 @@ impl App {
             },
             host: http::HeaderValue::from_str(&ctx.host).ok(),
             extra_headers,
+            preserved: self.headers.preserved(),
         };
         let upstream_started = Instant::now();
         let result = self.upstreams.proxy(req, pctx).await;
         crate::metrics::global().upstream_call(upstream_started.elapsed());
         match result {
-            Ok(resp) => resp,
+            Ok(mut resp) => {
+                // oauth2-proxy adds its response headers to proxied responses too; tokens and
+                // secrets never go to the browser (see headers::plan).
+                if let Some(v) = session {
+                    for (name, value) in &v.injected.browser {
+                        resp.headers_mut().insert(name.clone(), value.clone());
+                    }
+                }
+                resp
+            }
             Err(e) => {
+                use crate::metrics::UpstreamFailure as F;
+                let failure = match &e {
+                    UpstreamError::NoRoute | UpstreamError::BadRequest { .. } => None,
+                    UpstreamError::ConnectFailed { .. } => Some(F::ConnectFailed),
+                    UpstreamError::Unavailable { .. } => Some(F::Unavailable),
+                    UpstreamError::Timeout { .. } => Some(F::Timeout),
+                    UpstreamError::BadUpstreamResponse { .. } => Some(F::BadResponse),
+                };
+                if let Some(reason) = failure {
+                    crate::metrics::global().upstream_error(reason);
+                }
                 let app_err = match &e {
                     UpstreamError::NoRoute => AppError::NotFound,
                     UpstreamError::BadRequest { .. } => AppError::BadRequest,
@@ -227,14 +249,31 @@ impl App {
         }
     }
 
+    /// A protected-path request let through by a skip rule. Client-sent identity headers are
+    /// stripped as on every proxied request; the session's identity is added only when the
+    /// request carries a valid session that the authorization rules allow.
+    async fn skipped(
+        &self,
+        req: Request<Incoming>,
+        ctx: &RequestCtx,
+        reason: SkipReason,
+    ) -> (Response<Body>, Option<String>) {
+        tracing::debug!(request_id = %ctx.request_id, reason = reason.as_str(), "authentication skipped");
+        let (session, cookies) = crate::forward::allowed_session(self, req.headers(), ctx).await;
+        let user = session.as_ref().map(|s| s.session.email.clone());
+        let mut resp = self.proxy(req, ctx, session.as_deref()).await;
+        add_cookies(&mut resp, &cookies);
+        (resp, user)
+    }
+
     /// `/oauth2/userinfo`: the session's identity as JSON.
     async fn userinfo(
         &self,
         req: &Request<Incoming>,
         ctx: &RequestCtx,
     ) -> (Response<Body>, Option<String>) {
-        match flow::load_session(self, req.headers(), ctx).await {
-            SessionLookup::Valid {
+        match crate::auth::authenticate(self, req.headers(), ctx).await {
+            Lookup::Valid {
                 session,
                 set_cookies,
             } => {
@@ -253,7 +292,7 @@ impl App {
                 add_cookies(&mut resp, &set_cookies);
                 (resp, Some(session.email.clone()))
             }
-            SessionLookup::None { clear_cookies } => {
+            Lookup::None { clear_cookies } => {
                 let mut resp = page(
                     StatusCode::UNAUTHORIZED,
                     "application/json",
@@ -277,12 +316,7 @@ impl App {
         }
     }
 
-    fn request_ctx(
-        &self,
-        req: &Request<Incoming>,
-        conn: ConnInfo,
-        sessions: Arc<SessionCache>,
-    ) -> RequestCtx {
+    fn request_ctx(&self, req: &Request<Incoming>, conn: ConnInfo) -> RequestCtx {
         let headers = req.headers();
         let original = crate::forwarded::original_request(
             headers,
@@ -292,7 +326,7 @@ impl App {
             &self.forward,
         );
         if self.forward.reverse_proxy && !original.trusted {
-            forward::warn_untrusted_forwarding(headers, conn.peer.ip());
+            warn_untrusted_forwarding(headers, conn.peer.ip());
         }
         let wants_json = header_str(headers, ACCEPT)
             .map(|a| a.contains("application/json") && !a.contains("text/html"))
@@ -312,7 +346,6 @@ impl App {
             peer: conn.peer.ip(),
             proxied: original.trusted,
             wants_json,
-            sessions,
         }
     }
 
@@ -355,6 +388,32 @@ impl App {
             duration_ms = started.elapsed().as_secs_f64() * 1000.0,
             user_agent = user_agent.unwrap_or("-"),
             "request"
+        );
+    }
+}
+
+/// Logs once per process that `reverse_proxy` is on but a peer outside `trusted_proxy_ips`
+/// sent forwarding headers: they were ignored, which is right for an attacker and a
+/// misconfiguration for a real proxy.
+fn warn_untrusted_forwarding(headers: &HeaderMap, peer: std::net::IpAddr) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if WARNED.load(Ordering::Relaxed) {
+        return;
+    }
+    let forwarding = [
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "x-forwarded-uri",
+        "x-forwarded-for",
+        "x-original-url",
+    ]
+    .iter()
+    .any(|h| headers.contains_key(*h));
+    if forwarding && !WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            peer = %peer,
+            "reverse_proxy is on but this peer is not in trusted_proxy_ips: its X-Forwarded-* headers are ignored \
+             (add the front proxy's address to trusted_proxy_ips if it is one; logged once)"
         );
     }
 }

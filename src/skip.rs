@@ -34,17 +34,8 @@ use std::net::IpAddr;
 
 use regex::Regex;
 
-use crate::forwarded::{in_any, Cidr};
-
-/// One `skip_auth_routes` / `skip_auth_regex` entry.
-#[derive(Clone, Debug)]
-struct Route {
-    /// Upper-case method; `None` = any.
-    method: Option<String>,
-    /// `METHOD!=regex`: the route matches paths the regex does NOT match.
-    negate: bool,
-    regex: Regex,
-}
+use crate::config::{SkipConfig, SkipRoute as Route};
+use crate::net::{in_any, Cidr};
 
 /// Why a request is let through without authentication.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,71 +85,14 @@ pub struct SkipRules {
     preflight: bool,
 }
 
-/// One configuration problem: the option and a sentence about the entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RuleError {
-    pub key: &'static str,
-    pub message: String,
-}
-
 impl SkipRules {
-    /// Compiles the options; every bad entry is reported with its option name.
-    pub fn compile(
-        skip_auth_routes: &[String],
-        skip_auth_regex: &[String],
-        api_routes: &[String],
-        trusted_ips: &[String],
-        preflight: bool,
-    ) -> Result<SkipRules, Vec<RuleError>> {
-        let mut errors = Vec::new();
-        let mut rules = SkipRules {
-            preflight,
-            ..SkipRules::default()
-        };
-        for entry in skip_auth_regex {
-            match compile_regex(entry) {
-                Ok(regex) => rules.routes.push(Route {
-                    method: None,
-                    negate: false,
-                    regex,
-                }),
-                Err(e) => errors.push(RuleError {
-                    key: "skip_auth_regex",
-                    message: e,
-                }),
-            }
-        }
-        for entry in skip_auth_routes {
-            match parse_route(entry) {
-                Ok(r) => rules.routes.push(r),
-                Err(e) => errors.push(RuleError {
-                    key: "skip_auth_routes",
-                    message: e,
-                }),
-            }
-        }
-        for entry in api_routes {
-            match compile_regex(entry) {
-                Ok(r) => rules.api_routes.push(r),
-                Err(e) => errors.push(RuleError {
-                    key: "api_routes",
-                    message: e,
-                }),
-            }
-        }
-        for entry in trusted_ips {
-            match Cidr::parse(entry) {
-                Ok(c) => rules.trusted_ips.push(c),
-                Err(e) => errors.push(RuleError {
-                    key: "trusted_ips",
-                    message: e,
-                }),
-            }
-        }
-        if errors.is_empty() {
-            Ok(rules)
-        } else {
-            Err(errors)
+    /// The matcher for the validated rules.
+    pub fn new(cfg: &SkipConfig) -> SkipRules {
+        SkipRules {
+            routes: cfg.routes.clone(),
+            api_routes: cfg.api_routes.clone(),
+            trusted_ips: cfg.trusted_ips.clone(),
+            preflight: cfg.preflight,
         }
     }
 
@@ -208,40 +142,6 @@ impl SkipRules {
         };
         self.api_routes.iter().any(|r| r.is_match(&normalized))
     }
-}
-
-/// `METHOD=regex`, `METHOD!=regex` or `regex`.
-fn parse_route(entry: &str) -> Result<Route, String> {
-    // Only a leading token of letters counts as a method, so a regex containing `=` (say
-    // `^/a=b`) is still read as a plain regex.
-    let split = entry.find('=').and_then(|i| {
-        let (head, negate) = match entry[..i].strip_suffix('!') {
-            Some(h) => (h, true),
-            None => (&entry[..i], false),
-        };
-        (!head.is_empty() && head.bytes().all(|b| b.is_ascii_alphabetic()))
-            .then(|| (head.to_ascii_uppercase(), negate, &entry[i + 1..]))
-    });
-    let (method, negate, pattern) = match split {
-        Some((m, n, p)) => (Some(m), n, p),
-        None => (None, false, entry),
-    };
-    let regex = compile_regex(pattern).map_err(|e| format!("entry {entry:?}: {e}"))?;
-    Ok(Route {
-        method,
-        negate,
-        regex,
-    })
-}
-
-fn compile_regex(pattern: &str) -> Result<Regex, String> {
-    if pattern.is_empty() {
-        return Err("an empty regex would match every path".into());
-    }
-    regex::RegexBuilder::new(pattern)
-        .size_limit(1 << 20)
-        .build()
-        .map_err(|e| format!("{pattern:?} is not a valid regex: {e}"))
 }
 
 /// The part before `?`.
@@ -303,9 +203,19 @@ pub fn normalize_path(target: &str) -> Result<Cow<'_, str>, AmbiguousPath> {
 mod tests {
     use super::*;
 
+    fn compile(
+        routes: &[String],
+        regex: &[String],
+        api: &[String],
+        ips: &[String],
+        preflight: bool,
+    ) -> Result<SkipRules, Vec<crate::config::RuleError>> {
+        SkipConfig::parse(routes, regex, api, ips, preflight).map(|c| SkipRules::new(&c))
+    }
+
     fn rules(routes: &[&str], regex: &[&str], api: &[&str], ips: &[&str]) -> SkipRules {
         let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        SkipRules::compile(&v(routes), &v(regex), &v(api), &v(ips), false).unwrap()
+        compile(&v(routes), &v(regex), &v(api), &v(ips), false).unwrap()
     }
 
     fn lo() -> IpAddr {
@@ -439,7 +349,7 @@ mod tests {
     #[test]
     fn trusted_ips_and_preflight() {
         let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        let r = SkipRules::compile(&[], &[], &[], &v(&["10.0.0.0/8", "192.0.2.1"]), true).unwrap();
+        let r = compile(&[], &[], &[], &v(&["10.0.0.0/8", "192.0.2.1"]), true).unwrap();
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(
             r.skip("GET", None, ip("10.1.2.3")),
@@ -472,7 +382,7 @@ mod tests {
     #[test]
     fn bad_entries_are_errors_naming_the_option() {
         let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        let errs = SkipRules::compile(
+        let errs = compile(
             &v(&["GET=(unclosed"]),
             &v(&["[z-a]"]),
             &v(&[""]),

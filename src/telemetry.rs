@@ -15,8 +15,7 @@ use tracing_subscriber::{fmt, EnvFilter};
 
 use crate::config::LoggingConfig;
 
-mod template;
-pub use template::{write_quoted, Field, LogTemplate, TemplateKind};
+pub use crate::logformat::{write_quoted, Field, LogTemplate, TemplateKind};
 
 /// The filter directives for the configured streams. `RUST_LOG`, when set, wins.
 pub fn filter_directives(log: &LoggingConfig) -> String {

@@ -17,11 +17,19 @@ mod alpha;
 mod build;
 pub mod duration;
 pub mod options;
+mod skip;
 mod sources;
+pub mod structured;
 #[cfg(test)]
 mod tests;
 
 use crate::crypto::CookieSecret;
+
+pub use build::headers::LegacyHeaders;
+pub use skip::{RuleError, SkipConfig, SkipRoute};
+pub use structured::{
+    BindAddress, HeaderRule, ServerConfig, TlsConfig, Upstream, UpstreamConfig, UpstreamKind,
+};
 
 /// `SameSite` attribute of the proxy's cookies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,18 +48,6 @@ pub enum CodeChallengeMethod {
     Disabled,
     Plain,
     S256,
-}
-
-/// One `upstreams` entry, validated.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum UpstreamTarget {
-    /// `http://host:port/path` or `https://...`: proxied. `path` is the
-    /// routing prefix (the URL's path, `/` when absent).
-    Http { url: url::Url, path: String },
-    /// `static://CODE` (default 200): answers with that status and a short body.
-    Static { code: u16, path: String },
-    /// `file:///dir#/mount`: serves files from `dir` under `mount` (default `/`).
-    File { dir: PathBuf, path: String },
 }
 
 /// One identity provider: from the legacy flat options (`provider`, `client_id`, ...) or one
@@ -124,6 +120,31 @@ pub struct ProviderConfig {
     /// Options of provider `keycloak-oidc`.
     pub keycloak: KeycloakOptions,
 }
+
+/// One trusted issuer as configured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustedIssuer {
+    /// The issuer URL (discovery is `{issuer}/.well-known/openid-configuration`).
+    pub issuer: url::Url,
+    /// Accepted `aud` values (at least one).
+    pub audiences: Vec<String>,
+}
+
+/// The session claim (in `ac`) naming the provider a session was signed in with. oauth2-proxy
+/// keeps `ac` as an opaque map, so its cookies stay readable by oauth2-proxy and vice versa.
+pub const PROVIDER_CLAIM: &str = "authproxy.provider";
+
+/// The provider kinds authproxy builds (`provider`, alpha `provider:`). The provider module
+/// builds exactly these (a unit test there checks each one).
+pub const PROVIDER_KINDS: &[&str] = &[
+    "oidc",
+    "github",
+    "google",
+    "entra-id",
+    "azure",
+    "gitlab",
+    "keycloak-oidc",
+];
 
 /// `github_*` options.
 #[derive(Clone, Debug, Default)]
@@ -213,23 +234,6 @@ pub struct CookieConfig {
     pub csrf_expire: Duration,
 }
 
-/// Which identity headers go where.
-#[derive(Clone, Debug, Default)]
-pub struct HeaderConfig {
-    /// `pass_user_headers` OR `pass_basic_auth` (both default true in oauth2-proxy, and either
-    /// one sends the X-Forwarded-User/-Email/-Groups/-Preferred-Username headers).
-    pub pass_user_headers: bool,
-    pub pass_access_token: bool,
-    /// `pass_authorization_header`: `Authorization: Bearer <id_token>` to the app.
-    pub pass_authorization_header: bool,
-    /// `set_authorization_header`: `Authorization: Bearer <id_token>` on `/oauth2/auth` responses.
-    pub set_authorization_header: bool,
-    pub set_xauthrequest: bool,
-    /// `prefer_email_to_user`.
-    pub prefer_email_to_user: bool,
-    pub pass_host_header: bool,
-}
-
 /// Authorization rules.
 #[derive(Clone, Debug, Default)]
 pub struct AuthzConfig {
@@ -248,7 +252,7 @@ pub struct MachineConfig {
     /// `skip_jwt_bearer_tokens`.
     pub skip_jwt_bearer_tokens: bool,
     /// `extra_jwt_issuers`, parsed (`issuer=audience`).
-    pub extra_jwt_issuers: Vec<crate::provider::TrustedIssuer>,
+    pub extra_jwt_issuers: Vec<TrustedIssuer>,
     /// `bearer_token_login_fallback` (default true).
     pub bearer_token_login_fallback: bool,
     /// `htpasswd_file` (validated: readable, at least one usable entry).
@@ -288,9 +292,9 @@ pub struct LoggingConfig {
     pub exclude_logging_paths: Vec<String>,
     /// `standard_logging_format`, `auth_logging_format`, `request_logging_format` (text
     /// format only), parsed once.
-    pub standard_format: crate::telemetry::LogTemplate,
-    pub auth_format: crate::telemetry::LogTemplate,
-    pub request_format: crate::telemetry::LogTemplate,
+    pub standard_format: crate::logformat::LogTemplate,
+    pub auth_format: crate::logformat::LogTemplate,
+    pub request_format: crate::logformat::LogTemplate,
 }
 
 impl Default for LoggingConfig {
@@ -302,41 +306,31 @@ impl Default for LoggingConfig {
             standard_logging: true,
             silence_ping_logging: false,
             exclude_logging_paths: Vec::new(),
-            standard_format: crate::telemetry::LogTemplate::default_for(
-                crate::telemetry::TemplateKind::Standard,
+            standard_format: crate::logformat::LogTemplate::default_for(
+                crate::logformat::TemplateKind::Standard,
             ),
-            auth_format: crate::telemetry::LogTemplate::default_for(
-                crate::telemetry::TemplateKind::Auth,
+            auth_format: crate::logformat::LogTemplate::default_for(
+                crate::logformat::TemplateKind::Auth,
             ),
-            request_format: crate::telemetry::LogTemplate::default_for(
-                crate::telemetry::TemplateKind::Request,
+            request_format: crate::logformat::LogTemplate::default_for(
+                crate::logformat::TemplateKind::Request,
             ),
         }
     }
 }
 
-/// The HTTPS listener (`https_address` with `tls_cert_file` and `tls_key_file`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TlsListenerConfig {
-    pub address: std::net::SocketAddr,
-    pub cert_file: PathBuf,
-    pub key_file: PathBuf,
-    /// `tls_min_version = "TLS1.3"`; otherwise TLS 1.2 and 1.3 are offered.
-    pub tls13_only: bool,
-}
-
 /// The whole validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// `http_address` (default `127.0.0.1:4180`; `0.0.0.0:4180` in the seed). `http://` prefix allowed.
-    pub http_address: std::net::SocketAddr,
-    /// The HTTPS listener, when `tls_cert_file` and `tls_key_file` are set.
-    pub tls: Option<TlsListenerConfig>,
+    /// `server`: the plain HTTP and HTTPS listeners (`http_address`, `https_address` +
+    /// `tls_*`, or the alpha file's `server`).
+    pub server: ServerConfig,
     /// `grpc_ext_authz_address` (authproxy extension): where Envoy's gRPC ext_authz `Check`
     /// service listens; `None` (the default) serves no gRPC.
     pub grpc_ext_authz_address: Option<std::net::SocketAddr>,
-    /// `metrics_address`: the separate `/metrics` listener; `None` when empty (the default).
-    pub metrics_address: Option<std::net::SocketAddr>,
+    /// `metricsServer`: the `/metrics` listeners (`metrics_address`, `metrics_secure_address`
+    /// + `metrics_tls_*`); none by default.
+    pub metrics_server: ServerConfig,
     /// `proxy_prefix` (default `/oauth2`), no trailing slash.
     pub proxy_prefix: String,
     /// `ping_path` (default `/ping`), `ready_path` (default `/ready`).
@@ -350,11 +344,14 @@ pub struct Config {
     pub redirect_url: Option<url::Url>,
     /// `relative_redirect_url`.
     pub relative_redirect_url: bool,
-    pub upstreams: Vec<UpstreamTarget>,
-    /// `upstream_timeout` (default 30s, as in oauth2-proxy v7).
-    pub upstream_timeout: Duration,
-    /// `ssl_upstream_insecure_skip_verify`.
-    pub ssl_upstream_insecure_skip_verify: bool,
+    /// `upstreamConfig` (or the legacy `upstreams` list and its per-upstream options).
+    pub upstream_config: UpstreamConfig,
+    /// `injectRequestHeaders` (or the legacy header switches, compiled as v7 does).
+    pub inject_request_headers: Vec<HeaderRule>,
+    /// `injectResponseHeaders`.
+    pub inject_response_headers: Vec<HeaderRule>,
+    /// `prefer_email_to_user`: also makes an htpasswd user name the session's email.
+    pub prefer_email_to_user: bool,
     /// `reverse_proxy`: trust X-Forwarded-* / X-Real-IP from the client.
     pub reverse_proxy: bool,
     /// `real_client_ip_header` (default X-Real-IP).
@@ -365,7 +362,6 @@ pub struct Config {
     /// options, or the alpha config's `providers:` list. Every entry is usable.
     pub providers: Vec<ProviderConfig>,
     pub cookie: CookieConfig,
-    pub headers: HeaderConfig,
     pub authz: AuthzConfig,
     pub pages: PageConfig,
     pub logging: LoggingConfig,
@@ -375,10 +371,10 @@ pub struct Config {
     pub skip_auth_preflight: bool,
     /// `trusted_proxy_ips` (authproxy extension, default loopback): forwarding headers are
     /// believed only from these peers, and only with `reverse_proxy`.
-    pub trusted_proxy_ips: Vec<crate::forwarded::Cidr>,
+    pub trusted_proxy_ips: Vec<crate::net::Cidr>,
     /// `skip_auth_routes`, `skip_auth_regex`, `skip_auth_preflight`, `trusted_ips`,
     /// `api_routes`, compiled.
-    pub skip: crate::skip::SkipRules,
+    pub skip: SkipConfig,
     /// `force_https`.
     pub force_https: bool,
     /// `encode_state`: accepted for compatibility; our state is always encrypted.
@@ -387,6 +383,9 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
     /// The `--alpha-config` file that was read, if any.
     pub alpha_config_file: Option<PathBuf>,
+    /// Warnings found while reading the configuration (accepted values that are probably
+    /// mistakes, oauth2-proxy behaviours authproxy does not copy); see [`Config::warnings`].
+    pub load_warnings: Vec<String>,
 }
 
 /// What the command line asks for.
@@ -473,17 +472,23 @@ pub fn load(args: &[OsString], env: &HashMap<String, String>) -> Result<Command,
         None => sources::Layer::new(),
     };
     let mut layers = vec![file_layer, env_layer, flags];
+    let mut warnings = Vec::new();
     let alpha = request.alpha_config.as_ref().map(|path| {
-        let alpha = alpha::read_alpha(path, &mut errors);
+        let alpha = alpha::read_alpha(path, env, &mut errors);
         let mut legacy = sources::Layer::new();
         for l in &layers {
             legacy.extend(l.clone());
         }
-        alpha::conflicts(&alpha, &legacy, &mut errors);
-        layers.push(alpha.global.clone());
+        for key in alpha::conflicts(&alpha, &legacy, &mut errors, &mut warnings) {
+            for l in &mut layers {
+                l.remove(key);
+            }
+        }
+        warnings.extend(alpha.warnings.iter().cloned());
         alpha
     });
-    let ctx = build::Ctx::new(layers, errors);
+    let mut ctx = build::Ctx::new(layers, errors);
+    ctx.warnings.extend(warnings);
     let config = build::build(ctx, config_file, alpha)?;
     Ok(if request.check {
         Command::Check(Box::new(config))
@@ -495,7 +500,7 @@ pub fn load(args: &[OsString], env: &HashMap<String, String>) -> Result<Command,
 impl Config {
     /// Insecure or surprising settings worth a warning at startup (one sentence each).
     pub fn warnings(&self) -> Vec<String> {
-        let mut w = Vec::new();
+        let mut w = self.load_warnings.clone();
         // With several providers, each provider's warning names it.
         let many = self.providers.len() > 1;
         for p in &self.providers {
@@ -522,7 +527,7 @@ impl Config {
         }
         let flags = [
             (!self.cookie.secure, "cookie_secure is false: session cookies are sent over plain HTTP"),
-            (self.ssl_upstream_insecure_skip_verify, "ssl_upstream_insecure_skip_verify is on: HTTPS upstream certificates are not verified"),
+            (self.upstream_config.upstreams.iter().any(|u| u.insecure_skip_tls_verify), "ssl_upstream_insecure_skip_verify (insecureSkipTLSVerify) is on: HTTPS upstream certificates are not verified"),
             (self.pages.show_debug_on_error, "show-debug-on-error is on: error pages show internal details"),
         ];
         w.extend(
@@ -531,6 +536,12 @@ impl Config {
                 .filter(|(on, _)| *on)
                 .map(|(_, m)| m.to_string()),
         );
+        if let (Some(BindAddress::Tcp(a)), Some(_)) = (&self.server.bind_address, &self.server.tls)
+        {
+            if !a.ip().is_loopback() {
+                w.push(format!("http_address {a} serves plain HTTP next to the HTTPS listener (oauth2-proxy v7 would not listen on http_address with TLS configured); set http_address = \"-\" for HTTPS only"));
+            }
+        }
         if self.redirect_url.is_none() && !self.cookie.secure && !self.reverse_proxy {
             w.push("no redirect_url: the callback URL is derived from the request and will use plain http".into());
         }

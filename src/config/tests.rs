@@ -62,7 +62,7 @@ fn run(a: &[&str], env: &HashMap<String, String>) -> Config {
 
 fn errors(a: &[&str], env: &HashMap<String, String>) -> String {
     match load(&args(a), env) {
-        Ok(c) => panic!("expected errors, got {c:?}"),
+        Ok(_) => panic!("expected errors for {a:?}"),
         Err(e) => e.to_string(),
     }
 }
@@ -74,10 +74,36 @@ fn assert_err(a: &[&str], env: &HashMap<String, String>, wants: &[&str]) {
     }
 }
 
+/// The plain HTTP listen address (tests).
+fn http_addr(c: &Config) -> std::net::SocketAddr {
+    match &c.server.bind_address {
+        Some(crate::config::BindAddress::Tcp(a)) => *a,
+        other => panic!("no TCP listener: {other:?}"),
+    }
+}
+
+/// Whether a request header rule with this name exists (tests).
+fn req_header(c: &Config, name: &str) -> bool {
+    c.inject_request_headers
+        .iter()
+        .any(|r| r.name.eq_ignore_ascii_case(name))
+}
+
+/// Whether a response header rule with this name exists (tests).
+fn resp_header(c: &Config, name: &str) -> bool {
+    c.inject_response_headers
+        .iter()
+        .any(|r| r.name.eq_ignore_ascii_case(name))
+}
+
+fn upstreams(c: &Config) -> &[crate::config::Upstream] {
+    &c.upstream_config.upstreams
+}
+
 #[test]
 fn defaults_match_oauth2_proxy_except_pkce_and_nonce() {
     let c = run(&[], &base_env());
-    assert_eq!(c.http_address, "127.0.0.1:4180".parse().unwrap());
+    assert_eq!(http_addr(&c), "127.0.0.1:4180".parse().unwrap());
     assert_eq!(c.proxy_prefix, "/oauth2");
     assert_eq!(c.ping_path, "/ping");
     assert_eq!(c.ready_path, "/ready");
@@ -88,7 +114,7 @@ fn defaults_match_oauth2_proxy_except_pkce_and_nonce() {
     assert_eq!(c.cookie.csrf_expire, Duration::from_secs(15 * 60));
     assert!(c.cookie.secure && c.cookie.httponly);
     assert_eq!(c.cookie.samesite, SameSite::Unset);
-    assert_eq!(c.upstream_timeout, Duration::from_secs(30));
+    assert!(c.upstream_config.upstreams.is_empty());
     assert_eq!(c.real_client_ip_header, "X-Real-IP");
     assert_eq!(c.providers[0].scope, "openid email profile");
     assert_eq!(
@@ -101,9 +127,9 @@ fn defaults_match_oauth2_proxy_except_pkce_and_nonce() {
     assert_eq!(c.providers[0].oidc_groups_claim, "groups");
     assert_eq!(c.providers[0].user_id_claim, "email");
     assert_eq!(c.providers[0].display_name, "OpenID Connect");
-    assert!(c.headers.pass_user_headers && c.headers.pass_host_header);
-    assert!(!c.headers.pass_access_token && !c.headers.set_xauthrequest);
-    assert!(c.redirect_url.is_none() && c.upstreams.is_empty());
+    assert!(req_header(&c, "X-Forwarded-User") && req_header(&c, "X-Forwarded-Email"));
+    assert!(!req_header(&c, "X-Forwarded-Access-Token") && c.inject_response_headers.is_empty());
+    assert!(c.redirect_url.is_none() && upstreams(&c).is_empty());
     assert!(!c.logging.json && c.logging.request_logging);
 }
 
@@ -198,7 +224,7 @@ fn spelling_cases() -> Vec<(
             "\"0.0.0.0:4181\"",
             "0.0.0.0:4181",
             vec!["--http-address=0.0.0.0:4181"],
-            |c| c.http_address.port() == 4181,
+            |c| http_addr(c).port() == 4181,
         ),
         (
             "proxy_prefix",
@@ -247,14 +273,18 @@ fn spelling_cases() -> Vec<(
                 "--upstream",
                 "http://127.0.0.1:9000/api/",
             ],
-            |c| c.upstreams.len() == 2,
+            |c| upstreams(c).len() == 2,
         ),
         (
             "upstream_timeout",
             "\"1m\"",
             "1m",
-            vec!["--upstream-timeout=1m"],
-            |c| c.upstream_timeout == Duration::from_secs(60),
+            vec!["--upstream-timeout=1m", "--upstream=http://127.0.0.1:8080"],
+            |c| {
+                upstreams(c)
+                    .iter()
+                    .all(|u| u.timeout == Duration::from_secs(60))
+            },
         ),
         (
             "reverse_proxy",
@@ -469,8 +499,11 @@ fn spelling_cases() -> Vec<(
             "ssl_upstream_insecure_skip_verify",
             "true",
             "true",
-            vec!["--ssl-upstream-insecure-skip-verify"],
-            |c| c.ssl_upstream_insecure_skip_verify,
+            vec![
+                "--ssl-upstream-insecure-skip-verify",
+                "--upstream=https://127.0.0.1:8443",
+            ],
+            |c| upstreams(c).iter().all(|u| u.insecure_skip_tls_verify),
         ),
         (
             "prompt",
@@ -533,42 +566,45 @@ fn spelling_cases() -> Vec<(
             "true",
             "true",
             vec!["--pass-access-token"],
-            |c| c.headers.pass_access_token,
+            |c| req_header(c, "X-Forwarded-Access-Token"),
         ),
         (
             "pass_authorization_header",
             "true",
             "true",
             vec!["--pass-authorization-header"],
-            |c| c.headers.pass_authorization_header,
+            |c| req_header(c, "Authorization"),
         ),
         (
             "set_authorization_header",
             "true",
             "true",
             vec!["--set-authorization-header"],
-            |c| c.headers.set_authorization_header,
+            |c| resp_header(c, "Authorization"),
         ),
         (
             "set_xauthrequest",
             "true",
             "true",
             vec!["--set-xauthrequest"],
-            |c| c.headers.set_xauthrequest,
+            |c| resp_header(c, "X-Auth-Request-User"),
         ),
         (
             "prefer_email_to_user",
             "true",
             "true",
             vec!["--prefer-email-to-user"],
-            |c| c.headers.prefer_email_to_user,
+            |c| c.prefer_email_to_user && !req_header(c, "X-Forwarded-Email"),
         ),
         (
             "pass_host_header",
             "false",
             "false",
-            vec!["--pass-host-header=false"],
-            |c| !c.headers.pass_host_header,
+            vec![
+                "--pass-host-header=false",
+                "--upstream=http://127.0.0.1:8080",
+            ],
+            |c| upstreams(c).iter().all(|u| !u.pass_host_header),
         ),
         (
             "skip_provider_button",
@@ -824,19 +860,18 @@ whitelist_domains = [".example.com"]
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
     let c = run(&["--config", cfg.to_str().unwrap()], &env);
-    assert_eq!(c.http_address, "0.0.0.0:4180".parse().unwrap());
+    assert_eq!(http_addr(&c), "0.0.0.0:4180".parse().unwrap());
     assert_eq!(c.cookie.domains, [".example.com"]);
     assert_eq!(c.cookie.samesite, SameSite::Lax);
     assert_eq!(c.cookie.refresh, Duration::from_secs(3600));
     assert_eq!(c.cookie.secret.aes_key().len(), 32);
+    assert_eq!(upstreams(&c).len(), 1);
+    assert_eq!(upstreams(&c)[0].path, "/");
     assert_eq!(
-        c.upstreams,
-        [UpstreamTarget::Http {
-            url: url::Url::parse("http://127.0.0.1:8080").unwrap(),
-            path: "/".into()
-        }]
+        upstreams(&c)[0].kind,
+        crate::config::UpstreamKind::Http(url::Url::parse("http://127.0.0.1:8080").unwrap())
     );
-    assert!(c.headers.set_xauthrequest && c.headers.pass_access_token && c.reverse_proxy);
+    assert!(resp_header(&c, "X-Auth-Request-Access-Token") && c.reverse_proxy);
     assert_eq!(c.redirect_url.unwrap().host_str(), Some("auth.example.com"));
 }
 
@@ -939,38 +974,35 @@ fn upstream_forms_are_parsed() {
         ],
         &base_env(),
     );
-    assert_eq!(c.upstreams.len(), 3);
-    assert!(matches!(&c.upstreams[0], UpstreamTarget::Http { path, .. } if path == "/"));
-    assert!(matches!(&c.upstreams[1], UpstreamTarget::Http { path, .. } if path == "/api/"));
+    let u = upstreams(&c);
+    assert_eq!(u.len(), 3);
+    assert!(matches!(&u[0].kind, crate::config::UpstreamKind::Http(_)) && u[0].path == "/");
+    assert!(matches!(&u[1].kind, crate::config::UpstreamKind::Http(_)) && u[1].path == "/api/");
     assert!(
-        matches!(&c.upstreams[2], UpstreamTarget::File { dir: d, path } if *d == dir && path == "/static/")
+        matches!(&u[2].kind, crate::config::UpstreamKind::File(d) if *d == dir)
+            && u[2].path == "/static/"
     );
     // static:// is root-only in oauth2-proxy's legacy config.
     let c = run(&["--upstream=static://202"], &base_env());
     assert_eq!(
-        c.upstreams,
-        [UpstreamTarget::Static {
-            code: 202,
-            path: "/".into()
-        }]
+        upstreams(&c)[0].kind,
+        crate::config::UpstreamKind::Static(202)
     );
+    assert_eq!(upstreams(&c)[0].path, "/");
 }
 
 #[test]
 fn static_upstream_alone_defaults_to_200() {
     let c = run(&["--upstream=static://"], &base_env());
     assert_eq!(
-        c.upstreams,
-        [UpstreamTarget::Static {
-            code: 200,
-            path: "/".into()
-        }]
+        upstreams(&c)[0].kind,
+        crate::config::UpstreamKind::Static(200)
     );
 }
 
 #[test]
 fn each_invalid_value_names_its_key_and_origin() {
-    let dir = tmpdir();
+    let _dir = tmpdir();
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec!["--cookie-samesite=loose".into()], "option `cookie_samesite` (from flag --cookie-samesite): \"loose\" must be one of lax, strict, none"),
         (vec!["--cookie-samesite=none".into(), "--cookie-secure=false".into()], "\"none\" requires cookie_secure = true"),
@@ -983,25 +1015,19 @@ fn each_invalid_value_names_its_key_and_origin() {
         (vec!["--cookie-path=app".into()], "option `cookie_path`"),
         (vec!["--cookie-domain=https://x.com".into()], "option `cookie_domains` (from flag --cookie-domain): entry \"https://x.com\""),
         (vec!["--redirect-url=ftp://x.example.com/cb".into()], "option `redirect_url` (from flag --redirect-url): \"ftp://x.example.com/cb\" must be an http:// or https:// URL"),
+        (vec!["--http-address=fd:3".into()], "systemd socket file descriptors are not supported"),
         (vec!["--redirect-url=/elsewhere".into()], "relative redirect URL \"/elsewhere\" must be \"/oauth2/callback\""),
         (vec!["--oidc-issuer-url=not a url".into()], "option `oidc_issuer_url` (from flag --oidc-issuer-url): \"not a url\" is not a valid URL"),
-        (vec!["--upstream=ftp://x".into()], "option `upstreams` (from flag --upstream): entry \"ftp://x\": scheme \"ftp\" is not supported"),
-        (vec!["--upstream=static://999".into()], "static status \"999\" must be a number from 100 to 599"),
-        (vec![format!("--upstream=file://{}/missing#/x", dir.display())], "does not exist"),
-        (vec!["--upstream=http://127.0.0.1:1".into(), "--upstream=http://127.0.0.1:2".into()], "already serves path \"/\""),
-        (vec!["--upstream=unix:///run/app.sock".into()], "unix socket upstreams are not supported yet"),
-        (vec!["--upstream=http://user:pw@127.0.0.1:1".into()], "must not contain credentials"),
+        (vec!["--upstream=ftp://x".into()], "option `upstreams` (from flag --upstream): upstream \"/\" has invalid scheme: \"ftp\""),
+        (vec!["--upstream=http://127.0.0.1:1".into(), "--upstream=http://127.0.0.1:2".into()], "multiple upstreams found with path \"/\""),
         (vec!["--whitelist-domain=https://example.com".into()], "option `whitelist_domains` (from flag --whitelist-domain): entry \"https://example.com\": must be a host name"),
         (vec!["--whitelist-domain=.example.com:http".into()], "port \"http\" must be a number or *"),
         (vec!["--code-challenge-method=s512".into()], "option `code_challenge_method` (from flag --code-challenge-method): \"s512\" is not one of S256, plain, none"),
         (vec!["--logging-format=xml".into()], "option `logging_format` (from flag --logging-format): \"xml\" is not one of text, json"),
-        (vec!["--http-address=unix:///tmp/s".into()], "unix sockets and inherited file descriptors are not supported yet"),
-        (vec!["--http-address=example.com:80".into()], "is not [http://]<ip>:<port>"),
         (vec!["--provider=bitbucket".into()], "option `provider` (from flag --provider): provider \"bitbucket\" is not supported; authproxy supports oidc, github, google"),
         (vec!["--scope=email profile".into()], "must include openid"),
         (vec!["--proxy-prefix=oauth2".into()], "option `proxy_prefix` (from flag --proxy-prefix): \"oauth2\" must be a path starting with a single /"),
         (vec!["--real-client-ip-header=X-Client".into()], "\"X-Client\" is not one of X-Forwarded-For"),
-        (vec!["--upstream-timeout=0s".into()], "option `upstream_timeout` (from flag --upstream-timeout): must be greater than zero"),
         (vec!["--cookie-secure=maybe".into()], "option `cookie_secure` (from flag --cookie-secure): \"maybe\" is not a boolean"),
         (vec!["--skip-oidc-discovery".into()], "option `login_url`: is required when skip_oidc_discovery is true"),
         (vec!["--email-domain=@example.com".into()], "entry \"@example.com\" must be a domain"),
@@ -1232,20 +1258,18 @@ fn provider_specific_options_are_compiled() {
 
 #[test]
 fn user_headers_follow_pass_user_headers_or_pass_basic_auth_as_in_oauth2_proxy() {
-    assert!(
-        run(&["--pass-user-headers=false"], &base_env())
-            .headers
-            .pass_user_headers
-    );
-    assert!(
-        run(&["--pass-basic-auth=false"], &base_env())
-            .headers
-            .pass_user_headers
-    );
+    assert!(req_header(
+        &run(&["--pass-user-headers=false"], &base_env()),
+        "X-Forwarded-User"
+    ));
+    assert!(req_header(
+        &run(&["--pass-basic-auth=false"], &base_env()),
+        "X-Forwarded-User"
+    ));
     let mut env = base_env();
     env.insert("OAUTH2_PROXY_PASS_BASIC_AUTH".into(), "false".into());
     env.insert("OAUTH2_PROXY_PASS_USER_HEADERS".into(), "false".into());
-    assert!(!run(&[], &env).headers.pass_user_headers);
+    assert!(!req_header(&run(&[], &env), "X-Forwarded-User"));
 }
 
 #[test]
@@ -1279,12 +1303,11 @@ fn http_address_forms() {
         ("http://0.0.0.0:4180", "0.0.0.0:4180"),
         ("HTTP://127.0.0.1:80", "127.0.0.1:80"),
         (":4180", "0.0.0.0:4180"),
-        ("localhost:4180", "127.0.0.1:4180"),
         ("[::1]:4180", "[::1]:4180"),
     ] {
         assert_eq!(
-            super::build::parse_http_address(input),
-            Ok(want.parse().unwrap()),
+            super::build::server::parse_bind_address(input),
+            Ok(Some(crate::config::BindAddress::Tcp(want.parse().unwrap()))),
             "{input}"
         );
     }
@@ -1494,10 +1517,7 @@ fn machine_client_options_are_parsed_and_validated() {
 #[test]
 fn trusted_proxy_ips_default_to_loopback_and_accept_cidrs() {
     let c = run(&[], &base_env());
-    assert_eq!(
-        c.trusted_proxy_ips,
-        crate::forwarded::default_trusted_proxies()
-    );
+    assert_eq!(c.trusted_proxy_ips, crate::net::default_trusted_proxies());
     let c = run(
         &[
             "--trusted-proxy-ip=10.0.0.0/8",
@@ -1530,15 +1550,22 @@ fn skip_rules_compile_and_bad_entries_name_their_option() {
         ],
         &base_env(),
     );
-    let lo: std::net::IpAddr = "127.0.0.1".parse().unwrap();
-    assert!(c.skip.skip("GET", Some("/public/x"), lo).is_some());
-    assert!(c.skip.skip("POST", Some("/public/x"), lo).is_none());
-    assert!(c.skip.skip("GET", Some("/health"), lo).is_some());
-    assert!(c
+    let routes: Vec<(Option<&str>, bool, &str)> = c
         .skip
-        .skip("GET", Some("/x"), "192.0.2.9".parse().unwrap())
-        .is_some());
-    assert!(c.skip.is_api("/api/v1"));
+        .routes
+        .iter()
+        .map(|r| (r.method.as_deref(), r.negate, r.regex.as_str()))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            (None, false, "^/health$"),
+            (Some("GET"), false, "^/public/")
+        ]
+    );
+    assert_eq!(c.skip.api_routes.len(), 1);
+    assert_eq!(c.skip.trusted_ips.len(), 1);
+    assert!(c.skip.preflight);
     assert_err(
         &[
             "--skip-auth-route=GET=(",
@@ -1555,11 +1582,17 @@ fn skip_rules_compile_and_bad_entries_name_their_option() {
 }
 
 #[test]
-fn skip_auth_strip_headers_false_is_refused() {
-    assert_err(
-        &["--skip-auth-strip-headers=false"],
-        &base_env(),
-        &["option `skip_auth_strip_headers`", "forge"],
+fn skip_auth_strip_headers_false_starts_with_a_warning_and_headers_stay_stripped() {
+    let c = run(&["--skip-auth-strip-headers=false"], &base_env());
+    assert!(
+        c.warnings()
+            .iter()
+            .any(|w| w.contains("skip_auth_strip_headers") && w.contains("keeps stripping")),
+        "{:?}",
+        c.warnings()
     );
-    run(&["--skip-auth-strip-headers=true"], &base_env());
+    // The rules record v7's preserveRequestValue, and the plan still strips identity headers.
+    let plan = crate::headers::plan::HeaderPlan::new(&c.inject_request_headers, &[]).unwrap();
+    assert!(plan.strips("X-Forwarded-Email") && plan.strips("x_forwarded_user"));
+    assert!(plan.preserved().is_empty());
 }

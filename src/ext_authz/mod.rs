@@ -41,8 +41,8 @@ use tonic::server::{Grpc, UnaryService};
 use tonic::Status;
 
 use crate::app::{App, RequestCtx};
-use crate::authcheck::{authenticate, sign_in_location, skips_authentication, AuthOutcome};
-use crate::flow::cache::SessionCache;
+use crate::auth::{decide as authenticate, AuthOutcome};
+use crate::forward::{sign_in_location, skips_authentication};
 use crate::server::{ConnInfo, Handler};
 use crate::{Body, BoxError};
 
@@ -67,13 +67,13 @@ impl ExtAuthzServer {
 }
 
 impl Handler for ExtAuthzServer {
-    type Conn = SessionCache;
+    type Conn = ();
 
     async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
         conn: ConnInfo,
-        sessions: Arc<SessionCache>,
+        _conn_state: Arc<()>,
     ) -> Response<Body> {
         if req.uri().path() != CHECK_PATH {
             return status_only(Status::unimplemented(format!(
@@ -83,7 +83,6 @@ impl Handler for ExtAuthzServer {
         let mut grpc = Grpc::new(tonic_prost::ProstCodec::<CheckResponse, CheckRequest>::default());
         let svc = CheckService {
             app: self.app.clone(),
-            sessions,
             peer: conn.peer,
         };
         let resp = grpc.unary(svc, req).await;
@@ -94,7 +93,7 @@ impl Handler for ExtAuthzServer {
 /// A trailers-only gRPC error response.
 fn status_only(status: Status) -> Response<Body> {
     let (parts, _) = status.into_http::<tonic::body::Body>().into_parts();
-    Response::from_parts(parts, crate::app::full(bytes::Bytes::new()))
+    Response::from_parts(parts, crate::response::full(bytes::Bytes::new()))
 }
 
 /// A unary response (one small message and the `grpc-status` trailers) re-framed as our body
@@ -118,7 +117,6 @@ async fn buffered(resp: Response<tonic::body::Body>) -> Response<Body> {
 
 struct CheckService {
     app: Arc<App>,
-    sessions: Arc<SessionCache>,
     peer: SocketAddr,
 }
 
@@ -131,10 +129,9 @@ impl UnaryService<CheckRequest> for CheckService {
 
     fn call(&mut self, request: tonic::Request<CheckRequest>) -> Self::Future {
         let app = self.app.clone();
-        let sessions = self.sessions.clone();
         let peer = self.peer;
         Box::pin(async move {
-            check(&app, request.into_inner(), sessions, peer)
+            check(&app, request.into_inner(), peer)
                 .await
                 .map(tonic::Response::new)
         })
@@ -240,7 +237,6 @@ pub fn original_request(req: CheckRequest) -> Result<OriginalRequest, Status> {
 pub async fn check(
     app: &App,
     req: CheckRequest,
-    sessions: Arc<SessionCache>,
     peer: SocketAddr,
 ) -> Result<CheckResponse, Status> {
     let orig = original_request(req)?;
@@ -254,7 +250,6 @@ pub async fn check(
         // The request description comes from Envoy on the dedicated gRPC listener.
         proxied: true,
         wants_json: !accepts_html(&orig.headers),
-        sessions,
     };
     let resp = decide_check(app, &orig, &ctx).await;
     if app.cfg.logging.request_logging {
@@ -289,7 +284,7 @@ pub async fn decide_check(app: &App, orig: &OriginalRequest, ctx: &RequestCtx) -
             AuthOutcome::Allowed {
                 session,
                 set_cookies,
-            } => allow(app, orig, &session.upstream_headers, &set_cookies),
+            } => allow(app, orig, &session.injected.request, &set_cookies),
             _ => allow(app, orig, &[], &[]),
         };
     }
@@ -297,9 +292,9 @@ pub async fn decide_check(app: &App, orig: &OriginalRequest, ctx: &RequestCtx) -
         AuthOutcome::Allowed {
             session,
             set_cookies,
-        } => allow(app, orig, &session.upstream_headers, &set_cookies),
+        } => allow(app, orig, &session.injected.request, &set_cookies),
         AuthOutcome::Unauthenticated { clear_cookies } => {
-            if ctx.wants_json || app.cfg.skip.is_api(&orig.path) {
+            if ctx.wants_json || app.skip.is_api(&orig.path) {
                 deny(
                     code::UNAUTHENTICATED,
                     401,
@@ -379,7 +374,7 @@ fn allow(
     // the proxy's own cookies), computed by the very same function, then expressed as Envoy
     // header mutations.
     let mut cleaned = orig.headers.clone();
-    crate::flow::prepare_upstream_request(app, &mut cleaned);
+    crate::auth::strip_client_credentials(app, &mut cleaned);
     let mut headers: Vec<HeaderValueOption> = identity
         .iter()
         .map(|(n, v)| {

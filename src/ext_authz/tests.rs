@@ -76,9 +76,7 @@ fn check_request(method: &str, path: &str, headers: &[(&str, &str)]) -> CheckReq
 
 async fn run(app: &App, req: CheckRequest) -> CheckResponse {
     let peer: SocketAddr = "127.0.0.1:5555".parse().unwrap();
-    check(app, req, Arc::new(SessionCache::default()), peer)
-        .await
-        .unwrap()
+    check(app, req, peer).await.unwrap()
 }
 
 fn ok(resp: &CheckResponse) -> &OkHttpResponse {

@@ -19,56 +19,25 @@
 //! once, not per request, and no lock is shared by all requests. A header value always
 //! contains a space, so it can never equal a session cookie value in that cache.
 
-pub mod htpasswd;
-
-#[cfg(test)]
-mod tests;
-
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use base64::Engine as _;
-use bytes::Bytes;
-use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
-use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body_util::BodyExt as _;
-use hyper::body::Incoming;
 
-use crate::app::{add_cookies, page, redirect, App, RequestCtx};
-use crate::authz::{decide, Decision};
 use crate::config::Config;
-use crate::error::AppError;
-use crate::flow::cache::VerifiedSession;
-use crate::provider::{BearerError, JwtVerifier};
-use crate::session::SessionState;
-use crate::Body;
+use crate::provider::JwtVerifier;
 
-use htpasswd::Htpasswd;
+use crate::htpasswd::{self, Htpasswd};
 
-/// How long a basic-auth verification is reused on a connection before the password is
-/// checked again against the (possibly reloaded) htpasswd file.
-const BASIC_CACHE_TTL: Duration = Duration::from_secs(60);
 /// How often the htpasswd file is checked for changes.
 const HTPASSWD_POLL: Duration = Duration::from_secs(5);
-/// Largest sign-in form body read.
-const MAX_FORM_BODY: usize = 16 * 1024;
-
-/// The outcome of looking at a request's `Authorization` header.
-pub enum Outcome {
-    /// No header this module handles, or one that failed with the cookie allowed to decide.
-    Absent,
-    /// The header authenticated the request.
-    Valid(Arc<VerifiedSession>),
-    /// An invalid bearer token with `bearer_token_login_fallback = false`: no cookie may
-    /// rescue the request.
-    Refused,
-}
 
 /// htpasswd users, reloaded when the file changes.
-struct Users {
+pub struct Users {
     path: PathBuf,
-    groups: Vec<String>,
+    /// `htpasswd_user_groups`.
+    pub groups: Vec<String>,
     /// Swapped whole on reload; read only by basic-auth and form logins (not by cookie or
     /// bearer requests), and only to clone the `Arc`.
     current: RwLock<Arc<Htpasswd>>,
@@ -104,7 +73,7 @@ impl Users {
     }
 
     /// Check `user`/`password` off the async runtime (bcrypt takes tens of milliseconds).
-    async fn verify(&self, user: &str, password: &str) -> bool {
+    pub async fn verify(&self, user: &str, password: &str) -> bool {
         let table = self.current();
         let (user, password) = (user.to_owned(), password.to_owned());
         tokio::task::spawn_blocking(move || table.verify(&user, &password))
@@ -184,6 +153,21 @@ impl MachineAuth {
     pub fn has_users(&self) -> bool {
         self.users.is_some()
     }
+
+    /// The bearer-token verifier (`skip_jwt_bearer_tokens`).
+    pub fn bearer(&self) -> Option<&JwtVerifier> {
+        self.jwt.as_deref()
+    }
+
+    /// The htpasswd users.
+    pub fn users(&self) -> Option<&Users> {
+        self.users.as_deref()
+    }
+
+    /// `bearer_token_login_fallback`: an invalid bearer token leaves the cookie to decide.
+    pub fn bearer_fallback(&self) -> bool {
+        self.fallback
+    }
 }
 
 /// Poll the htpasswd file's modification time and size; reload on change.
@@ -209,299 +193,19 @@ fn spawn_watcher(users: Arc<Users>) {
 }
 
 /// `Authorization` scheme and credentials (scheme compared case-insensitively, RFC 9110 11.1).
-fn split_authorization(value: &str) -> Option<(&str, &str)> {
+pub fn split_authorization(value: &str) -> Option<(&str, &str)> {
     let (scheme, rest) = value.split_once(' ')?;
     let rest = rest.trim();
     (!rest.is_empty()).then_some((scheme, rest))
 }
 
 /// `user:password` from a Basic credential.
-fn basic_credentials(b64: &str) -> Option<(String, String)> {
+pub fn basic_credentials(b64: &str) -> Option<(String, String)> {
     let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
     let text = String::from_utf8(raw).ok()?;
     let (user, password) = text.split_once(':')?;
     (!user.is_empty()).then(|| (user.to_owned(), password.to_owned()))
 }
 
-/// Authenticate a request by its `Authorization` header (before the session cookie).
-pub async fn authenticate(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> Outcome {
-    let m = &app.machine;
-    if m.jwt.is_none() && m.users.is_none() {
-        return Outcome::Absent;
-    }
-    let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
-        return Outcome::Absent;
-    };
-    let Some((scheme, credentials)) = split_authorization(value) else {
-        return Outcome::Absent;
-    };
-    if let Some(v) = ctx.sessions.get(value, ctx.now) {
-        return Outcome::Valid(v);
-    }
-    if scheme.eq_ignore_ascii_case("bearer") {
-        let Some(verifier) = &m.jwt else {
-            return Outcome::Absent;
-        };
-        return match verifier.verify(credentials, ctx.now).await {
-            Ok(id) => {
-                let session = SessionState {
-                    created_at: Some(ctx.now),
-                    expires_on: Some(id.expires_at),
-                    access_token: credentials.to_owned(),
-                    id_token: credentials.to_owned(),
-                    email: id.claims.email,
-                    user: id.claims.user,
-                    groups: id.claims.groups,
-                    preferred_username: id.claims.preferred_username.unwrap_or_default(),
-                    ..SessionState::default()
-                };
-                tracing::debug!(target: "auth", request_id = %ctx.request_id, user = %session.email,
-                    issuer = %id.issuer, "authenticated by bearer token");
-                // Machine identities are attributed to the first provider (its allow-list applies).
-                let upstream_headers = crate::flow::identity_headers_for(app, &session, 0);
-                let v = Arc::new(VerifiedSession {
-                    session,
-                    valid_until: Some(id.expires_at),
-                    upstream_headers,
-                    provider: 0,
-                });
-                ctx.sessions.put(value, Arc::clone(&v));
-                Outcome::Valid(v)
-            }
-            Err(e) => {
-                log_bearer_failure(ctx, &e);
-                if m.fallback {
-                    Outcome::Absent
-                } else {
-                    Outcome::Refused
-                }
-            }
-        };
-    }
-    if scheme.eq_ignore_ascii_case("basic") {
-        let Some(users) = &m.users else {
-            return Outcome::Absent;
-        };
-        let Some((user, password)) = basic_credentials(credentials) else {
-            tracing::info!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip,
-                "basic auth: malformed credentials");
-            return Outcome::Absent;
-        };
-        if !users.verify(&user, &password).await {
-            tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, user = %user,
-                "basic auth failed: wrong user or password");
-            return Outcome::Absent;
-        }
-        tracing::debug!(target: "auth", request_id = %ctx.request_id, user = %user, "authenticated by basic auth");
-        let session = htpasswd_session(app, users, user, ctx.now);
-        let upstream_headers = crate::flow::identity_headers_for(app, &session, 0);
-        let v = Arc::new(VerifiedSession {
-            session,
-            valid_until: Some(ctx.now + BASIC_CACHE_TTL),
-            upstream_headers,
-            provider: 0,
-        });
-        ctx.sessions.put(value, Arc::clone(&v));
-        return Outcome::Valid(v);
-    }
-    Outcome::Absent
-}
-
-fn log_bearer_failure(ctx: &RequestCtx, e: &BearerError) {
-    if e.is_invalid_token() {
-        tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, reason = %e,
-            "bearer token refused");
-    } else {
-        tracing::error!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, error = %e,
-            "bearer token could not be checked");
-    }
-}
-
-/// The session of an htpasswd user, as oauth2-proxy builds it: the user name, no email
-/// (unless `prefer_email_to_user`, which makes the user name the email), the
-/// `htpasswd_user_groups`.
-fn htpasswd_session(app: &App, users: &Users, user: String, now: SystemTime) -> SessionState {
-    SessionState {
-        created_at: Some(now),
-        email: if app.cfg.headers.prefer_email_to_user {
-            user.clone()
-        } else {
-            String::new()
-        },
-        user,
-        groups: users.groups.clone(),
-        ..SessionState::default()
-    }
-}
-
-/// The 401 for a request whose `Authorization` header this module handles but which is not
-/// authenticated (called where a browser would be sent to sign in). `None`: not such a request.
-pub fn challenge(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> Option<Response<Body>> {
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, _) = split_authorization(value).unwrap_or((value, ""));
-    let www = if scheme.eq_ignore_ascii_case("bearer") && app.machine.jwt.is_some() {
-        // RFC 6750 3.1.
-        HeaderValue::from_static(
-            r#"Bearer error="invalid_token", error_description="the bearer token is not valid""#,
-        )
-    } else if scheme.eq_ignore_ascii_case("basic") && app.machine.users.is_some() {
-        HeaderValue::from_static(r#"Basic realm="authproxy", charset="UTF-8""#)
-    } else {
-        return None;
-    };
-    let mut resp = page(
-        StatusCode::UNAUTHORIZED,
-        "application/json",
-        crate::pages::json_error(401, &AppError::Unauthenticated.message()),
-    );
-    resp.headers_mut().insert(WWW_AUTHENTICATE, www);
-    let _ = ctx;
-    Some(resp)
-}
-
-/// Login CSRF guard for the sign-in form: a browser that posts the form cross-site must not
-/// be able to log its user into the attacker's account. Browsers send `Origin` on every POST
-/// (and `Sec-Fetch-Site`); when present they must name this very origin. A request with
-/// neither `Origin` nor `Referer` comes from a non-browser client, which cannot be a
-/// cross-site victim, and is allowed.
-pub fn same_origin(headers: &HeaderMap, ctx: &RequestCtx) -> bool {
-    let own = format!("{}://{}", ctx.scheme, ctx.host);
-    if let Some(site) = headers.get("sec-fetch-site") {
-        if !matches!(site.to_str(), Ok("same-origin" | "none")) {
-            return false;
-        }
-    }
-    let origin_of = |u: &str| -> Option<String> {
-        let u = url::Url::parse(u).ok()?;
-        let host = u.host_str()?;
-        Some(match u.port() {
-            Some(p) => format!("{}://{host}:{p}", u.scheme()),
-            None => format!("{}://{host}", u.scheme()),
-        })
-    };
-    if let Some(origin) = headers.get(http::header::ORIGIN) {
-        // `Origin: null` (sandboxed frames, some redirects) is never this origin.
-        return origin
-            .to_str()
-            .ok()
-            .and_then(origin_of)
-            .is_some_and(|o| o.eq_ignore_ascii_case(&own));
-    }
-    if let Some(referer) = headers.get(http::header::REFERER) {
-        return referer
-            .to_str()
-            .ok()
-            .and_then(origin_of)
-            .is_some_and(|o| o.eq_ignore_ascii_case(&own));
-    }
-    true
-}
-
-/// `POST {prefix}/sign_in`: the htpasswd form. On success a normal session cookie and a
-/// redirect to the validated `rd`; wrong credentials: the sign-in page with 401.
-pub async fn form_sign_in(
-    app: &App,
-    req: Request<Incoming>,
-    ctx: &RequestCtx,
-) -> (Response<Body>, Option<String>) {
-    let Some(users) = &app.machine.users else {
-        return (
-            app.error_response(ctx, &AppError::MethodNotAllowed, "/"),
-            None,
-        );
-    };
-    if req.method() != Method::POST {
-        return (
-            app.error_response(ctx, &AppError::MethodNotAllowed, "/"),
-            None,
-        );
-    }
-    if !same_origin(req.headers(), ctx) {
-        tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, security = true,
-            "sign-in form posted from another origin (possible login CSRF); refused");
-        return (
-            app.error_response(
-                ctx,
-                &AppError::Forbidden {
-                    reason: "cross_origin_form",
-                },
-                "/",
-            ),
-            None,
-        );
-    }
-    let is_form = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            m.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !is_form {
-        return (app.error_response(ctx, &AppError::BadRequest, "/"), None);
-    }
-    // A failed attempt shows the sign-in page, which ends any session the browser still has.
-    let clear_session = crate::flow::clear_all(app, req.headers(), ctx);
-    let body: Bytes = match http_body_util::Limited::new(req.into_body(), MAX_FORM_BODY)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(_) => return (app.error_response(ctx, &AppError::BadRequest, "/"), None),
-    };
-    let (mut user, mut password, mut rd) = (String::new(), String::new(), None);
-    for (k, v) in url::form_urlencoded::parse(&body) {
-        match k.as_ref() {
-            "username" => user = v.into_owned(),
-            "password" => password = v.into_owned(),
-            "rd" => rd = Some(v.into_owned()),
-            _ => {}
-        }
-    }
-    let rd = crate::flow::safe_return(app, rd.as_deref(), ctx);
-    if user.is_empty() || !users.verify(&user, &password).await {
-        tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, user = %user,
-            "sign-in form: wrong user or password");
-        return (
-            crate::flow::sign_in_response(app, ctx, &rd, StatusCode::UNAUTHORIZED, clear_session),
-            None,
-        );
-    }
-    let session = htpasswd_session(app, users, user, ctx.now);
-    if let Decision::Deny(reason) = decide(&app.authz, &session.email, &session.groups) {
-        tracing::warn!(target: "auth", request_id = %ctx.request_id, user = %session.user, reason = reason.as_str(),
-            "sign-in form: not authorized");
-        return (
-            app.error_response(
-                ctx,
-                &AppError::Forbidden {
-                    reason: reason.as_str(),
-                },
-                "/",
-            ),
-            None,
-        );
-    }
-    let cookies = app
-        .codec
-        .encode(&session, ctx.now)
-        .map_err(|e| e.to_string())
-        .and_then(|v| {
-            crate::session::cookie::make_cookies(&app.cookies, &v, &ctx.host)
-                .map_err(|e| e.to_string())
-        });
-    let cookies = match cookies {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(request_id = %ctx.request_id, error = %e, "could not write the session cookie");
-            return (app.error_response(ctx, &AppError::Internal, &rd), None);
-        }
-    };
-    tracing::info!(target: "auth", request_id = %ctx.request_id, user = %session.user, "login succeeded (htpasswd form)");
-    ctx.sessions.clear();
-    let mut resp = redirect(&rd);
-    add_cookies(&mut resp, &cookies);
-    (resp, Some(session.user))
-}
+#[cfg(test)]
+mod tests;

@@ -89,7 +89,15 @@ fn unusual_methods_and_statuses_cannot_create_series() {
         Some(2.0)
     );
     assert!(!text.contains("BREW") && !text.contains("brew"));
-    assert!(!text.contains("oauth2_proxy_requests_total{"), "{text}");
+    let codes: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("oauth2_proxy_requests_total{"))
+        .collect();
+    assert_eq!(
+        codes,
+        ["oauth2_proxy_requests_total{code=\"200\"} 0"],
+        "only the always-present 200 series: {text}"
+    );
 }
 
 #[test]
@@ -179,4 +187,97 @@ fn endpoint_serves_metrics_only_at_the_metrics_path() {
     assert_eq!(e.answer(&http::Method::GET, "/").status(), 404);
     assert_eq!(e.answer(&http::Method::GET, "/metrics/x").status(), 404);
     assert_eq!(e.answer(&http::Method::POST, "/metrics").status(), 405);
+}
+
+#[test]
+fn every_queried_family_has_series_before_the_first_event() {
+    let m = Arc::new(Metrics::new());
+    m.preregister(["oidc=app", "github"]);
+    let text = scrape(&m);
+    for series in [
+        "oauth2_proxy_requests_total{code=\"200\"}",
+        "oauth2_proxy_requests_in_flight",
+        "oauth2_proxy_response_duration_seconds_count{method=\"get\"}",
+        "authproxy_upstream_response_duration_seconds_count",
+        "authproxy_provider_request_duration_seconds_count{endpoint=\"discovery\"}",
+        "authproxy_provider_request_duration_seconds_count{endpoint=\"api\"}",
+        "authproxy_logins_total{provider=\"oidc=app\",outcome=\"success\"}",
+        "authproxy_logins_total{provider=\"github\",outcome=\"provider_error\"}",
+        "authproxy_session_refreshes_total{outcome=\"failure\"}",
+        "authproxy_authorization_denials_total{reason=\"not_in_allowed_groups\"}",
+        "authproxy_authorization_denials_total{reason=\"email_domain_not_allowed\"}",
+        "authproxy_csrf_failures_total{reason=\"state_mismatch\"}",
+        "authproxy_provider_errors_total{endpoint=\"token\",kind=\"transport\"}",
+        "authproxy_provider_errors_total{endpoint=\"userinfo\",kind=\"http_status\"}",
+        "authproxy_upstream_errors_total{reason=\"connect_failed\"}",
+        "authproxy_upstream_errors_total{reason=\"timeout\"}",
+        "authproxy_session_store_errors_total{operation=\"load\"}",
+        "authproxy_session_store_errors_total{operation=\"save\"}",
+        "authproxy_session_store_errors_total{operation=\"clear\"}",
+    ] {
+        assert_eq!(sample(&text, series), Some(0.0), "{series} in\n{text}");
+    }
+    for reason in crate::authz::DenyReason::ALL {
+        let series = format!(
+            "authproxy_authorization_denials_total{{reason=\"{}\"}}",
+            reason.as_str()
+        );
+        assert_eq!(sample(&text, &series), Some(0.0), "{series}");
+    }
+}
+
+#[test]
+fn error_counters_count_by_fixed_labels() {
+    let m = Arc::new(Metrics::new());
+    m.provider_error(ProviderEndpoint::Token, ProviderFailure::Transport);
+    m.provider_error(ProviderEndpoint::Token, ProviderFailure::Transport);
+    m.provider_error(ProviderEndpoint::Jwks, ProviderFailure::HttpStatus);
+    m.upstream_error(UpstreamFailure::Timeout);
+    m.session_store_error(SessionStoreOp::Save);
+    let text = scrape(&m);
+    for (series, want) in [
+        (
+            "authproxy_provider_errors_total{endpoint=\"token\",kind=\"transport\"}",
+            2.0,
+        ),
+        (
+            "authproxy_provider_errors_total{endpoint=\"token\",kind=\"http_status\"}",
+            0.0,
+        ),
+        (
+            "authproxy_provider_errors_total{endpoint=\"jwks\",kind=\"http_status\"}",
+            1.0,
+        ),
+        ("authproxy_upstream_errors_total{reason=\"timeout\"}", 1.0),
+        (
+            "authproxy_upstream_errors_total{reason=\"unavailable\"}",
+            0.0,
+        ),
+        (
+            "authproxy_session_store_errors_total{operation=\"save\"}",
+            1.0,
+        ),
+    ] {
+        assert_eq!(sample(&text, series), Some(want), "{series} in\n{text}");
+    }
+    assert!(text.contains("# TYPE authproxy_upstream_errors_total counter"));
+    assert!(text.contains("# TYPE authproxy_provider_errors_total counter"));
+    assert!(text.contains("# TYPE authproxy_session_store_errors_total counter"));
+}
+
+#[test]
+fn provider_error_statuses_are_5xx_and_429_only() {
+    for (status, want) in [
+        (200, false),
+        (400, false),
+        (401, false),
+        (404, false),
+        (429, true),
+        (500, true),
+        (503, true),
+        (599, true),
+        (302, false),
+    ] {
+        assert_eq!(ProviderFailure::is_error_status(status), want, "{status}");
+    }
 }

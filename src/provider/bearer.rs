@@ -38,14 +38,7 @@ use super::Claims;
 /// Minimum time between two on-demand discovery attempts of an issuer that is not ready.
 pub(crate) const DISCOVERY_RETRY: Duration = Duration::from_secs(5);
 
-/// One trusted issuer as configured.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TrustedIssuer {
-    /// The issuer URL (discovery is `{issuer}/.well-known/openid-configuration`).
-    pub issuer: url::Url,
-    /// Accepted `aud` values (at least one).
-    pub audiences: Vec<String>,
-}
+pub use crate::config::TrustedIssuer;
 
 /// Why a bearer token was not accepted.
 #[derive(Debug, thiserror::Error)]

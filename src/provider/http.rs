@@ -113,7 +113,19 @@ pub(crate) async fn send(
     let url = redact_url(req.url());
     let started = std::time::Instant::now();
     let result = read_response(endpoint, &url, client.execute(req).await).await;
-    crate::metrics::global().provider_call(metrics_endpoint(endpoint), started.elapsed());
+    let metrics = crate::metrics::global();
+    metrics.provider_call(metrics_endpoint(endpoint), started.elapsed());
+    use crate::metrics::ProviderFailure;
+    let failure = match &result {
+        Err(_) => Some(ProviderFailure::Transport),
+        Ok(f) if ProviderFailure::is_error_status(f.status.as_u16()) => {
+            Some(ProviderFailure::HttpStatus)
+        }
+        Ok(_) => None,
+    };
+    if let Some(kind) = failure {
+        metrics.provider_error(metrics_endpoint(endpoint), kind);
+    }
     result
 }
 

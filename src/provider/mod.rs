@@ -226,16 +226,7 @@ pub struct Refreshed {
     pub claims: Option<Claims>,
 }
 
-/// The provider types [`from_config`] builds.
-pub const SUPPORTED_KINDS: [&str; 7] = [
-    "oidc",
-    "github",
-    "google",
-    "entra-id",
-    "azure",
-    "gitlab",
-    "keycloak-oidc",
-];
+pub use crate::config::PROVIDER_KINDS as SUPPORTED_KINDS;
 
 /// Build the provider for the configuration (`provider` / the alpha config's `provider`).
 pub fn from_config(cfg: &ProviderConfig) -> Result<Arc<dyn Provider>, ProviderError> {

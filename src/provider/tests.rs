@@ -1169,7 +1169,7 @@ async fn refresh_with_id_token_revalidates_it() {
 fn unknown_provider_types_are_refused() {
     let mut cfg = provider_config("http://127.0.0.1:9");
     assert!(from_config(&cfg).is_ok());
-    for kind in SUPPORTED_KINDS {
+    for &kind in SUPPORTED_KINDS {
         cfg.kind = kind.into();
         let p = from_config(&cfg).unwrap();
         assert_eq!(p.id(), format!("{kind}={CLIENT_ID}"));

@@ -65,8 +65,27 @@ impl SessionCodec {
 
     /// Verify (MAC in constant time, then the timestamp window), decrypt, decompress and decode.
     pub fn decode(&self, value: &str, now: SystemTime) -> Result<SessionState, SessionError> {
+        let parts = self.verify(value, now)?;
+        self.decode_verified(&parts)
+    }
+
+    /// Only the cheap half of [`SessionCodec::decode`]: the MAC (constant time) and the
+    /// timestamp window. The result's `tag` keys the verified-session cache.
+    pub fn verify<'a>(
+        &self,
+        value: &'a str,
+        now: SystemTime,
+    ) -> Result<crate::crypto::SignedParts<'a>, SessionError> {
         let parts = self.signer.verify(&self.cookie_name, value)?;
         check_timestamp(parts.timestamp, now, self.expire)?;
+        Ok(parts)
+    }
+
+    /// The other half: decrypt, decompress and decode a value [`SessionCodec::verify`] accepted.
+    pub fn decode_verified(
+        &self,
+        parts: &crate::crypto::SignedParts<'_>,
+    ) -> Result<SessionState, SessionError> {
         with_scratch(|raw, plain| {
             crypto::b64url_padded_decode_into(parts.payload_b64, raw)
                 .map_err(|_| SessionError::PayloadNotBase64)?;

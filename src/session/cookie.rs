@@ -335,3 +335,96 @@ pub fn strip_own_cookies(cookie_header: &str, name: &str) -> Option<String> {
     }
     (!out.is_empty()).then_some(out)
 }
+
+/// `Cookie` header values as strings (non-UTF-8 values are ignored).
+pub fn cookie_headers(headers: &http::HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+}
+
+/// Names of the session cookie (`name` and `name_N`) present on a request, each once.
+pub fn present_cookie_names(headers: &http::HeaderMap, name: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for value in cookie_headers(headers) {
+        for pair in value.split(';') {
+            let n = pair.split('=').next().unwrap_or("").trim();
+            if (n == name || is_chunk_of(n, name)) && !out.iter().any(|o| o == n) {
+                out.push(n.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// Set-Cookie values expiring every session cookie chunk a request carries (none when it
+/// carries none).
+pub fn clear_present(opts: &CookieOptions, headers: &http::HeaderMap, host: &str) -> Vec<String> {
+    let present = present_cookie_names(headers, &opts.name);
+    if present.is_empty() {
+        return Vec::new();
+    }
+    clear_cookies(opts, present.iter().map(String::as_str), host)
+}
+
+/// After re-issuing a session in `kept` chunks (1: the unsplit name), Set-Cookie values
+/// clearing the names the client still has beyond them.
+pub fn clear_stale_chunks(
+    opts: &CookieOptions,
+    headers: &http::HeaderMap,
+    host: &str,
+    kept: usize,
+) -> Vec<String> {
+    let name = &opts.name;
+    let stale: Vec<String> = present_cookie_names(headers, name)
+        .into_iter()
+        .filter(|n| {
+            if kept <= 1 {
+                n != name
+            } else {
+                n == name
+                    || n.strip_prefix(name.as_str())
+                        .and_then(|r| r.strip_prefix('_'))
+                        .and_then(|i| i.parse::<usize>().ok())
+                        .is_some_and(|i| i >= kept)
+            }
+        })
+        .collect();
+    stale.iter().map(|n| clear_cookie(opts, n, host)).collect()
+}
+
+/// Removes the proxy's own cookies (session, chunks, CSRF) from a request going to the app,
+/// keeping every other cookie.
+pub fn strip_own_cookie_headers(headers: &mut http::HeaderMap, cookie_name: &str) {
+    let mut kept: Option<String> = None;
+    let mut changed = false;
+    for value in headers.get_all(http::header::COOKIE) {
+        let Ok(v) = value.to_str() else { continue };
+        match strip_own_cookies(v, cookie_name) {
+            Some(rest) if rest == v => kept = Some(join_cookie(kept, v)),
+            Some(rest) => {
+                changed = true;
+                kept = Some(join_cookie(kept, &rest));
+            }
+            None => changed = true,
+        }
+    }
+    if changed || headers.get_all(http::header::COOKIE).iter().count() > 1 {
+        headers.remove(http::header::COOKIE);
+        if let Some(v) = kept.and_then(|k| http::HeaderValue::from_str(&k).ok()) {
+            headers.insert(http::header::COOKIE, v);
+        }
+    }
+}
+
+fn join_cookie(acc: Option<String>, v: &str) -> String {
+    match acc {
+        Some(mut a) => {
+            a.push_str("; ");
+            a.push_str(v);
+            a
+        }
+        None => v.to_owned(),
+    }
+}

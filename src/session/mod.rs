@@ -7,9 +7,12 @@
 //!
 //! Everything here is pure: time comes in as `now`, randomness from [`crate::crypto`].
 
+pub mod cache;
+pub mod claims;
 pub mod codec;
 pub mod cookie;
 pub mod csrf;
+pub mod refresh;
 pub mod state;
 
 #[cfg(test)]

@@ -36,6 +36,8 @@ use tokio::time::Instant;
 use super::router::empty_body;
 use super::{ProxyContext, UpstreamError, UpstreamOptions};
 use crate::{Body, BoxError};
+#[allow(unused_imports)]
+use std::future::Future as _;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 type OutBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -60,7 +62,18 @@ fn fixed_hop_by_hop() -> [&'static HeaderName; 7] {
     ]
 }
 
-/// An http(s) upstream: where to send requests and how to name it.
+/// How an upstream is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transport {
+    /// TCP (TLS for https), certificates verified.
+    Verified,
+    /// TLS without certificate verification (`insecureSkipTLSVerify`).
+    Insecure,
+    /// A Unix socket.
+    Unix,
+}
+
+/// An http(s) or unix-socket upstream: where to send requests, how to name it, its options.
 pub(super) struct HttpTarget {
     scheme: Scheme,
     authority: Authority,
@@ -68,102 +81,223 @@ pub(super) struct HttpTarget {
     host: HeaderValue,
     /// `scheme://authority/path` for logs.
     label: Arc<str>,
+    transport: Transport,
+    /// The socket of a unix upstream.
+    socket: Option<Arc<std::path::Path>>,
+    opts: UpstreamOptions,
 }
 
 impl HttpTarget {
-    pub(super) fn new(url: &url::Url) -> Result<Self, String> {
-        let err = |what: &str| format!("upstream {url}: {what}");
+    pub(super) fn new(
+        url: &url::Url,
+        opts: UpstreamOptions,
+        clients: &mut ClientSet,
+    ) -> Result<Self, String> {
         let scheme = match url.scheme() {
             "http" => Scheme::HTTP,
             "https" => Scheme::HTTPS,
-            other => return Err(err(&format!("scheme {other:?} is not http or https"))),
+            other => return Err(format!("scheme {other:?} is not http or https")),
         };
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(err("credentials in the URL are not supported"));
+            // oauth2-proxy's reverse proxy routes to the URL's scheme and host only.
+            tracing::warn!(upstream = %url.host_str().unwrap_or(""), "credentials in an upstream URL are ignored (as oauth2-proxy ignores them)");
         }
-        if url.query().is_some() || url.fragment().is_some() {
-            // oauth2-proxy drops these silently; refusing them is clearer.
-            return Err(err(
-                "a query or fragment in an http(s) upstream is not supported",
-            ));
-        }
-        let host = url.host_str().ok_or_else(|| err("the URL has no host"))?;
+        let host = url.host_str().ok_or("the URL has no host")?;
         let authority_str = match url.port() {
             Some(port) => format!("{host}:{port}"),
             None => host.to_owned(),
         };
         let authority: Authority = authority_str
             .parse()
-            .map_err(|e| err(&format!("invalid host: {e}")))?;
-        let host = HeaderValue::from_str(authority.as_str())
-            .map_err(|e| err(&format!("invalid host: {e}")))?;
+            .map_err(|e| format!("invalid host: {e}"))?;
+        let host =
+            HeaderValue::from_str(authority.as_str()).map_err(|e| format!("invalid host: {e}"))?;
         let label = format!("{}://{}{}", scheme, authority, url.path()).into();
+        let transport = match (scheme == Scheme::HTTPS, opts.insecure_skip_verify) {
+            (true, true) => Transport::Insecure,
+            _ => Transport::Verified,
+        };
+        clients.need(transport, scheme == Scheme::HTTPS, &opts);
         Ok(Self {
             scheme,
             authority,
             host,
             label,
+            transport,
+            socket: None,
+            opts,
         })
     }
 
-    pub(super) fn is_https(&self) -> bool {
-        self.scheme == Scheme::HTTPS
+    /// HTTP over the Unix socket at `socket` (oauth2-proxy's `unix://` upstreams; `Host` is the
+    /// client's, else `localhost`).
+    pub(super) fn unix(
+        socket: &std::path::Path,
+        opts: UpstreamOptions,
+        clients: &mut ClientSet,
+    ) -> Result<Self, String> {
+        clients.need(Transport::Unix, false, &opts);
+        Ok(Self {
+            scheme: Scheme::HTTP,
+            authority: Authority::from_static("localhost"),
+            host: HeaderValue::from_static("localhost"),
+            label: format!("unix://{}", socket.display()).into(),
+            transport: Transport::Unix,
+            socket: Some(Arc::from(socket)),
+            opts,
+        })
     }
 }
 
-/// The shared client and the per-proxy options.
+/// Which clients the configured upstreams need (built once, shared by every request).
+#[derive(Default)]
+pub(super) struct ClientSet {
+    verified: bool,
+    any_https: bool,
+    insecure: bool,
+    unix: bool,
+    connect_timeout: Option<Duration>,
+    pool_idle_timeout: Option<Duration>,
+}
+
+impl ClientSet {
+    fn need(&mut self, t: Transport, https: bool, opts: &UpstreamOptions) {
+        match t {
+            Transport::Verified => self.verified = true,
+            Transport::Insecure => self.insecure = true,
+            Transport::Unix => self.unix = true,
+        }
+        self.any_https |= https && t == Transport::Verified;
+        let connect = if opts.timeout.is_zero() {
+            opts.connect_timeout
+        } else {
+            opts.connect_timeout.min(opts.timeout)
+        };
+        self.connect_timeout = Some(self.connect_timeout.map_or(connect, |c| c.max(connect)));
+        self.pool_idle_timeout = Some(opts.pool_idle_timeout);
+    }
+
+    pub(super) fn build(self) -> Result<HttpClient, String> {
+        let connect = self.connect_timeout.unwrap_or(Duration::from_secs(10));
+        let idle = self.pool_idle_timeout.unwrap_or(Duration::from_secs(90));
+        let tcp = |insecure: bool, any_https: bool| -> Result<Client<Connector, OutBody>, String> {
+            let mut http = HttpConnector::new();
+            http.enforce_http(false);
+            // Small request/response exchanges dominate: do not wait for Nagle.
+            http.set_nodelay(true);
+            http.set_connect_timeout(Some(connect));
+            http.set_keepalive(Some(Duration::from_secs(60)));
+            let tls = tls_config(insecure, any_https)?;
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls)
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http);
+            Ok(Client::builder(TokioExecutor::new())
+                .pool_timer(TokioTimer::new())
+                .pool_idle_timeout(idle)
+                // We always set Host ourselves (see `forward`).
+                .set_host(false)
+                .build(connector))
+        };
+        Ok(HttpClient {
+            verified: tcp(false, self.any_https)?,
+            insecure: if self.insecure {
+                Some(tcp(true, true)?)
+            } else {
+                None
+            },
+            unix: self.unix.then(|| {
+                Client::builder(TokioExecutor::new())
+                    .pool_timer(TokioTimer::new())
+                    .pool_idle_timeout(idle)
+                    .set_host(false)
+                    .build(UnixConnector)
+            }),
+        })
+    }
+}
+
+/// Connects to the Unix socket a request's URI names (see `unix_authority`).
+#[derive(Clone, Copy, Debug)]
+struct UnixConnector;
+
+impl tower_service::Service<Uri> for UnixConnector {
+    type Response = TokioIo<tokio::net::UnixStream>;
+    type Error = std::io::Error;
+    type Future =
+        Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        // The socket path travels in the URI's authority, hex-encoded (see `unix_authority`).
+        let path = uri.host().and_then(unix_socket_from_host);
+        Box::pin(async move {
+            let path =
+                path.ok_or_else(|| std::io::Error::other("unix upstream without a socket path"))?;
+            tokio::net::UnixStream::connect(path)
+                .await
+                .map(TokioIo::new)
+        })
+    }
+}
+
+/// A URI host naming a unix socket (so the connection pool keeps one pool per socket).
+fn unix_authority(socket: &std::path::Path) -> Option<Authority> {
+    use std::os::unix::ffi::OsStrExt;
+    let hex: String = socket
+        .as_os_str()
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{hex}.unix").parse().ok()
+}
+
+fn unix_socket_from_host(host: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    let hex = host.strip_suffix(".unix")?;
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()?;
+    Some(std::path::PathBuf::from(std::ffi::OsString::from_vec(
+        bytes,
+    )))
+}
+
+/// The shared clients.
 pub(super) struct HttpClient {
-    client: Client<Connector, OutBody>,
-    timeout: Duration,
-    pass_host_header: bool,
+    verified: Client<Connector, OutBody>,
+    insecure: Option<Client<Connector, OutBody>>,
+    unix: Option<Client<UnixConnector, OutBody>>,
 }
 
 impl HttpClient {
-    pub(super) fn new(opts: &UpstreamOptions, any_https: bool) -> Result<Self, String> {
-        if opts.timeout.is_zero() {
-            return Err("upstream_timeout must be greater than zero".into());
-        }
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        // Small request/response exchanges dominate: do not wait for Nagle.
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(opts.connect_timeout.min(opts.timeout)));
-        http.set_keepalive(Some(Duration::from_secs(60)));
-
-        let tls = tls_config(opts.insecure_skip_verify, any_https)?;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(opts.pool_idle_timeout)
-            // We always set Host ourselves (see `forward`).
-            .set_host(false)
-            .build(connector);
-        Ok(Self {
-            client,
-            timeout: opts.timeout,
-            pass_host_header: opts.pass_host_header,
-        })
-    }
-
     /// Forwards one request to `target` and returns its response with a streaming body.
     pub(super) async fn forward<B>(
         &self,
         target: &HttpTarget,
         mut req: Request<B>,
-        ctx: ProxyContext,
+        ctx: ProxyContext<'_>,
+        rewritten: Option<String>,
     ) -> Result<Response<Body>, UpstreamError>
     where
         B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BoxError>,
     {
-        // Take the client's upgrade handle before the request is consumed.
-        let upgrade =
-            upgrade_protocol(req.headers()).map(|proto| (proto, hyper::upgrade::on(&mut req)));
+        // Take the client's upgrade handle before the request is consumed. Without
+        // `proxyWebSockets` an upgrade request goes to the app as a plain request (its
+        // hop-by-hop `Connection: upgrade` removed), as through a proxy that cannot tunnel.
+        let upgrade = upgrade_protocol(req.headers())
+            .filter(|_| target.opts.proxy_websockets)
+            .map(|proto| (proto, hyper::upgrade::on(&mut req)));
 
         let (mut parts, body) = req.into_parts();
         // RFC 9112 §3.2.2 and RFC 9113 §8.3.1: an absolute-form target or an HTTP/2
@@ -199,22 +333,41 @@ impl HttpClient {
             }
         }
         let host = match original_host {
-            Some(h) if self.pass_host_header => h,
+            Some(h) if target.opts.pass_host_header => h,
             _ => target.host.clone(),
         };
         headers.insert(header::HOST, host);
+        if target.opts.disable_keep_alives && upgrade.is_none() {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         for (name, value) in ctx.extra_headers {
-            headers.insert(name, value);
+            if ctx.preserved.contains(name) {
+                if let Some(joined) = append_value(headers, name, value) {
+                    headers.insert(name.clone(), joined);
+                    continue;
+                }
+            }
+            headers.insert(name.clone(), value.clone());
         }
 
-        let path_and_query = parts
-            .uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        let path_and_query = match rewritten {
+            Some(p) => PathAndQuery::try_from(p).map_err(|_| UpstreamError::BadRequest {
+                reason: "the rewritten path is not a valid request target",
+            })?,
+            None => parts
+                .uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
+        };
         let mut uri_parts = ::http::uri::Parts::default();
         uri_parts.scheme = Some(target.scheme.clone());
-        uri_parts.authority = Some(target.authority.clone());
+        uri_parts.authority = Some(match &target.socket {
+            Some(socket) => unix_authority(socket).ok_or(UpstreamError::BadRequest {
+                reason: "the unix socket path cannot be used",
+            })?,
+            None => target.authority.clone(),
+        });
         uri_parts.path_and_query = Some(path_and_query);
         parts.uri = Uri::from_parts(uri_parts).map_err(|_| UpstreamError::BadRequest {
             reason: "request target cannot be forwarded",
@@ -264,12 +417,21 @@ impl HttpClient {
         req: Request<OutBody>,
         activity: Option<&Activity>,
     ) -> Result<Response<hyper::body::Incoming>, UpstreamError> {
-        let fut = self.client.request(req);
+        let fut = match (target.transport, &self.insecure, &self.unix) {
+            (Transport::Insecure, Some(c), _) => c.request(req),
+            (Transport::Unix, _, Some(c)) => c.request(req),
+            _ => self.verified.request(req),
+        };
         tokio::pin!(fut);
         let start = activity.map_or_else(Instant::now, |a| a.start);
+        let timeout = target.opts.timeout;
+        // A zero timeout means none, as for Go's ResponseHeaderTimeout.
+        if timeout.is_zero() {
+            return fut.await.map_err(|e| classify(target, e));
+        }
         loop {
             let last = activity.map_or(0, Activity::last_millis);
-            let deadline = start + Duration::from_millis(last) + self.timeout;
+            let deadline = start + Duration::from_millis(last) + timeout;
             match tokio::time::timeout_at(deadline, &mut fut).await {
                 Ok(Ok(resp)) => return Ok(resp),
                 Ok(Err(e)) => return Err(classify(target, e)),
@@ -278,7 +440,7 @@ impl HttpClient {
                 Err(_) => {
                     return Err(UpstreamError::Timeout {
                         target: target.label.clone(),
-                        timeout: self.timeout,
+                        timeout,
                     })
                 }
             }
@@ -337,6 +499,19 @@ fn tunnel(
     parts.version = Version::HTTP_11;
     parts.extensions = Extensions::new();
     Ok(Response::from_parts(parts, empty_body()))
+}
+
+/// The client's values of `name` and `ours`, comma-joined; `None` when the client sent none.
+fn append_value(headers: &HeaderMap, name: &HeaderName, ours: &HeaderValue) -> Option<HeaderValue> {
+    let mut all = headers.get_all(name).iter().peekable();
+    all.peek()?;
+    let mut out = Vec::new();
+    for v in all {
+        out.extend_from_slice(v.as_bytes());
+        out.push(b',');
+    }
+    out.extend_from_slice(ours.as_bytes());
+    HeaderValue::from_bytes(&out).ok()
 }
 
 fn classify(target: &HttpTarget, e: hyper_util::client::legacy::Error) -> UpstreamError {
@@ -673,22 +848,26 @@ mod tests {
     }
 
     #[test]
-    fn upstream_urls_with_credentials_queries_or_other_schemes_are_refused() {
-        for bad in [
-            "http://u:p@127.0.0.1/",
-            "http://127.0.0.1/?x=1",
-            "ftp://127.0.0.1/",
-        ] {
-            assert!(
-                HttpTarget::new(&url::Url::parse(bad).unwrap()).is_err(),
-                "{bad}"
-            );
-        }
-        let t = HttpTarget::new(&url::Url::parse("http://[::1]:8080/api/").unwrap()).unwrap();
+    fn upstream_urls_with_credentials_or_other_schemes_are_refused() {
+        let mut clients = ClientSet::default();
+        let new = |u: &str, c: &mut ClientSet| {
+            HttpTarget::new(&url::Url::parse(u).unwrap(), UpstreamOptions::default(), c)
+        };
+        assert!(new("ftp://127.0.0.1/", &mut clients).is_err());
+        let t = new("http://[::1]:8080/api/", &mut clients).unwrap();
         assert_eq!(t.host, "[::1]:8080");
         assert_eq!(&*t.label, "http://[::1]:8080/api/");
-        let t = HttpTarget::new(&url::Url::parse("https://example.com").unwrap()).unwrap();
-        assert!(t.is_https());
+        let t = new("https://example.com", &mut clients).unwrap();
+        assert_eq!(t.transport, Transport::Verified);
         assert_eq!(t.host, "example.com");
+    }
+
+    #[test]
+    fn unix_socket_paths_round_trip_through_the_pool_authority() {
+        let p = std::path::Path::new("/run/app/http.sock");
+        let a = unix_authority(p).unwrap();
+        assert_eq!(unix_socket_from_host(a.host()).unwrap(), p);
+        assert_eq!(unix_socket_from_host("nothex.unix"), None);
+        assert_eq!(unix_socket_from_host("example.com"), None);
     }
 }

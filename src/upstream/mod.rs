@@ -29,26 +29,30 @@ use std::time::Duration;
 use ::http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use bytes::Bytes;
 
-use crate::config::{Config, UpstreamTarget};
+use crate::config::{UpstreamConfig, UpstreamKind};
 use crate::{Body, BoxError};
 
 use self::http::{HttpClient, HttpTarget};
 use self::router::{Handler, Lookup, Route, Router};
 use self::static_files::{FileServer, StaticResponse};
 
-/// How the proxy talks to http(s) upstreams.
+/// How the proxy talks to one http(s) or unix-socket upstream.
 #[derive(Clone, Debug)]
 pub struct UpstreamOptions {
-    /// `upstream_timeout`: how long to wait for the upstream's response headers after the
-    /// request (including its body) was sent. oauth2-proxy's default is 30s.
+    /// `timeout` (`upstream_timeout`): how long to wait for the upstream's response headers
+    /// after the request (including its body) was sent. oauth2-proxy's default is 30s.
     pub timeout: Duration,
     /// Maximum time to establish a TCP (and TLS) connection; capped at `timeout`.
     pub connect_timeout: Duration,
-    /// `pass_host_header`: send the client's Host to the app (true, oauth2-proxy's default)
-    /// or the upstream URL's authority (false).
+    /// `passHostHeader` (`pass_host_header`): send the client's Host to the app (true,
+    /// oauth2-proxy's default) or the upstream URL's authority (false).
     pub pass_host_header: bool,
-    /// `ssl_upstream_insecure_skip_verify`: accept any certificate from https upstreams.
+    /// `insecureSkipTLSVerify` (`ssl_upstream_insecure_skip_verify`).
     pub insecure_skip_verify: bool,
+    /// `proxyWebSockets` (`proxy_websockets`): pass `Upgrade` requests through.
+    pub proxy_websockets: bool,
+    /// `disableKeepAlives` (`disable_keep_alives`): one connection per request.
+    pub disable_keep_alives: bool,
     /// How long an idle keep-alive connection to the app stays in the pool.
     pub pool_idle_timeout: Duration,
 }
@@ -60,18 +64,22 @@ impl Default for UpstreamOptions {
             connect_timeout: Duration::from_secs(10),
             pass_host_header: true,
             insecure_skip_verify: false,
+            proxy_websockets: true,
+            disable_keep_alives: false,
             pool_idle_timeout: Duration::from_secs(90),
         }
     }
 }
 
 impl UpstreamOptions {
-    /// The options the validated configuration asks for.
-    pub fn from_config(config: &Config) -> Self {
+    /// The options one configured upstream asks for.
+    pub fn from_upstream(u: &crate::config::Upstream) -> Self {
         Self {
-            timeout: config.upstream_timeout,
-            pass_host_header: config.headers.pass_host_header,
-            insecure_skip_verify: config.ssl_upstream_insecure_skip_verify,
+            timeout: u.timeout,
+            pass_host_header: u.pass_host_header,
+            insecure_skip_verify: u.insecure_skip_tls_verify,
+            proxy_websockets: u.proxy_websockets,
+            disable_keep_alives: u.disable_keep_alives,
             ..Self::default()
         }
     }
@@ -96,7 +104,7 @@ impl ClientScheme {
 
 /// What the caller knows about the client that the proxy cannot see in the request itself.
 #[derive(Clone, Debug)]
-pub struct ProxyContext {
+pub struct ProxyContext<'a> {
     /// The client's address (the peer, or the trusted real-IP header with `reverse_proxy`);
     /// appended to `X-Forwarded-For`.
     pub client_ip: IpAddr,
@@ -109,7 +117,10 @@ pub struct ProxyContext {
     /// Identity headers to set on the request to the app. The caller has already removed
     /// every client-sent copy; these are inserted after hop-by-hop processing, so a client
     /// cannot remove them by naming them in `Connection`.
-    pub extra_headers: Vec<(HeaderName, HeaderValue)>,
+    pub extra_headers: &'a [(HeaderName, HeaderValue)],
+    /// Names among `extra_headers` whose client value was kept (`preserveRequestValue`):
+    /// ours is appended to it, comma-joined, as oauth2-proxy does.
+    pub preserved: &'a [HeaderName],
 }
 
 /// Why a request could not be proxied. The caller renders the page; [`UpstreamError::status`]
@@ -185,39 +196,37 @@ impl std::fmt::Debug for Upstreams {
 }
 
 impl Upstreams {
-    /// Builds the route table and the HTTP client. Errors name the offending upstream:
-    /// two upstreams on the same path, a `file://` directory that does not exist, an
-    /// unusable URL or status code.
-    pub fn new(targets: &[UpstreamTarget], opts: UpstreamOptions) -> Result<Self, String> {
-        let mut routes = Vec::with_capacity(targets.len());
-        let mut any_https = false;
-        for target in targets {
-            let route =
-                match target {
-                    UpstreamTarget::Http { url, path } => {
-                        let target = HttpTarget::new(url)?;
-                        any_https |= target.is_https();
-                        Route::new(path, Handler::Http(target))?
-                    }
-                    UpstreamTarget::Static { code, path } => Route::new(
-                        path,
-                        Handler::Static(
-                            StaticResponse::new(*code)
-                                .map_err(|e| format!("upstream static://{code}: {e}"))?,
-                        ),
-                    )?,
-                    UpstreamTarget::File { dir, path } => Route::new(
-                        path,
-                        Handler::File(FileServer::new(dir, path).map_err(|e| {
-                            format!("upstream file://{}#{path}: {e}", dir.display())
-                        })?),
-                    )?,
-                };
+    /// Builds the route table and the HTTP clients. Errors name the offending upstream.
+    pub fn new(cfg: &UpstreamConfig) -> Result<Self, String> {
+        let mut routes = Vec::with_capacity(cfg.upstreams.len());
+        let mut clients = http::ClientSet::default();
+        for u in &cfg.upstreams {
+            let opts = UpstreamOptions::from_upstream(u);
+            let label = |e: String| format!("upstream {:?}: {e}", u.id);
+            let handler = match &u.kind {
+                UpstreamKind::Http(url) => {
+                    Handler::Http(HttpTarget::new(url, opts, &mut clients).map_err(label)?)
+                }
+                UpstreamKind::Unix(socket) => {
+                    Handler::Http(HttpTarget::unix(socket, opts, &mut clients).map_err(label)?)
+                }
+                UpstreamKind::Static(code) => {
+                    Handler::Static(StaticResponse::new(*code).map_err(label)?)
+                }
+                UpstreamKind::File(dir) => Handler::File(FileServer::new(dir, &u.path)),
+            };
+            let route = match &u.rewrite_target {
+                Some(target) => Route::rewrite(&u.path, target, handler),
+                None => Route::new(&u.path, handler),
+            }
+            .map_err(label)?;
             routes.push(route);
         }
-        let router = Router::new(routes)?;
-        let client = HttpClient::new(&opts, any_https)?;
-        Ok(Self { router, client })
+        let router = Router::with_raw_path(routes, cfg.proxy_raw_path)?;
+        Ok(Self {
+            router,
+            client: clients.build()?,
+        })
     }
 
     /// Proxies `req` to the upstream that serves its path and returns the upstream's
@@ -229,7 +238,7 @@ impl Upstreams {
     pub async fn proxy<B>(
         &self,
         req: Request<B>,
-        ctx: ProxyContext,
+        ctx: ProxyContext<'_>,
     ) -> Result<Response<Body>, UpstreamError>
     where
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
@@ -240,9 +249,9 @@ impl Upstreams {
                 reason: "CONNECT is not proxied",
             });
         }
-        match self.router.lookup(req.uri().path())? {
-            Lookup::Found(route) => match route.handler() {
-                Handler::Http(target) => self.client.forward(target, req, ctx).await,
+        match self.router.lookup(req.uri().path(), req.uri().query())? {
+            Lookup::Found(route, rewritten) => match route.handler() {
+                Handler::Http(target) => self.client.forward(target, req, ctx, rewritten).await,
                 Handler::Static(s) => Ok(s.respond()),
                 Handler::File(files) => Ok(files.serve(&req).await),
             },

@@ -1,12 +1,14 @@
-//! Path-prefix routing with oauth2-proxy's semantics (its gorilla/mux setup, sorted by
-//! longest path):
-//! - a route path ending in `/` serves every path that starts with it;
-//! - any other route path serves exactly that path;
-//! - the longest matching route wins;
+//! Routing with oauth2-proxy's semantics (its gorilla/mux setup):
+//! - upstreams with a `rewriteTarget` come first, longest pattern first: their `path` is a
+//!   regular expression matched against the request path (unanchored, as in v7), and the
+//!   path sent upstream is the match rewritten with `rewriteTarget` (`$1`, `${name}`);
+//! - then plain paths, longest first: a path ending in `/` serves every path that starts
+//!   with it, any other path serves exactly that path;
 //! - when nothing matches but `path + "/"` would, the client is redirected there (301).
 //!
-//! Matching uses the percent-decoded path, as Go's router does; the request is then
-//! forwarded with its raw path unchanged.
+//! Matching uses the percent-decoded path, as Go's router does (the raw path with
+//! `proxyRawPath`); the request is forwarded with its raw path unchanged unless rewritten.
+//! Regular expressions come from the `regex` crate: matching is linear in the path length.
 
 use std::borrow::Cow;
 
@@ -26,9 +28,16 @@ pub(super) enum Handler {
     File(FileServer),
 }
 
-/// One route: a path (prefix when it ends in `/`) and its handler.
+/// A rewrite route's pattern and target.
+pub(super) struct Rewrite {
+    regex: regex::Regex,
+    target: String,
+}
+
+/// One route: a path (prefix when it ends in `/`) or a rewrite pattern, and its handler.
 pub(super) struct Route {
     path: Box<[u8]>,
+    rewrite: Option<Rewrite>,
     handler: Handler,
 }
 
@@ -41,6 +50,24 @@ impl Route {
         }
         Ok(Self {
             path: path.as_bytes().into(),
+            rewrite: None,
+            handler,
+        })
+    }
+
+    /// A route whose `pattern` (a regular expression) selects requests whose path is then
+    /// rewritten to `target`.
+    pub(super) fn rewrite(pattern: &str, target: &str, handler: Handler) -> Result<Self, String> {
+        let regex = regex::RegexBuilder::new(pattern)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| format!("invalid path {pattern:?} for upstream: {e}"))?;
+        Ok(Self {
+            path: pattern.as_bytes().into(),
+            rewrite: Some(Rewrite {
+                regex,
+                target: target.to_owned(),
+            }),
             handler,
         })
     }
@@ -54,6 +81,9 @@ impl Route {
     }
 
     fn matches(&self, path: &[u8]) -> bool {
+        if let Some(r) = &self.rewrite {
+            return std::str::from_utf8(path).is_ok_and(|p| r.regex.is_match(p));
+        }
         if self.is_prefix() {
             path.starts_with(&self.path)
         } else {
@@ -64,20 +94,29 @@ impl Route {
 
 /// Result of a successful lookup.
 pub(super) enum Lookup<'a> {
-    Found(&'a Route),
+    /// The route, and for a rewrite route the new (encoded) path and query.
+    Found(&'a Route, Option<String>),
     /// Only `path + "/"` is served: redirect there.
     AddTrailingSlash,
 }
 
-/// Routes sorted longest path first; immutable after construction.
+/// Routes sorted (rewrites first, then longest path first); immutable after construction.
 pub(super) struct Router {
     routes: Box<[Route]>,
+    /// `proxyRawPath`: route on the path as the client encoded it.
+    raw_path: bool,
 }
 
 impl Router {
-    pub(super) fn new(mut routes: Vec<Route>) -> Result<Self, String> {
-        // Stable sort: longest first, so the first match is the most specific one.
-        routes.sort_by_key(|r| std::cmp::Reverse(r.path.len()));
+    #[cfg(test)]
+    pub(super) fn new(routes: Vec<Route>) -> Result<Self, String> {
+        Self::with_raw_path(routes, false)
+    }
+
+    pub(super) fn with_raw_path(mut routes: Vec<Route>, raw_path: bool) -> Result<Self, String> {
+        // Stable sort, as oauth2-proxy's: rewrites first, then the longest path first, so the
+        // first match is the most specific one.
+        routes.sort_by_key(|r| (r.rewrite.is_none(), std::cmp::Reverse(r.path.len())));
         for pair in routes.windows(2) {
             if pair[0].path == pair[1].path {
                 return Err(format!(
@@ -88,6 +127,7 @@ impl Router {
         }
         Ok(Self {
             routes: routes.into_boxed_slice(),
+            raw_path,
         })
     }
 
@@ -99,8 +139,13 @@ impl Router {
             .collect()
     }
 
-    /// Finds the route for a raw (still percent-encoded) request path.
-    pub(super) fn lookup(&self, raw_path: &str) -> Result<Lookup<'_>, UpstreamError> {
+    /// Finds the route for a raw (still percent-encoded) request path; `query` is the raw
+    /// query, kept (and merged) by a rewrite.
+    pub(super) fn lookup(
+        &self,
+        raw_path: &str,
+        query: Option<&str>,
+    ) -> Result<Lookup<'_>, UpstreamError> {
         // Allocates only when the path contains a `%` escape.
         let decoded: Cow<'_, [u8]> = percent_decode_str(raw_path).into();
         if has_dot_segment(&decoded) {
@@ -108,8 +153,17 @@ impl Router {
                 reason: "path contains '.' or '..' segments",
             });
         }
-        if let Some(route) = self.routes.iter().find(|r| r.matches(&decoded)) {
-            return Ok(Lookup::Found(route));
+        let matched: &[u8] = if self.raw_path {
+            raw_path.as_bytes()
+        } else {
+            &decoded
+        };
+        if let Some(route) = self.routes.iter().find(|r| r.matches(matched)) {
+            let rewritten = route
+                .rewrite
+                .as_ref()
+                .map(|rw| rewrite_target(rw, &String::from_utf8_lossy(matched), query));
+            return Ok(Lookup::Found(route, rewritten));
         }
         if decoded.last() != Some(&b'/') {
             let wants_slash = self.routes.iter().any(|r| {
@@ -121,6 +175,90 @@ impl Router {
         }
         Err(UpstreamError::NoRoute)
     }
+}
+
+/// oauth2-proxy's rewrite: the path replaced with the target (Go's `$1` / `${name}`
+/// expansion, the same syntax as the `regex` crate's), a `?query` in the result merged after
+/// the request's own query, and the query re-encoded as Go's `url.Values.Encode` does (keys
+/// sorted). The path is percent-encoded as Go's `URL.EscapedPath` writes it.
+fn rewrite_target(rw: &Rewrite, path: &str, query: Option<&str>) -> String {
+    let replaced = rw.regex.replace_all(path, rw.target.as_str());
+    let (new_path, extra) = match replaced.split_once('?') {
+        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+        None => (replaced.into_owned(), None),
+    };
+    let mut pairs: Vec<(String, String)> = query
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(extra) = extra {
+        pairs.extend(
+            url::form_urlencoded::parse(extra.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned())),
+        );
+    }
+    // Go's Encode: keys sorted, values of one key in order.
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = go_escape_path(&new_path);
+    if !out.starts_with('/') {
+        out.insert(0, '/');
+    }
+    if !pairs.is_empty() {
+        out.push('?');
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            go_query_escape(k, &mut out);
+            out.push('=');
+            go_query_escape(v, &mut out);
+        }
+    }
+    out
+}
+
+/// Go's `url.QueryEscape`: unreserved bytes kept, space as `+`, the rest `%XX`.
+fn go_query_escape(s: &str, out: &mut String) {
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+}
+
+/// Go's path escaping (`shouldEscape` for `encodePath`): unreserved bytes and
+/// `$&+,/:;=@` kept, the rest `%XX`.
+fn go_escape_path(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b'~'
+            | b'$'
+            | b'&'
+            | b'+'
+            | b','
+            | b'/'
+            | b':'
+            | b';'
+            | b'='
+            | b'@' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// Whether a decoded path has a `.` or `..` segment. Such paths are refused rather than
@@ -186,8 +324,8 @@ mod tests {
     }
 
     fn found(r: &Router, path: &str) -> Option<String> {
-        match r.lookup(path) {
-            Ok(Lookup::Found(route)) => Some(String::from_utf8(route.path.to_vec()).unwrap()),
+        match r.lookup(path, None) {
+            Ok(Lookup::Found(route, _)) => Some(String::from_utf8(route.path.to_vec()).unwrap()),
             Ok(Lookup::AddTrailingSlash) => Some("redirect".into()),
             Err(UpstreamError::NoRoute) => None,
             Err(e) => Some(format!("error: {e}")),
@@ -235,12 +373,15 @@ mod tests {
             "/%2e",
         ] {
             assert!(
-                matches!(r.lookup(path), Err(UpstreamError::BadRequest { .. })),
+                matches!(r.lookup(path, None), Err(UpstreamError::BadRequest { .. })),
                 "{path}"
             );
         }
         for path in ["/a..b/", "/.well-known/x", "/a/...", "/a/b.c"] {
-            assert!(matches!(r.lookup(path), Ok(Lookup::Found(_))), "{path}");
+            assert!(
+                matches!(r.lookup(path, None), Ok(Lookup::Found(..))),
+                "{path}"
+            );
         }
     }
 
@@ -266,5 +407,63 @@ mod tests {
             assert_eq!(resp.status(), StatusCode::MOVED_PERMANENTLY);
             assert_eq!(resp.headers()[header::LOCATION], want, "{uri}");
         }
+    }
+
+    fn static_route() -> Handler {
+        Handler::Static(StaticResponse::new(200).unwrap())
+    }
+
+    #[test]
+    fn rewrite_routes_come_first_and_rewrite_the_path_with_capture_groups() {
+        let r = Router::new(vec![
+            Route::new("/", static_route()).unwrap(),
+            Route::rewrite("^/api/v1/(.*)$", "/v2/$1", static_route()).unwrap(),
+            Route::rewrite(
+                "^/named/(?P<rest>.*)$",
+                "/x/${rest}?added=1",
+                static_route(),
+            )
+            .unwrap(),
+        ])
+        .unwrap();
+        let rewrite = |path: &str, q: Option<&str>| match r.lookup(path, q) {
+            Ok(Lookup::Found(_, rw)) => rw,
+            other => panic!("{path}: {}", matches!(other, Ok(Lookup::AddTrailingSlash))),
+        };
+        assert_eq!(rewrite("/api/v1/users", None).as_deref(), Some("/v2/users"));
+        assert_eq!(
+            rewrite("/api/v1/a%20b", Some("z=1&a=2")).as_deref(),
+            Some("/v2/a%20b?a=2&z=1"),
+            "the query is kept, re-encoded with sorted keys as Go does"
+        );
+        assert_eq!(
+            rewrite("/named/deep/path", Some("q=x y")).as_deref(),
+            Some("/x/deep/path?added=1&q=x+y")
+        );
+        assert_eq!(
+            rewrite("/other", None),
+            None,
+            "plain routes are not rewritten"
+        );
+    }
+
+    #[test]
+    fn an_invalid_rewrite_pattern_is_a_config_error() {
+        let e = Route::rewrite("^/(", "/x", static_route()).err().unwrap();
+        assert!(e.contains("invalid path"), "{e}");
+    }
+
+    #[test]
+    fn raw_path_routing_matches_the_encoded_path() {
+        let r = Router::with_raw_path(
+            vec![
+                Route::new("/a%2Fb/", static_route()).unwrap(),
+                Route::new("/a/", static_route()).unwrap(),
+            ],
+            true,
+        )
+        .unwrap();
+        assert_eq!(found(&r, "/a%2Fb/x").as_deref(), Some("/a%2Fb/"));
+        assert_eq!(found(&r, "/a/b/x").as_deref(), Some("/a/"));
     }
 }

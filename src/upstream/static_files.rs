@@ -35,8 +35,10 @@ pub(super) struct StaticResponse {
 impl StaticResponse {
     pub(super) fn new(code: u16) -> Result<Self, String> {
         match StatusCode::from_u16(code) {
-            Ok(status) if (200..=599).contains(&code) => Ok(Self { status }),
-            _ => Err(format!("status code {code} is not between 200 and 599")),
+            Ok(status) if (200..=999).contains(&code) => Ok(Self { status }),
+            _ => Err(format!(
+                "static status code {code} cannot answer a request (use 200 to 999)"
+            )),
         }
     }
 
@@ -55,23 +57,32 @@ impl StaticResponse {
 
 /// A `file://` upstream.
 pub(super) struct FileServer {
-    /// Canonical (symlink-free, absolute) root directory.
-    root: PathBuf,
+    /// Canonical (symlink-free, absolute) root directory; `None` when the path is not a
+    /// directory (`file:///dev/null`, the "no app" idiom): every request is then a 404, as Go's
+    /// file server answers it.
+    root: Option<PathBuf>,
     /// The route path (`/` or `/prefix/`, or an exact path).
     mount: String,
 }
 
 impl FileServer {
-    pub(super) fn new(dir: &Path, mount: &str) -> Result<Self, String> {
-        let root = std::fs::canonicalize(dir)
-            .map_err(|e| format!("directory {} cannot be used: {e}", dir.display()))?;
-        if !root.is_dir() {
-            return Err(format!("{} is not a directory", dir.display()));
-        }
-        Ok(Self {
+    pub(super) fn new(dir: &Path, mount: &str) -> Self {
+        let root = match std::fs::canonicalize(dir) {
+            Ok(root) if root.is_dir() => Some(root),
+            Ok(_) if dir == Path::new("/dev/null") => None,
+            Ok(_) => {
+                tracing::warn!(dir = %dir.display(), mount, "file upstream is not a directory: every request under it answers 404");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), mount, error = %e, "file upstream directory cannot be read: every request under it answers 404");
+                None
+            }
+        };
+        Self {
             root,
             mount: mount.to_owned(),
-        })
+        }
     }
 
     /// Answers a GET or HEAD for a file below the mount; every failure is a plain-text
@@ -91,7 +102,10 @@ impl FileServer {
             Ok(s) => s,
             Err(status) => return status_page(status),
         };
-        let mut candidate = self.root.clone();
+        let Some(root) = &self.root else {
+            return status_page(StatusCode::NOT_FOUND);
+        };
+        let mut candidate = root.clone();
         candidate.extend(&segments);
         let wants_dir = segments.is_empty() || req.uri().path().ends_with('/');
 
@@ -154,7 +168,7 @@ impl FileServer {
         let canonical = tokio::fs::canonicalize(path)
             .await
             .map_err(|e| io_status(&e))?;
-        if !canonical.starts_with(&self.root) {
+        if !self.root.as_ref().is_some_and(|r| canonical.starts_with(r)) {
             // Do not reveal that the target exists outside the served tree.
             return Err(StatusCode::NOT_FOUND);
         }
@@ -314,9 +328,13 @@ mod tests {
     }
 
     #[test]
-    fn static_codes_outside_200_to_599_are_refused() {
+    fn static_codes_that_cannot_be_final_responses_are_refused() {
         assert!(StaticResponse::new(101).is_err());
-        assert!(StaticResponse::new(600).is_err());
+        assert!(StaticResponse::new(1000).is_err());
+        assert!(
+            StaticResponse::new(600).is_ok(),
+            "oauth2-proxy writes any code up to 999"
+        );
         assert!(StaticResponse::new(202).is_ok());
         assert_eq!(
             StaticResponse::new(204).unwrap().respond().status(),
@@ -327,7 +345,7 @@ mod tests {
     #[test]
     fn segments_below_the_mount_are_validated() {
         let dir = std::env::temp_dir();
-        let fs = FileServer::new(&dir, "/static/").unwrap();
+        let fs = FileServer::new(&dir, "/static/");
         assert_eq!(
             fs.relative_segments("/static/a/b%20c.txt").unwrap(),
             vec!["a", "b c.txt"]

@@ -19,7 +19,59 @@ use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::{self, protocol::Role, Message};
 
 use super::*;
-use crate::config::UpstreamTarget;
+use crate::config::{Upstream, UpstreamConfig};
+
+/// The old test-side shape of an upstream, mapped onto the configuration model.
+enum UpstreamTarget {
+    Http { url: url::Url, path: String },
+    Static { code: u16, path: String },
+    File { dir: PathBuf, path: String },
+}
+
+impl Upstreams {
+    /// Test shim: build from targets with the same options on every upstream.
+    fn from_targets(targets: &[UpstreamTarget], opts: UpstreamOptions) -> Result<Self, String> {
+        let upstreams = targets
+            .iter()
+            .map(|t| {
+                let (path, kind, uri) = match t {
+                    UpstreamTarget::Http { url, path } => (
+                        path.clone(),
+                        crate::config::UpstreamKind::Http(url.clone()),
+                        url.to_string(),
+                    ),
+                    UpstreamTarget::Static { code, path } => (
+                        path.clone(),
+                        crate::config::UpstreamKind::Static(*code),
+                        String::new(),
+                    ),
+                    UpstreamTarget::File { dir, path } => (
+                        path.clone(),
+                        crate::config::UpstreamKind::File(dir.clone()),
+                        format!("file://{}", dir.display()),
+                    ),
+                };
+                Upstream {
+                    id: path.clone(),
+                    path,
+                    rewrite_target: None,
+                    uri,
+                    kind,
+                    insecure_skip_tls_verify: opts.insecure_skip_verify,
+                    flush_interval: Duration::from_secs(1),
+                    pass_host_header: opts.pass_host_header,
+                    proxy_websockets: opts.proxy_websockets,
+                    timeout: opts.timeout,
+                    disable_keep_alives: opts.disable_keep_alives,
+                }
+            })
+            .collect();
+        Upstreams::new(&UpstreamConfig {
+            proxy_raw_path: false,
+            upstreams,
+        })
+    }
+}
 
 // ---------------------------------------------------------------- the app
 
@@ -169,7 +221,8 @@ async fn start_proxy(upstreams: Upstreams) -> SocketAddr {
                             client_ip: peer.ip(),
                             scheme: ClientScheme::Http,
                             host: None,
-                            extra_headers: vec![],
+                            extra_headers: &[],
+                            preserved: &[],
                         };
                         Ok::<_, Infallible>(match upstreams.proxy(req, ctx).await {
                             Ok(resp) => resp,
@@ -197,12 +250,13 @@ fn http_target(addr: SocketAddr, path: &str) -> UpstreamTarget {
     }
 }
 
-fn ctx() -> ProxyContext {
+fn ctx() -> ProxyContext<'static> {
     ProxyContext {
         client_ip: "127.0.0.9".parse().unwrap(),
         scheme: ClientScheme::Https,
         host: None,
-        extra_headers: vec![],
+        extra_headers: &[],
+        preserved: &[],
     }
 }
 
@@ -235,7 +289,8 @@ fn seen<'a>(echo: &'a str, name: &str) -> Vec<&'a str> {
 #[tokio::test]
 async fn forwards_path_query_and_forwarded_headers_and_strips_hop_by_hop_both_ways() {
     let app_addr = start_app("main").await;
-    let up = Upstreams::new(&[http_target(app_addr, "/")], UpstreamOptions::default()).unwrap();
+    let up =
+        Upstreams::from_targets(&[http_target(app_addr, "/")], UpstreamOptions::default()).unwrap();
     let req = Request::get("/api/items?q=a%20b&x=%2F")
         .header("host", "app.example.com")
         .header("connection", "keep-alive, X-Client-Hop")
@@ -251,7 +306,7 @@ async fn forwards_path_query_and_forwarded_headers_and_strips_hop_by_hop_both_wa
         .body(Full::new(Bytes::new()))
         .unwrap();
     let mut c = ctx();
-    c.extra_headers = vec![
+    let extra = [
         (
             HeaderName::from_static("x-forwarded-user"),
             HeaderValue::from_static("alice"),
@@ -261,6 +316,7 @@ async fn forwards_path_query_and_forwarded_headers_and_strips_hop_by_hop_both_wa
             HeaderValue::from_static("proxy-set"),
         ),
     ];
+    c.extra_headers = &extra;
     let resp = up.proxy(req, c).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(resp.headers().get("x-hop-resp").is_none());
@@ -291,7 +347,7 @@ async fn host_is_the_upstream_authority_without_pass_host_header() {
         pass_host_header: false,
         ..UpstreamOptions::default()
     };
-    let up = Upstreams::new(&[http_target(app_addr, "/")], opts).unwrap();
+    let up = Upstreams::from_targets(&[http_target(app_addr, "/")], opts).unwrap();
     let mut c = ctx();
     c.host = Some(HeaderValue::from_static("public.example.com"));
     let req = Request::get("/")
@@ -307,7 +363,7 @@ async fn host_is_the_upstream_authority_without_pass_host_header() {
 async fn streamed_two_megabyte_upload_arrives_intact() {
     let app_addr = start_app("main").await;
     let proxy = start_proxy(
-        Upstreams::new(&[http_target(app_addr, "/")], UpstreamOptions::default()).unwrap(),
+        Upstreams::from_targets(&[http_target(app_addr, "/")], UpstreamOptions::default()).unwrap(),
     )
     .await;
     let data: Vec<u8> = (0..2 * 1024 * 1024).map(|i| (i * 7 % 256) as u8).collect();
@@ -332,7 +388,7 @@ async fn streamed_two_megabyte_upload_arrives_intact() {
 async fn large_download_streams_through() {
     let app_addr = start_app("main").await;
     let proxy = start_proxy(
-        Upstreams::new(&[http_target(app_addr, "/")], UpstreamOptions::default()).unwrap(),
+        Upstreams::from_targets(&[http_target(app_addr, "/")], UpstreamOptions::default()).unwrap(),
     )
     .await;
     let n = 8 * 1024 * 1024 + 123;
@@ -358,7 +414,7 @@ async fn large_download_streams_through() {
 async fn websocket_echo_through_the_proxy() {
     let app_addr = start_app("main").await;
     let proxy = start_proxy(
-        Upstreams::new(&[http_target(app_addr, "/")], UpstreamOptions::default()).unwrap(),
+        Upstreams::from_targets(&[http_target(app_addr, "/")], UpstreamOptions::default()).unwrap(),
     )
     .await;
     let (mut ws, resp) = tokio_tungstenite::connect_async(format!("ws://{proxy}/ws/chat"))
@@ -382,7 +438,8 @@ async fn app_down_is_connect_failed_502() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let up = Upstreams::new(&[http_target(dead, "/")], UpstreamOptions::default()).unwrap();
+    let up =
+        Upstreams::from_targets(&[http_target(dead, "/")], UpstreamOptions::default()).unwrap();
     let err = up.proxy(get("/"), ctx()).await.unwrap_err();
     assert!(matches!(err, UpstreamError::ConnectFailed { .. }), "{err}");
     assert_eq!(err.status(), StatusCode::BAD_GATEWAY);
@@ -397,7 +454,7 @@ async fn slow_app_is_timeout_504() {
         timeout: Duration::from_millis(300),
         ..UpstreamOptions::default()
     };
-    let up = Upstreams::new(&[http_target(app_addr, "/")], opts).unwrap();
+    let up = Upstreams::from_targets(&[http_target(app_addr, "/")], opts).unwrap();
     let started = std::time::Instant::now();
     let err = up.proxy(get("/slow"), ctx()).await.unwrap_err();
     assert!(matches!(err, UpstreamError::Timeout { .. }), "{err}");
@@ -412,7 +469,7 @@ async fn a_slow_but_moving_upload_is_not_cut_by_the_response_timeout() {
         timeout: Duration::from_millis(800),
         ..UpstreamOptions::default()
     };
-    let up = Upstreams::new(&[http_target(app_addr, "/")], opts).unwrap();
+    let up = Upstreams::from_targets(&[http_target(app_addr, "/")], opts).unwrap();
     // Six chunks 300 ms apart: 1.8 s in total, more than twice the timeout (wide margins:
     // CI machines are loaded while tests run in parallel).
     let stream = Box::pin(futures_util::stream::unfold(0u8, |i| async move {
@@ -436,7 +493,7 @@ async fn a_slow_but_moving_upload_is_not_cut_by_the_response_timeout() {
 async fn longest_path_prefix_wins_and_the_path_is_not_stripped() {
     let main = start_app("main").await;
     let api = start_app("api").await;
-    let up = Upstreams::new(
+    let up = Upstreams::from_targets(
         &[
             http_target(main, "/"),
             http_target(api, "/api/"),
@@ -463,7 +520,8 @@ async fn longest_path_prefix_wins_and_the_path_is_not_stripped() {
 #[tokio::test]
 async fn no_route_and_trailing_slash_redirect() {
     let api = start_app("api").await;
-    let up = Upstreams::new(&[http_target(api, "/api/")], UpstreamOptions::default()).unwrap();
+    let up =
+        Upstreams::from_targets(&[http_target(api, "/api/")], UpstreamOptions::default()).unwrap();
     let err = up.proxy(get("/other"), ctx()).await.unwrap_err();
     assert!(matches!(err, UpstreamError::NoRoute));
     assert_eq!(err.status(), StatusCode::NOT_FOUND);
@@ -474,7 +532,7 @@ async fn no_route_and_trailing_slash_redirect() {
 
 #[tokio::test]
 async fn static_upstream_answers_its_code_with_authenticated() {
-    let up = Upstreams::new(
+    let up = Upstreams::from_targets(
         &[UpstreamTarget::Static {
             code: 200,
             path: "/".into(),
@@ -489,7 +547,7 @@ async fn static_upstream_answers_its_code_with_authenticated() {
         "text/plain; charset=utf-8"
     );
     assert_eq!(text(resp).await, "Authenticated");
-    assert!(Upstreams::new(
+    assert!(Upstreams::from_targets(
         &[UpstreamTarget::Static {
             code: 42,
             path: "/".into()
@@ -497,7 +555,7 @@ async fn static_upstream_answers_its_code_with_authenticated() {
         UpstreamOptions::default()
     )
     .unwrap_err()
-    .contains("static://42"));
+    .contains("static status code 42"));
 }
 
 static DIR_COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -530,7 +588,7 @@ async fn file_upstream_serves_files_and_refuses_traversal() {
     std::os::unix::fs::symlink(outside.join("secret.txt"), root.join("leak.txt")).unwrap();
     std::os::unix::fs::symlink(&outside, root.join("leakdir")).unwrap();
 
-    let up = Upstreams::new(
+    let up = Upstreams::from_targets(
         &[
             UpstreamTarget::File {
                 dir: root.clone(),
@@ -602,15 +660,19 @@ async fn file_upstream_serves_files_and_refuses_traversal() {
         assert_eq!(status, want, "{path}");
     }
 
-    assert!(Upstreams::new(
-        &[UpstreamTarget::File {
-            dir: root.join("nope"),
-            path: "/".into()
-        }],
-        UpstreamOptions::default()
-    )
-    .unwrap_err()
-    .contains("nope"));
+    // A directory that does not exist (or /dev/null, the "no app" idiom) starts and answers 404.
+    for dir in [root.join("nope"), PathBuf::from("/dev/null")] {
+        let up = Upstreams::from_targets(
+            &[UpstreamTarget::File {
+                dir,
+                path: "/".into(),
+            }],
+            UpstreamOptions::default(),
+        )
+        .unwrap();
+        let resp = up.proxy(get("/index.html"), ctx()).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    }
     let _ = std::fs::remove_dir_all(&root);
     let _ = std::fs::remove_dir_all(&outside);
 }
@@ -619,7 +681,7 @@ async fn file_upstream_serves_files_and_refuses_traversal() {
 async fn http2_client_reaches_an_http1_app() {
     let app_addr = start_app("main").await;
     let proxy = start_proxy(
-        Upstreams::new(&[http_target(app_addr, "/")], UpstreamOptions::default()).unwrap(),
+        Upstreams::from_targets(&[http_target(app_addr, "/")], UpstreamOptions::default()).unwrap(),
     )
     .await;
     let client = reqwest::Client::builder()
@@ -666,7 +728,8 @@ async fn keep_alive_connections_to_the_app_are_reused() {
             });
         }
     });
-    let up = Upstreams::new(&[http_target(addr, "/")], UpstreamOptions::default()).unwrap();
+    let up =
+        Upstreams::from_targets(&[http_target(addr, "/")], UpstreamOptions::default()).unwrap();
     for _ in 0..5 {
         let resp = up.proxy(get("/"), ctx()).await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
@@ -677,7 +740,7 @@ async fn keep_alive_connections_to_the_app_are_reused() {
 
 #[tokio::test]
 async fn connect_method_is_refused() {
-    let up = Upstreams::new(
+    let up = Upstreams::from_targets(
         &[UpstreamTarget::Static {
             code: 200,
             path: "/".into(),
@@ -758,7 +821,8 @@ fn https_target(addr: SocketAddr) -> UpstreamTarget {
 async fn https_upstream_with_an_untrusted_certificate_fails_unless_verification_is_skipped() {
     let addr = start_tls_app().await;
 
-    let verified = Upstreams::new(&[https_target(addr)], UpstreamOptions::default()).unwrap();
+    let verified =
+        Upstreams::from_targets(&[https_target(addr)], UpstreamOptions::default()).unwrap();
     let err = verified.proxy(get("/"), ctx()).await.unwrap_err();
     assert!(matches!(err, UpstreamError::ConnectFailed { .. }), "{err}");
 
@@ -766,7 +830,7 @@ async fn https_upstream_with_an_untrusted_certificate_fails_unless_verification_
         insecure_skip_verify: true,
         ..UpstreamOptions::default()
     };
-    let up = Upstreams::new(&[https_target(addr)], insecure).unwrap();
+    let up = Upstreams::from_targets(&[https_target(addr)], insecure).unwrap();
     let resp = up.proxy(get("/over-tls"), ctx()).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let echo = text(resp).await;

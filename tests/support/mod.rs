@@ -13,6 +13,7 @@ pub mod browser;
 pub mod front;
 pub mod html;
 pub mod idp;
+pub mod prometheus;
 pub mod proxy;
 
 use std::net::TcpListener;

@@ -2,9 +2,12 @@
 //! problem is collected (not just the first) and names the option and its origin.
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+pub mod headers;
+pub(super) mod server;
+pub(super) mod upstreams;
 
 use super::duration::{format_go_duration, parse_go_duration};
 use super::options::{self, Kind, OptionSpec, Support};
@@ -99,6 +102,8 @@ pub(super) struct Ctx {
     pub(super) settings: Layer,
     values: BTreeMap<&'static str, Value>,
     pub errors: Vec<ConfigError>,
+    /// Problems that do not stop the start (oauth2-proxy accepts them), one sentence each.
+    pub warnings: Vec<String>,
 }
 
 fn subject(key: &str, origin: &Origin) -> String {
@@ -119,6 +124,7 @@ impl Ctx {
             settings,
             values: BTreeMap::new(),
             errors,
+            warnings: Vec::new(),
         };
         let keys: Vec<&'static str> = ctx.settings.keys().copied().collect();
         for key in keys {
@@ -156,6 +162,11 @@ impl Ctx {
     /// Is the option explicitly set (by any source)?
     pub(super) fn is_set(&self, key: &str) -> bool {
         self.settings.contains_key(key)
+    }
+
+    /// Record a warning (shown at startup and by --check).
+    pub(super) fn warn(&mut self, msg: impl Into<String>) {
+        self.warnings.push(msg.into());
     }
 
     /// Record an error about `key`'s value.
@@ -208,26 +219,27 @@ pub(super) fn build(
     config_file: Option<PathBuf>,
     alpha: Option<super::alpha::Alpha>,
 ) -> Result<Config, ConfigErrors> {
-    let http_address = match parse_http_address(&c.string("http_address")) {
-        Ok(a) => Some(a),
-        Err(e) => {
-            c.fail("http_address", e);
-            None
-        }
+    let alpha_sections = alpha.as_ref();
+    let server = match alpha_sections.and_then(|a| a.server.clone()) {
+        Some(s) => s,
+        None => server::main_server(&mut c),
     };
-    let tls = tls_listener(&mut c);
+    let metrics_server = match alpha_sections.and_then(|a| a.metrics_server.clone()) {
+        Some(s) => s,
+        None => server::metrics_server(&mut c),
+    };
     let grpc_ext_authz_address = match c.string("grpc_ext_authz_address").trim() {
         "" => None,
         s => {
-            match parse_http_address(s) {
-                Ok(a) if Some(a) == http_address => {
+            match server::parse_secure_address(s) {
+                Ok(Some(a)) if server.bind_address == Some(BindAddress::Tcp(a)) => {
                     c.fail(
                     "grpc_ext_authz_address",
                     format!("{a} is also http_address; the gRPC ext_authz service needs its own port"),
                 );
                     None
                 }
-                Ok(a) => Some(a),
+                Ok(a) => a,
                 Err(e) => {
                     c.fail("grpc_ext_authz_address", e);
                     None
@@ -235,26 +247,15 @@ pub(super) fn build(
             }
         }
     };
-    let metrics_address = match c.string("metrics_address").trim() {
-        "" => None,
-        a => match parse_http_address(a) {
-            Ok(addr) => Some(addr),
-            Err(e) => {
-                c.fail("metrics_address", e);
-                None
-            }
-        },
-    };
     let proxy_prefix = path_option(&mut c, "proxy_prefix", true);
     let ping_path = path_option(&mut c, "ping_path", false);
     let ready_path = path_option(&mut c, "ready_path", false);
     let relative_redirect_url = c.boolean("relative_redirect_url");
     let redirect_url = redirect_url(&mut c, &proxy_prefix);
-    let upstreams = upstreams(&mut c);
-    let upstream_timeout = c.duration("upstream_timeout");
-    if upstream_timeout.is_zero() {
-        c.fail("upstream_timeout", "must be greater than zero");
-    }
+    let upstream_config = match alpha_sections.and_then(|a| a.upstream_config.clone()) {
+        Some(u) => u,
+        None => legacy_upstreams(&mut c),
+    };
     let real_client_ip_header = c.string("real_client_ip_header");
     const IP_HEADERS: [&str; 5] = [
         "X-Forwarded-For",
@@ -290,17 +291,11 @@ pub(super) fn build(
         }),
     };
     let cookie = cookie(&mut c);
-    let headers = HeaderConfig {
-        // oauth2-proxy sends the user headers when either option is on (pass_basic_auth
-        // defaults to true); a Basic header itself needs basic_auth_password (unsupported).
-        pass_user_headers: c.boolean("pass_user_headers") || c.boolean("pass_basic_auth"),
-        pass_access_token: c.boolean("pass_access_token"),
-        pass_authorization_header: c.boolean("pass_authorization_header"),
-        set_authorization_header: c.boolean("set_authorization_header"),
-        set_xauthrequest: c.boolean("set_xauthrequest"),
-        prefer_email_to_user: c.boolean("prefer_email_to_user"),
-        pass_host_header: c.boolean("pass_host_header"),
-    };
+    let (inject_request_headers, inject_response_headers) =
+        match alpha_sections.and_then(|a| a.headers.clone()) {
+            Some(h) => h,
+            None => legacy_headers(&mut c),
+        };
     let authz = authz(&mut c);
     let machine = machine(&mut c);
     let pages = PageConfig {
@@ -338,19 +333,19 @@ pub(super) fn build(
     }
     let (trusted_proxy_ips, skip) = forwarding_and_skip(&mut c);
     let mut template =
-        |kind: crate::telemetry::TemplateKind| match crate::telemetry::LogTemplate::parse(
+        |kind: crate::logformat::TemplateKind| match crate::logformat::LogTemplate::parse(
             kind,
             &c.string(kind.option()),
         ) {
             Ok(t) => t,
             Err(e) => {
                 c.fail(kind.option(), e);
-                crate::telemetry::LogTemplate::default_for(kind)
+                crate::logformat::LogTemplate::default_for(kind)
             }
         };
-    let standard_format = template(crate::telemetry::TemplateKind::Standard);
-    let auth_format = template(crate::telemetry::TemplateKind::Auth);
-    let request_format = template(crate::telemetry::TemplateKind::Request);
+    let standard_format = template(crate::logformat::TemplateKind::Standard);
+    let auth_format = template(crate::logformat::TemplateKind::Auth);
+    let request_format = template(crate::logformat::TemplateKind::Request);
     let logging = LoggingConfig {
         standard_format,
         auth_format,
@@ -365,23 +360,17 @@ pub(super) fn build(
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
     }
-    let (Some(http_address), Some(providers), Some(cookie)) = (http_address, providers, cookie)
-    else {
+    let (Some(providers), Some(cookie)) = (providers, cookie) else {
         // Each `None` above recorded an error; this is only reached if that invariant breaks.
         return Err(ConfigErrors(vec![ConfigError::new(
             "config",
             "internal error: configuration incomplete",
         )]));
     };
-    if metrics_address == Some(http_address) {
-        c.fail("metrics_address", "must differ from http_address");
-        return Err(ConfigErrors(c.errors));
-    }
     Ok(Config {
-        http_address,
-        tls,
+        server,
+        metrics_server,
         grpc_ext_authz_address,
-        metrics_address,
         proxy_prefix,
         ping_path,
         ready_path,
@@ -389,15 +378,15 @@ pub(super) fn build(
         gcp_healthchecks: c.boolean("gcp_healthchecks"),
         redirect_url,
         relative_redirect_url,
-        upstreams,
-        upstream_timeout,
-        ssl_upstream_insecure_skip_verify: c.boolean("ssl_upstream_insecure_skip_verify"),
+        upstream_config,
+        inject_request_headers,
+        inject_response_headers,
+        prefer_email_to_user: c.boolean("prefer_email_to_user"),
         reverse_proxy: c.boolean("reverse_proxy"),
         real_client_ip_header,
         whitelist_domains,
         providers,
         cookie,
-        headers,
         authz,
         pages,
         logging,
@@ -409,79 +398,98 @@ pub(super) fn build(
         encode_state: c.boolean("encode_state"),
         config_file,
         alpha_config_file: alpha.map(|a| a.file),
+        load_warnings: c.warnings,
     })
 }
 
-/// The HTTPS listener: both files or neither; the address accepts an `https://` prefix.
-fn tls_listener(c: &mut Ctx) -> Option<crate::config::TlsListenerConfig> {
-    let cert = c.opt_string("tls_cert_file");
-    let key = c.opt_string("tls_key_file");
-    let min = c.string("tls_min_version");
-    let tls13_only = match min.trim() {
-        "" | "TLS1.2" => false,
-        "TLS1.3" => true,
-        other => {
-            c.fail(
-                "tls_min_version",
-                format!("{other:?} must be TLS1.2 or TLS1.3"),
-            );
-            false
-        }
+/// The legacy `upstreams` list and its per-upstream options, converted as v7 does.
+fn legacy_upstreams(c: &mut Ctx) -> UpstreamConfig {
+    let upstream_timeout = c.duration("upstream_timeout");
+    let opts = upstreams::LegacyUpstreamOptions {
+        insecure_skip_tls_verify: c.boolean("ssl_upstream_insecure_skip_verify"),
+        pass_host_header: c.boolean("pass_host_header"),
+        proxy_websockets: c.boolean("proxy_websockets"),
+        flush_interval: c.duration("flush_interval"),
+        timeout: upstream_timeout,
+        disable_keep_alives: c.boolean("disable_keep_alives"),
     };
-    let (cert, key) = match (cert, key) {
-        (None, None) => return None,
-        (Some(_), None) => {
-            c.fail("tls_key_file", "is required when tls_cert_file is set");
-            return None;
-        }
-        (None, Some(_)) => {
-            c.fail("tls_cert_file", "is required when tls_key_file is set");
-            return None;
-        }
-        (Some(cert), Some(key)) => (cert, key),
-    };
-    for (k, path) in [("tls_cert_file", &cert), ("tls_key_file", &key)] {
-        if let Err(e) = std::fs::metadata(path) {
-            c.fail(k, format!("cannot read {path:?}: {e}"));
+    let mut warnings = Vec::new();
+    let mut list = Vec::new();
+    for entry in c.list("upstreams") {
+        match upstreams::convert(&entry, &opts, &mut warnings) {
+            Ok(u) => list.push(u),
+            Err(e) => c.fail("upstreams", e),
         }
     }
-    let raw = c.string("https_address");
-    let trimmed = raw.trim();
-    let without_scheme = if trimmed.len() >= 8 && trimmed[..8].eq_ignore_ascii_case("https://") {
-        &trimmed[8..]
-    } else {
-        trimmed
-    };
-    match parse_http_address(without_scheme) {
-        Ok(address) => Some(crate::config::TlsListenerConfig {
-            address,
-            cert_file: cert.into(),
-            key_file: key.into(),
-            tls13_only,
-        }),
-        Err(e) => {
-            c.fail("https_address", e.replace("[http://]", "[https://]"));
-            None
-        }
+    for w in warnings {
+        c.warn(w);
+    }
+    for e in upstreams::validate(&list) {
+        c.fail("upstreams", e);
+    }
+    UpstreamConfig {
+        proxy_raw_path: false,
+        upstreams: list,
     }
 }
 
+/// The legacy header switches, compiled into rules as v7 does.
+fn legacy_headers(c: &mut Ctx) -> (Vec<HeaderRule>, Vec<HeaderRule>) {
+    let l = headers::LegacyHeaders {
+        pass_basic_auth: c.boolean("pass_basic_auth"),
+        pass_user_headers: c.boolean("pass_user_headers"),
+        pass_access_token: c.boolean("pass_access_token"),
+        pass_authorization_header: c.boolean("pass_authorization_header"),
+        set_authorization_header: c.boolean("set_authorization_header"),
+        set_xauthrequest: c.boolean("set_xauthrequest"),
+        set_basic_auth: c.boolean("set_basic_auth"),
+        prefer_email_to_user: c.boolean("prefer_email_to_user"),
+        skip_auth_strip_headers: c.boolean("skip_auth_strip_headers"),
+        basic_auth_password: c.string("basic_auth_password"),
+    };
+    if l.set_basic_auth && l.basic_auth_password.is_empty() {
+        c.fail(
+            "set_basic_auth",
+            "needs basic_auth_password (oauth2-proxy refuses it without one too)",
+        );
+    }
+    let request = l.request_rules();
+    let response = l.response_rules();
+    for (rules, section) in [(&request, "pass_basic_auth"), (&response, "set_basic_auth")] {
+        let auth = rules
+            .iter()
+            .filter(|r| r.name.eq_ignore_ascii_case("authorization"))
+            .count();
+        if auth > 1 {
+            c.fail(
+                section,
+                if section == "pass_basic_auth" {
+                    "with basic_auth_password and pass_authorization_header, two Authorization headers would go to the app (oauth2-proxy refuses this too); set pass_basic_auth = false or remove basic_auth_password"
+                } else {
+                    "set_basic_auth and set_authorization_header both set Authorization on responses (oauth2-proxy refuses this too); keep one"
+                },
+            );
+        }
+    }
+    (request, response)
+}
+
 /// `trusted_proxy_ips` and the skip rules (`skip_auth_*`, `trusted_ips`, `api_routes`).
-fn forwarding_and_skip(c: &mut Ctx) -> (Vec<crate::forwarded::Cidr>, crate::skip::SkipRules) {
+fn forwarding_and_skip(c: &mut Ctx) -> (Vec<crate::net::Cidr>, SkipConfig) {
     let mut trusted_proxy_ips = Vec::new();
     for entry in c.list("trusted_proxy_ips") {
-        match crate::forwarded::Cidr::parse(&entry) {
+        match crate::net::Cidr::parse(&entry) {
             Ok(n) => trusted_proxy_ips.push(n),
             Err(e) => c.fail("trusted_proxy_ips", e),
         }
     }
     if !c.boolean("skip_auth_strip_headers") {
-        c.fail(
-            "skip_auth_strip_headers",
-            "authproxy always strips client-sent identity headers, also on skipped requests; false would let clients forge an identity and is refused",
-        );
+        c.warn(format!(
+            "{}: false would let clients send their own identity headers to the app; authproxy keeps stripping them (oauth2-proxy would not)",
+            subject("skip_auth_strip_headers", &c.origin("skip_auth_strip_headers"))
+        ));
     }
-    let skip = match crate::skip::SkipRules::compile(
+    let skip = match SkipConfig::parse(
         &c.list("skip_auth_routes"),
         &c.list("skip_auth_regex"),
         &c.list("api_routes"),
@@ -493,7 +501,7 @@ fn forwarding_and_skip(c: &mut Ctx) -> (Vec<crate::forwarded::Cidr>, crate::skip
             for e in errors {
                 c.fail(e.key, e.message);
             }
-            crate::skip::SkipRules::default()
+            SkipConfig::default()
         }
     };
     (trusted_proxy_ips, skip)
@@ -540,33 +548,6 @@ fn alpha_providers(c: &mut Ctx, alpha: &super::alpha::Alpha) -> Option<Vec<Provi
 }
 
 /// `[http://]<ip>:<port>`; `:4180` means every IPv4 interface, `localhost` is 127.0.0.1.
-pub(super) fn parse_http_address(s: &str) -> Result<SocketAddr, String> {
-    let t = s.trim();
-    let lower = t.to_ascii_lowercase();
-    if lower.starts_with("unix://") || lower.starts_with("fd:") {
-        return Err(format!("{t:?}: unix sockets and inherited file descriptors are not supported yet; use [http://]<ip>:<port>"));
-    }
-    if lower.starts_with("https://") {
-        return Err(format!("{t:?}: http_address is the plain HTTP listener; for HTTPS set https_address with tls_cert_file and tls_key_file"));
-    }
-    let rest = if lower.starts_with("http://") {
-        &t[7..]
-    } else {
-        t
-    };
-    let rest = rest.trim_end_matches('/');
-    let candidate = if let Some(port) = rest.strip_prefix(':') {
-        format!("0.0.0.0:{port}")
-    } else if let Some(port) = rest.strip_prefix("localhost:") {
-        format!("127.0.0.1:{port}")
-    } else {
-        rest.to_string()
-    };
-    candidate.parse().map_err(|_| {
-        format!("{t:?} is not [http://]<ip>:<port>, e.g. 127.0.0.1:4180, 0.0.0.0:4180 or [::]:4180")
-    })
-}
-
 /// A URL path option: must start with `/`; `strip_trailing` removes a trailing `/`.
 fn path_option(c: &mut Ctx, key: &str, strip_trailing: bool) -> String {
     let raw = c.string(key);
@@ -638,86 +619,6 @@ fn redirect_url(c: &mut Ctx, proxy_prefix: &str) -> Option<url::Url> {
     opt_url(c, "redirect_url")
 }
 
-fn upstreams(c: &mut Ctx) -> Vec<UpstreamTarget> {
-    let mut out = Vec::new();
-    let mut seen = HashSet::new();
-    for entry in c.list("upstreams") {
-        match parse_upstream(&entry) {
-            Ok(u) => {
-                let path = match &u {
-                    UpstreamTarget::Http { path, .. }
-                    | UpstreamTarget::Static { path, .. }
-                    | UpstreamTarget::File { path, .. } => path.clone(),
-                };
-                if !seen.insert(path.clone()) {
-                    c.fail(
-                        "upstreams",
-                        format!("entry {entry:?}: another upstream already serves path {path:?}"),
-                    );
-                }
-                out.push(u);
-            }
-            Err(e) => c.fail("upstreams", format!("entry {entry:?}: {e}")),
-        }
-    }
-    out
-}
-
-/// One `upstreams` entry: `http(s)://host[:port][/path]`, `static://CODE`, `file:///dir[#/path]`.
-pub(super) fn parse_upstream(s: &str) -> Result<UpstreamTarget, String> {
-    let u = url::Url::parse(s.trim()).map_err(|e| format!("not a valid URL: {e}"))?;
-    match u.scheme() {
-        "http" | "https" => {
-            let u = http_url(s)?;
-            if u.query().is_some() {
-                return Err("must not have a ?query".into());
-            }
-            let path = u.path().to_string();
-            Ok(UpstreamTarget::Http { url: u, path })
-        }
-        "static" => {
-            let host = u.host_str().unwrap_or_default();
-            let code = if host.is_empty() {
-                200
-            } else {
-                host.parse::<u16>()
-                    .ok()
-                    .filter(|c| (100..=599).contains(c))
-                    .ok_or_else(|| format!("static status {host:?} must be a number from 100 to 599"))?
-            };
-            Ok(UpstreamTarget::Static {
-                code,
-                path: "/".into(),
-            })
-        }
-        "file" => {
-            if u.host_str().is_some_and(|h| !h.is_empty() && h != "localhost") {
-                return Err("file upstreams look like file:///absolute/dir#/mount/path".into());
-            }
-            let dir = u
-                .to_file_path()
-                .map_err(|_| "file upstream needs an absolute directory path".to_string())?;
-            if !dir.is_dir() {
-                return Err(format!("directory {} does not exist", dir.display()));
-            }
-            let path = match u.fragment() {
-                Some(f) if !f.is_empty() => {
-                    if !f.starts_with('/') {
-                        return Err(format!("mount path #{f} must start with /"));
-                    }
-                    f.to_string()
-                }
-                _ => u.path().to_string(),
-            };
-            Ok(UpstreamTarget::File { dir, path })
-        }
-        "unix" => Err("unix socket upstreams are not supported yet".into()),
-        other => Err(format!(
-            "scheme {other:?} is not supported; use http://, https://, static://CODE or file:///dir#/path"
-        )),
-    }
-}
-
 /// `example.com`, `.example.com`, `*.example.com`, each with an optional `:port` or `:*`.
 pub(super) fn validate_whitelist_domain(entry: &str) -> Result<(), String> {
     if entry.contains("://") || entry.contains('/') {
@@ -772,12 +673,12 @@ fn validate_hostname(h: &str) -> Result<(), String> {
 fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
     let mut ok = true;
     let kind = c.string("provider").trim().to_ascii_lowercase();
-    if !crate::provider::SUPPORTED_KINDS.contains(&kind.as_str()) {
+    if !PROVIDER_KINDS.contains(&kind.as_str()) {
         c.fail(
             "provider",
             format!(
                 "provider {kind:?} is not supported; authproxy supports {} (other OpenID Connect providers work through provider = \"oidc\" with oidc_issuer_url)",
-                crate::provider::SUPPORTED_KINDS.join(", ")
+                PROVIDER_KINDS.join(", ")
             ),
         );
         ok = false;
@@ -1238,7 +1139,7 @@ fn authz(c: &mut Ctx) -> AuthzConfig {
 /// `htpasswd_file`, `htpasswd_user_groups`, `display_htpasswd_form`.
 fn machine(c: &mut Ctx) -> MachineConfig {
     let skip_jwt_bearer_tokens = c.boolean("skip_jwt_bearer_tokens");
-    let mut extra_jwt_issuers: Vec<crate::provider::TrustedIssuer> = Vec::new();
+    let mut extra_jwt_issuers: Vec<TrustedIssuer> = Vec::new();
     for entry in c.list("extra_jwt_issuers") {
         let parsed = match entry.split('=').collect::<Vec<_>>().as_slice() {
             [issuer, audience] if !issuer.trim().is_empty() && !audience.trim().is_empty() => {
@@ -1252,7 +1153,7 @@ fn machine(c: &mut Ctx) -> MachineConfig {
             Ok((issuer, audience)) => {
                 match extra_jwt_issuers.iter_mut().find(|t| t.issuer == issuer) {
                     Some(t) => t.audiences.push(audience),
-                    None => extra_jwt_issuers.push(crate::provider::TrustedIssuer {
+                    None => extra_jwt_issuers.push(TrustedIssuer {
                         issuer,
                         audiences: vec![audience],
                     }),
@@ -1269,7 +1170,7 @@ fn machine(c: &mut Ctx) -> MachineConfig {
     }
     let htpasswd_file = c.opt_string("htpasswd_file").map(PathBuf::from);
     if let Some(path) = &htpasswd_file {
-        if let Err(e) = crate::machine::htpasswd::Htpasswd::load(path) {
+        if let Err(e) = crate::htpasswd::Htpasswd::load(path) {
             c.fail("htpasswd_file", e);
         }
     }

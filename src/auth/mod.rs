@@ -1,0 +1,146 @@
+//! The one authentication chain, and the one authorization decision, behind every request
+//! that needs an identity: protected requests, `/oauth2/auth`, `/oauth2/userinfo`, Envoy's HTTP
+//! and gRPC ext_authz.
+//!
+//! The chain is oauth2-proxy's session chain: an `Authorization` header that authenticates
+//! (a JWT bearer token with `skip_jwt_bearer_tokens`, htpasswd basic credentials) wins; else
+//! the session cookie, verified and refreshed when due ([`session`]). What happens when the
+//! header does NOT authenticate:
+//!
+//! * `Bearer` with `bearer_token_login_fallback = true` (default): a valid session cookie may
+//!   still authenticate the request; without one the answer is 401 with
+//!   `WWW-Authenticate: Bearer error="invalid_token"` — never a login redirect, since a client
+//!   that sends a bearer token cannot follow one.
+//! * `Bearer` with `bearer_token_login_fallback = false`: 401 `invalid_token` whatever the
+//!   cookie (oauth2-proxy answers 403 there; 401 is RFC 6750's status for a bad token).
+//! * `Basic` with wrong credentials: the cookie is tried, else 401 with
+//!   `WWW-Authenticate: Basic`.
+//!
+//! Every verified credential is remembered in the process-wide [`crate::session::cache`].
+
+mod machine;
+pub mod session;
+
+use std::sync::Arc;
+
+use http::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use http::{HeaderMap, Response, StatusCode};
+
+use crate::app::{App, RequestCtx};
+use crate::authz::{decide_with_provider, Decision};
+use crate::error::AppError;
+use crate::response::page;
+use crate::session::cache::VerifiedSession;
+use crate::Body;
+
+pub use machine::{htpasswd_session, split_authorization};
+
+/// The result of authenticating a request.
+pub enum Lookup {
+    /// A valid (possibly just refreshed) session; `set_cookies` re-issues it after a refresh.
+    Valid {
+        session: Arc<VerifiedSession>,
+        set_cookies: Vec<String>,
+    },
+    /// No usable identity; `clear_cookies` removes a bad or expired cookie the client sent.
+    None { clear_cookies: Vec<String> },
+}
+
+/// Run the chain: `Authorization` (bearer, basic), then the session cookie.
+pub async fn authenticate(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> Lookup {
+    match machine::authenticate(app, headers, ctx).await {
+        machine::Outcome::Valid(session) => {
+            return Lookup::Valid {
+                session,
+                set_cookies: Vec::new(),
+            }
+        }
+        machine::Outcome::Refused => {
+            return Lookup::None {
+                clear_cookies: Vec::new(),
+            }
+        }
+        machine::Outcome::Absent => {}
+    }
+    session::load(app, headers, ctx).await
+}
+
+/// May this verified session use the app? The global rules and its provider's allow-list.
+pub fn authorize(app: &App, v: &VerifiedSession) -> Decision {
+    decide_with_provider(
+        &app.authz,
+        &app.provider_groups[v.provider],
+        &v.session.email,
+        &v.session.groups,
+    )
+}
+
+/// The answer for one request that asks "may this identity through?" (the forward-auth
+/// endpoints and the gRPC Check service express it each in their own way).
+pub enum AuthOutcome {
+    /// A valid session the rules allow. `set_cookies` re-issues a refreshed session.
+    Allowed {
+        session: Arc<VerifiedSession>,
+        set_cookies: Vec<String>,
+    },
+    /// No usable session. `clear_cookies` removes a bad or expired cookie the client sent.
+    Unauthenticated { clear_cookies: Vec<String> },
+    /// A valid session that the authorization rules refuse.
+    Forbidden {
+        session: Arc<VerifiedSession>,
+        reason: &'static str,
+        set_cookies: Vec<String>,
+    },
+}
+
+/// [`authenticate`], then [`authorize`].
+pub async fn decide(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> AuthOutcome {
+    match authenticate(app, headers, ctx).await {
+        Lookup::Valid {
+            session,
+            set_cookies,
+        } => match authorize(app, &session) {
+            Decision::Allow => AuthOutcome::Allowed {
+                session,
+                set_cookies,
+            },
+            Decision::Deny(reason) => AuthOutcome::Forbidden {
+                session,
+                reason: reason.as_str(),
+                set_cookies,
+            },
+        },
+        Lookup::None { clear_cookies } => AuthOutcome::Unauthenticated { clear_cookies },
+    }
+}
+
+/// The 401 for a request whose `Authorization` header the chain handles but which did not
+/// authenticate (where a browser would be sent to sign in). `None`: not such a request.
+pub fn challenge(app: &App, headers: &HeaderMap) -> Option<Response<Body>> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, _) = split_authorization(value).unwrap_or((value, ""));
+    let www = if scheme.eq_ignore_ascii_case("bearer") && app.machine.bearer().is_some() {
+        // RFC 6750 3.1.
+        HeaderValue::from_static(
+            r#"Bearer error="invalid_token", error_description="the bearer token is not valid""#,
+        )
+    } else if scheme.eq_ignore_ascii_case("basic") && app.machine.users().is_some() {
+        HeaderValue::from_static(r#"Basic realm="authproxy", charset="UTF-8""#)
+    } else {
+        return None;
+    };
+    let mut resp = page(
+        StatusCode::UNAUTHORIZED,
+        "application/json",
+        crate::pages::json_error(401, &AppError::Unauthenticated.message()),
+    );
+    resp.headers_mut().insert(WWW_AUTHENTICATE, www);
+    Some(resp)
+}
+
+/// Remove what the client must not be able to send to the app: forged identity headers (any
+/// case, `_` variants; `Authorization` when the proxy sets its own) and the proxy's cookies.
+pub fn strip_client_credentials(app: &App, headers: &mut HeaderMap) {
+    app.headers.strip(headers);
+    crate::session::cookie::strip_own_cookie_headers(headers, &app.cookies.name);
+}
