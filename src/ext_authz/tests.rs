@@ -330,7 +330,7 @@ async fn a_session_of_an_unknown_provider_is_refused() {
         };
         if let Some(p) = provider {
             s.additional_claims
-                .insert(crate::flow::PROVIDER_CLAIM.to_owned(), p);
+                .insert(crate::config::PROVIDER_CLAIM.to_owned(), p);
         }
         let value = app.codec.encode(&s, app.clock.now()).unwrap();
         format!("{}={value}", app.cookies.name)

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use authproxy::app::App;
 use authproxy::config::{load, Command};
@@ -21,7 +21,6 @@ use authproxy::ext_authz::proto::{
     HeaderMap, HeaderValue, HttpRequest, HttpResponse,
 };
 use authproxy::ext_authz::{check, original_request};
-use authproxy::flow::cache::SessionCache;
 use authproxy::session::SessionState;
 use bolero::TypeGenerator;
 use prost::Message as _;
@@ -80,8 +79,7 @@ fn env() -> &'static Env {
 fn run(req: CheckRequest) -> Option<CheckResponse> {
     let e = env();
     let peer: SocketAddr = "127.0.0.1:5555".parse().expect("peer");
-    e.rt.block_on(check(&e.app, req, Arc::new(SessionCache::default()), peer))
-        .ok()
+    e.rt.block_on(check(&e.app, req, peer)).ok()
 }
 
 fn allowed(resp: &CheckResponse) -> bool {

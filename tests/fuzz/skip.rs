@@ -11,6 +11,7 @@
 
 use std::net::IpAddr;
 
+use authproxy::config::SkipConfig;
 use authproxy::skip::{normalize_path, SkipReason, SkipRules};
 use percent_encoding::percent_decode_str;
 use regex::Regex;
@@ -67,8 +68,9 @@ fn rules() -> SkipRules {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    SkipRules::compile(&routes, &[], &[], &["10.0.0.0/8".to_owned()], false)
-        .expect("the fuzz skip rules compile")
+    let cfg = SkipConfig::parse(&routes, &[], &[], &["10.0.0.0/8".to_owned()], false)
+        .expect("the fuzz skip rules compile");
+    SkipRules::new(&cfg)
 }
 
 /// What a URL parser makes of the request target's path, percent-decoded; `None` when it
