@@ -359,6 +359,14 @@ fn parse_host(s: &str) -> Result<Host, RedirectError> {
             return Err(RedirectError::InvalidHost);
         }
     }
+    // A punycode label (`xn--`) must decode, or a browser refuses the URL: keep "accepted"
+    // meaning "a URL a browser follows to this host" (found by tests/fuzz: `xn--.example.com`).
+    if s.split('.')
+        .any(|l| l.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("xn--")))
+        && url::Host::parse(s).is_err()
+    {
+        return Err(RedirectError::InvalidHost);
+    }
     // `split` never yields nothing; the fallback only keeps this free of a panic path.
     let last = s.rsplit('.').next().unwrap_or(s);
     if ends_in_a_number(last) {

@@ -101,7 +101,11 @@ pub fn parse_go_duration(input: &str) -> Result<Duration, String> {
             if scale == 0 {
                 break;
             }
-            nanos += u128::from(d - b'0') * scale;
+            // Checked: `whole * per` may already sit just below u128::MAX
+            // ("340282366920938463463374607431768211.999us"); wrapping would accept it.
+            nanos = nanos
+                .checked_add(u128::from(d - b'0') * scale)
+                .ok_or_else(overflow)?;
         }
         total = total.checked_add(nanos).ok_or_else(overflow)?;
         if total > MAX_NANOS {
@@ -206,6 +210,10 @@ mod tests {
             ("1h-5m", "unknown unit \"h-\""),
             ("1 h", "unknown unit \" h\""),
             ("9999999999999h", "too large"),
+            // Integer part times the unit just below u128::MAX, plus the fraction: used to
+            // overflow (a panic in debug builds, a wrapped tiny duration in release).
+            ("340282366920938463463374607431768211.999us", "too large"),
+            ("340282366920938463463374607431768211455.9ns", "too large"),
         ];
         for (input, want) in cases {
             let err = parse_go_duration(input).expect_err(input);

@@ -152,8 +152,10 @@ pub struct OriginalRequest {
     pub client_ip: Option<IpAddr>,
 }
 
-/// Rebuild the original request from a `CheckRequest`. Header names and values that are not
-/// legal HTTP are dropped (and logged by name): they cannot be credentials authproxy issued.
+/// Rebuild the original request from a `CheckRequest`. Header names that are not legal HTTP
+/// are dropped (and logged); a legal name with an illegal value is kept with an empty value
+/// (such a value cannot be a credential authproxy issued, and the name must still be seen so
+/// that a forged identity header is removed).
 pub fn original_request(req: CheckRequest) -> Result<OriginalRequest, Status> {
     let attrs = req
         .attributes
@@ -177,9 +179,19 @@ pub fn original_request(req: CheckRequest) -> Result<OriginalRequest, Status> {
             (Ok(n), Ok(v)) => {
                 headers.append(n, v);
             }
+            // A legal name with an illegal value is kept with an empty value: nothing reads
+            // the broken value, and a forged identity header carrying one is still listed in
+            // `headers_to_remove` (fail closed: dropping it here would let Envoy forward it).
+            (Ok(n), Err(_)) => {
+                tracing::debug!(
+                    header = name,
+                    "ext_authz: header value that is not legal HTTP read as empty"
+                );
+                headers.append(n, HeaderValue::from_static(""));
+            }
             _ => tracing::debug!(
                 header = name,
-                "ext_authz: header that is not legal HTTP dropped"
+                "ext_authz: header name that is not legal HTTP dropped"
             ),
         }
     };

@@ -239,6 +239,41 @@ async fn a_valid_session_is_allowed_with_identity_headers_and_forged_ones_remove
     assert!(ok.response_headers_to_add.is_empty());
 }
 
+/// Found by tests/fuzz (ext_authz_check): a forged identity header whose value is not legal
+/// HTTP (a control byte) used to be dropped while rebuilding the request, so it was not listed
+/// in `headers_to_remove` and Envoy would have forwarded it to the app.
+#[tokio::test]
+async fn a_forged_identity_header_with_an_illegal_value_is_still_removed() {
+    let app = app(&[]).await;
+    let cookie = session_cookie(&app, "ada@example.com");
+    let resp = run(
+        &app,
+        check_request(
+            "GET",
+            "/private",
+            &[
+                ("cookie", &cookie),
+                ("x-auth-request-anything", "admin\u{7}"),
+                ("x-forwarded-id-token", "forged\r"),
+            ],
+        ),
+    )
+    .await;
+    let ok = ok(&resp);
+    let mut removed = ok.headers_to_remove.clone();
+    removed.sort();
+    assert_eq!(
+        removed,
+        ["cookie", "x-auth-request-anything", "x-forwarded-id-token"]
+    );
+    let orig = original_request(check_request("GET", "/", &[("x-other", "a\u{0}b")])).unwrap();
+    assert_eq!(
+        orig.headers.get("x-other").unwrap(),
+        "",
+        "an illegal value reads as empty"
+    );
+}
+
 #[tokio::test]
 async fn a_session_cookie_alone_is_removed_from_the_request_to_the_app() {
     let app = app(&[]).await;
@@ -278,6 +313,48 @@ async fn the_return_url_is_absolute_when_the_callback_is_on_another_host() {
         values(&denied(&resp).headers, "location"),
         ["/oauth2/start?rd=https%3A%2F%2Fapp.example.com%2Fp%3Fq"]
     );
+}
+
+/// A session naming a provider that is not configured (removed from the alpha config, or
+/// forged by someone holding the cookie secret of another deployment) is refused, never
+/// attributed to the first provider; a provider claim of the wrong type likewise.
+#[tokio::test]
+async fn a_session_of_an_unknown_provider_is_refused() {
+    let app = app(&[]).await;
+    let mk = |provider: Option<rmpv::Value>| {
+        let mut s = SessionState {
+            created_at: Some(app.clock.now()),
+            email: "ada@example.com".to_owned(),
+            user: "u-1".to_owned(),
+            ..SessionState::default()
+        };
+        if let Some(p) = provider {
+            s.additional_claims
+                .insert(crate::config::PROVIDER_CLAIM.to_owned(), p);
+        }
+        let value = app.codec.encode(&s, app.clock.now()).unwrap();
+        format!("{}={value}", app.cookies.name)
+    };
+    // Control: no provider claim (an oauth2-proxy cookie) belongs to the first provider.
+    let cookie = mk(None);
+    let resp = run(&app, check_request("GET", "/", &[("cookie", &cookie)])).await;
+    ok(&resp);
+    let own_id = app.cfg.providers[0].id.clone();
+    let cookie = mk(Some(rmpv::Value::from(own_id.as_str())));
+    ok(&run(&app, check_request("GET", "/", &[("cookie", &cookie)])).await);
+    for bad in [
+        rmpv::Value::from("gone"),
+        rmpv::Value::from(7),
+        rmpv::Value::Nil,
+    ] {
+        let cookie = mk(Some(bad.clone()));
+        let resp = run(&app, check_request("GET", "/", &[("cookie", &cookie)])).await;
+        assert_eq!(
+            resp.status.as_ref().unwrap().code,
+            code::UNAUTHENTICATED,
+            "provider claim {bad:?} is accepted"
+        );
+    }
 }
 
 #[tokio::test]

@@ -318,6 +318,30 @@ fn supported_key_algorithm(ka: KeyAlgorithm) -> Option<Algorithm> {
     Some(alg)
 }
 
+/// Verify a compact JWS against a JWKS document with no network I/O: the same parser,
+/// algorithm allow-list (asymmetric only: never `none` or HS*), `crit` refusal, key choice by
+/// `kid` and signature check that id_tokens and bearer tokens go through. Returns the payload
+/// claims once the signature verifies. Issuer, audience, times and nonce are NOT checked here
+/// (they are policy of the caller). Public for the fuzz tests (tests/fuzz/jwt.rs) and offline
+/// checks of a token against a saved key set.
+pub fn verify_jws_offline(token: &str, jwks: &Value) -> Result<Map<String, Value>, TokenCheck> {
+    let jws = Jws::parse(token)?;
+    let all: Vec<Algorithm> = SUPPORTED_ALGORITHMS.iter().map(|(_, a)| *a).collect();
+    let alg = jws.algorithm(&all)?;
+    let no_key = || TokenCheck::NoUsableKey {
+        alg: alg_name(alg).to_owned(),
+    };
+    let (set, _) = KeySet::from_document(jwks).map_err(|_| no_key())?;
+    match set.verify(&jws, alg) {
+        SignatureOutcome::Verified => Ok(jws.into_claims()),
+        SignatureOutcome::UnknownKid => Err(TokenCheck::UnknownKeyId {
+            kid: jws.kid.clone().unwrap_or_default(),
+        }),
+        SignatureOutcome::NoUsableKey => Err(no_key()),
+        SignatureOutcome::BadSignature => Err(TokenCheck::Signature),
+    }
+}
+
 /// The provider's key set, fetched from `jwks_uri` and re-fetched on unknown keys.
 pub(crate) struct JwksCache {
     url: url::Url,

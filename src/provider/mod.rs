@@ -58,6 +58,7 @@ pub use facebook::FacebookProvider;
 pub use github::GithubProvider;
 pub use gitlab::GitlabProvider;
 pub use google::GoogleProvider;
+pub use jwks::verify_jws_offline;
 pub use keycloak::KeycloakProvider;
 pub use keycloak_legacy::KeycloakLegacyProvider;
 pub use linkedin::LinkedInProvider;

@@ -573,3 +573,23 @@ fn relative_target_with_a_raw_url_in_its_query_is_refused_like_oauth2_proxy() {
     );
     assert!(validate_redirect("/x?next=http%3A%2F%2Fa", &wl, None).is_ok());
 }
+
+/// Found by tests/fuzz (redirect): a punycode label that does not decode was accepted,
+/// although no browser can follow such a URL.
+#[test]
+fn punycode_labels_must_decode() {
+    let wl = whitelist();
+    for bad in [
+        "http://xn--.bar.foo/",
+        "https://XN--.bar.foo/a",
+        "https://a.xn--.bar.foo/",
+    ] {
+        assert_eq!(
+            validate_redirect(bad, &wl, None),
+            Err(RedirectError::InvalidHost),
+            "{bad}"
+        );
+    }
+    let good = "https://xn--bcher-kva.bar.foo/";
+    assert_eq!(validate_redirect(good, &wl, None).unwrap().as_str(), good);
+}

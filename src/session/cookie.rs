@@ -279,13 +279,14 @@ pub fn read_cookie<'a>(
             .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|d| d.parse::<usize>().ok())
         {
-            // The first occurrence of each index wins, as Go's Request.Cookie.
-            if !chunks.iter().any(|(i, _)| *i == idx) {
-                chunks.push((idx, v));
-            }
+            chunks.push((idx, v));
         }
     }
-    chunks.sort_unstable_by_key(|(i, _)| *i);
+    // The first occurrence of each index wins, as Go's Request.Cookie: a stable sort keeps
+    // duplicates in header order, and dedup keeps the first of each run. O(n log n): a
+    // quadratic "seen before?" scan let one 400 KB Cookie header of chunk names cost seconds.
+    chunks.sort_by_key(|(i, _)| *i);
+    chunks.dedup_by_key(|(i, _)| *i);
     let run = chunks
         .iter()
         .enumerate()

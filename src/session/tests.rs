@@ -857,6 +857,34 @@ fn reads_the_base_cookie_or_the_chunks_up_to_the_first_gap() {
 }
 
 #[test]
+fn the_first_copy_of_a_repeated_chunk_wins() {
+    let got = read_cookie(
+        "_oauth2_proxy",
+        [
+            "_oauth2_proxy_1=b; _oauth2_proxy_0=a; _oauth2_proxy_1=X",
+            "_oauth2_proxy_0=Y",
+        ],
+    );
+    assert_eq!(got.as_deref(), Some("ab"));
+}
+
+/// Found while writing tests/fuzz/cookies.rs: duplicate detection was a linear scan per
+/// chunk, so one Cookie header of 40 000 chunk names (about 900 KB, within what an HTTP/1
+/// server reads) cost seconds of CPU. Sorting makes it milliseconds.
+#[test]
+fn a_header_with_many_chunk_cookies_reads_in_linearithmic_time() {
+    let mut header = String::new();
+    for i in (0..40_000).rev() {
+        header.push_str(&format!("_oauth2_proxy_{i}=v; "));
+    }
+    let start = std::time::Instant::now();
+    let got = read_cookie("_oauth2_proxy", [header.as_str()]).unwrap();
+    assert_eq!(got.len(), 40_000);
+    let took = start.elapsed();
+    assert!(took < std::time::Duration::from_secs(2), "took {took:?}");
+}
+
+#[test]
 fn clears_the_base_cookie_and_every_chunk_present() {
     let mut o = opts();
     o.domains = vec!["example.com".into()];
