@@ -44,9 +44,12 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub mod app;
 
+/// Connections the metrics listener serves at once (Prometheus scrapers, health probes).
+const METRICS_CONNECTIONS: usize = 64;
+
 /// Run the proxy until SIGTERM/SIGINT: bind, start provider discovery, serve, drain.
 pub async fn run(cfg: config::Config) -> std::process::ExitCode {
-    let _log_guard = telemetry::init(&cfg.logging);
+    let _log_guard = telemetry::init_with_queue(&cfg.logging, cfg.limits.log_queue_lines);
     let addr = cfg.http_address;
     let metrics_addr = cfg.metrics_address;
     let app = match app::App::build(cfg, true).await {
@@ -89,6 +92,17 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
         }
         None => None,
     };
+    // Listener limits: the HTTP, HTTPS and gRPC listeners share the connection slots.
+    let nofile = server::raise_fd_limit();
+    let serve_opts = server::ServeOptions {
+        limits: server::ListenerLimits::from_config(&app.cfg.limits),
+        slots: server::connection_slots(app.cfg.limits.max_connections, nofile),
+    };
+    tracing::info!(
+        max_connections = serve_opts.slots.max(),
+        nofile = nofile.unwrap_or(0),
+        "connection limit"
+    );
     tracing::info!(address = %addr, version = env!("CARGO_PKG_VERSION"), "authproxy listening (HTTP)");
     // One signal stops every listener.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -101,6 +115,7 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
             l,
             config,
             app.clone(),
+            serve_opts.clone(),
             stopped(stop_rx.clone()),
         ))
     });
@@ -118,8 +133,9 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
         tracing::info!(address = %grpc_addr, "Envoy gRPC ext_authz listening");
         let grpc_app = app.clone();
         let grpc_stop = stopped(stop_rx.clone());
+        let grpc_opts = serve_opts.clone();
         tokio::spawn(async move {
-            if let Err(e) = ext_authz::serve(grpc_listener, grpc_app, grpc_stop).await {
+            if let Err(e) = ext_authz::serve(grpc_listener, grpc_app, grpc_opts, grpc_stop).await {
                 tracing::error!(error = %e, "gRPC ext_authz server failed");
             }
         });
@@ -132,7 +148,10 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
                     std::sync::Arc::new(metrics::MetricsEndpoint(metrics::global().clone()));
                 let metrics_stop = stopped(stop_rx.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = server::serve(l, endpoint, metrics_stop).await {
+                    // Scrapes get slots of their own: a flood on the main listener
+                    // does not blind the monitoring.
+                    let opts = server::ServeOptions::with_slots(METRICS_CONNECTIONS);
+                    if let Err(e) = server::serve(l, endpoint, opts, metrics_stop).await {
                         tracing::error!(error = %e, "metrics listener failed");
                     }
                 });
@@ -148,7 +167,7 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
         server::shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
-    let http_result = server::serve(listener, app, stopped(stop_rx)).await;
+    let http_result = server::serve(listener, app, serve_opts, stopped(stop_rx)).await;
     let https_result = match https_task {
         Some(t) => t.await.unwrap_or_else(|e| Err(std::io::Error::other(e))),
         None => Ok(()),

@@ -160,6 +160,7 @@ impl App {
                 add_cookies(&mut resp, &clear_cookies);
                 return (resp, None);
             }
+            Lookup::Busy => return (crate::auth::busy_response(self, ctx), None),
         };
         let verified = session;
         let session = &verified.session;
@@ -291,6 +292,7 @@ impl App {
                 add_cookies(&mut resp, &clear_cookies);
                 (resp, None)
             }
+            Lookup::Busy => (crate::auth::busy_response(self, ctx), None),
         }
     }
 

@@ -16,6 +16,7 @@ use std::time::Duration;
 mod alpha;
 mod build;
 pub mod duration;
+mod limits;
 pub mod options;
 mod skip;
 mod sources;
@@ -24,6 +25,7 @@ mod tests;
 
 use crate::crypto::CookieSecret;
 
+pub use limits::LimitsConfig;
 pub use skip::{RuleError, SkipConfig, SkipRoute};
 
 /// `SameSite` attribute of the proxy's cookies.
@@ -411,6 +413,8 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
     /// The `--alpha-config` file that was read, if any.
     pub alpha_config_file: Option<PathBuf>,
+    /// Listener and resource limits (authproxy extensions, see [`LimitsConfig`]).
+    pub limits: LimitsConfig,
 }
 
 /// What the command line asks for.

@@ -42,7 +42,8 @@ pub struct UpstreamOptions {
     /// `upstream_timeout`: how long to wait for the upstream's response headers after the
     /// request (including its body) was sent. oauth2-proxy's default is 30s.
     pub timeout: Duration,
-    /// Maximum time to establish a TCP (and TLS) connection; capped at `timeout`.
+    /// `upstream_connect_timeout`: maximum time to establish the TCP connection; capped at
+    /// `timeout`, which bounds connecting, the TLS handshake and the wait for the response.
     pub connect_timeout: Duration,
     /// `pass_host_header`: send the client's Host to the app (true, oauth2-proxy's default)
     /// or the upstream URL's authority (false).
@@ -70,6 +71,7 @@ impl UpstreamOptions {
     pub fn from_config(config: &Config) -> Self {
         Self {
             timeout: config.upstream_timeout,
+            connect_timeout: config.limits.upstream_connect_timeout,
             pass_host_header: config.headers.pass_host_header,
             insecure_skip_verify: config.ssl_upstream_insecure_skip_verify,
             ..Self::default()
