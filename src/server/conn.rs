@@ -105,8 +105,9 @@ impl Activity {
 
     pub(super) fn check_at(&self, now: u64, header_timeout: Duration, idle: Duration) -> Check {
         let (header_ms, idle_ms) = (millis(header_timeout), millis(idle));
-        // A head may start arriving at any moment: never sleep longer than its timeout, so
-        // that its deadline is seen on time (the next check computes it exactly).
+        // The state may change at any moment (a head starts to arrive, a request ends): never
+        // sleep longer than the shorter timeout, so that every deadline is seen on time (the
+        // check after a change computes it exactly).
         let poll = Duration::from_millis(header_ms.min(idle_ms).max(1));
         if self.in_flight.load(Ordering::Acquire) > 0 {
             return Check::Wait(poll);
@@ -117,7 +118,7 @@ impl Activity {
             return if now >= due {
                 Check::HeadTimeout
             } else {
-                Check::Wait(Duration::from_millis(due - now))
+                Check::Wait(Duration::from_millis(due - now).min(poll))
             };
         }
         let due = self
@@ -245,6 +246,9 @@ mod tests {
         assert_eq!(a.check_at(0, HEAD, IDLE), wait(1000));
         assert_eq!(a.check_at(400, HEAD, IDLE), wait(600));
         assert_eq!(a.check_at(1000, HEAD, IDLE), Check::HeadTimeout);
+        // A long head timeout: still woken within the idle timeout, in case the head
+        // completes and the connection goes idle.
+        assert_eq!(a.check_at(0, IDLE * 10, IDLE), wait(2000));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 pub mod app;
 pub mod browser;
 pub mod front;
+pub mod h2raw;
 pub mod html;
 pub mod idp;
 pub mod prometheus;
