@@ -22,7 +22,9 @@ async fn stack(configure: impl FnOnce(ProxyConfig) -> ProxyConfig) -> Stack {
 }
 
 async fn connect(port: u16) -> TcpStream {
-    TcpStream::connect(("127.0.0.1", port)).await.expect("connect")
+    TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect")
 }
 
 /// Reads one response (status line, headers, Content-Length body); `None` on EOF or timeout.
@@ -91,11 +93,15 @@ async fn request_heads_over_max_request_header_bytes_get_431_over_http1_and_http
         );
     }
     // Many small fields add up just the same.
-    let many: String = (0..400).map(|i| format!("X-F{i}: 0123456789\r\n")).collect();
+    let many: String = (0..400)
+        .map(|i| format!("X-F{i}: 0123456789\r\n"))
+        .collect();
     let mut s = connect(port).await;
     s.write_all(ping(&many).as_bytes()).await.unwrap();
     assert_eq!(
-        read_response(&mut s, Duration::from_secs(5)).await.map(|r| r.0),
+        read_response(&mut s, Duration::from_secs(5))
+            .await
+            .map(|r| r.0),
         Some(431)
     );
 
@@ -106,7 +112,12 @@ async fn request_heads_over_max_request_header_bytes_get_431_over_http1_and_http
         .build()
         .unwrap();
     let url = st.proxy.url("/ping");
-    let ok = h2.get(&url).header("x-big", "a".repeat(4_000)).send().await.unwrap();
+    let ok = h2
+        .get(&url)
+        .header("x-big", "a".repeat(4_000))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.version(), reqwest::Version::HTTP_2);
     let big = h2.get(&url).header("x-big", "a".repeat(9_000)).send().await;
@@ -117,7 +128,9 @@ async fn request_heads_over_max_request_header_bytes_get_431_over_http1_and_http
     }
     let mut raw = H2::connect(port).await;
     let (_, settings) = raw
-        .until(Duration::from_secs(5), |f| f.kind == h2raw::SETTINGS && f.flags & h2raw::ACK == 0)
+        .until(Duration::from_secs(5), |f| {
+            f.kind == h2raw::SETTINGS && f.flags & h2raw::ACK == 0
+        })
         .await;
     let settings = settings.expect("server SETTINGS").settings();
     assert!(
@@ -144,7 +157,11 @@ async fn a_request_head_trickled_slowly_is_dropped_after_header_read_timeout() {
     let trickle = async {
         for i in 0..30 {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            if slow.write_all(format!("X-{i}: a\r\n").as_bytes()).await.is_err() {
+            if slow
+                .write_all(format!("X-{i}: a\r\n").as_bytes())
+                .await
+                .is_err()
+            {
                 break;
             }
             let mut probe = [0u8; 1];
@@ -174,13 +191,17 @@ async fn a_request_head_trickled_slowly_is_dropped_after_header_read_timeout() {
     let mut kept = connect(port).await;
     kept.write_all(ping("").as_bytes()).await.unwrap();
     assert_eq!(
-        read_response(&mut kept, Duration::from_secs(5)).await.map(|r| r.0),
+        read_response(&mut kept, Duration::from_secs(5))
+            .await
+            .map(|r| r.0),
         Some(200)
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     kept.write_all(ping("").as_bytes()).await.unwrap();
     assert_eq!(
-        read_response(&mut kept, Duration::from_secs(5)).await.map(|r| r.0),
+        read_response(&mut kept, Duration::from_secs(5))
+            .await
+            .map(|r| r.0),
         Some(200),
         "the keep-alive connection was closed while idle for less than idle_connection_timeout"
     );
@@ -199,14 +220,18 @@ async fn idle_keep_alive_connections_are_closed_but_requests_in_progress_are_not
     let mut s = connect(port).await;
     s.write_all(ping("").as_bytes()).await.unwrap();
     assert_eq!(
-        read_response(&mut s, Duration::from_secs(5)).await.map(|r| r.0),
+        read_response(&mut s, Duration::from_secs(5))
+            .await
+            .map(|r| r.0),
         Some(200)
     );
     // Reused within the timeout: still open.
     tokio::time::sleep(Duration::from_millis(400)).await;
     s.write_all(ping("").as_bytes()).await.unwrap();
     assert_eq!(
-        read_response(&mut s, Duration::from_secs(5)).await.map(|r| r.0),
+        read_response(&mut s, Duration::from_secs(5))
+            .await
+            .map(|r| r.0),
         Some(200)
     );
     let closed = closed_after(&mut s, Duration::from_secs(6)).await;
@@ -229,7 +254,11 @@ async fn idle_keep_alive_connections_are_closed_but_requests_in_progress_are_not
     }
     upload.write_all(b"0\r\n\r\n").await.unwrap();
     let resp = read_response(&mut upload, Duration::from_secs(5)).await;
-    assert_eq!(resp.map(|r| r.0), Some(200), "a slow upload was cut as idle");
+    assert_eq!(
+        resp.map(|r| r.0),
+        Some(200),
+        "a slow upload was cut as idle"
+    );
 
     // HTTP/2: an idle connection gets GOAWAY, then is closed.
     let mut h2 = H2::connect(port).await;
@@ -243,7 +272,9 @@ async fn idle_keep_alive_connections_are_closed_but_requests_in_progress_are_not
         .await;
     assert!(end.is_some(), "no HTTP/2 response");
     let idle_from = Instant::now();
-    let (_, goaway) = h2.until(Duration::from_secs(6), |f| f.kind == h2raw::GOAWAY).await;
+    let (_, goaway) = h2
+        .until(Duration::from_secs(6), |f| f.kind == h2raw::GOAWAY)
+        .await;
     let goaway = goaway.expect("GOAWAY on an idle HTTP/2 connection");
     assert_eq!(goaway.error_code(), Some(h2raw::NO_ERROR));
     let after = idle_from.elapsed();
@@ -252,7 +283,10 @@ async fn idle_keep_alive_connections_are_closed_but_requests_in_progress_are_not
         "GOAWAY after {after:?}"
     );
     let (closed, _) = h2.closed_within(Duration::from_secs(5)).await;
-    assert!(closed, "the idle HTTP/2 connection stayed open after GOAWAY");
+    assert!(
+        closed,
+        "the idle HTTP/2 connection stayed open after GOAWAY"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,7 +312,9 @@ async fn connections_over_max_connections_wait_until_a_slot_frees() {
     drop(held.pop());
     let started = Instant::now();
     assert_eq!(
-        read_response(&mut waiting, Duration::from_secs(5)).await.map(|r| r.0),
+        read_response(&mut waiting, Duration::from_secs(5))
+            .await
+            .map(|r| r.0),
         Some(200)
     );
     assert!(started.elapsed() < Duration::from_secs(3));
@@ -324,7 +360,11 @@ async fn a_small_fd_limit_lowers_max_connections_and_a_flood_neither_crashes_nor
             _ => break,
         }
     }
-    assert!(flood.len() >= 150, "only {} connections opened", flood.len());
+    assert!(
+        flood.len() >= 150,
+        "only {} connections opened",
+        flood.len()
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let cpu_before = cpu_time(pid);
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -346,7 +386,9 @@ async fn a_small_fd_limit_lowers_max_connections_and_a_flood_neither_crashes_nor
     let mut s = connect(port).await;
     s.write_all(ping("").as_bytes()).await.unwrap();
     assert_eq!(
-        read_response(&mut s, Duration::from_secs(10)).await.map(|r| r.0),
+        read_response(&mut s, Duration::from_secs(10))
+            .await
+            .map(|r| r.0),
         Some(200)
     );
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -361,7 +403,9 @@ async fn http2_streams_over_the_limit_are_refused() {
     let st = stack(|c| c.set("http2-max-concurrent-streams", "3")).await;
     let mut h2 = H2::connect(st.proxy.port()).await;
     let (_, settings) = h2
-        .until(Duration::from_secs(5), |f| f.kind == h2raw::SETTINGS && f.flags & h2raw::ACK == 0)
+        .until(Duration::from_secs(5), |f| {
+            f.kind == h2raw::SETTINGS && f.flags & h2raw::ACK == 0
+        })
         .await;
     let settings = settings.expect("server SETTINGS").settings();
     assert!(
@@ -381,13 +425,18 @@ async fn http2_streams_over_the_limit_are_refused() {
     assert_eq!(refused.stream, 7);
     assert_eq!(refused.error_code(), Some(h2raw::REFUSED_STREAM));
     // The three streams within the limit are still open and the connection lives.
-    h2.send(&h2raw::frame(h2raw::PING, 0, 0, &[7; 8])).await.unwrap();
+    h2.send(&h2raw::frame(h2raw::PING, 0, 0, &[7; 8]))
+        .await
+        .unwrap();
     let (_, pong) = h2
         .until(Duration::from_secs(5), |f| {
             f.kind == h2raw::PING && f.flags & h2raw::ACK != 0
         })
         .await;
-    assert!(pong.is_some(), "the connection died after refusing one stream");
+    assert!(
+        pong.is_some(),
+        "the connection died after refusing one stream"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -403,7 +452,9 @@ async fn an_http2_rapid_reset_burst_closes_the_connection_with_enhance_your_calm
         burst.extend(h2raw::rst_stream(id, h2raw::CANCEL));
     }
     let _ = h2.send(&burst).await;
-    let (_, goaway) = h2.until(Duration::from_secs(5), |f| f.kind == h2raw::GOAWAY).await;
+    let (_, goaway) = h2
+        .until(Duration::from_secs(5), |f| f.kind == h2raw::GOAWAY)
+        .await;
     let goaway = goaway.expect("no GOAWAY after a rapid-reset burst");
     assert_eq!(goaway.error_code(), Some(h2raw::ENHANCE_YOUR_CALM));
     let (closed, _) = h2.closed_within(Duration::from_secs(5)).await;
@@ -439,7 +490,9 @@ async fn http2_clients_that_make_the_proxy_reset_streams_are_disconnected() {
         burst.extend(h2raw::frame(h2raw::HEADERS, flags, 1 + 2 * i, &block));
     }
     let _ = h2.send(&burst).await;
-    let (_, goaway) = h2.until(Duration::from_secs(5), |f| f.kind == h2raw::GOAWAY).await;
+    let (_, goaway) = h2
+        .until(Duration::from_secs(5), |f| f.kind == h2raw::GOAWAY)
+        .await;
     let goaway = goaway.expect("no GOAWAY after a burst of locally reset streams");
     assert_eq!(goaway.error_code(), Some(h2raw::ENHANCE_YOUR_CALM));
 }

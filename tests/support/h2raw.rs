@@ -104,7 +104,13 @@ pub fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
 }
 
 /// A HEADERS frame (END_HEADERS set) for a request to `path` on `authority`.
-pub fn request(stream: u32, method: &str, path: &str, authority: &str, end_stream: bool) -> Vec<u8> {
+pub fn request(
+    stream: u32,
+    method: &str,
+    path: &str,
+    authority: &str,
+    end_stream: bool,
+) -> Vec<u8> {
     let block = header_block(&[
         (":method", method),
         (":scheme", "http"),

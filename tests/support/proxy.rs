@@ -25,22 +25,22 @@ impl ProxyConfig {
     pub fn new(port: u16, issuer: &str, upstream: &str) -> ProxyConfig {
         ProxyConfig::bare(port)
             .set("http-address", &format!("127.0.0.1:{port}"))
-        .set("provider", "oidc")
-        .set("oidc-issuer-url", issuer)
-        .set("client-id", CLIENT_ID)
-        .set("client-secret", CLIENT_SECRET)
-        .set("cookie-secret", COOKIE_SECRET)
-        .set("cookie-secure", "false")
-        .set("cookie-samesite", "lax")
-        .set(
-            "redirect-url",
-            &format!("http://127.0.0.1:{port}/oauth2/callback"),
-        )
-        .set("upstream", upstream)
-        .set("email-domain", "*")
-        .enable("pass-user-headers")
-        .enable("set-xauthrequest")
-        .enable("pass-access-token")
+            .set("provider", "oidc")
+            .set("oidc-issuer-url", issuer)
+            .set("client-id", CLIENT_ID)
+            .set("client-secret", CLIENT_SECRET)
+            .set("cookie-secret", COOKIE_SECRET)
+            .set("cookie-secure", "false")
+            .set("cookie-samesite", "lax")
+            .set(
+                "redirect-url",
+                &format!("http://127.0.0.1:{port}/oauth2/callback"),
+            )
+            .set("upstream", upstream)
+            .set("email-domain", "*")
+            .enable("pass-user-headers")
+            .enable("set-xauthrequest")
+            .enable("pass-access-token")
     }
 
     /// No flags at all (for `--config FILE` and environment scenarios); `port` is only where the
