@@ -134,7 +134,7 @@ impl Collector for RequestCollector {
         {
             let mut e = encoder.encode_descriptor(
                 "authproxy_htpasswd_checks_rejected",
-                "Basic-auth and sign-in form logins answered 503 because every htpasswd check was busy (htpasswd_max_concurrent_checks).",
+                "Basic-auth and sign-in form logins answered 503 because all htpasswd checks were busy (htpasswd_max_concurrent_checks).",
                 None,
                 MetricType::Counter,
             )?;
