@@ -96,7 +96,11 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
     let nofile = server::raise_fd_limit();
     let serve_opts = server::ServeOptions {
         limits: server::ListenerLimits::from_config(&app.cfg.limits),
-        slots: server::connection_slots(app.cfg.limits.max_connections, nofile),
+        slots: server::connection_slots(
+            app.cfg.limits.max_connections,
+            app.cfg.limits.max_connections_set,
+            nofile,
+        ),
     };
     tracing::info!(
         max_connections = serve_opts.slots.max(),

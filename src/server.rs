@@ -27,7 +27,7 @@ mod limits;
 #[cfg(test)]
 mod tests;
 
-use conn::{Activity, Check, TrackedBody, TrackedIo};
+use conn::{Activity, Check, Slot, TrackedBody, TrackedIo};
 pub use limits::{
     accept_backoff, connection_slots, fd_connection_cap, raise_fd_limit, ConnectionSlots,
     ListenerLimits, FD_RESERVE,
@@ -191,14 +191,13 @@ async fn serve_with<H: Handler>(
         };
         let tls = tls.clone();
         tokio::spawn(async move {
-            let _permit = permit;
-            let _open = crate::metrics::global().connection_opened();
+            let slot = (permit, crate::metrics::global().connection_opened());
             match tls {
-                None => task.run(stream).await,
+                None => task.run(stream, slot).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
                     {
-                        Ok(Ok(s)) => task.run(s).await,
+                        Ok(Ok(s)) => task.run(s, slot).await,
                         Ok(Err(e)) => {
                             tracing::debug!(client = %peer, error = %e, "TLS handshake failed");
                         }
@@ -234,7 +233,7 @@ struct ConnTask<H> {
 impl<H: Handler> ConnTask<H> {
     /// Serves the connection until it ends, is idle too long, sends a request head too
     /// slowly, or the server stops.
-    async fn run<S>(mut self, stream: S)
+    async fn run<S>(mut self, stream: S, slot: Slot)
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
     {
@@ -259,7 +258,7 @@ impl<H: Handler> ConnTask<H> {
                 }))
             }
         });
-        let io = TokioIo::new(TrackedIo::new(stream, activity.clone()));
+        let io = TokioIo::new(TrackedIo::new(stream, activity.clone(), slot));
         let served = self.builder.serve_connection_with_upgrades(io, svc);
         tokio::pin!(served);
         let limits = &self.limits;

@@ -496,3 +496,34 @@ async fn http2_clients_that_make_the_proxy_reset_streams_are_disconnected() {
     let goaway = goaway.expect("no GOAWAY after a burst of locally reset streams");
     assert_eq!(goaway.error_code(), Some(h2raw::ENHANCE_YOUR_CALM));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgraded_websocket_keeps_its_connection_slot() {
+    let st = stack(|c| {
+        c.set("max-connections", "2")
+            .add("skip-auth-route", "^/ws$")
+    })
+    .await;
+    let port = st.proxy.port();
+    let (ws, resp) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/ws"))
+        .await
+        .expect("WebSocket through the proxy");
+    assert_eq!(resp.status(), 101);
+    let _idle = connect(port).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The tunnel and the idle connection hold both slots.
+    let mut waiting = connect(port).await;
+    waiting.write_all(ping("").as_bytes()).await.unwrap();
+    assert_eq!(
+        read_response(&mut waiting, Duration::from_millis(1500)).await,
+        None,
+        "an upgraded connection gave its slot back while still open"
+    );
+    drop(ws);
+    assert_eq!(
+        read_response(&mut waiting, Duration::from_secs(5))
+            .await
+            .map(|r| r.0),
+        Some(200)
+    );
+}

@@ -8,10 +8,13 @@ use super::build::Ctx;
 /// Limits of the listeners, the upstream client, the htpasswd checks and the log writer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LimitsConfig {
-    /// `max_connections` (default 10000): client connections served at once on the HTTP,
+    /// `max_connections` (default 4096): client connections served at once on the HTTP,
     /// HTTPS and gRPC ext_authz listeners together. Further connections wait in the kernel's
-    /// listen queue. Lowered at startup when the file-descriptor limit is smaller.
+    /// listen queue.
     pub max_connections: usize,
+    /// `max_connections` was set explicitly: kept even above the file-descriptor budget (with
+    /// a warning, as nginx does); the default is lowered to fit it.
+    pub max_connections_set: bool,
     /// `max_request_header_bytes` (default 64 KiB): request line plus header fields.
     pub max_request_header_bytes: usize,
     /// `header_read_timeout` (default 60s, nginx `client_header_timeout`).
@@ -39,7 +42,8 @@ pub struct LimitsConfig {
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
-            max_connections: 10_000,
+            max_connections: 4096,
+            max_connections_set: false,
             max_request_header_bytes: 64 * 1024,
             header_read_timeout: Duration::from_secs(60),
             idle_connection_timeout: Duration::from_secs(75),
@@ -117,6 +121,7 @@ pub(super) fn limits(c: &mut Ctx) -> LimitsConfig {
     let log_queue_lines = size(int(c, "log_queue_lines", 1, 1 << 24), d.log_queue_lines);
     LimitsConfig {
         max_connections,
+        max_connections_set: c.is_set("max_connections"),
         max_request_header_bytes,
         header_read_timeout: positive(c, "header_read_timeout", d.header_read_timeout),
         idle_connection_timeout: positive(c, "idle_connection_timeout", d.idle_connection_timeout),
@@ -173,7 +178,8 @@ mod tests {
     fn defaults_are_nginx_and_envoy_like() {
         let l = load_with(&[]).unwrap();
         assert_eq!(l, LimitsConfig::default());
-        assert_eq!(l.max_connections, 10_000);
+        assert_eq!(l.max_connections, 4096);
+        assert!(!l.max_connections_set);
         assert_eq!(l.header_read_timeout, Duration::from_secs(60));
         assert_eq!(l.idle_connection_timeout, Duration::from_secs(75));
         assert_eq!(l.upstream_connect_timeout, Duration::from_secs(10));
@@ -200,6 +206,7 @@ mod tests {
             l,
             LimitsConfig {
                 max_connections: 5,
+                max_connections_set: true,
                 max_request_header_bytes: 8192,
                 header_read_timeout: Duration::from_secs(2),
                 idle_connection_timeout: Duration::from_secs(3),

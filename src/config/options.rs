@@ -281,7 +281,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("flush_interval", "flush-interval", Dur, "1s", Inert("authproxy forwards streamed response data as soon as it arrives"), S::Upstreams, "streaming flush period"),
     o("proxy_websockets", "proxy-websockets", Bool, "true", No, S::Upstreams, "WebSocket proxying (always on)"),
     // Listener and resource limits (authproxy extensions: oauth2-proxy has no such options; docs/limits.md)
-    o("max_connections", "max-connections", Int, "10000", Yes, S::Limits, "authproxy extension: client connections served at once on the HTTP, HTTPS and gRPC listeners together; more wait in the listen queue (lowered at startup to what the file-descriptor limit allows)"),
+    o("max_connections", "max-connections", Int, "4096", Yes, S::Limits, "authproxy extension: client connections served at once on the HTTP, HTTPS and gRPC listeners together; more wait in the listen queue. When not set, lowered at startup to what the file-descriptor limit allows (two per connection)"),
     o("max_request_header_bytes", "max-request-header-bytes", Int, "65536", Yes, S::Limits, "authproxy extension: largest request line plus headers (HTTP/1.1) or header list (HTTP/2), in bytes; larger requests get 431"),
     o("header_read_timeout", "header-read-timeout", Dur, "60s", Yes, S::Limits, "authproxy extension: time a client has to send a complete request head, counted from the connection's start or the first byte of the request (nginx client_header_timeout)"),
     o("idle_connection_timeout", "idle-connection-timeout", Dur, "75s", Yes, S::Limits, "authproxy extension: a keep-alive connection with no request in progress is closed after this (nginx keepalive_timeout)"),

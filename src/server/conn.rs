@@ -172,15 +172,29 @@ impl HttpBody for TrackedBody {
     }
 }
 
-/// The client's stream, reporting received bytes to its [`Activity`].
+/// The client's stream, reporting received bytes to its [`Activity`]. It holds the
+/// connection's slot (and its count in `authproxy_connections_open`) for as long as it
+/// lives: after an upgrade (WebSocket) that is the tunnel's lifetime, not the HTTP
+/// connection's.
 pub(super) struct TrackedIo<T> {
     inner: T,
     activity: Arc<Activity>,
+    _slot: Slot,
 }
 
+/// A connection slot and its count in `authproxy_connections_open`.
+pub(super) type Slot = (
+    tokio::sync::OwnedSemaphorePermit,
+    crate::metrics::InFlight<'static>,
+);
+
 impl<T> TrackedIo<T> {
-    pub(super) fn new(inner: T, activity: Arc<Activity>) -> Self {
-        Self { inner, activity }
+    pub(super) fn new(inner: T, activity: Arc<Activity>, slot: Slot) -> Self {
+        Self {
+            inner,
+            activity,
+            _slot: slot,
+        }
     }
 }
 

@@ -124,20 +124,38 @@ pub fn raise_fd_limit() -> Option<u64> {
     None
 }
 
-/// The connection slots for `max_connections`, lowered (with a warning naming the option)
-/// when the file-descriptor limit `nofile` cannot serve that many.
-pub fn connection_slots(max_connections: usize, nofile: Option<u64>) -> ConnectionSlots {
+/// The connection slots for `max_connections` when the file-descriptor limit is `nofile`.
+/// The default is lowered to what the limit allows (with a warning naming the option); a value
+/// set explicitly is kept, with a warning, as nginx does with `worker_connections`: then under
+/// full load `accept` (which backs off) or connecting to the app (a 502) may run short of
+/// descriptors, but nothing else.
+pub fn connection_slots(
+    max_connections: usize,
+    explicit: bool,
+    nofile: Option<u64>,
+) -> ConnectionSlots {
     let allowed = nofile.map_or(usize::MAX, fd_connection_cap);
-    if allowed < max_connections {
+    if allowed >= max_connections {
+        return ConnectionSlots::new(max_connections);
+    }
+    if explicit {
         tracing::warn!(
             max_connections,
-            lowered_to = allowed,
+            fd_budget = allowed,
             nofile = nofile.unwrap_or(0),
-            "max_connections lowered to what the file-descriptor limit (ulimit -n) allows: \
-             each connection may use two (client and app); raise the limit to serve more"
+            "max_connections exceeds what the file-descriptor limit (ulimit -n) allows at two \
+             per connection (client and app); kept as configured"
         );
+        return ConnectionSlots::new(max_connections);
     }
-    ConnectionSlots::new(max_connections.min(allowed))
+    tracing::warn!(
+        max_connections,
+        lowered_to = allowed,
+        nofile = nofile.unwrap_or(0),
+        "max_connections lowered to what the file-descriptor limit (ulimit -n) allows: \
+         each connection may use two (client and app); raise the limit to serve more"
+    );
+    ConnectionSlots::new(allowed)
 }
 
 /// How long to wait before the next `accept` after it failed with `e`; `previous` is the

@@ -38,9 +38,11 @@ fn the_fd_limit_caps_connections_at_two_descriptors_each_plus_a_reserve() {
         ((1 << 20) - FD_RESERVE as usize) / 2
     );
     assert_eq!(fd_connection_cap(10), 1);
-    assert_eq!(connection_slots(10_000, Some(1024)).max(), 448);
-    assert_eq!(connection_slots(100, Some(1024)).max(), 100);
-    assert_eq!(connection_slots(100, None).max(), 100);
+    assert_eq!(connection_slots(4096, false, Some(1024)).max(), 448);
+    assert_eq!(connection_slots(100, false, Some(1024)).max(), 100);
+    assert_eq!(connection_slots(100, false, None).max(), 100);
+    // Set explicitly: kept (with a warning), as nginx keeps worker_connections.
+    assert_eq!(connection_slots(4096, true, Some(1024)).max(), 4096);
 }
 
 #[tokio::test]
