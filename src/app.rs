@@ -143,8 +143,8 @@ impl App {
         for name in headers.ignored_preserves() {
             tracing::warn!(header = name, "preserveRequestValue is ignored for an identity header: authproxy always strips client-sent copies");
         }
-        let upstreams =
-            Upstreams::new(&cfg.upstream_config).map_err(|e| format!("upstreams: {e}"))?;
+        let upstreams = Upstreams::new(&cfg.upstream_config, cfg.limits.upstream_connect_timeout)
+            .map_err(|e| format!("upstreams: {e}"))?;
         let mut pages = Pages::load(&cfg.pages, &cfg.proxy_prefix).map_err(|e| e.to_string())?;
         pages.set_default_sign_in_message(
             &cfg.authz.email_domains,

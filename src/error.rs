@@ -41,6 +41,11 @@ pub enum AppError {
     UpstreamUnavailable,
     /// The app did not answer in time.
     UpstreamTimeout,
+    /// Every htpasswd password check was busy (`htpasswd_max_concurrent_checks`): the
+    /// credentials were not checked. Answered 503 with `Retry-After`.
+    LoginsBusy,
+    /// A request body over `max_endpoint_body_bytes` sent to one of the proxy's endpoints.
+    BodyTooLarge,
     /// A bug or an unexpected condition; details are logged, never shown.
     Internal,
 }
@@ -63,6 +68,8 @@ impl AppError {
             }
             AppError::ProviderNotReady => StatusCode::SERVICE_UNAVAILABLE,
             AppError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            AppError::LoginsBusy => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -89,6 +96,8 @@ impl AppError {
             AppError::MethodNotAllowed => "Method not allowed",
             AppError::UpstreamUnavailable => "Application unavailable",
             AppError::UpstreamTimeout => "Application timed out",
+            AppError::LoginsBusy => "Too many sign-in attempts",
+            AppError::BodyTooLarge => "Request too large",
             AppError::Internal => "Internal error",
         }
     }
@@ -138,6 +147,13 @@ impl AppError {
                     .into()
             }
             AppError::UpstreamTimeout => "The application took too long to answer.".into(),
+            AppError::LoginsBusy => {
+                "Too many passwords are being checked right now. Please try again in a moment."
+                    .into()
+            }
+            AppError::BodyTooLarge => {
+                "The request body is larger than this endpoint accepts.".into()
+            }
             AppError::Internal => "Something went wrong on our side. Please try again.".into(),
         }
     }
@@ -155,6 +171,7 @@ impl AppError {
                 | AppError::ProviderNotReady
                 | AppError::UpstreamUnavailable
                 | AppError::UpstreamTimeout
+                | AppError::LoginsBusy
                 | AppError::Internal
         )
     }
@@ -178,6 +195,8 @@ impl AppError {
             AppError::MethodNotAllowed => "method_not_allowed",
             AppError::UpstreamUnavailable => "upstream_unavailable",
             AppError::UpstreamTimeout => "upstream_timeout",
+            AppError::LoginsBusy => "logins_busy",
+            AppError::BodyTooLarge => "body_too_large",
             AppError::Internal => "internal_error",
         }
     }

@@ -90,9 +90,12 @@ async fn bind_tls(
     Ok((listener, config))
 }
 
+/// Connections the metrics listener serves at once (Prometheus scrapers, health probes).
+const METRICS_CONNECTIONS: usize = 64;
+
 /// Run the proxy until SIGTERM/SIGINT: bind, start provider discovery, serve, drain.
 pub async fn run(cfg: config::Config) -> std::process::ExitCode {
-    let _log_guard = telemetry::init(&cfg.logging);
+    let _log_guard = telemetry::init_with_queue(&cfg.logging, cfg.limits.log_queue_lines);
     let app = match app::App::build(cfg, true).await {
         Ok(app) => std::sync::Arc::new(app),
         Err(e) => {
@@ -125,6 +128,21 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
         eprintln!("authproxy: no listener: http_address is disabled and no HTTPS listener (https_address with tls_cert_file and tls_key_file) is configured");
         return std::process::ExitCode::from(2);
     }
+    // Listener limits: the HTTP, HTTPS and gRPC listeners share the connection slots.
+    let nofile = server::raise_fd_limit();
+    let serve_opts = server::ServeOptions {
+        limits: server::ListenerLimits::from_config(&app.cfg.limits),
+        slots: server::connection_slots(
+            app.cfg.limits.max_connections,
+            app.cfg.limits.max_connections_set,
+            nofile,
+        ),
+    };
+    tracing::info!(
+        max_connections = serve_opts.slots.max(),
+        nofile = nofile.unwrap_or(0),
+        "connection limit"
+    );
     if let Some((_, a)) = &plain {
         tracing::info!(address = %a, version = env!("CARGO_PKG_VERSION"), "authproxy listening (HTTP)");
     }
@@ -139,6 +157,7 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
             l,
             config,
             app.clone(),
+            serve_opts.clone(),
             stopped(stop_rx.clone()),
         ))
     });
@@ -156,14 +175,15 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
         tracing::info!(address = %grpc_addr, "Envoy gRPC ext_authz listening");
         let grpc_app = app.clone();
         let grpc_stop = stopped(stop_rx.clone());
+        let grpc_opts = serve_opts.clone();
         tokio::spawn(async move {
-            if let Err(e) = ext_authz::serve(grpc_listener, grpc_app, grpc_stop).await {
+            if let Err(e) = ext_authz::serve(grpc_listener, grpc_app, grpc_opts, grpc_stop).await {
                 tracing::error!(error = %e, "gRPC ext_authz server failed");
             }
         });
     }
     let metrics_cfg = app.cfg.metrics_server.clone();
-    let endpoint = std::sync::Arc::new(metrics::MetricsEndpoint(metrics::global().clone()));
+    let endpoint = std::sync::Arc::new(routes::MetricsEndpoint(metrics::global().clone()));
     if let Some(a) = &metrics_cfg.bind_address {
         let l = match bind_plain(a, "metrics_address").await {
             Ok(l) => l,
@@ -172,7 +192,10 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
         tracing::info!(address = %a, "metrics listening at /metrics");
         let (endpoint, metrics_stop) = (endpoint.clone(), stopped(stop_rx.clone()));
         tokio::spawn(async move {
-            if let Err(e) = server::serve(l, endpoint, metrics_stop).await {
+            // Scrapes get slots of their own: a flood on the main listener does not blind
+            // the monitoring.
+            let opts = server::ServeOptions::with_slots(METRICS_CONNECTIONS);
+            if let Err(e) = server::serve(l, endpoint, opts, metrics_stop).await {
                 tracing::error!(error = %e, "metrics listener failed");
             }
         });
@@ -185,7 +208,8 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
         tracing::info!(address = %addr, "metrics listening at /metrics (HTTPS)");
         let metrics_stop = stopped(stop_rx.clone());
         tokio::spawn(async move {
-            if let Err(e) = server::serve_tls(l, config, endpoint, metrics_stop).await {
+            let opts = server::ServeOptions::with_slots(METRICS_CONNECTIONS);
+            if let Err(e) = server::serve_tls(l, config, endpoint, opts, metrics_stop).await {
                 tracing::error!(error = %e, "metrics HTTPS listener failed");
             }
         });
@@ -195,7 +219,7 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
         let _ = stop_tx.send(true);
     });
     let http_result = match plain {
-        Some((l, _)) => server::serve(l, app, stopped(stop_rx)).await,
+        Some((l, _)) => server::serve(l, app, serve_opts, stopped(stop_rx)).await,
         None => {
             stopped(stop_rx).await;
             Ok(())

@@ -32,12 +32,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
 mod collector;
-mod endpoint;
 mod histogram;
 mod labels;
 
 use collector::RequestCollector;
-pub use endpoint::MetricsEndpoint;
 pub use histogram::Histogram;
 use labels::{index_of, CSRF_REASONS};
 pub use labels::{
@@ -98,6 +96,13 @@ pub struct Metrics {
     upstream_errors: [AtomicU64; UpstreamFailure::ALL.len()],
     /// `authproxy_session_store_errors_total`, by [`SessionStoreOp`].
     session_store_errors: [AtomicU64; SessionStoreOp::ALL.len()],
+    /// `authproxy_connections_open`: client connections holding a connection slot.
+    connections_open: AtomicI64,
+    /// `authproxy_htpasswd_checks_rejected_total`: logins answered 503 because every
+    /// htpasswd check was busy.
+    htpasswd_busy: AtomicU64,
+    /// `authproxy_log_lines_dropped_total`: read from the log writer at scrape time.
+    log_dropped: std::sync::OnceLock<tracing_appender::non_blocking::ErrorCounter>,
 }
 
 impl Default for Metrics {
@@ -132,6 +137,9 @@ impl Metrics {
             provider_errors: Default::default(),
             upstream_errors: Default::default(),
             session_store_errors: Default::default(),
+            connections_open: AtomicI64::new(0),
+            htpasswd_busy: AtomicU64::new(0),
+            log_dropped: std::sync::OnceLock::new(),
         }
     }
 
@@ -159,6 +167,29 @@ impl Metrics {
     pub fn request_started(&self) -> InFlight<'_> {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(&self.in_flight)
+    }
+
+    /// A client connection was accepted; it counts as open until the guard is dropped.
+    pub fn connection_opened(&self) -> InFlight<'_> {
+        self.connections_open.fetch_add(1, Ordering::Relaxed);
+        InFlight(&self.connections_open)
+    }
+
+    /// A basic-auth or sign-in form login got 503: every htpasswd check was busy.
+    pub fn htpasswd_busy(&self) {
+        self.htpasswd_busy.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The log writer's count of dropped lines (set once, at startup).
+    pub fn set_log_drop_counter(&self, counter: tracing_appender::non_blocking::ErrorCounter) {
+        let _ = self.log_dropped.set(counter);
+    }
+
+    /// Log lines dropped so far because stdout was too slow.
+    pub fn log_lines_dropped(&self) -> u64 {
+        self.log_dropped
+            .get()
+            .map_or(0, |c| u64::try_from(c.dropped_lines()).unwrap_or(u64::MAX))
     }
 
     /// A request was answered with `status` after `elapsed`.

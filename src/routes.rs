@@ -22,6 +22,9 @@ use crate::skip::SkipReason;
 use crate::upstream::{ClientScheme, ProxyContext, UpstreamError};
 use crate::Body;
 
+mod metrics_endpoint;
+pub use metrics_endpoint::MetricsEndpoint;
+
 impl Handler for App {
     type Conn = ();
 
@@ -160,6 +163,7 @@ impl App {
                 add_cookies(&mut resp, &clear_cookies);
                 return (resp, None);
             }
+            Lookup::Busy => return (crate::auth::busy_response(self, ctx), None),
         };
         let verified = session;
         let session = &verified.session;
@@ -301,6 +305,7 @@ impl App {
                 add_cookies(&mut resp, &clear_cookies);
                 (resp, None)
             }
+            Lookup::Busy => (crate::auth::busy_response(self, ctx), None),
         }
     }
 

@@ -1,5 +1,9 @@
 //! Listeners: HTTP/1.1 and HTTP/2 (h2c / prior knowledge) on one port, upgrades (WebSocket),
 //! and a graceful drain on shutdown. Knows nothing of routes, cookies or identity.
+//!
+//! The listener limits (docs/limits.md) are enforced here: connection slots shared by the
+//! listeners ([`ConnectionSlots`]), the request-head size (431), the header-read and idle
+//! timeouts ([`conn`]), and the HTTP/2 stream and reset limits (hyper's h2 settings).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -7,15 +11,27 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::{StatusCode, Version};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::Body;
+
+mod conn;
+mod limits;
+#[cfg(test)]
+mod tests;
+
+use conn::{Activity, Check, Slot, TrackedBody, TrackedIo};
+pub use limits::{
+    accept_backoff, connection_slots, fd_connection_cap, raise_fd_limit, ConnectionSlots,
+    ListenerLimits, FD_RESERVE,
+};
 
 /// Facts about the connection a request arrived on.
 #[derive(Clone, Copy, Debug)]
@@ -45,14 +61,37 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a client may take to complete the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a connection that was asked to shut down (idle, or the server is stopping) may
+/// take to do so before it is dropped.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
+/// How a listener serves: its per-connection limits and the connection slots it draws from
+/// (shared with the other listeners of the process).
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub limits: ListenerLimits,
+    pub slots: ConnectionSlots,
+}
+
+impl ServeOptions {
+    /// Default limits and `max_connections` slots of its own.
+    pub fn with_slots(max_connections: usize) -> Self {
+        Self {
+            limits: ListenerLimits::default(),
+            slots: ConnectionSlots::new(max_connections),
+        }
+    }
+}
+
 /// Serve `handler` over plain HTTP (HTTP/1.1 and h2c) on `listener` until `shutdown`
 /// resolves, then drain.
 pub async fn serve<H: Handler>(
     listener: TcpListener,
     handler: Arc<H>,
+    opts: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    serve_with(listener, None, handler, shutdown).await
+    serve_with(listener, None, handler, opts, shutdown).await
 }
 
 /// Serve `handler` over HTTPS (HTTP/2 and HTTP/1.1 negotiated by ALPN) on `listener`.
@@ -60,98 +99,234 @@ pub async fn serve_tls<H: Handler>(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     handler: Arc<H>,
+    opts: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    serve_with(listener, Some(acceptor), handler, shutdown).await
+    serve_with(listener, Some(acceptor), handler, opts, shutdown).await
+}
+
+type Builder = auto::Builder<TokioExecutor>;
+
+fn builder(limits: &ListenerLimits) -> Builder {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        // Header and idle timing is ours (see `conn`): hyper's timer cannot tell them apart.
+        .header_read_timeout(None)
+        // The read buffer bounds a request head that never completes; hyper's minimum is 8 KiB.
+        // (`request_head_size` below applies the exact limit to complete heads.)
+        .max_buf_size(limits.max_request_header_bytes.max(8192))
+        .keep_alive(true);
+    let header_list = u32::try_from(limits.max_request_header_bytes).unwrap_or(u32::MAX);
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .max_concurrent_streams(limits.http2_max_concurrent_streams)
+        .max_pending_accept_reset_streams(limits.http2_max_pending_reset_streams)
+        .max_local_error_reset_streams(limits.http2_max_local_reset_streams)
+        .max_header_list_size(header_list);
+    builder
 }
 
 async fn serve_with<H: Handler>(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     handler: Arc<H>,
+    opts: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
-        .keep_alive(true);
-    builder.http2().timer(hyper_util::rt::TokioTimer::new());
-    let builder = Arc::new(builder);
-    let graceful = GracefulShutdown::new();
+    let builder = Arc::new(builder(&opts.limits));
+    let limits = Arc::new(opts.limits);
+    // Every connection task holds a receiver: `stop` tells them to shut down, and
+    // `closed()` resolves when the last one has ended.
+    let (stop, stopped) = watch::channel(false);
+    let mut backoff = Duration::ZERO;
     tokio::pin!(shutdown);
     loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(s) => s,
-                    Err(e) => {
-                        // Out of file descriptors and similar: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
+        // A free slot first: when every slot is taken, new connections wait in the kernel's
+        // listen queue and cost nothing here.
+        let permit = tokio::select! {
+            p = opts.slots.acquire() => match p {
+                Some(p) => p,
+                None => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(s) => {
+                backoff = Duration::ZERO;
+                s
+            }
+            Err(e) => {
+                backoff = accept_backoff(&e, backoff);
+                if !backoff.is_zero() {
+                    tracing::warn!(error = %e, retry_in = ?backoff, "accept failed");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = &mut shutdown => break,
                     }
-                };
-                let _ = stream.set_nodelay(true);
-                let conn = ConnInfo { peer, local, tls: tls.is_some() };
-                let handler = handler.clone();
-                let state = Arc::new(H::Conn::default());
-                let svc = service_fn(move |req| {
-                    let handler = handler.clone();
-                    let state = state.clone();
-                    async move { Ok::<_, Infallible>(handler.handle(req, conn, state).await) }
-                });
-                let builder = builder.clone();
-                let watcher = graceful.watcher();
-                match tls.clone() {
-                    None => {
-                        tokio::spawn(async move {
-                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                                tracing::debug!(error = %e, "connection ended with an error");
-                            }
-                        });
-                    }
-                    Some(acceptor) => {
-                        tokio::spawn(async move {
-                            let stream = match tokio::time::timeout(
-                                TLS_HANDSHAKE_TIMEOUT,
-                                acceptor.accept(stream),
-                            )
-                            .await
-                            {
-                                Ok(Ok(s)) => s,
-                                Ok(Err(e)) => {
-                                    tracing::debug!(client = %peer, error = %e, "TLS handshake failed");
-                                    return;
-                                }
-                                Err(_) => {
-                                    tracing::debug!(client = %peer, "TLS handshake timed out");
-                                    return;
-                                }
-                            };
-                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                                tracing::debug!(error = %e, "connection ended with an error");
-                            }
-                        });
+                }
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = ConnInfo {
+            peer,
+            local,
+            tls: tls.is_some(),
+        };
+        let task = ConnTask {
+            handler: handler.clone(),
+            builder: builder.clone(),
+            limits: limits.clone(),
+            conn,
+            stop: stopped.clone(),
+        };
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let slot = (permit, crate::metrics::global().connection_opened());
+            match tls {
+                None => task.run(stream, slot).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(s)) => task.run(s, slot).await,
+                        Ok(Err(e)) => {
+                            tracing::debug!(client = %peer, error = %e, "TLS handshake failed");
+                        }
+                        Err(_) => {
+                            tracing::debug!(client = %peer, "TLS handshake timed out");
+                        }
                     }
                 }
             }
-            () = &mut shutdown => break,
-        }
+        });
     }
     drop(listener);
+    drop(stopped);
+    let _ = stop.send(true);
     tokio::select! {
-        () = graceful.shutdown() => {}
+        () = stop.closed() => {}
         () = tokio::time::sleep(DRAIN_TIMEOUT) => {
             tracing::warn!("drain timed out; closing remaining connections");
         }
     }
     Ok(())
+}
+
+/// Everything one connection needs.
+struct ConnTask<H> {
+    handler: Arc<H>,
+    builder: Arc<Builder>,
+    limits: Arc<ListenerLimits>,
+    conn: ConnInfo,
+    stop: watch::Receiver<bool>,
+}
+
+impl<H: Handler> ConnTask<H> {
+    /// Serves the connection until it ends, is idle too long, sends a request head too
+    /// slowly, or the server stops.
+    async fn run<S>(mut self, stream: S, slot: Slot)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        let activity = Arc::new(Activity::new());
+        let (handler, conn, limits) = (self.handler, self.conn, self.limits.clone());
+        let state = Arc::new(H::Conn::default());
+        let tracked = activity.clone();
+        let svc = service_fn(move |req: Request<Incoming>| {
+            let guard = tracked.request_started(req.version());
+            let handler = handler.clone();
+            let state = state.clone();
+            let too_large = request_head_size(&req) > limits.max_request_header_bytes;
+            async move {
+                let resp = if too_large {
+                    header_too_large(req.version())
+                } else {
+                    handler.handle(req, conn, state).await
+                };
+                Ok::<_, Infallible>(resp.map(|inner| TrackedBody {
+                    inner,
+                    _guard: guard,
+                }))
+            }
+        });
+        let io = TokioIo::new(TrackedIo::new(stream, activity.clone(), slot));
+        let served = self.builder.serve_connection_with_upgrades(io, svc);
+        tokio::pin!(served);
+        let limits = &self.limits;
+        let check = || activity.check(limits.header_read_timeout, limits.idle_timeout);
+        let first = match check() {
+            Check::Wait(d) => d,
+            _ => Duration::ZERO,
+        };
+        let timer = tokio::time::sleep(first);
+        tokio::pin!(timer);
+        let mut closing = false;
+        loop {
+            tokio::select! {
+                done = served.as_mut() => {
+                    if let Err(e) = done {
+                        tracing::debug!(client = %conn.peer, error = %e, "connection ended with an error");
+                    }
+                    return;
+                }
+                _ = self.stop.wait_for(|stop| *stop), if !closing => {
+                    closing = true;
+                    served.as_mut().graceful_shutdown();
+                    timer.as_mut().reset(tokio::time::Instant::now() + SHUTDOWN_GRACE);
+                }
+                () = &mut timer => match check() {
+                    Check::Wait(d) => timer.as_mut().reset(tokio::time::Instant::now() + d),
+                    Check::HeadTimeout => {
+                        tracing::debug!(client = %conn.peer, timeout = ?limits.header_read_timeout,
+                            "request head not received within header_read_timeout; connection dropped");
+                        return;
+                    }
+                    Check::Idle if !closing => {
+                        closing = true;
+                        served.as_mut().graceful_shutdown();
+                        timer.as_mut().reset(tokio::time::Instant::now() + SHUTDOWN_GRACE);
+                    }
+                    Check::Idle => return,
+                },
+            }
+        }
+    }
+}
+
+/// The size of a request head as the client sent it: request line and header fields, each
+/// with its separators (HTTP/2 pseudo-headers counted in the request line).
+fn request_head_size<B>(req: &Request<B>) -> usize {
+    let target = req.uri().path_and_query().map_or(1, |p| p.as_str().len());
+    let line = req.method().as_str().len() + target + " HTTP/1.1\r\n".len();
+    req.headers().iter().fold(line, |n, (name, value)| {
+        n + name.as_str().len() + value.len() + 4
+    })
+}
+
+/// 431 for a request head over `max_request_header_bytes` (hyper answers the same for heads
+/// that do not even fit its read buffer).
+fn header_too_large(version: Version) -> Response<Body> {
+    let mut resp = crate::response::page(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "text/plain; charset=utf-8",
+        "Request header fields too large\n",
+    );
+    if version < Version::HTTP_2 {
+        resp.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
+    resp
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

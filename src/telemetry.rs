@@ -34,9 +34,21 @@ pub fn filter_directives(log: &LoggingConfig) -> String {
 /// Keeps the background log writer alive; dropping it flushes what is still queued.
 pub struct LogGuard(#[allow(dead_code)] Option<tracing_appender::non_blocking::WorkerGuard>);
 
-/// Install the global subscriber: text (default) or one JSON object per line, written to
-/// stdout by a background thread so request handlers never wait on the stdout lock.
+/// Log lines queued for stdout by default (`log_queue_lines`).
+pub const DEFAULT_LOG_QUEUE_LINES: usize = 16_384;
+
+/// [`init_with_queue`] with the default queue.
 pub fn init(log: &LoggingConfig) -> LogGuard {
+    init_with_queue(log, DEFAULT_LOG_QUEUE_LINES)
+}
+
+/// Install the global subscriber: text (default) or one JSON object per line, written to
+/// stdout by a background thread so request handlers never wait on stdout.
+///
+/// At most `queue_lines` lines wait for that thread. When stdout does not keep up (a slow or
+/// stuck log collector, a pipe nobody reads) further lines are dropped and counted
+/// (`authproxy_log_lines_dropped_total`): a worker never blocks on logging.
+pub fn init_with_queue(log: &LoggingConfig, queue_lines: usize) -> LogGuard {
     // An empty RUST_LOG counts as unset.
     let filter = match std::env::var("RUST_LOG") {
         Ok(v) if !v.trim().is_empty() => EnvFilter::try_new(v.trim()).ok(),
@@ -44,14 +56,15 @@ pub fn init(log: &LoggingConfig) -> LogGuard {
     }
     .unwrap_or_else(|| EnvFilter::new(filter_directives(log)));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        // Never drop log lines (the default would drop them when the queue is full).
-        .lossy(false)
+        .lossy(true)
+        .buffered_lines_limit(queue_lines.max(1))
         // The worker writes a whole batch of queued lines, then flushes: one write(2) per batch
         // instead of one per line under load.
         .finish(std::io::BufWriter::with_capacity(
             64 * 1024,
             std::io::stdout(),
         ));
+    crate::metrics::global().set_log_drop_counter(writer.error_counter());
     let builder = fmt()
         .with_env_filter(filter)
         .with_target(true)

@@ -9,7 +9,7 @@ use http::header::AUTHORIZATION;
 use http::HeaderMap;
 
 use crate::app::{App, RequestCtx};
-use crate::machine::{basic_credentials, Users};
+use crate::machine::{basic_credentials, Users, Verdict};
 use crate::provider::BearerError;
 use crate::session::cache::{AuthMethod, VerifiedSession};
 use crate::session::SessionState;
@@ -29,6 +29,9 @@ pub enum Outcome {
     /// An invalid bearer token with `bearer_token_login_fallback = false`: no cookie may
     /// rescue the request.
     Refused,
+    /// Basic credentials that could not be checked: every htpasswd check was busy. The
+    /// cookie may still decide; without one the answer is 503.
+    Busy,
 }
 
 /// Authenticate a request by its `Authorization` header (before the session cookie).
@@ -89,10 +92,18 @@ pub async fn authenticate(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> O
                 "basic auth: malformed credentials");
             return Outcome::Absent;
         };
-        if !users.verify(&user, &password).await {
-            tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, user = %user,
-                "basic auth failed: wrong user or password");
-            return Outcome::Absent;
+        match users.verify(&user, &password).await {
+            Verdict::Valid => {}
+            Verdict::Invalid => {
+                tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, user = %user,
+                    "basic auth failed: wrong user or password");
+                return Outcome::Absent;
+            }
+            Verdict::Busy => {
+                tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, user = %user,
+                    "basic auth not checked: every htpasswd check is busy (htpasswd_max_concurrent_checks)");
+                return Outcome::Busy;
+            }
         }
         tracing::debug!(target: "auth", request_id = %ctx.request_id, user = %user, "authenticated by basic auth");
         let session = htpasswd_session(app, users, user, ctx.now);

@@ -44,6 +44,9 @@ pub enum Lookup {
     },
     /// No usable identity; `clear_cookies` removes a bad or expired cookie the client sent.
     None { clear_cookies: Vec<String> },
+    /// Basic credentials that could not be checked because every htpasswd check was busy,
+    /// and no valid cookie: answer 503 with `Retry-After` ([`busy_response`]).
+    Busy,
 }
 
 /// Run the chain: `Authorization` (bearer, basic), then the session cookie.
@@ -61,8 +64,22 @@ pub async fn authenticate(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> L
             }
         }
         machine::Outcome::Absent => {}
+        machine::Outcome::Busy => {
+            return match session::load(app, headers, ctx).await {
+                Lookup::None { .. } | Lookup::Busy => Lookup::Busy,
+                valid => valid,
+            };
+        }
     }
     session::load(app, headers, ctx).await
+}
+
+/// 503 with `Retry-After` for [`Lookup::Busy`] (an HTML page or JSON, as the client prefers).
+pub fn busy_response(app: &App, ctx: &RequestCtx) -> Response<Body> {
+    let mut resp = app.error_response(ctx, &AppError::LoginsBusy, "/");
+    resp.headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
 }
 
 /// May this verified session use the app? The global rules and its provider's allow-list.
@@ -85,6 +102,8 @@ pub enum AuthOutcome {
     },
     /// No usable session. `clear_cookies` removes a bad or expired cookie the client sent.
     Unauthenticated { clear_cookies: Vec<String> },
+    /// Basic credentials that could not be checked (every htpasswd check busy): 503.
+    Busy,
     /// A valid session that the authorization rules refuse.
     Forbidden {
         session: Arc<VerifiedSession>,
@@ -111,6 +130,7 @@ pub async fn decide(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> AuthOut
             },
         },
         Lookup::None { clear_cookies } => AuthOutcome::Unauthenticated { clear_cookies },
+        Lookup::Busy => AuthOutcome::Busy,
     }
 }
 

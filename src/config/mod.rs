@@ -16,6 +16,7 @@ use std::time::Duration;
 mod alpha;
 mod build;
 pub mod duration;
+mod limits;
 pub mod options;
 mod skip;
 mod sources;
@@ -26,6 +27,7 @@ mod tests;
 use crate::crypto::CookieSecret;
 
 pub use build::headers::LegacyHeaders;
+pub use limits::LimitsConfig;
 pub use skip::{RuleError, SkipConfig, SkipRoute};
 pub use structured::{
     BindAddress, HeaderRule, ServerConfig, TlsConfig, Upstream, UpstreamConfig, UpstreamKind,
@@ -447,6 +449,8 @@ pub struct Config {
     /// Warnings found while reading the configuration (accepted values that are probably
     /// mistakes, oauth2-proxy behaviours authproxy does not copy); see [`Config::warnings`].
     pub load_warnings: Vec<String>,
+    /// Listener and resource limits (authproxy extensions, see [`LimitsConfig`]).
+    pub limits: LimitsConfig,
 }
 
 /// What the command line asks for.

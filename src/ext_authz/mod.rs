@@ -315,6 +315,15 @@ pub async fn decide_check(app: &App, orig: &OriginalRequest, ctx: &RequestCtx) -
                 )
             }
         }
+        // Basic credentials that could not be checked (every htpasswd check busy).
+        AuthOutcome::Busy => deny(
+            code::UNAVAILABLE,
+            503,
+            "application/json",
+            crate::pages::json_error(503, &crate::error::AppError::LoginsBusy.message()),
+            None,
+            &[],
+        ),
         AuthOutcome::Forbidden {
             session,
             reason,
@@ -487,7 +496,8 @@ fn deny(
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Arc<App>,
+    opts: crate::server::ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    crate::server::serve(listener, Arc::new(ExtAuthzServer::new(app)), shutdown).await
+    crate::server::serve(listener, Arc::new(ExtAuthzServer::new(app)), opts, shutdown).await
 }

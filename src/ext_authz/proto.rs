@@ -189,5 +189,6 @@ pub struct RpcStatus {
 pub mod code {
     pub const OK: i32 = 0;
     pub const PERMISSION_DENIED: i32 = 7;
+    pub const UNAVAILABLE: i32 = 14;
     pub const UNAUTHENTICATED: i32 = 16;
 }

@@ -10,15 +10,13 @@ use crate::app::{App, RequestCtx};
 use crate::auth::htpasswd_session;
 use crate::authz::{decide, Decision};
 use crate::error::AppError;
+use crate::machine::Verdict;
 use crate::response::{add_cookies, redirect};
 use crate::session::cookie::clear_present;
 use crate::Body;
 
 use super::login::sign_in_response;
 use super::safe_return;
-
-/// Largest sign-in form body read.
-const MAX_FORM_BODY: usize = 16 * 1024;
 
 /// Login CSRF guard for the sign-in form: a browser that posts the form cross-site must not
 /// be able to log its user into the attacker's account. Browsers send `Origin` on every POST
@@ -105,11 +103,24 @@ pub async fn form_sign_in(
     }
     // A failed attempt shows the sign-in page, which ends any session the browser still has.
     let clear_session = clear_present(&app.cookies, req.headers(), &ctx.host);
-    let body: Bytes = match http_body_util::Limited::new(req.into_body(), MAX_FORM_BODY)
+    let limit = app.cfg.limits.max_endpoint_body_bytes;
+    let declared = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
+        return (app.error_response(ctx, &AppError::BodyTooLarge, "/"), None);
+    }
+    let body: Bytes = match http_body_util::Limited::new(req.into_body(), limit)
         .collect()
         .await
     {
         Ok(b) => b.to_bytes(),
+        // `max_endpoint_body_bytes` (a chunked body can only be measured while read).
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return (app.error_response(ctx, &AppError::BodyTooLarge, "/"), None)
+        }
         Err(_) => return (app.error_response(ctx, &AppError::BadRequest, "/"), None),
     };
     let (mut user, mut password, mut rd) = (String::new(), String::new(), None);
@@ -122,7 +133,17 @@ pub async fn form_sign_in(
         }
     }
     let rd = safe_return(app, rd.as_deref(), ctx);
-    if user.is_empty() || !users.verify(&user, &password).await {
+    let verdict = if user.is_empty() {
+        Verdict::Invalid
+    } else {
+        users.verify(&user, &password).await
+    };
+    if verdict == Verdict::Busy {
+        tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, user = %user,
+            "sign-in form not checked: every htpasswd check is busy (htpasswd_max_concurrent_checks)");
+        return (crate::auth::busy_response(app, ctx), None);
+    }
+    if verdict == Verdict::Invalid {
         tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, user = %user,
             "sign-in form: wrong user or password");
         return (

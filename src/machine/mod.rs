@@ -41,6 +41,59 @@ pub struct Users {
     /// Swapped whole on reload; read only by basic-auth and form logins (not by cookie or
     /// bearer requests), and only to clone the `Arc`.
     current: RwLock<Arc<Htpasswd>>,
+    /// The bounded pool of password checks (`htpasswd_max_concurrent_checks`).
+    checks: CheckPool,
+}
+
+/// The outcome of a password check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The user exists and the password matches.
+    Valid,
+    /// Unknown user or wrong password.
+    Invalid,
+    /// Every check slot stayed busy for `htpasswd_queue_timeout`: not checked (answer 503).
+    Busy,
+}
+
+/// At most `permits` password checks run at once, on the blocking pool; a check waits at most
+/// `wait` for a slot. bcrypt costs tens of milliseconds of CPU by design, so without a bound a
+/// flood of wrong Basic credentials would occupy every core (and up to 512 blocking threads)
+/// and starve the requests of signed-in users.
+pub struct CheckPool {
+    slots: Arc<tokio::sync::Semaphore>,
+    wait: Duration,
+}
+
+impl CheckPool {
+    /// `permits` concurrent checks (at least one), `wait` for a free one.
+    pub fn new(permits: usize, wait: Duration) -> Self {
+        let permits = permits.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        Self {
+            slots: Arc::new(tokio::sync::Semaphore::new(permits)),
+            wait,
+        }
+    }
+
+    /// Runs `check` on the blocking pool once a slot is free.
+    pub async fn run(&self, check: impl FnOnce() -> bool + Send + 'static) -> Verdict {
+        let slot = Arc::clone(&self.slots).acquire_owned();
+        let permit = match tokio::time::timeout(self.wait, slot).await {
+            Ok(Ok(p)) => p,
+            Ok(Err(_)) | Err(_) => return Verdict::Busy,
+        };
+        let ok = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            check()
+        })
+        .await
+        .unwrap_or(false);
+        if ok {
+            Verdict::Valid
+        } else {
+            Verdict::Invalid
+        }
+    }
 }
 
 impl Users {
@@ -72,13 +125,19 @@ impl Users {
         }
     }
 
-    /// Check `user`/`password` off the async runtime (bcrypt takes tens of milliseconds).
-    pub async fn verify(&self, user: &str, password: &str) -> bool {
+    /// Check `user`/`password` off the async runtime (bcrypt takes tens of milliseconds), on
+    /// the bounded pool: [`Verdict::Busy`] when no check slot frees up in time.
+    pub async fn verify(&self, user: &str, password: &str) -> Verdict {
         let table = self.current();
         let (user, password) = (user.to_owned(), password.to_owned());
-        tokio::task::spawn_blocking(move || table.verify(&user, &password))
-            .await
-            .unwrap_or(false)
+        let verdict = self
+            .checks
+            .run(move || table.verify(&user, &password))
+            .await;
+        if verdict == Verdict::Busy {
+            crate::metrics::global().htpasswd_busy();
+        }
+        verdict
     }
 }
 
@@ -119,10 +178,13 @@ impl MachineAuth {
                 for w in &parsed.warnings {
                     tracing::warn!(target: "auth", "htpasswd_file: {w}");
                 }
+                let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let permits = cfg.limits.htpasswd_checks(cpus);
                 Some(Arc::new(Users {
                     path: path.clone(),
                     groups: m.htpasswd_user_groups.clone(),
                     current: RwLock::new(Arc::new(parsed.htpasswd)),
+                    checks: CheckPool::new(permits, cfg.limits.htpasswd_queue_timeout),
                 }))
             }
             None => None,

@@ -121,6 +121,36 @@ impl Collector for RequestCollector {
                 counter(&mut family, &[("operation", op.as_str())], c)?;
             }
         }
+        {
+            let gauge = Gauge(m.connections_open.load(Ordering::Relaxed));
+            let e = encoder.encode_descriptor(
+                "authproxy_connections_open",
+                "Client connections being served now (each holds one of max_connections).",
+                None,
+                gauge.metric_type(),
+            )?;
+            gauge.encode(e)?;
+        }
+        {
+            let mut e = encoder.encode_descriptor(
+                "authproxy_htpasswd_checks_rejected",
+                "Basic-auth and sign-in form logins answered 503 because all htpasswd checks were busy (htpasswd_max_concurrent_checks).",
+                None,
+                MetricType::Counter,
+            )?;
+            let n = m.htpasswd_busy.load(Ordering::Relaxed);
+            e.encode_counter::<NoLabelSet, _, u64>(&n, None)?;
+        }
+        {
+            let mut e = encoder.encode_descriptor(
+                "authproxy_log_lines_dropped",
+                "Log lines dropped because stdout did not keep up (log_queue_lines were queued).",
+                None,
+                MetricType::Counter,
+            )?;
+            let n = m.log_lines_dropped();
+            e.encode_counter::<NoLabelSet, _, u64>(&n, None)?;
+        }
         Ok(())
     }
 }

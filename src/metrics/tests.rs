@@ -176,20 +176,6 @@ fn histogram_buckets_are_cumulative_and_self_consistent() {
 }
 
 #[test]
-fn endpoint_serves_metrics_only_at_the_metrics_path() {
-    let e = MetricsEndpoint(Arc::new(Metrics::new()));
-    let resp = e.answer(&http::Method::GET, "/metrics");
-    assert_eq!(resp.status(), 200);
-    assert_eq!(
-        resp.headers()[http::header::CONTENT_TYPE],
-        "text/plain; version=0.0.4; charset=utf-8"
-    );
-    assert_eq!(e.answer(&http::Method::GET, "/").status(), 404);
-    assert_eq!(e.answer(&http::Method::GET, "/metrics/x").status(), 404);
-    assert_eq!(e.answer(&http::Method::POST, "/metrics").status(), 405);
-}
-
-#[test]
 fn every_queried_family_has_series_before_the_first_event() {
     let m = Arc::new(Metrics::new());
     m.preregister(["oidc=app", "github"]);

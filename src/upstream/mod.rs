@@ -42,7 +42,8 @@ pub struct UpstreamOptions {
     /// `timeout` (`upstream_timeout`): how long to wait for the upstream's response headers
     /// after the request (including its body) was sent. oauth2-proxy's default is 30s.
     pub timeout: Duration,
-    /// Maximum time to establish a TCP (and TLS) connection; capped at `timeout`.
+    /// `upstream_connect_timeout`: maximum time to establish the TCP connection; capped at
+    /// `timeout`, which bounds connecting, the TLS handshake and the wait for the response.
     pub connect_timeout: Duration,
     /// `passHostHeader` (`pass_host_header`): send the client's Host to the app (true,
     /// oauth2-proxy's default) or the upstream URL's authority (false).
@@ -73,8 +74,9 @@ impl Default for UpstreamOptions {
 
 impl UpstreamOptions {
     /// The options one configured upstream asks for.
-    pub fn from_upstream(u: &crate::config::Upstream) -> Self {
+    pub fn from_upstream(u: &crate::config::Upstream, connect_timeout: Duration) -> Self {
         Self {
+            connect_timeout,
             timeout: u.timeout,
             pass_host_header: u.pass_host_header,
             insecure_skip_verify: u.insecure_skip_tls_verify,
@@ -197,11 +199,11 @@ impl std::fmt::Debug for Upstreams {
 
 impl Upstreams {
     /// Builds the route table and the HTTP clients. Errors name the offending upstream.
-    pub fn new(cfg: &UpstreamConfig) -> Result<Self, String> {
+    pub fn new(cfg: &UpstreamConfig, connect_timeout: Duration) -> Result<Self, String> {
         let mut routes = Vec::with_capacity(cfg.upstreams.len());
         let mut clients = http::ClientSet::default();
         for u in &cfg.upstreams {
-            let opts = UpstreamOptions::from_upstream(u);
+            let opts = UpstreamOptions::from_upstream(u, connect_timeout);
             let label = |e: String| format!("upstream {:?}: {e}", u.id);
             let handler = match &u.kind {
                 UpstreamKind::Http(url) => {

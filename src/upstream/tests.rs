@@ -66,10 +66,13 @@ impl Upstreams {
                 }
             })
             .collect();
-        Upstreams::new(&UpstreamConfig {
-            proxy_raw_path: false,
-            upstreams,
-        })
+        Upstreams::new(
+            &UpstreamConfig {
+                proxy_raw_path: false,
+                upstreams,
+            },
+            opts.connect_timeout,
+        )
     }
 }
 

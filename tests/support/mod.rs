@@ -12,6 +12,7 @@ pub mod app;
 pub mod browser;
 pub mod flow;
 pub mod front;
+pub mod h2raw;
 pub mod html;
 pub mod idp;
 pub mod prometheus;

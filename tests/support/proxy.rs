@@ -13,34 +13,34 @@ pub struct ProxyConfig {
     /// `(flag name without dashes, value)`; `None` is a bare boolean flag.
     flags: Vec<(String, Option<String>)>,
     env: Vec<(String, String)>,
+    /// `ulimit -n` for the process (soft and hard), when set.
+    nofile: Option<u64>,
+    /// Connect stdout to a pipe that nobody reads (stderr still goes to the log file).
+    stdout_unread: bool,
 }
 
 impl ProxyConfig {
     /// The flags every scenario starts from: OIDC against `issuer`, the app at `upstream`,
     /// plain-HTTP cookies with SameSite=Lax, identity headers on.
     pub fn new(port: u16, issuer: &str, upstream: &str) -> ProxyConfig {
-        ProxyConfig {
-            port,
-            flags: Vec::new(),
-            env: Vec::new(),
-        }
-        .set("http-address", &format!("127.0.0.1:{port}"))
-        .set("provider", "oidc")
-        .set("oidc-issuer-url", issuer)
-        .set("client-id", CLIENT_ID)
-        .set("client-secret", CLIENT_SECRET)
-        .set("cookie-secret", COOKIE_SECRET)
-        .set("cookie-secure", "false")
-        .set("cookie-samesite", "lax")
-        .set(
-            "redirect-url",
-            &format!("http://127.0.0.1:{port}/oauth2/callback"),
-        )
-        .set("upstream", upstream)
-        .set("email-domain", "*")
-        .enable("pass-user-headers")
-        .enable("set-xauthrequest")
-        .enable("pass-access-token")
+        ProxyConfig::bare(port)
+            .set("http-address", &format!("127.0.0.1:{port}"))
+            .set("provider", "oidc")
+            .set("oidc-issuer-url", issuer)
+            .set("client-id", CLIENT_ID)
+            .set("client-secret", CLIENT_SECRET)
+            .set("cookie-secret", COOKIE_SECRET)
+            .set("cookie-secure", "false")
+            .set("cookie-samesite", "lax")
+            .set(
+                "redirect-url",
+                &format!("http://127.0.0.1:{port}/oauth2/callback"),
+            )
+            .set("upstream", upstream)
+            .set("email-domain", "*")
+            .enable("pass-user-headers")
+            .enable("set-xauthrequest")
+            .enable("pass-access-token")
     }
 
     /// No flags at all (for `--config FILE` and environment scenarios); `port` is only where the
@@ -50,7 +50,21 @@ impl ProxyConfig {
             port,
             flags: Vec::new(),
             env: Vec::new(),
+            nofile: None,
+            stdout_unread: false,
         }
+    }
+
+    /// Runs the proxy with `ulimit -n n` (soft and hard limit of open files).
+    pub fn nofile(mut self, n: u64) -> Self {
+        self.nofile = Some(n);
+        self
+    }
+
+    /// Connects the proxy's stdout to a pipe that is never read (a stuck log collector).
+    pub fn stdout_unread(mut self) -> Self {
+        self.stdout_unread = true;
+        self
     }
 
     /// The port the proxy will listen on.
@@ -107,6 +121,8 @@ pub struct Proxy {
     port: u16,
     child: Child,
     log: PathBuf,
+    /// The read end of an unread stdout pipe, kept open so that writes block instead of failing.
+    _stdout: Option<std::process::ChildStdout>,
 }
 
 impl Proxy {
@@ -125,7 +141,17 @@ impl Proxy {
         let log = log_path("proxy");
         let out = std::fs::File::create(&log).expect("create proxy log");
         let err = out.try_clone().expect("clone log handle");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_authproxy"));
+        let bin = env!("CARGO_BIN_EXE_authproxy");
+        let mut command = match config.nofile {
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.arg("-c")
+                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                    .arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
         command.args(config.args());
         // The scenario decides the whole configuration: nothing leaks in from the developer's
         // environment (OAUTH2_PROXY_* settings, or an HTTP proxy for the IdP's loopback URLs).
@@ -142,14 +168,20 @@ impl Proxy {
         for (key, value) in &config.env {
             command.env(key, value);
         }
-        let child = command
+        let stdout = if config.stdout_unread {
+            Stdio::piped()
+        } else {
+            Stdio::from(out)
+        };
+        let mut child = command
             .stdin(Stdio::null())
-            .stdout(Stdio::from(out))
+            .stdout(stdout)
             .stderr(Stdio::from(err))
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start authproxy: {e}"));
         Proxy {
             port: config.port(),
+            _stdout: child.stdout.take(),
             child,
             log,
         }

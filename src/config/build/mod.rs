@@ -211,6 +211,12 @@ impl Ctx {
             _ => Duration::ZERO,
         }
     }
+    pub(super) fn int(&self, key: &str) -> i64 {
+        match self.value(key) {
+            Value::Int(i) => i,
+            _ => 0,
+        }
+    }
 }
 
 /// Compile the merged settings into a validated [`Config`].
@@ -357,6 +363,7 @@ pub(super) fn build(
         silence_ping_logging: c.boolean("silence_ping_logging"),
         exclude_logging_paths,
     };
+    let limits = super::limits::limits(&mut c);
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
     }
@@ -398,6 +405,7 @@ pub(super) fn build(
         encode_state: c.boolean("encode_state"),
         config_file,
         alpha_config_file: alpha.map(|a| a.file),
+        limits,
         load_warnings: c.warnings,
     })
 }

@@ -1,8 +1,8 @@
-//! The `/metrics` listener's handler.
+//! The `/metrics` listener's handler: the metrics rendered for Prometheus.
 
 use std::sync::Arc;
 
-use super::{Metrics, CONTENT_TYPE};
+use crate::metrics::{Metrics, CONTENT_TYPE};
 
 /// The `/metrics` listener: answers `GET /metrics` (and `HEAD`), 404 for anything else. It
 /// never touches sessions or the upstream.
@@ -45,5 +45,24 @@ impl MetricsEndpoint {
             return resp;
         }
         crate::response::page(StatusCode::OK, CONTENT_TYPE, self.0.render())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_serves_metrics_only_at_the_metrics_path() {
+        let e = MetricsEndpoint(Arc::new(Metrics::new()));
+        let resp = e.answer(&http::Method::GET, "/metrics");
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            resp.headers()[http::header::CONTENT_TYPE],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        assert_eq!(e.answer(&http::Method::GET, "/").status(), 404);
+        assert_eq!(e.answer(&http::Method::GET, "/metrics/x").status(), 404);
+        assert_eq!(e.answer(&http::Method::POST, "/metrics").status(), 405);
     }
 }
