@@ -10,6 +10,7 @@
 //!
 //! Pure: the switches in, the rules out.
 
+use super::Ctx;
 use crate::config::structured::{
     ClaimSource, HeaderRule, HeaderValueSource, RuleOrigin, SecretBytes, SecretOrigin, SecretSource,
 };
@@ -31,7 +32,7 @@ pub struct LegacyHeaders {
     pub basic_auth_password: String,
 }
 
-fn claim(name: &str, claim: &str, prefix: &str) -> HeaderRule {
+pub(crate) fn claim(name: &str, claim: &str, prefix: &str) -> HeaderRule {
     HeaderRule {
         name: name.to_owned(),
         preserve_request_value: false,
@@ -45,7 +46,7 @@ fn claim(name: &str, claim: &str, prefix: &str) -> HeaderRule {
     }
 }
 
-fn basic_auth(user_claim: &str, password: &str) -> HeaderRule {
+pub(crate) fn basic_auth(user_claim: &str, password: &str) -> HeaderRule {
     HeaderRule {
         name: "Authorization".to_owned(),
         preserve_request_value: false,
@@ -62,7 +63,7 @@ fn basic_auth(user_claim: &str, password: &str) -> HeaderRule {
     }
 }
 
-fn extension(mut rule: HeaderRule) -> HeaderRule {
+pub(crate) fn extension(mut rule: HeaderRule) -> HeaderRule {
     rule.origin = RuleOrigin::AuthproxyExtension;
     rule
 }
@@ -161,6 +162,47 @@ impl LegacyHeaders {
         }
         out
     }
+}
+
+/// The legacy header switches, compiled into rules as v7 does.
+pub(crate) fn legacy_headers(c: &mut Ctx) -> (Vec<HeaderRule>, Vec<HeaderRule>) {
+    let l = LegacyHeaders {
+        pass_basic_auth: c.boolean("pass_basic_auth"),
+        pass_user_headers: c.boolean("pass_user_headers"),
+        pass_access_token: c.boolean("pass_access_token"),
+        pass_authorization_header: c.boolean("pass_authorization_header"),
+        set_authorization_header: c.boolean("set_authorization_header"),
+        set_xauthrequest: c.boolean("set_xauthrequest"),
+        set_basic_auth: c.boolean("set_basic_auth"),
+        prefer_email_to_user: c.boolean("prefer_email_to_user"),
+        skip_auth_strip_headers: c.boolean("skip_auth_strip_headers"),
+        basic_auth_password: c.string("basic_auth_password"),
+    };
+    if l.set_basic_auth && l.basic_auth_password.is_empty() {
+        c.fail(
+            "set_basic_auth",
+            "needs basic_auth_password (oauth2-proxy refuses it without one too)",
+        );
+    }
+    let request = l.request_rules();
+    let response = l.response_rules();
+    for (rules, section) in [(&request, "pass_basic_auth"), (&response, "set_basic_auth")] {
+        let auth = rules
+            .iter()
+            .filter(|r| r.name.eq_ignore_ascii_case("authorization"))
+            .count();
+        if auth > 1 {
+            c.fail(
+                section,
+                if section == "pass_basic_auth" {
+                    "with basic_auth_password and pass_authorization_header, two Authorization headers would go to the app (oauth2-proxy refuses this too); set pass_basic_auth = false or remove basic_auth_password"
+                } else {
+                    "set_basic_auth and set_authorization_header both set Authorization on responses (oauth2-proxy refuses this too); keep one"
+                },
+            );
+        }
+    }
+    (request, response)
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! oauth2-proxy v7's conversion does, and the validation both formats share (v7's messages,
 //! v7's refusals, nothing stricter).
 
+use super::Ctx;
+use crate::config::UpstreamConfig;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -168,6 +170,37 @@ pub fn validate(upstreams: &[Upstream]) -> Vec<String> {
         }
     }
     errors
+}
+
+/// The legacy `upstreams` list and its per-upstream options, converted as v7 does.
+pub(crate) fn legacy_upstreams(c: &mut Ctx) -> UpstreamConfig {
+    let upstream_timeout = c.duration("upstream_timeout");
+    let opts = LegacyUpstreamOptions {
+        insecure_skip_tls_verify: c.boolean("ssl_upstream_insecure_skip_verify"),
+        pass_host_header: c.boolean("pass_host_header"),
+        proxy_websockets: c.boolean("proxy_websockets"),
+        flush_interval: c.duration("flush_interval"),
+        timeout: upstream_timeout,
+        disable_keep_alives: c.boolean("disable_keep_alives"),
+    };
+    let mut warnings = Vec::new();
+    let mut list = Vec::new();
+    for entry in c.list("upstreams") {
+        match convert(&entry, &opts, &mut warnings) {
+            Ok(u) => list.push(u),
+            Err(e) => c.fail("upstreams", e),
+        }
+    }
+    for w in warnings {
+        c.warn(w);
+    }
+    for e in validate(&list) {
+        c.fail("upstreams", e);
+    }
+    UpstreamConfig {
+        proxy_raw_path: false,
+        upstreams: list,
+    }
 }
 
 #[cfg(test)]

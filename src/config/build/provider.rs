@@ -1,0 +1,471 @@
+//! The provider options (the legacy flat ones, or one alpha `providers:` entry mapped onto
+//! them) compiled into [`ProviderConfig`].
+
+use std::path::PathBuf;
+
+use super::super::*;
+use super::ctx::{default_value, Ctx};
+use super::opt_url;
+use crate::crypto::Secret;
+
+/// The alpha config's providers list: each entry is compiled like the legacy provider options
+/// (over the global settings it inherits, e.g. `prompt` or `ssl_insecure_skip_verify`).
+pub(crate) fn alpha_providers(
+    c: &mut Ctx,
+    alpha: &super::alpha::Alpha,
+) -> Option<Vec<ProviderConfig>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, entry) in alpha.providers.iter().enumerate() {
+        let mut pc = Ctx::new(vec![c.settings.clone(), entry.layer.clone()], Vec::new());
+        let built = provider(&mut pc);
+        let context = format!(
+            "{} providers[{i}] (id {:?})",
+            alpha.file.display(),
+            entry.id
+        );
+        for e in pc.errors {
+            // Errors about inherited global settings are already reported by the main pass.
+            if c.errors.contains(&e) {
+                continue;
+            }
+            let message = if e.message.contains("field providers[") {
+                e.message
+            } else {
+                format!("{context}: {}", e.message)
+            };
+            c.errors.push(ConfigError {
+                key: e.key,
+                message,
+            });
+        }
+        match built {
+            Some(mut p) => {
+                p.id = entry.id.clone();
+                p.allowed_groups = entry.allowed_groups.clone();
+                out.push(p);
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+pub(crate) fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
+    let mut ok = true;
+    let kind = c.string("provider").trim().to_ascii_lowercase();
+    if !PROVIDER_KINDS.contains(&kind.as_str()) {
+        c.fail(
+            "provider",
+            format!(
+                "provider {kind:?} is not supported; authproxy supports {} (other OpenID Connect providers work through provider = \"oidc\" with oidc_issuer_url)",
+                PROVIDER_KINDS.join(", ")
+            ),
+        );
+        ok = false;
+    }
+    // Providers with built-in endpoints need no issuer (GitHub is not OIDC at all).
+    let needs_issuer = matches!(kind.as_str(), "oidc" | "keycloak-oidc" | "adfs" | "cidaas");
+    let is_oidc = super::is_openid_connect(&kind);
+    let client_id = c.opt_string("client_id");
+    if client_id.is_none() {
+        c.errors.push(ConfigError::new(
+            "client_id",
+            "option `client_id` is required (file key client_id, env OAUTH2_PROXY_CLIENT_ID, flag --client-id)",
+        ));
+        ok = false;
+    }
+    let client_secret =
+        if kind == "login.gov" && !c.is_set("client_secret") && !c.is_set("client_secret_file") {
+            // login.gov authenticates the client with a signed JWT (jwt_key), not a secret.
+            Some(Secret::default())
+        } else {
+            client_secret(c)
+        };
+    ok &= client_secret.is_some();
+    let oidc_issuer_url = opt_url(c, "oidc_issuer_url");
+    let login_url = opt_url(c, "login_url");
+    let redeem_url = opt_url(c, "redeem_url");
+    let profile_url = opt_url(c, "profile_url");
+    let oidc_jwks_url = opt_url(c, "oidc_jwks_url");
+    let skip_oidc_discovery = c.boolean("skip_oidc_discovery");
+    if skip_oidc_discovery {
+        for (key, v) in [
+            ("login_url", &login_url),
+            ("redeem_url", &redeem_url),
+            ("oidc_jwks_url", &oidc_jwks_url),
+        ] {
+            if v.is_none() && !c.is_set(key) {
+                c.fail(key, "is required when skip_oidc_discovery is true");
+                ok = false;
+            }
+        }
+        if oidc_issuer_url.is_none() && !c.is_set("oidc_issuer_url") {
+            c.fail(
+                "oidc_issuer_url",
+                "is required even with skip_oidc_discovery: ID tokens are checked against it (iss)",
+            );
+            ok = false;
+        }
+    } else if needs_issuer && oidc_issuer_url.is_none() && !c.is_set("oidc_issuer_url") {
+        c.errors.push(ConfigError::new(
+            "oidc_issuer_url",
+            format!("option `oidc_issuer_url` is required for provider {kind:?} (file key oidc_issuer_url, env OAUTH2_PROXY_OIDC_ISSUER_URL, flag --oidc-issuer-url)"),
+        ));
+        ok = false;
+    }
+    let scope = c
+        .opt_string("scope")
+        .unwrap_or_else(|| default_scope(&kind).to_string());
+    if is_oidc && !scope.split_whitespace().any(|s| s == "openid") {
+        c.fail(
+            "scope",
+            format!(
+                "{scope:?} must include openid (OpenID Connect needs it to return an ID token)"
+            ),
+        );
+    }
+    let code_challenge_method = code_challenge_method(c);
+    let token_auth_method = match c.string("authproxy_token_auth_method").trim() {
+        "" => None,
+        "client_secret_basic" => Some(TokenAuthMethod::ClientSecretBasic),
+        "client_secret_post" => Some(TokenAuthMethod::ClientSecretPost),
+        other => {
+            c.fail(
+                "authproxy_token_auth_method",
+                format!("{other:?} is not one of client_secret_basic, client_secret_post"),
+            );
+            None
+        }
+    };
+    let claim = |c: &mut Ctx, key: &str| {
+        let v = c.string(key).trim().to_string();
+        if v.is_empty() || v.chars().any(char::is_whitespace) {
+            c.fail(key, format!("{v:?} must be a claim name without spaces"));
+        }
+        v
+    };
+    let oidc_email_claim = claim(c, "oidc_email_claim");
+    let oidc_groups_claim = claim(c, "oidc_groups_claim");
+    let user_id_claim = claim(c, "user_id_claim");
+    let provider_ca_files: Vec<PathBuf> = c
+        .list("provider_ca_files")
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    for f in &provider_ca_files {
+        if !f.is_file() {
+            c.fail(
+                "provider_ca_files",
+                format!("file {} does not exist", f.display()),
+            );
+        }
+    }
+    let approval_prompt = c.string("approval_prompt").trim().to_string();
+    let display_name = c
+        .opt_string("provider_display_name")
+        .unwrap_or_else(|| default_display_name(&kind).to_string());
+    let validate_url = opt_url(c, "validate_url");
+    let github = GithubOptions {
+        org: c.string("github_org").trim().to_string(),
+        team: c.string("github_team").trim().to_string(),
+        repo: c.string("github_repo").trim().to_string(),
+        token: Secret::new(c.string("github_token")),
+        users: c.list("github_users"),
+    };
+    if !github.repo.is_empty() && !github.repo.contains('/') {
+        c.fail(
+            "github_repo",
+            format!("{:?} is not owner/name", github.repo),
+        );
+    }
+    let mut google_groups = c.list("google_groups");
+    google_groups.extend(c.list("google_group"));
+    let google_service_account_json = c
+        .opt_string("google_service_account_json")
+        .map(PathBuf::from);
+    if let Some(f) = &google_service_account_json {
+        if !f.is_file() {
+            c.fail(
+                "google_service_account_json",
+                format!("file {} does not exist", f.display()),
+            );
+        }
+    }
+    if !google_groups.is_empty() && kind == "google" {
+        for key in ["google_admin_email", "google_service_account_json"] {
+            if c.opt_string(key).is_none() {
+                c.fail(key, "is required with google_group (the Directory API needs a service account acting as an admin)");
+            }
+        }
+    }
+    // The hosted-domain check uses the exact domains of email_domains (no wildcards).
+    let hosted_domains: Vec<String> = c
+        .list("email_domains")
+        .into_iter()
+        .map(|d| d.trim().to_ascii_lowercase())
+        .filter(|d| !d.is_empty() && d != "*" && !d.starts_with('.'))
+        .collect();
+    let google = GoogleOptions {
+        groups: google_groups,
+        admin_email: c.string("google_admin_email").trim().to_string(),
+        service_account_json: google_service_account_json,
+        hosted_domains,
+        admin_api_url: opt_url(c, "authproxy_google_admin_api_url"),
+    };
+    let azure = AzureOptions {
+        tenant: c.string("azure_tenant").trim().to_string(),
+        allowed_tenants: c.list("entra_id_allowed_tenants"),
+        graph_group_field: c.string("azure_graph_group_field").trim().to_string(),
+    };
+    if !matches!(azure.graph_group_field.as_str(), "" | "id" | "displayName") {
+        c.fail(
+            "azure_graph_group_field",
+            format!("{:?} is not id or displayName", azure.graph_group_field),
+        );
+    }
+    let gitlab = GitlabOptions {
+        groups: c.list("gitlab_groups"),
+        projects: c.list("gitlab_projects"),
+    };
+    let keycloak = KeycloakOptions {
+        groups: c.list("keycloak_groups"),
+    };
+    let allowed_roles = c.list("allowed_roles");
+    let resource = resource_option(c, &kind);
+    let bitbucket = bitbucket_options(c, &kind);
+    let login_gov = login_gov_options(c, &kind);
+    let adfs = adfs_options(c, &kind);
+    if !ok {
+        return None;
+    }
+    Some(ProviderConfig {
+        // Set by the caller: legacy `<kind>=<client_id>` or the alpha entry's id.
+        id: String::new(),
+        kind,
+        allowed_groups: Vec::new(),
+        display_name,
+        client_id: client_id.unwrap_or_default(),
+        client_secret: client_secret.unwrap_or_default(),
+        oidc_issuer_url,
+        login_url,
+        redeem_url,
+        profile_url,
+        oidc_jwks_url,
+        skip_oidc_discovery,
+        scope,
+        code_challenge_method,
+        oidc_email_claim,
+        oidc_groups_claim,
+        user_id_claim,
+        insecure_oidc_allow_unverified_email: c.boolean("insecure_oidc_allow_unverified_email"),
+        insecure_oidc_skip_issuer_verification: c.boolean("insecure_oidc_skip_issuer_verification"),
+        insecure_oidc_skip_nonce: c.boolean("insecure_oidc_skip_nonce"),
+        oidc_extra_audiences: c.list("oidc_extra_audiences"),
+        ssl_insecure_skip_verify: c.boolean("ssl_insecure_skip_verify"),
+        provider_ca_files,
+        prompt: c.opt_string("prompt"),
+        approval_prompt,
+        acr_values: c.opt_string("acr_values"),
+        token_auth_method,
+        validate_url,
+        allowed_roles,
+        github,
+        google,
+        azure,
+        gitlab,
+        keycloak,
+        resource,
+        bitbucket,
+        login_gov,
+        adfs,
+    })
+}
+
+/// An option that only one provider type reads: set for another type, it is an error
+/// rather than silently ignored.
+pub(crate) fn only_for(c: &mut Ctx, key: &str, kind: &str, for_kind: &str) -> bool {
+    let non_default = c.is_set(key)
+        && options::by_key(key).is_some_and(|spec| c.value(key) != default_value(spec));
+    if kind != for_kind && non_default {
+        c.fail(
+            key,
+            format!("applies to provider {for_kind:?} only, not {kind:?}"),
+        );
+        return false;
+    }
+    true
+}
+
+/// `resource` (adfs): the protected resource (a URL or URN) that prefixes the scope.
+pub(crate) fn resource_option(c: &mut Ctx, kind: &str) -> Option<String> {
+    if !only_for(c, "resource", kind, "adfs") {
+        return None;
+    }
+    let r = c.opt_string("resource")?;
+    if r.chars().any(|ch| ch.is_whitespace() || ch.is_control()) || !r.contains(':') {
+        c.fail(
+            "resource",
+            format!("{r:?} must be a URL or URN without spaces (the relying party identifier)"),
+        );
+        return None;
+    }
+    Some(r)
+}
+
+/// `bitbucket_team`, `bitbucket_repository`.
+pub(crate) fn bitbucket_options(c: &mut Ctx, kind: &str) -> BitbucketOptions {
+    let mut o = BitbucketOptions::default();
+    for key in ["bitbucket_team", "bitbucket_repository"] {
+        if !only_for(c, key, kind, "bitbucket") {
+            return o;
+        }
+    }
+    o.team = c.string("bitbucket_team").trim().to_string();
+    o.repository = c.string("bitbucket_repository").trim().to_string();
+    if !o.repository.is_empty() {
+        let well_formed = o
+            .repository
+            .split_once('/')
+            .is_some_and(|(ws, repo)| !ws.is_empty() && !repo.is_empty() && !repo.contains('/'));
+        if !well_formed {
+            c.fail(
+                "bitbucket_repository",
+                format!("{:?} is not workspace/repository", o.repository),
+            );
+        }
+    }
+    o
+}
+
+/// `jwt_key` / `jwt_key_file` (exactly one, required for login.gov) and `pubjwk_url`.
+pub(crate) fn login_gov_options(c: &mut Ctx, kind: &str) -> LoginGovOptions {
+    let mut o = LoginGovOptions::default();
+    for key in ["jwt_key", "jwt_key_file", "pubjwk_url"] {
+        if !only_for(c, key, kind, "login.gov") {
+            return o;
+        }
+    }
+    if kind != "login.gov" {
+        return o;
+    }
+    o.pubjwk_url = opt_url(c, "pubjwk_url");
+    match (c.opt_string("jwt_key"), c.opt_string("jwt_key_file")) {
+        (Some(_), Some(_)) => c.fail(
+            "jwt_key_file",
+            "cannot be set together with jwt_key; give the key one way",
+        ),
+        (Some(_), None) => o.jwt_key = Secret::new(c.string("jwt_key")),
+        (None, Some(path)) => match std::fs::read_to_string(&path) {
+            Ok(pem) => o.jwt_key = Secret::new(pem),
+            Err(e) => c.fail("jwt_key_file", format!("cannot read {path}: {e}")),
+        },
+        (None, None) => c.errors.push(ConfigError::new(
+            "jwt_key",
+            "option `jwt_key` or `jwt_key_file` is required for provider \"login.gov\": the PEM RSA private key whose public key is registered with login.gov (env OAUTH2_PROXY_JWT_KEY, flag --jwt-key)",
+        )),
+    }
+    o
+}
+
+/// `authproxy_adfs_skip_scope` (alpha `ADFSConfig.skipScope`).
+pub(crate) fn adfs_options(c: &mut Ctx, kind: &str) -> AdfsOptions {
+    if !only_for(c, "authproxy_adfs_skip_scope", kind, "adfs") {
+        return AdfsOptions::default();
+    }
+    AdfsOptions {
+        skip_scope: c.boolean("authproxy_adfs_skip_scope"),
+    }
+}
+
+/// The scope a provider asks for when `scope` is not set (oauth2-proxy's defaults; GitHub
+/// adds read:org so orgs and teams can become groups).
+pub(crate) fn default_scope(kind: &str) -> &'static str {
+    match kind {
+        "github" => "user:email read:org",
+        "gitlab" => "openid email",
+        "cidaas" => "openid email profile roles groups",
+        "bitbucket" => "email",
+        "digitalocean" => "read",
+        "facebook" => "public_profile email",
+        "keycloak" => "api",
+        "linkedin" => "r_emailaddress r_liteprofile",
+        "login.gov" => "email openid",
+        "nextcloud" => "",
+        "sourcehut" => "meta.sr.ht/PROFILE:RO",
+        _ => "openid email profile",
+    }
+}
+
+/// The sign-in button's name when `provider_display_name` is not set.
+pub(crate) fn default_display_name(kind: &str) -> &'static str {
+    match kind {
+        "github" => "GitHub",
+        "google" => "Google",
+        "entra-id" | "azure" => "Microsoft",
+        "gitlab" => "GitLab",
+        "keycloak-oidc" | "keycloak" => "Keycloak",
+        "adfs" => "ADFS",
+        "bitbucket" => "Bitbucket",
+        "cidaas" => "CIDAAS",
+        "digitalocean" => "DigitalOcean",
+        "facebook" => "Facebook",
+        "linkedin" => "LinkedIn",
+        "login.gov" => "login.gov",
+        "nextcloud" => "Nextcloud",
+        "sourcehut" => "SourceHut",
+        _ => "OpenID Connect",
+    }
+}
+
+pub(crate) fn code_challenge_method(c: &mut Ctx) -> CodeChallengeMethod {
+    // force_code_challenge_method is oauth2-proxy's deprecated spelling; the new one wins.
+    let key = if !c.is_set("code_challenge_method")
+        && c.opt_string("force_code_challenge_method").is_some()
+    {
+        "force_code_challenge_method"
+    } else {
+        "code_challenge_method"
+    };
+    match c.string(key).trim() {
+        // Empty is oauth2-proxy's "no PKCE" default; authproxy's default is S256.
+        "" | "S256" => CodeChallengeMethod::S256,
+        "plain" => CodeChallengeMethod::Plain,
+        "none" => CodeChallengeMethod::Disabled,
+        other => {
+            c.fail(key, format!("{other:?} is not one of S256, plain, none"));
+            CodeChallengeMethod::S256
+        }
+    }
+}
+
+pub(crate) fn client_secret(c: &mut Ctx) -> Option<Secret> {
+    if let Some(s) = c.opt_string("client_secret") {
+        return Some(Secret::new(s));
+    }
+    if let Some(path) = c.opt_string("client_secret_file") {
+        return match std::fs::read_to_string(&path) {
+            Ok(s) => {
+                // Secret files are usually written with a trailing newline that no IdP
+                // secret contains; dropping it avoids a confusing invalid_client.
+                let s = s.strip_suffix('\n').unwrap_or(&s);
+                let s = s.strip_suffix('\r').unwrap_or(s);
+                if s.is_empty() {
+                    c.fail("client_secret_file", format!("file {path} is empty"));
+                    None
+                } else {
+                    Some(Secret::new(s))
+                }
+            }
+            Err(e) => {
+                c.fail("client_secret_file", format!("cannot read {path}: {e}"));
+                None
+            }
+        };
+    }
+    c.errors.push(ConfigError::new(
+        "client_secret",
+        "option `client_secret` or `client_secret_file` is required (env OAUTH2_PROXY_CLIENT_SECRET, flag --client-secret)",
+    ));
+    None
+}
