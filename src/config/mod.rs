@@ -593,7 +593,7 @@ impl Config {
         let flags = [
             (!self.cookie.secure, "cookie_secure is false: session cookies are sent over plain HTTP"),
             (self.upstream_config.upstreams.iter().any(|u| u.insecure_skip_tls_verify), "ssl_upstream_insecure_skip_verify (insecureSkipTLSVerify) is on: HTTPS upstream certificates are not verified"),
-            (self.pages.show_debug_on_error, "show-debug-on-error is on: error pages show internal details"),
+            (self.pages.show_debug_on_error, "show_debug_on_error is on: error pages show internal details"),
         ];
         w.extend(
             flags

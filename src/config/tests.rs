@@ -638,7 +638,7 @@ fn spelling_cases() -> Vec<(
             |c| c.pages.custom_sign_in_logo.as_deref() == Some("-"),
         ),
         (
-            "show-debug-on-error",
+            "show_debug_on_error",
             "true",
             "true",
             vec!["--show-debug-on-error"],

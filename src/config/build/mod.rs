@@ -114,7 +114,7 @@ pub(super) fn build(
         banner: c.opt_string("banner"),
         footer: c.opt_string("footer"),
         skip_provider_button: c.boolean("skip_provider_button"),
-        show_debug_on_error: c.boolean("show-debug-on-error"),
+        show_debug_on_error: c.boolean("show_debug_on_error"),
         custom_sign_in_logo: c.opt_string("custom_sign_in_logo"),
     };
     let json = match c
