@@ -10,8 +10,12 @@ use crate::Body;
 
 use super::{header, query_param, safe_return};
 
-/// `/oauth2/sign_out`: clear every chunk, then go to a validated `rd` (else `/`).
-pub fn sign_out(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Response<Body> {
+/// `/oauth2/sign_out`: end the stored session (Redis store), clear every chunk, then go to a
+/// validated `rd` (else `/`).
+pub async fn sign_out(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Response<Body> {
+    if let Some(store) = &app.redis {
+        crate::auth::stored::end(app, store, req.headers(), ctx).await;
+    }
     let rd =
         query_param(req.uri(), "rd").or_else(|| header(req.headers(), "x-auth-request-redirect"));
     let rd = safe_return(app, rd.as_deref(), ctx);

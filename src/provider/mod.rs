@@ -51,6 +51,7 @@ pub use adfs::AdfsProvider;
 pub use bearer::{BearerError, BearerIdentity, JwtVerifier, TrustedIssuer};
 pub use bitbucket::BitbucketProvider;
 pub use cidaas::CidaasProvider;
+pub use claims::{unverified_subject, TokenSubject};
 pub use digitalocean::DigitalOceanProvider;
 pub use entra::EntraProvider;
 pub use error::{Blame, Endpoint, ProviderError, TokenCheck};

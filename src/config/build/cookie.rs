@@ -78,6 +78,7 @@ pub(crate) fn cookie(c: &mut Ctx) -> Option<CookieConfig> {
     Some(CookieConfig {
         name,
         secret: secret?,
+        previous_secrets: Vec::new(),
         domains,
         path,
         expire,

@@ -9,6 +9,7 @@ mod ctx;
 pub mod headers;
 mod provider;
 pub(super) mod server;
+mod session;
 pub(super) mod upstreams;
 
 use super::*;
@@ -169,6 +170,7 @@ pub(super) fn build(
         exclude_logging_paths,
     };
     let limits = super::limits::limits(&mut c);
+    let session_store = session::session_store(&mut c);
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
     }
@@ -211,6 +213,7 @@ pub(super) fn build(
         config_file,
         alpha_config_file: alpha.map(|a| a.file),
         limits,
+        session_store,
         load_warnings: c.warnings,
     })
 }
