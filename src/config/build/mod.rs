@@ -171,6 +171,7 @@ pub(super) fn build(
     };
     let limits = super::limits::limits(&mut c);
     let session_store = session::session_store(&mut c);
+    let logout = session::logout(&mut c, &session_store);
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
     }
@@ -214,6 +215,7 @@ pub(super) fn build(
         alpha_config_file: alpha.map(|a| a.file),
         limits,
         session_store,
+        logout,
         load_warnings: c.warnings,
     })
 }
