@@ -365,3 +365,46 @@ async fn backchannel_logout_without_a_session_store_answers_501() {
         .unwrap()
         .contains("session_store_type"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_cookie_secret_keeps_sessions_and_reseals_them() {
+    use support::COOKIE_SECRET;
+    const NEW_SECRET: &str = "bmV3LXNlY3JldC1mb3Itcm90YXRpb24tdGVzdHMhISE=";
+    let stack = Stack::start_with(IdpConfig::default(), |c| c).await;
+    let browser = Browser::new();
+    stack.sign_in(&browser, "/", &Login::new("hana")).await;
+    let old_cookie = browser.cookie_header(&stack.proxy.url("/")).expect("cookie");
+
+    // A replica already on the new secret, with the old one as previous: the old cookie works,
+    // and comes back sealed with the new secret.
+    let rotated = Proxy::start(
+        ProxyConfig::new(free_port(), stack.idp.issuer(), &stack.app.url())
+            .set("cookie-secret", NEW_SECRET)
+            .set("cookie-previous-secret", COOKIE_SECRET),
+    )
+    .await;
+    let resp = client()
+        .get(rotated.url("/private"))
+        .header("cookie", &old_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "a cookie sealed with the previous secret opens");
+    let resealed = support::set_cookies(&resp)
+        .into_iter()
+        .find(|c| c.name() == support::COOKIE_NAME && !c.value().is_empty())
+        .expect("the session is re-issued under the current secret");
+    let new_cookie = format!("{}={}", resealed.name(), resealed.value());
+    assert_eq!(status_with_cookie(&rotated, &new_cookie).await, 200);
+
+    // Once the previous secret is retired, only re-sealed cookies work.
+    let retired = Proxy::start(
+        ProxyConfig::new(free_port(), stack.idp.issuer(), &stack.app.url())
+            .set("cookie-secret", NEW_SECRET),
+    )
+    .await;
+    assert_eq!(status_with_cookie(&retired, &new_cookie).await, 200);
+    assert_eq!(status_with_cookie(&retired, &old_cookie).await, 401);
+    // The previous secret never seals: the old proxy cannot read the re-sealed cookie.
+    assert_eq!(status_with_cookie(&stack.proxy, &new_cookie).await, 401);
+}
