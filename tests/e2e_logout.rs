@@ -373,7 +373,9 @@ async fn a_rotated_cookie_secret_keeps_sessions_and_reseals_them() {
     let stack = Stack::start_with(IdpConfig::default(), |c| c).await;
     let browser = Browser::new();
     stack.sign_in(&browser, "/", &Login::new("hana")).await;
-    let old_cookie = browser.cookie_header(&stack.proxy.url("/")).expect("cookie");
+    let old_cookie = browser
+        .cookie_header(&stack.proxy.url("/"))
+        .expect("cookie");
 
     // A replica already on the new secret, with the old one as previous: the old cookie works,
     // and comes back sealed with the new secret.
@@ -389,7 +391,11 @@ async fn a_rotated_cookie_secret_keeps_sessions_and_reseals_them() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 200, "a cookie sealed with the previous secret opens");
+    assert_eq!(
+        resp.status(),
+        200,
+        "a cookie sealed with the previous secret opens"
+    );
     let resealed = support::set_cookies(&resp)
         .into_iter()
         .find(|c| c.name() == support::COOKIE_NAME && !c.value().is_empty())
