@@ -135,13 +135,14 @@ fn several_criteria_in_one_mapping_must_all_hold() {
     let p = yaml("rules: [{name: r, allow: {groups: [a], provider: github, claim: {name: x, in: [1, two]}}}]").unwrap();
     assert_eq!(
         p.rules[0].allow,
+        // The fields of one mapping come in name order (the order does not change the meaning).
         Some(Criterion::And(vec![
-            Criterion::Groups(vec!["a".into()]),
-            Criterion::Providers(vec!["github".into()]),
             Criterion::Claim(ClaimCriterion {
                 name: "x".into(),
                 test: ClaimTest::In(vec!["1".into(), "two".into()])
             }),
+            Criterion::Groups(vec!["a".into()]),
+            Criterion::Providers(vec!["github".into()]),
         ]))
     );
     assert_eq!(p.provider_ids(), ["github"]);
