@@ -632,6 +632,10 @@ async fn the_app_gets_an_assertion_the_documented_python_and_node_examples_verif
             .unwrap();
         assert_eq!(resp.status(), 200, "{via}");
         let echo: EchoReply = resp.json().await.unwrap();
+        let user = echo
+            .header("x-forwarded-user")
+            .unwrap_or_else(|| panic!("{via}: no X-Forwarded-User"))
+            .to_string();
         let token = echo
             .header(ASSERTION_HEADER)
             .unwrap_or_else(|| panic!("{via}: no assertion at the app: {:?}", echo.headers))
@@ -659,7 +663,11 @@ async fn the_app_gets_an_assertion_the_documented_python_and_node_examples_verif
             );
             assert_eq!(claims["iss"], issuer.as_str(), "{via} {lang}");
             assert_eq!(claims["aud"], audience.as_str(), "{via} {lang}");
-            assert_eq!(claims["sub"], "bob", "{via} {lang}");
+            assert_eq!(
+                claims["sub"],
+                user.as_str(),
+                "{via} {lang}: the session's user"
+            );
             let lifetime = claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap();
             assert_eq!(lifetime, 300, "{via} {lang}: five minutes");
             assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 16));

@@ -1,4 +1,4 @@
-//! `authproxy policy explain [PROXY OPTIONS] --user EMAIL [--groups a,b] [--provider ID]
+//! `authproxy policy explain [PROXY OPTIONS] --user EMAIL [--groups a,b] [--provider-id ID]
 //! [--auth-method session|bearer|htpasswd] [--claim NAME=VALUE] [--host HOST] METHOD PATH`
 //!
 //! Loads the configuration exactly as the proxy does (the same `--config`, `--alpha-config`,
@@ -15,7 +15,7 @@ use crate::session::SessionState;
 use super::{explain, Policy, Subject, Target};
 
 const USAGE: &str = "usage: authproxy policy explain [--config FILE] [--alpha-config FILE] [PROXY OPTIONS]\n\
-    \x20      --user EMAIL [--groups G1,G2] [--provider ID] [--auth-method session|bearer|htpasswd]\n\
+    \x20      --user EMAIL [--groups G1,G2] [--provider-id ID] [--auth-method session|bearer|htpasswd]\n\
     \x20      [--claim NAME=VALUE]... [--host HOST] METHOD PATH\n\
     Prints which policy rule decides the request and why. Exit status: 0 allowed, 1 denied, 2 error.";
 
@@ -76,7 +76,7 @@ fn parse(args: &[OsString]) -> Result<Request, String> {
             "--user"
                 | "--groups"
                 | "--group"
-                | "--provider"
+                | "--provider-id"
                 | "--auth-method"
                 | "--claim"
                 | "--host"
@@ -104,7 +104,7 @@ fn parse(args: &[OsString]) -> Result<Request, String> {
                     .filter(|g| !g.is_empty())
                     .map(str::to_owned),
             ),
-            "--provider" => r.provider = Some(value),
+            "--provider-id" => r.provider = Some(value),
             "--auth-method" => {
                 r.auth = Some(match value.to_ascii_lowercase().as_str() {
                     "session" | "browser" | "cookie" => AuthKind::Session,
