@@ -505,8 +505,11 @@ fn ensure_verifiers() {
         }
         let jose = assertion_dir().join("node_modules/jose/package.json");
         let want = "6.2.17";
-        let have = std::fs::read_to_string(&jose).unwrap_or_default();
-        if !have.contains(&format!("\"version\": \"{want}\"")) {
+        let have = std::fs::read(&jose)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["version"].as_str().map(str::to_owned));
+        if have.as_deref() != Some(want) {
             let ok = Command::new("npm")
                 .args(["ci", "--no-audit", "--no-fund"])
                 .current_dir(assertion_dir())
