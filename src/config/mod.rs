@@ -277,6 +277,15 @@ pub enum TokenAuthMethod {
     ClientSecretPost,
 }
 
+/// Logout at and from the identity provider.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogoutConfig {
+    /// `oidc_backchannel_logout`: the back-channel logout endpoint is on.
+    pub backchannel: bool,
+    /// `oidc_rp_initiated_logout`: sign-out continues at the provider's end_session_endpoint.
+    pub rp_initiated: bool,
+}
+
 /// Where sessions live (`session_store_type`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub enum SessionStoreConfig {
@@ -475,6 +484,8 @@ pub struct Config {
     /// The per-route policy (alpha `authproxyPolicy`, TOML `[authproxy_policy]`; authproxy
     /// extension). `None`: the global rules alone decide.
     pub policy: Option<policy::PolicyConfig>,
+    /// Logout beyond authproxy's own cookies (authproxy extensions).
+    pub logout: LogoutConfig,
 }
 
 /// What the command line asks for.

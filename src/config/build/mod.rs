@@ -192,6 +192,7 @@ pub(super) fn build(
     };
     let limits = super::limits::limits(&mut c);
     let session_store = session::session_store(&mut c);
+    let logout = session::logout(&mut c, &session_store);
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
     }
@@ -237,6 +238,7 @@ pub(super) fn build(
         session_store,
         identity_assertion,
         policy,
+        logout,
         load_warnings: c.warnings,
     })
 }
