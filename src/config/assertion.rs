@@ -220,3 +220,7 @@ fn read_key_file(c: &mut Ctx, option: &str, path: &str) -> Option<KeyFile> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "assertion_tests.rs"]
+mod tests;
