@@ -239,17 +239,15 @@ impl App {
         session: Option<&VerifiedSession>,
     ) -> Response<Body> {
         crate::auth::strip_client_credentials(self, req.headers_mut());
-        // The identity assertion is minted per app host (cached in the session), so it joins
-        // the session's ready headers here.
-        let with_assertion: Vec<(http::HeaderName, http::HeaderValue)>;
+        // The identity assertion is minted per app host (cached in the session): set here,
+        // after the client's copy was stripped, replacing any value (never joined with one).
         let extra_headers: &[(http::HeaderName, http::HeaderValue)] = match session {
-            Some(v) => match crate::auth::route::assertion_for_app(self, ctx, v) {
-                Some(h) => {
-                    with_assertion = v.injected.request.iter().cloned().chain([h]).collect();
-                    &with_assertion
+            Some(v) => {
+                if let Some((name, value)) = crate::auth::route::assertion_for_app(self, ctx, v) {
+                    req.headers_mut().insert(name, value);
                 }
-                None => &v.injected.request,
-            },
+                &v.injected.request
+            }
             None => &[],
         };
         let pctx = ProxyContext {
