@@ -317,6 +317,39 @@ async fn policy_decides_per_route_through_the_proxy_and_nginx_auth_request() {
         "no log line names the deciding rule"
     );
 
+    // Envoy's HTTP ext_authz check (`{prefix}/ext_authz/<original path>`, original method): the
+    // same rules; an allowed check carries the assertion for the app.
+    for (user, browser) in &browsers {
+        for (method, path) in [
+            ("GET", "/admin/audit"),
+            ("POST", "/api/items"),
+            ("GET", "/other"),
+        ] {
+            let (allowed, _) = expected(*user, method, path);
+            let resp = browser
+                .request(
+                    Method::from_bytes(method.as_bytes()).unwrap(),
+                    &stack.proxy.url(&format!("/oauth2/ext_authz{path}")),
+                )
+                .header("accept", "application/json")
+                .send()
+                .await
+                .unwrap();
+            let at = format!("ext_authz {user:?} {method} {path}");
+            if allowed {
+                assert_eq!(resp.status(), 200, "{at}");
+                let token = resp.headers().get(ASSERTION_HEADER);
+                assert!(
+                    token.is_some_and(|t| t.as_bytes().starts_with(b"eyJ")),
+                    "{at}: no assertion for the app"
+                );
+            } else {
+                assert_eq!(resp.status(), 403, "{at}");
+                assert_eq!(content_type(&resp), "application/json", "{at}");
+            }
+        }
+    }
+
     // A bearer JWT is another authentication method: denied on /reports by its own rule.
     let token = front::id_token(
         &stack.idp,
@@ -357,6 +390,8 @@ async fn policy_decides_per_route_through_the_proxy_and_nginx_auth_request() {
             .find(|l| l["endpoint"] == endpoint && l["email"] == email && l["path"] == path)
             .unwrap_or_else(|| panic!("no audit line for {endpoint} {email} {path}"))
     };
+    let l = find("ext_authz", "grace@example.com", "/admin/audit");
+    assert_eq!(l["rule"], "audit-owner-only");
     for endpoint in ["proxy", "auth_request"] {
         let l = find(endpoint, "grace@example.com", "/admin/audit");
         assert_eq!(l["rule"], "audit-owner-only");
