@@ -178,7 +178,9 @@ pub async fn run_cli(args: &[OsString]) -> ExitCode {
         ports.app
     );
     if generated_key {
-        println!("  Assertion keys  {proxy_url}/oauth2/jwks.json (key generated for this run only)");
+        println!(
+            "  Assertion keys  {proxy_url}/oauth2/jwks.json (key generated for this run only)"
+        );
     }
     println!("  Stop with Ctrl-C.");
     println!();
