@@ -22,12 +22,20 @@ const NAME: &str = "_oauth2_proxy";
 fn guid(i: usize) -> String {
     let h = authproxy::crypto::sha256(format!("group-{i}").as_bytes());
     let x: String = h.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &x[0..8], &x[8..12], &x[12..16], &x[16..20], &x[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[0..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..32]
+    )
 }
 
 fn jwt(claims: &serde_json::Value) -> String {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "kid": "nOo3ZDrODXEK1jKWhXslHR_KXEg"});
+    let header =
+        serde_json::json!({"typ": "JWT", "alg": "RS256", "kid": "nOo3ZDrODXEK1jKWhXslHR_KXEg"});
     format!(
         "{}.{}.{}",
         b64.encode(header.to_string()),

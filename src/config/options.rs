@@ -228,7 +228,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("authproxy_adfs_skip_scope", "authproxy-adfs-skip-scope", Bool, "false", Yes, S::OtherProviders, "authproxy extension (alpha ADFSConfig.skipScope): adfs: send no scope parameter (the ADFS application group decides the scopes)"),
     // Cookies
     o("cookie_name", "cookie-name", Str, "_oauth2_proxy", Yes, S::Cookie, "session cookie name (chunks get _0, _1, ...; the CSRF cookie gets _csrf)"),
-    o("cookie_secret", "cookie-secret", Str, "", Yes, S::Cookie, "16, 24 or 32 bytes, or their base64 (standard or URL-safe): openssl rand -base64 32"),
+    o("cookie_secret", "cookie-secret", Str, "", Yes, S::Cookie, "16, 24 or 32 bytes, or their base64 (standard or URL-safe): openssl rand -base64 32 | tr -- '+/' '-_'"),
     o("cookie_secret_file", "cookie-secret-file", Str, "", Yes, S::Cookie, "file holding the cookie secret (raw bytes, as oauth2-proxy: no trailing newline)"),
     o("cookie_previous_secrets", "cookie-previous-secret", List, "", Yes, S::Cookie, "authproxy extension: cookie secrets of earlier rotations, still accepted for reading (session, CSRF and state cookies, Redis tickets); everything written is sealed with cookie_secret"),
     o("cookie_previous_secret_files", "cookie-previous-secret-file", List, "", Yes, S::Cookie, "authproxy extension: files holding previous cookie secrets (raw bytes, like cookie_secret_file), e.g. a second key of a Kubernetes Secret"),
