@@ -14,10 +14,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod alpha;
+pub mod assertion;
 mod build;
 pub mod duration;
 mod limits;
 pub mod options;
+pub mod policy;
 pub mod redis;
 mod skip;
 mod sources;
@@ -476,6 +478,12 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `session_store_type` and the `redis_*` options.
     pub session_store: SessionStoreConfig,
+    /// The signed identity assertion (`identity_assertion_key_file` and co.; authproxy
+    /// extension). `None`: no key, nothing signed, no JWKS.
+    pub identity_assertion: Option<assertion::IdentityAssertionConfig>,
+    /// The per-route policy (alpha `authproxyPolicy`, TOML `[authproxy_policy]`; authproxy
+    /// extension). `None`: the global rules alone decide.
+    pub policy: Option<policy::PolicyConfig>,
     /// Logout beyond authproxy's own cookies (authproxy extensions).
     pub logout: LogoutConfig,
 }
@@ -563,6 +571,10 @@ pub fn load(args: &[OsString], env: &HashMap<String, String>) -> Result<Command,
         Some(path) => sources::read_file(path, &mut errors),
         None => sources::Layer::new(),
     };
+    // The `[authproxy_policy]` table of the TOML file (authproxy extension).
+    let toml_policy = config_file
+        .as_ref()
+        .and_then(|path| sources::policy_table(path, &mut errors));
     let mut layers = vec![file_layer, env_layer, flags];
     let mut warnings = Vec::new();
     let alpha = request.alpha_config.as_ref().map(|path| {
@@ -581,7 +593,20 @@ pub fn load(args: &[OsString], env: &HashMap<String, String>) -> Result<Command,
     });
     let mut ctx = build::Ctx::new(layers, errors);
     ctx.warnings.extend(warnings);
-    let config = build::build(ctx, config_file, alpha)?;
+    let policy = match (toml_policy, alpha.as_ref().and_then(|a| a.policy.clone())) {
+        (Some(t), Some(a)) => {
+            ctx.errors.push(ConfigError::new(
+                "authproxy_policy",
+                format!(
+                    "a policy is written twice: in {} and in {}; keep one",
+                    t.origin, a.origin
+                ),
+            ));
+            None
+        }
+        (t, a) => t.or(a),
+    };
+    let config = build::build(ctx, config_file, alpha, policy)?;
     Ok(if request.check {
         Command::Check(Box::new(config))
     } else {
