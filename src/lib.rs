@@ -25,6 +25,7 @@ pub mod logformat;
 pub mod machine;
 pub mod metrics;
 pub mod net;
+pub mod otel;
 pub mod pages;
 pub mod provider;
 pub mod redirect;

@@ -171,6 +171,10 @@ pub(super) fn build(
     };
     let limits = super::limits::limits(&mut c);
     let session_store = session::session_store(&mut c);
+    let tracing = super::TracingConfig {
+        enabled: c.boolean("otel_traces_enabled"),
+        record_user: c.boolean("otel_traces_record_user"),
+    };
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
     }
@@ -214,6 +218,7 @@ pub(super) fn build(
         alpha_config_file: alpha.map(|a| a.file),
         limits,
         session_store,
+        tracing,
         load_warnings: c.warnings,
     })
 }
