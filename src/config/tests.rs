@@ -1166,7 +1166,10 @@ fn session_store_type_redis_reads_every_redis_option() {
     assert_err(
         &["--session-store-type=memcached"],
         &base_env(),
-        &["session_store_type", "\"memcached\" is not a session store; use cookie or redis"],
+        &[
+            "session_store_type",
+            "\"memcached\" is not a session store; use cookie or redis",
+        ],
     );
     assert_err(
         &["--session-store-type=redis"],

@@ -119,7 +119,10 @@ impl ExportSettings {
         } else {
             "OTEL_EXPORTER_OTLP_PROTOCOL"
         };
-        let protocol = match var(env, protocol_var).map(str::to_ascii_lowercase).as_deref() {
+        let protocol = match var(env, protocol_var)
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("http/protobuf") => Protocol::HttpProtobuf,
             Some("http/json") => Protocol::HttpJson,
             Some("grpc") => Protocol::Grpc,
@@ -235,7 +238,9 @@ impl Exporter {
                 .await;
         match done {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "OpenTelemetry: the last spans were not all exported"),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "OpenTelemetry: the last spans were not all exported")
+            }
             Err(e) => tracing::warn!(error = %e, "OpenTelemetry: shutdown failed"),
         }
     }
@@ -252,7 +257,8 @@ pub(super) fn start(
         .with_resource(resource(env));
     let endpoint = endpoint(s.protocol, env);
     if s.export {
-        builder = builder.with_span_processor(BatchSpanProcessor::builder(exporter(s, env)?).build());
+        builder =
+            builder.with_span_processor(BatchSpanProcessor::builder(exporter(s, env)?).build());
     }
     let provider = builder.build();
     let tracer = provider.tracer_with_scope(
@@ -306,7 +312,8 @@ fn endpoint(protocol: Protocol, env: &HashMap<String, String>) -> String {
         Protocol::Grpc => base.unwrap_or("http://localhost:4317").to_owned(),
         _ => format!(
             "{}/v1/traces",
-            base.unwrap_or("http://localhost:4318").trim_end_matches('/')
+            base.unwrap_or("http://localhost:4318")
+                .trim_end_matches('/')
         ),
     }
 }
@@ -341,10 +348,8 @@ fn resource(env: &HashMap<String, String>) -> Resource {
         builder = builder.with_service_name("authproxy");
     }
     if !has("service.version") {
-        builder = builder.with_attribute(KeyValue::new(
-            "service.version",
-            env!("CARGO_PKG_VERSION"),
-        ));
+        builder =
+            builder.with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")));
     }
     builder.build()
 }

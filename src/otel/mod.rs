@@ -90,7 +90,9 @@ pub fn init(
         record_user: cfg.record_user,
     });
     if installed.is_err() {
-        tracing::warn!("OpenTelemetry traces were already set up in this process; keeping the first setup");
+        tracing::warn!(
+            "OpenTelemetry traces were already set up in this process; keeping the first setup"
+        );
     }
     Ok(Some(exporter))
 }
@@ -132,7 +134,10 @@ pub fn start_request(start: RequestStart<'_>) -> Option<RequestSpan> {
         KeyValue::new("http.request.method", start.method.as_str().to_owned()),
         KeyValue::new("url.path", start.path.to_owned()),
         KeyValue::new("network.peer.address", start.peer.to_string()),
-        KeyValue::new("network.protocol.version", names::protocol_version(start.version)),
+        KeyValue::new(
+            "network.protocol.version",
+            names::protocol_version(start.version),
+        ),
     ];
     if let Some(route) = start.route {
         attributes.push(KeyValue::new("http.route", route));
@@ -213,7 +218,8 @@ pub fn forward_auth_headers(headers: &mut HeaderMap) {
 fn inject(t: &Tracing, cx: &Context, headers: &mut HeaderMap) {
     headers.remove(&TRACEPARENT);
     headers.remove(&TRACESTATE);
-    t.propagator.inject_context(cx, &mut HeaderInjector(headers));
+    t.propagator
+        .inject_context(cx, &mut HeaderInjector(headers));
 }
 
 /// A client span (an IdP, Redis or upstream call), child of the current span. Dropping it
@@ -256,11 +262,15 @@ impl ClientSpan {
         }
     }
 
-    /// The HTTP status of the answer; 4xx and 5xx mark the span as failed (a client span's rule).
-    pub fn http_status(&self, status: u16) {
+    /// The HTTP status of the answer; `failed_from` and above mark the span as failed (400 for
+    /// the IdP, a client span's rule; 500 for the app, whose 4xx are answers, not failures).
+    pub fn http_status(&self, status: u16, failed_from: u16) {
         let span = self.cx.span();
-        span.set_attribute(KeyValue::new("http.response.status_code", i64::from(status)));
-        if status >= 400 {
+        span.set_attribute(KeyValue::new(
+            "http.response.status_code",
+            i64::from(status),
+        ));
+        if status >= failed_from {
             span.set_attribute(KeyValue::new("error.type", status.to_string()));
             span.set_status(Status::error(""));
         }
@@ -282,4 +292,26 @@ impl ClientSpan {
     pub fn end(self) {
         self.cx.span().end();
     }
+}
+
+/// The span of the upstream call for `req` (child of the request span), its `traceparent`
+/// written into `req`; `None` when traces are off (then `req` is left as it is).
+pub fn upstream_span<B>(req: &mut http::Request<B>) -> Option<ClientSpan> {
+    let span = client_span("upstream", || {
+        vec![
+            KeyValue::new("http.request.method", req.method().as_str().to_owned()),
+            KeyValue::new("url.path", req.uri().path().to_owned()),
+        ]
+    })?;
+    span.inject(req.headers_mut());
+    Some(span)
+}
+
+/// End the upstream span: the app's status (5xx marks it failed) or why there was none.
+pub fn upstream_done<E: std::fmt::Display>(span: ClientSpan, result: Result<u16, E>) {
+    match result {
+        Ok(status) => span.http_status(status, 500),
+        Err(e) => span.fail("upstream", e.to_string()),
+    }
+    span.end();
 }
