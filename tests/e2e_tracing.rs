@@ -94,7 +94,10 @@ fn assert_app_saw_upstream_span(spans: &[Span], request: &Span, echo: &EchoReply
             .expect("the app receives a traceparent"),
     );
     assert_eq!(trace, request.trace_id, "the app is in the request's trace");
-    assert_eq!(parent, upstream.span_id, "the app's parent is the upstream span");
+    assert_eq!(
+        parent, upstream.span_id,
+        "the app's parent is the upstream span"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,7 +125,10 @@ async fn behind_a_trusted_front_proxy_a_sign_in_is_one_trace_with_the_idp_calls_
     let resp = get_with(
         &browser,
         callback.as_str(),
-        &[("traceparent", &front(p_callback)), ("tracestate", "front=1")],
+        &[
+            ("traceparent", &front(p_callback)),
+            ("tracestate", "front=1"),
+        ],
     )
     .await;
     assert_eq!(resp.status(), 302, "the callback signs in");
@@ -164,7 +170,11 @@ async fn behind_a_trusted_front_proxy_a_sign_in_is_one_trace_with_the_idp_calls_
     );
     let app = server_span(&spans, "GET", Some(trace));
     assert_eq!(app.parent_span_id, p_app);
-    assert_eq!(app.attr("http.route"), None, "the app's routes are not guessed");
+    assert_eq!(
+        app.attr("http.route"),
+        None,
+        "the app's routes are not guessed"
+    );
     assert_eq!(app.attr("http.response.status_code"), Some("200"));
 
     // The code exchange is a child of the callback, and names its grant.
@@ -269,9 +279,15 @@ async fn a_client_that_is_no_trusted_proxy_cannot_choose_the_trace() {
     );
     // otel_traces_record_user: the signed-in user on the request span.
     assert_eq!(app.attr("enduser.id"), Some(login.email().as_str()));
+    assert_eq!(
+        cb.attr("enduser.id"),
+        Some(login.email().as_str()),
+        "the callback names who signed in"
+    );
+    let start = server_span(&spans, "GET /oauth2/start", None);
     assert!(
-        cb.attr("enduser.id").is_none(),
-        "the callback has no signed-in user yet"
+        start.attr("enduser.id").is_none(),
+        "nobody is signed in yet"
     );
 }
 

@@ -220,6 +220,10 @@ fn inject(t: &Tracing, cx: &Context, headers: &mut HeaderMap) {
     headers.remove(&TRACESTATE);
     t.propagator
         .inject_context(cx, &mut HeaderInjector(headers));
+    // The propagator writes `tracestate` even when empty; an empty header says nothing.
+    if headers.get(&TRACESTATE).is_some_and(|v| v.is_empty()) {
+        headers.remove(&TRACESTATE);
+    }
 }
 
 /// A client span (an IdP, Redis or upstream call), child of the current span. Dropping it

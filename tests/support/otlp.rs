@@ -131,7 +131,11 @@ fn answer(status: u16, content_type: &str, body: Vec<u8>) -> Response<Full<Bytes
 
 async fn handle(state: Arc<Mutex<Received>>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let fail = |msg: String| {
-        state.lock().expect("receiver state").errors.push(msg.clone());
+        state
+            .lock()
+            .expect("receiver state")
+            .errors
+            .push(msg.clone());
         answer(400, "text/plain", msg.into_bytes())
     };
     if req.method() != hyper::Method::POST || req.uri().path() != "/v1/traces" {
@@ -144,7 +148,9 @@ async fn handle(state: Arc<Mutex<Received>>, req: Request<Incoming>) -> Response
         .unwrap_or("")
         .to_owned();
     if ct != "application/x-protobuf" {
-        return fail(format!("content-type {ct:?}, expected application/x-protobuf"));
+        return fail(format!(
+            "content-type {ct:?}, expected application/x-protobuf"
+        ));
     }
     let body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
@@ -228,7 +234,12 @@ impl Receiver {
             if Instant::now() >= deadline {
                 let names: Vec<String> = spans
                     .iter()
-                    .map(|s| format!("{} {} <- {} {}", s.trace_id, s.span_id, s.parent_span_id, s.name))
+                    .map(|s| {
+                        format!(
+                            "{} {} <- {} {}",
+                            s.trace_id, s.span_id, s.parent_span_id, s.name
+                        )
+                    })
                     .collect();
                 panic!(
                     "the OTLP receiver did not get the expected spans within {timeout:?}; got:\n{}\nerrors: {:?}",
