@@ -369,3 +369,78 @@ async fn off_by_default_nothing_is_exported_and_traceparent_passes_through() {
         stack.proxy.log()
     );
 }
+
+/// The first fenced block of `lang` in docs/tracing.md that contains `needle`.
+fn doc_block(lang: &str, needle: &str) -> String {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/tracing.md"),
+    )
+    .expect("docs/tracing.md");
+    doc.split(&format!("```{lang}\n"))
+        .skip(1)
+        .map(|b| b[..b.find("```").expect("closed block")].to_owned())
+        .find(|b| b.contains(needle))
+        .unwrap_or_else(|| panic!("no {lang} block with {needle:?} in docs/tracing.md"))
+}
+
+/// `authproxy --config <file> --check` with exactly `env`: (exit code, stdout, stderr).
+fn check(config: &str, env: &[(String, String)]) -> (Option<i32>, String, String) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("tracing-docs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("authproxy-{}.cfg", std::process::id()));
+    std::fs::write(&file, config).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_authproxy"))
+        .args(["--config", file.to_str().unwrap(), "--check"])
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const BASE_CONFIG: &str = "provider = \"oidc\"\noidc_issuer_url = \"https://idp.example.com\"\n\
+    skip_oidc_discovery = true\nlogin_url = \"https://idp.example.com/auth\"\n\
+    redeem_url = \"https://idp.example.com/token\"\noidc_jwks_url = \"https://idp.example.com/jwks\"\n\
+    client_id = \"app\"\nclient_secret = \"s3cret\"\nemail_domains = [\"*\"]\n\
+    cookie_secret = \"0123456789abcdef0123456789abcdef\"\nupstreams = [\"http://127.0.0.1:8080/\"]\n";
+
+#[test]
+fn the_docs_configuration_and_error_examples_are_what_the_binary_does() {
+    let toml = doc_block("toml", "otel_traces_enabled");
+    let env: Vec<(String, String)> = doc_block("sh", "OTEL_EXPORTER_OTLP_ENDPOINT")
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    assert!(env.len() >= 4, "{env:?}");
+    let config = format!("{BASE_CONFIG}{toml}");
+    let (code, out, err) = check(&config, &env);
+    assert_eq!(
+        code,
+        Some(0),
+        "the documented settings are valid: {out}{err}"
+    );
+    assert!(out.contains("configuration OK"), "{out}");
+
+    // The error example: `$ VAR=value authproxy --config authproxy.cfg --check`, then stderr.
+    let example = doc_block("text", "invalid OpenTelemetry settings");
+    let mut lines = example.lines();
+    let command = lines.next().expect("the command line");
+    let assignment = command
+        .strip_prefix("$ ")
+        .and_then(|c| c.split_whitespace().next())
+        .expect("$ VAR=value ...");
+    let (k, v) = assignment.split_once('=').expect("VAR=value");
+    let want: String = lines.map(|l| format!("{l}\n")).collect();
+    let (code, _, err) = check(&config, &[(k.to_owned(), v.to_owned())]);
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(err, want, "docs/tracing.md shows what the binary prints");
+
+    // Without otel_traces_enabled the variables are not read at all.
+    let (code, _, err) = check(BASE_CONFIG, &[(k.to_owned(), v.to_owned())]);
+    assert_eq!(code, Some(0), "{err}");
+}

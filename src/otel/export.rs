@@ -2,7 +2,7 @@
 //! its variable: the SDK would silently fall back to a default), and the OTLP pipeline.
 //!
 //! The exporter crate reads the rest itself: `OTEL_EXPORTER_OTLP[_TRACES]_ENDPOINT`, `_HEADERS`,
-//! `_TIMEOUT`, `_COMPRESSION`, `_INSECURE`; the SDK reads `OTEL_SERVICE_NAME`,
+//! `_TIMEOUT`, `_INSECURE`; the SDK reads `OTEL_SERVICE_NAME`,
 //! `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_BSP_*` and `OTEL_SPAN_*_LIMIT`.
 
 use std::collections::HashMap;
@@ -133,6 +133,17 @@ impl ExportSettings {
                 Protocol::HttpProtobuf
             }
         };
+        // Compressed exports would need another compression library in the binary.
+        for name in [
+            "OTEL_EXPORTER_OTLP_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+        ] {
+            if let Some(v) = var(env, name).filter(|v| !v.eq_ignore_ascii_case("none")) {
+                errors.push(format!(
+                    "{name}: {v:?} is not supported; authproxy sends OTLP exports uncompressed (none)"
+                ));
+            }
+        }
         let sampler = match sampler(env) {
             Ok(s) => s,
             Err(e) => {

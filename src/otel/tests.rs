@@ -150,6 +150,7 @@ fn bad_values_are_errors_naming_each_variable() {
         ("OTEL_TRACES_SAMPLER", "traceidratio"),
         ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
         ("OTEL_PROPAGATORS", "tracecontext,b3"),
+        ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
     ]))
     .unwrap_err();
     for name in [
@@ -158,6 +159,7 @@ fn bad_values_are_errors_naming_each_variable() {
         "OTEL_EXPORTER_OTLP_PROTOCOL: \"http\"",
         "OTEL_TRACES_SAMPLER_ARG: \"1.5\"",
         "OTEL_PROPAGATORS: \"b3\"",
+        "OTEL_EXPORTER_OTLP_COMPRESSION: \"gzip\"",
     ] {
         assert!(e.contains(name), "{name} missing from {e}");
     }
