@@ -39,6 +39,8 @@ pub struct App {
     pub refresher: crate::session::refresh::Refresher,
     /// The Redis session store (`session_store_type = redis`); `None`: sessions in cookies.
     pub redis: Option<crate::session::redis::RedisStore>,
+    /// The cookie secret, then the previous ones ([`App::cookie_secrets`]).
+    secrets: Vec<crate::crypto::CookieSecret>,
     /// Verified sessions and machine credentials, process-wide.
     pub sessions: crate::session::cache::SessionCache,
     /// Bearer tokens and htpasswd users.
@@ -130,7 +132,10 @@ impl App {
             cfg.cookie.secret.clone(),
             &cfg.cookie.name,
             cfg.cookie.expire,
-        );
+        )
+        .with_previous_secrets(&cfg.cookie.previous_secrets);
+        let mut secrets = vec![cfg.cookie.secret.clone()];
+        secrets.extend(cfg.cookie.previous_secrets.iter().cloned());
         let whitelist = Whitelist::parse(&cfg.whitelist_domains)
             .map_err(|e| format!("whitelist_domains: {e}"))?;
         let mut authz =
@@ -194,6 +199,7 @@ impl App {
             }
         };
         Ok(App {
+            secrets,
             redis,
             skip: crate::skip::SkipRules::new(&cfg.skip),
             health,
@@ -218,6 +224,12 @@ impl App {
     /// The cookie secret (session, CSRF and state keys derive from it).
     pub fn cookies_secret(&self) -> &crate::crypto::CookieSecret {
         &self.cfg.cookie.secret
+    }
+
+    /// Every secret a value may be sealed with: the current one first, then the previous
+    /// ones (`cookie_previous_secrets`), accepted for reading only.
+    pub fn cookie_secrets(&self) -> &[crate::crypto::CookieSecret] {
+        &self.secrets
     }
 }
 

@@ -140,6 +140,9 @@ impl App {
                 "/start" => (flow::start(self, &req, ctx), None),
                 "/callback" => flow::callback(self, &req, ctx).await,
                 "/sign_out" => (flow::sign_out(self, &req, ctx).await, None),
+                "/backchannel-logout" if self.cfg.logout.backchannel => {
+                    (flow::backchannel_logout(self, req, ctx).await, None)
+                }
                 "/userinfo" => self.userinfo(&req, ctx).await,
                 "/auth" => crate::forward::auth_request(self, &req, ctx).await,
                 e if strip_prefix_segment(e, "/ext_authz").is_some() => {

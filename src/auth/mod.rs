@@ -93,6 +93,26 @@ async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> Looku
     }
 }
 
+/// The session a request carries, read without refreshing or caching it (sign-out needs its ID
+/// token and provider for RP-initiated logout). `None` when there is no valid session.
+pub async fn current_session(
+    app: &App,
+    headers: &HeaderMap,
+    ctx: &RequestCtx,
+) -> Option<(crate::session::SessionState, usize)> {
+    use crate::session::cookie::{cookie_headers, read_cookie};
+    let value = read_cookie(&app.cookies.name, cookie_headers(headers))?;
+    let session = match &app.redis {
+        Some(store) => store.load_cookie(&value, ctx.now).await.ok().flatten()?.1,
+        None => {
+            let parts = app.codec.verify(&value, ctx.now).ok()?;
+            app.codec.decode_verified(&parts).ok()?
+        }
+    };
+    let provider = session::session_provider(app, &session)?;
+    Some((session, provider))
+}
+
 /// The cookies that carry a new session (log-in): the session itself in (chunked) cookies, or
 /// with the Redis store a ticket cookie, the session written to Redis, and the session a
 /// previous ticket in this browser named deleted. Clears for chunks no longer needed follow.

@@ -34,7 +34,7 @@ pub async fn load(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> Lookup {
         Err(e) => return rejected(app, headers, ctx, &e.to_string()),
     };
     // The verified MAC tag keys the cache: a hit is this very signed value, decoded before.
-    let key = parts.tag;
+    let key = parts.parts.tag;
     if let Some(v) = app.sessions.get(&key, ctx.now) {
         let validates = app.providers[v.provider].validates_sessions();
         if !refresh_due(&v.session, ctx.now, refresh, validates) {
@@ -60,6 +60,11 @@ pub async fn load(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> Lookup {
     };
     let validates = app.providers[provider].validates_sessions();
     if !refresh_due(&session, ctx.now, refresh, validates) {
+        if parts.sealed_with_previous_secret() {
+            // Secret rotation: the browser gets the same session sealed with the current
+            // secret, so the previous one can be retired once cookie_expire has passed.
+            return reissue(app, headers, ctx, session, provider, &key);
+        }
         let verified = Arc::new(verified(app, session, provider));
         app.sessions.put(key, verified.clone());
         return Lookup::Valid {

@@ -275,6 +275,15 @@ pub enum TokenAuthMethod {
     ClientSecretPost,
 }
 
+/// Logout at and from the identity provider.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogoutConfig {
+    /// `oidc_backchannel_logout`: the back-channel logout endpoint is on.
+    pub backchannel: bool,
+    /// `oidc_rp_initiated_logout`: sign-out continues at the provider's end_session_endpoint.
+    pub rp_initiated: bool,
+}
+
 /// Where sessions live (`session_store_type`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub enum SessionStoreConfig {
@@ -467,6 +476,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `session_store_type` and the `redis_*` options.
     pub session_store: SessionStoreConfig,
+    /// Logout beyond authproxy's own cookies (authproxy extensions).
+    pub logout: LogoutConfig,
     /// `otel_traces_enabled`, `otel_traces_record_user` (authproxy extensions).
     pub tracing: TracingConfig,
 }

@@ -230,8 +230,10 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("authproxy_adfs_skip_scope", "authproxy-adfs-skip-scope", Bool, "false", Yes, S::OtherProviders, "authproxy extension (alpha ADFSConfig.skipScope): adfs: send no scope parameter (the ADFS application group decides the scopes)"),
     // Cookies
     o("cookie_name", "cookie-name", Str, "_oauth2_proxy", Yes, S::Cookie, "session cookie name (chunks get _0, _1, ...; the CSRF cookie gets _csrf)"),
-    o("cookie_secret", "cookie-secret", Str, "", Yes, S::Cookie, "16, 24 or 32 bytes, or their base64 (standard or URL-safe): openssl rand -base64 32"),
+    o("cookie_secret", "cookie-secret", Str, "", Yes, S::Cookie, "16, 24 or 32 bytes, or their base64 (standard or URL-safe): openssl rand -base64 32 | tr -- '+/' '-_'"),
     o("cookie_secret_file", "cookie-secret-file", Str, "", Yes, S::Cookie, "file holding the cookie secret (raw bytes, as oauth2-proxy: no trailing newline)"),
+    o("cookie_previous_secrets", "cookie-previous-secret", List, "", Yes, S::Cookie, "authproxy extension: cookie secrets of earlier rotations, still accepted for reading (session, CSRF and state cookies, Redis tickets); everything written is sealed with cookie_secret"),
+    o("cookie_previous_secret_files", "cookie-previous-secret-file", List, "", Yes, S::Cookie, "authproxy extension: files holding previous cookie secrets (raw bytes, like cookie_secret_file), e.g. a second key of a Kubernetes Secret"),
     o("cookie_domains", "cookie-domain", List, "", Yes, S::Cookie, "cookie domains; the longest one matching the request host is used"),
     o("cookie_path", "cookie-path", Str, "/", Yes, S::Cookie, "cookie path"),
     o("cookie_expire", "cookie-expire", Dur, "168h", Yes, S::Cookie, "session lifetime; 0 makes a browser-session cookie"),
@@ -257,6 +259,8 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("redis_ca_path", "redis-ca-path", Str, "", Yes, S::Sessions, "PEM CA certificates trusted for Redis TLS, on top of the system store (turns TLS on)"),
     o("redis_insecure_skip_tls_verify", "redis-insecure-skip-tls-verify", Bool, "false", Yes, S::Sessions, "do not verify the Redis server certificate (insecure; turns TLS on)"),
     o("redis_connection_idle_timeout", "redis-connection-idle-timeout", Int, "0", Yes, S::Sessions, "seconds after which idle Redis connections are checked (0: the client default)"),
+    o("oidc_backchannel_logout", "oidc-backchannel-logout", Bool, "false", Yes, S::Sessions, "authproxy extension: accept OpenID Connect Back-Channel Logout tokens at <proxy_prefix>/backchannel-logout and end the user's sessions on every replica (needs session_store_type = redis; docs/redis-sessions.md)"),
+    o("oidc_rp_initiated_logout", "oidc-rp-initiated-logout", Bool, "false", Yes, S::Sessions, "authproxy extension: sign_out also ends the session at the provider (OpenID Connect RP-Initiated Logout): the browser goes to its end_session_endpoint with id_token_hint, client_id and post_logout_redirect_uri = the validated rd, which must be registered there"),
     // Authorization
     o("email_domains", "email-domain", List, "", Yes, S::Authorization, "allowed email domains; * allows any (this or authenticated_emails_file is required)"),
     o("authenticated_emails_file", "authenticated-emails-file", Str, "", Yes, S::Authorization, "file of allowed emails, one per line (# comments allowed)"),

@@ -11,7 +11,7 @@ use crate::provider::{Identity as ProviderIdentity, IssuerCheck, PkceMethod, Pro
 use crate::response::{add_cookies, redirect};
 use crate::session::cookie::{clear_cookie, cookie_headers, read_cookie};
 use crate::session::csrf::CsrfToken;
-use crate::session::state::{bind_state, peek_state};
+use crate::session::state::{bind_state, peek_state_any};
 use crate::session::SessionState;
 use crate::Body;
 
@@ -28,8 +28,8 @@ pub async fn callback(
     let peeked = query_param(uri, "state")
         .ok_or(crate::session::state::StateError::Empty)
         .and_then(|st| {
-            peek_state(
-                app.cookies_secret(),
+            peek_state_any(
+                app.cookie_secrets(),
                 &st,
                 ctx.now,
                 app.cfg.cookie.csrf_expire,
@@ -84,8 +84,8 @@ pub async fn callback(
     };
     // 2. ...the CSRF cookie set by /start in this browser must be present and authentic...
     let csrf = match read_cookie(&csrf_name, cookie_headers(req.headers())) {
-        Some(v) => CsrfToken::decode(
-            app.cookies_secret(),
+        Some(v) => CsrfToken::decode_any(
+            app.cookie_secrets(),
             &csrf_name,
             &v,
             ctx.now,

@@ -1,5 +1,5 @@
 //! The login transaction and its endpoints: the sign-in page and `/start` ([`login`]),
-//! `/callback` ([`callback`]), `/sign_out` ([`sign_out`]) and the htpasswd form ([`form`]).
+//! `/callback` ([`callback`]), `/sign_out` ([`sign_out`]), `/backchannel-logout` ([`backchannel`]) and the htpasswd form ([`form`]).
 //! Loading and refreshing an existing session is the authentication chain's job
 //! ([`crate::auth`]).
 //!
@@ -14,12 +14,14 @@ use crate::app::{App, RequestCtx};
 use crate::redirect::validate_redirect;
 use crate::session::cookie::CookieOptions;
 
+pub mod backchannel;
 pub mod callback;
 pub mod form;
 pub mod login;
 mod params;
 pub mod sign_out;
 
+pub use backchannel::backchannel_logout;
 pub use callback::callback;
 pub use form::form_sign_in;
 pub use login::{sign_in_page, start, unauthenticated};
@@ -69,7 +71,7 @@ pub(crate) fn callback_elsewhere(app: &App, ctx: &RequestCtx) -> bool {
 // --- central callback: absolute return URLs (ops) ---
 /// The return URL to seal into the login state. With a central callback a relative target
 /// (`rd=/dashboard`, or the `/` fallback for a refused target) would be resolved against the
-/// AUTH host after the callback, stranding the user there (the seed's bug): make it absolute
+/// AUTH host after the callback, stranding the user there (the relative-return-URL bug): make it absolute
 /// on the host the login started from, and validate it again.
 pub(crate) fn return_url_for_state(app: &App, ctx: &RequestCtx, rd: String) -> String {
     if !rd.starts_with('/') || ctx.host.is_empty() || !callback_elsewhere(app, ctx) {

@@ -15,6 +15,7 @@ pub fn request_route(prefix: &str, endpoint: Option<&str>) -> Option<String> {
         "/sign_out",
         "/userinfo",
         "/auth",
+        "/backchannel-logout",
     ];
     Some(if FIXED.contains(&endpoint) {
         format!("{prefix}{endpoint}")

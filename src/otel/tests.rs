@@ -18,6 +18,10 @@ fn routes_of_the_proxy_endpoints_are_fixed_and_the_apps_are_not_guessed() {
         (Some("/sign_out"), Some("/oauth2/sign_out")),
         (Some("/userinfo"), Some("/oauth2/userinfo")),
         (Some("/auth"), Some("/oauth2/auth")),
+        (
+            Some("/backchannel-logout"),
+            Some("/oauth2/backchannel-logout"),
+        ),
         (Some("/ext_authz"), Some("/oauth2/ext_authz/*")),
         (
             Some("/ext_authz/some/app/path"),

@@ -171,6 +171,7 @@ pub(super) fn build(
     };
     let limits = super::limits::limits(&mut c);
     let session_store = session::session_store(&mut c);
+    let logout = session::logout(&mut c, &session_store);
     let tracing = super::TracingConfig {
         enabled: c.boolean("otel_traces_enabled"),
         record_user: c.boolean("otel_traces_record_user"),
@@ -218,6 +219,7 @@ pub(super) fn build(
         alpha_config_file: alpha.map(|a| a.file),
         limits,
         session_store,
+        logout,
         tracing,
         load_warnings: c.warnings,
     })

@@ -2,7 +2,7 @@
 
 use super::ctx::Ctx;
 use crate::config::redis::RedisOptions;
-use crate::config::SessionStoreConfig;
+use crate::config::{LogoutConfig, SessionStoreConfig};
 use crate::crypto::Secret;
 
 /// The session store. oauth2-proxy accepts any `session_store_type` at validation and refuses
@@ -51,5 +51,19 @@ pub(crate) fn session_store(c: &mut Ctx) -> SessionStoreConfig {
             );
             SessionStoreConfig::Cookie
         }
+    }
+}
+
+/// `oidc_backchannel_logout` and `oidc_rp_initiated_logout`. Back-channel logout ends sessions
+/// on the server side, which cookie sessions do not have: with them the option is accepted, the
+/// endpoint answers 501, and the startup log says why.
+pub(crate) fn logout(c: &mut Ctx, store: &SessionStoreConfig) -> LogoutConfig {
+    let backchannel = c.boolean("oidc_backchannel_logout");
+    if backchannel && matches!(store, SessionStoreConfig::Cookie) {
+        c.warn("oidc_backchannel_logout needs session_store_type = redis: cookie sessions live only in the browser, so a logout token cannot end them; <proxy_prefix>/backchannel-logout answers 501 until the Redis store is configured".to_owned());
+    }
+    LogoutConfig {
+        backchannel,
+        rp_initiated: c.boolean("oidc_rp_initiated_logout"),
     }
 }

@@ -18,6 +18,7 @@ pub mod client;
 pub mod index;
 pub mod lock;
 pub mod pubsub;
+pub mod replay;
 pub mod ticket;
 mod tls;
 mod trace;
