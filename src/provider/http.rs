@@ -146,6 +146,9 @@ fn idp_span(
     url: &str,
 ) -> Option<crate::otel::ClientSpan> {
     use crate::otel::KeyValue;
+    if !crate::otel::enabled() {
+        return None;
+    }
     let grant = match endpoint {
         Endpoint::Token => req
             .body()
