@@ -132,7 +132,7 @@ const fn o(
 /// Every option, in documentation order.
 pub static OPTIONS: &[OptionSpec] = &[
     // Server and endpoints
-    o("http_address", "http-address", Str, "127.0.0.1:4180", Yes, S::Server, "[http://]<addr>:<port> to listen on for HTTP clients"),
+    o("http_address", "http-address", Str, "127.0.0.1:4180", Yes, S::Server, "[http://]<addr>:<port> to listen on for HTTP clients, or unix://<path>[,mode=0660] for a Unix socket (removed on shutdown)"),
     o("grpc_ext_authz_address", "grpc-ext-authz-address", Str, "", Yes, S::Server, "authproxy extension: <ip>:<port> for Envoy's gRPC ext_authz Check service (plaintext HTTP/2); empty: off"),
     o("proxy_prefix", "proxy-prefix", Str, "/oauth2", Yes, S::Server, "URL path prefix of the proxy's own endpoints (sign_in, start, callback, ...)"),
     o("ping_path", "ping-path", Str, "/ping", Yes, S::Server, "liveness endpoint"),
@@ -150,7 +150,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("tls_key_file", "tls-key-file", Str, "", Yes, S::Server, "PEM private key (PKCS#8, PKCS#1 or SEC1) for the HTTPS listener"),
     o("tls_min_version", "tls-min-version", Str, "", Yes, S::Server, "minimal TLS version of the HTTPS listener: TLS1.2 (default) or TLS1.3"),
     o("tls_cipher_suites", "tls-cipher-suite", List, "", Yes, S::Server, "TLS cipher suites of the HTTPS listener (Go names, as oauth2-proxy takes them; suites rustls cannot offer are skipped with a warning)"),
-    o("metrics_address", "metrics-address", Str, "", Yes, S::Server, "[http://]<addr>:<port> of a separate listener serving Prometheus metrics at /metrics; empty: no metrics listener"),
+    o("metrics_address", "metrics-address", Str, "", Yes, S::Server, "[http://]<addr>:<port> (or unix://<path>[,mode=…]) of a separate listener serving Prometheus metrics at /metrics; empty: no metrics listener"),
     o("metrics_secure_address", "metrics-secure-address", Str, "", Yes, S::Server, "[https://]<addr>:<port> of an HTTPS listener for /metrics (needs metrics_tls_cert_file and metrics_tls_key_file)"),
     o("metrics_tls_cert_file", "metrics-tls-cert-file", Str, "", Yes, S::Server, "PEM certificate chain for the metrics HTTPS listener"),
     o("metrics_tls_key_file", "metrics-tls-key-file", Str, "", Yes, S::Server, "PEM private key for the metrics HTTPS listener"),
