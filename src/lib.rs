@@ -26,6 +26,7 @@ pub mod logformat;
 pub mod machine;
 pub mod metrics;
 pub mod net;
+pub mod otel;
 pub mod pages;
 pub mod policy;
 pub mod provider;
@@ -94,6 +95,15 @@ const METRICS_CONNECTIONS: usize = 64;
 /// Run the proxy until SIGTERM/SIGINT: bind, start provider discovery, serve, drain.
 pub async fn run(cfg: config::Config) -> std::process::ExitCode {
     let _log_guard = telemetry::init_with_queue(&cfg.logging, cfg.limits.log_queue_lines);
+    // OpenTelemetry traces (`otel_traces_enabled` + `OTEL_*`), before anything makes a span.
+    let traces = match otel::init(&cfg.tracing, &config::process_env()) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("authproxy: invalid OpenTelemetry settings:\n{e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let app = match app::App::build(cfg, true).await {
         Ok(app) => std::sync::Arc::new(app),
         Err(e) => {
@@ -233,6 +243,9 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
         Some(t) => t.await.unwrap_or_else(|e| Err(std::io::Error::other(e))),
         None => Ok(()),
     };
+    if let Some(traces) = traces {
+        traces.shutdown().await;
+    }
     match http_result.and(https_result) {
         Ok(()) => {
             tracing::info!("stopped");

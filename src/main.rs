@@ -35,6 +35,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(authproxy::config::Command::Check(cfg)) => {
+            if let Err(e) = authproxy::otel::check_env(&cfg.tracing, &env) {
+                eprintln!("authproxy: invalid OpenTelemetry settings:\n{e}");
+                return ExitCode::from(2);
+            }
             match runtime.block_on(authproxy::app::App::build(*cfg, false)) {
                 Ok(_) => {
                     println!("configuration OK");

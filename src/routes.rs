@@ -34,6 +34,24 @@ impl Handler for App {
         conn: ConnInfo,
         _conn_state: Arc<()>,
     ) -> Response<Body> {
+        // OpenTelemetry (off: one atomic load); health checks are not traced.
+        if crate::otel::enabled()
+            && self
+                .health
+                .classify(req.uri().path(), header_str(req.headers(), USER_AGENT))
+                .is_none()
+        {
+            if let Some(span) = self.request_span(&req, conn) {
+                return span.run(self.serve(req, conn)).await;
+            }
+        }
+        self.serve(req, conn).await
+    }
+}
+
+impl App {
+    /// Answer one request: route it, count it, log it.
+    async fn serve(&self, req: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
         let started = Instant::now();
         // Metrics (ops): lock-free atomics, see src/metrics.rs.
         let metrics = crate::metrics::global();
@@ -48,7 +66,10 @@ impl Handler for App {
             .unwrap_or("/")
             .to_owned();
         let user_agent = header_str(req.headers(), USER_AGENT).map(str::to_owned);
-        let (resp, user) = self.route(req, &ctx).await;
+        let (mut resp, user) = self.route(req, &ctx).await;
+        if crate::otel::enabled() {
+            self.finish_span(&ctx, &uri, &mut resp, user.as_deref());
+        }
         metrics.request_done(&method, resp.status().as_u16(), started.elapsed());
         self.log_request(
             &ctx,
@@ -261,9 +282,13 @@ impl App {
             extra_headers,
             preserved: self.headers.preserved(),
         };
+        let span = crate::otel::upstream_span(&mut req);
         let upstream_started = Instant::now();
         let result = self.upstreams.proxy(req, pctx).await;
         crate::metrics::global().upstream_call(upstream_started.elapsed());
+        if let Some(span) = span {
+            crate::otel::upstream_done(span, result.as_ref().map(|r| r.status().as_u16()));
+        }
         match result {
             Ok(mut resp) => {
                 // oauth2-proxy adds its response headers to proxied responses too; tokens and
@@ -408,6 +433,53 @@ impl App {
             peer: conn.peer.ip(),
             proxied: original.trusted,
             wants_json,
+        }
+    }
+
+    /// The request's OpenTelemetry span: a trusted front proxy's `traceparent` is continued.
+    fn request_span(
+        &self,
+        req: &Request<Incoming>,
+        conn: ConnInfo,
+    ) -> Option<crate::otel::RequestSpan> {
+        let path = req.uri().path();
+        crate::otel::start_request(crate::otel::RequestStart {
+            headers: req.headers(),
+            method: req.method(),
+            version: req.version(),
+            path,
+            route: crate::otel::request_route(
+                &self.cfg.proxy_prefix,
+                strip_prefix_segment(path, &self.cfg.proxy_prefix),
+            ),
+            peer: crate::forwarded::canonical(conn.peer.ip()),
+            trusted_peer: self
+                .forward
+                .trusts(crate::forwarded::canonical(conn.peer.ip())),
+        })
+    }
+
+    /// Record the outcome on the request span; forward-auth answers carry its `traceparent`.
+    fn finish_span(
+        &self,
+        ctx: &RequestCtx,
+        uri: &str,
+        resp: &mut Response<Body>,
+        user: Option<&str>,
+    ) {
+        crate::otel::finish_request(crate::otel::RequestDone {
+            status: resp.status().as_u16(),
+            request_id: &ctx.request_id,
+            client_ip: ctx.client_ip,
+            scheme: ctx.scheme,
+            host: &ctx.host,
+            user,
+        });
+        let path = uri.split_once('?').map_or(uri, |(p, _)| p);
+        if let Some(endpoint) = strip_prefix_segment(path, &self.cfg.proxy_prefix) {
+            if endpoint == "/auth" || strip_prefix_segment(endpoint, "/ext_authz").is_some() {
+                crate::otel::forward_auth_headers(resp.headers_mut());
+            }
         }
     }
 

@@ -486,6 +486,19 @@ pub struct Config {
     pub policy: Option<policy::PolicyConfig>,
     /// Logout beyond authproxy's own cookies (authproxy extensions).
     pub logout: LogoutConfig,
+    /// `otel_traces_enabled`, `otel_traces_record_user` (authproxy extensions).
+    pub tracing: TracingConfig,
+}
+
+/// OpenTelemetry traces (docs/tracing.md). The exporter itself is configured by the standard
+/// `OTEL_*` environment variables, read where traces are set up (`crate::otel`), not here.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TracingConfig {
+    /// `otel_traces_enabled`: create, propagate and export spans. Off: authproxy creates no
+    /// trace context and passes client `traceparent` headers through like any other header.
+    pub enabled: bool,
+    /// `otel_traces_record_user`: the user's email as `enduser.id` on request spans.
+    pub record_user: bool,
 }
 
 /// What the command line asks for.

@@ -59,6 +59,7 @@ pub enum Section {
     Logging,
     Sessions,
     OtherProviders,
+    Tracing,
 }
 
 impl Section {
@@ -75,6 +76,7 @@ impl Section {
             Section::Logging => "Logging",
             Section::Sessions => "Session storage",
             Section::OtherProviders => "Other providers",
+            Section::Tracing => "OpenTelemetry traces",
         }
     }
 }
@@ -329,6 +331,9 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("logging_max_age", "logging-max-age", Int, "7", Inert("only used with logging_filename, which is not supported yet"), S::Logging, "log file retention"),
     o("logging_max_backups", "logging-max-backups", Int, "0", Inert("only used with logging_filename, which is not supported yet"), S::Logging, "log file backups"),
     o("logging_compress", "logging-compress", Bool, "false", Inert("only used with logging_filename, which is not supported yet"), S::Logging, "log file compression"),
+    // OpenTelemetry traces (authproxy extensions; docs/tracing.md)
+    o("otel_traces_enabled", "otel-traces-enabled", Bool, "false", Yes, S::Tracing, "authproxy extension: OpenTelemetry traces: spans for each request and its identity-provider, Redis and upstream calls, exported over OTLP as the standard OTEL_* environment variables say; W3C traceparent believed only from trusted_proxy_ips with reverse_proxy, and sent to the app (docs/tracing.md)"),
+    o("otel_traces_record_user", "otel-traces-record-user", Bool, "false", Yes, S::Tracing, "authproxy extension: put the signed-in user's email on request spans (enduser.id); off: no span names a user"),
 ];
 
 /// Flags that are not options: (flag, help).

@@ -106,13 +106,22 @@ pub(crate) async fn send(
     req: reqwest::RequestBuilder,
 ) -> Result<Fetched, ProviderError> {
     let (client, req) = req.build_split();
-    let req = req.map_err(|e| ProviderError::Config {
+    let mut req = req.map_err(|e| ProviderError::Config {
         key: endpoint_key(endpoint),
         message: format!("cannot build the request: {}", error_chain(&e)),
     })?;
     let url = redact_url(req.url());
+    // OpenTelemetry (off: one atomic load, nothing built).
+    let span = idp_span(endpoint, &mut req, &url);
     let started = std::time::Instant::now();
     let result = read_response(endpoint, &url, client.execute(req).await).await;
+    if let Some(span) = span {
+        match &result {
+            Ok(f) => span.http_status(f.status.as_u16(), 400),
+            Err(e) => span.fail(span_error_kind(e), e.to_string()),
+        }
+        span.end();
+    }
     let metrics = crate::metrics::global();
     metrics.provider_call(metrics_endpoint(endpoint), started.elapsed());
     use crate::metrics::ProviderFailure;
@@ -127,6 +136,62 @@ pub(crate) async fn send(
         metrics.provider_error(metrics_endpoint(endpoint), kind);
     }
     result
+}
+
+/// The span of one IdP call (`idp discovery`, `idp jwks`, `idp token`, `idp refresh`,
+/// `idp userinfo`, `idp api`), its `traceparent` written into `req`; `None` when traces are off.
+fn idp_span(
+    endpoint: Endpoint,
+    req: &mut reqwest::Request,
+    url: &str,
+) -> Option<crate::otel::ClientSpan> {
+    use crate::otel::KeyValue;
+    if !crate::otel::enabled() {
+        return None;
+    }
+    let grant = match endpoint {
+        Endpoint::Token => req
+            .body()
+            .and_then(reqwest::Body::as_bytes)
+            .and_then(crate::otel::grant_type),
+        _ => None,
+    };
+    let name = match endpoint {
+        Endpoint::Discovery => "idp discovery",
+        Endpoint::Jwks => "idp jwks",
+        Endpoint::Token if grant == Some("refresh_token") => "idp refresh",
+        Endpoint::Token => "idp token",
+        Endpoint::Userinfo => "idp userinfo",
+        Endpoint::Api(_) => "idp api",
+    };
+    let span = crate::otel::client_span(name, || {
+        let mut attributes = vec![
+            KeyValue::new("http.request.method", req.method().as_str().to_owned()),
+            KeyValue::new("url.full", url.to_owned()),
+            KeyValue::new("authproxy.idp.endpoint", endpoint.to_string()),
+        ];
+        if let Some(host) = req.url().host_str() {
+            attributes.push(KeyValue::new("server.address", host.to_owned()));
+        }
+        if let Some(port) = req.url().port_or_known_default() {
+            attributes.push(KeyValue::new("server.port", i64::from(port)));
+        }
+        if let Some(grant) = grant {
+            attributes.push(KeyValue::new("authproxy.oauth.grant_type", grant));
+        }
+        attributes
+    })?;
+    span.inject(req.headers_mut());
+    Some(span)
+}
+
+/// The `error.type` of a failed IdP call.
+fn span_error_kind(e: &ProviderError) -> &'static str {
+    match e {
+        ProviderError::Timeout { .. } => "timeout",
+        ProviderError::Network { .. } => "network",
+        _ => "invalid_response",
+    }
 }
 
 /// The metrics label of an IdP endpoint.

@@ -193,6 +193,10 @@ pub(super) fn build(
     let limits = super::limits::limits(&mut c);
     let session_store = session::session_store(&mut c);
     let logout = session::logout(&mut c, &session_store);
+    let tracing = super::TracingConfig {
+        enabled: c.boolean("otel_traces_enabled"),
+        record_user: c.boolean("otel_traces_record_user"),
+    };
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
     }
@@ -239,6 +243,7 @@ pub(super) fn build(
         identity_assertion,
         policy,
         logout,
+        tracing,
         load_warnings: c.warnings,
     })
 }

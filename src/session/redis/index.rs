@@ -17,6 +17,7 @@
 use fred::interfaces::{KeysInterface as _, SetsInterface as _};
 
 use super::client::map_error;
+use super::trace::traced;
 use super::{RedisStore, StoreError, Ticket};
 
 /// Who a session belongs to, as the ID token says. Empty or `None` fields are not indexed.
@@ -99,16 +100,19 @@ impl RedisStore {
     }
 
     async fn clear_index(&self, key: &str) -> Result<usize, StoreError> {
-        let ids: Vec<String> = self.conn.client()?.smembers(key).await.map_err(map_error)?;
-        let mut deleted = 0;
-        // One key per command: in a Redis Cluster the ticket keys live in different slots.
-        for id in &ids {
-            if self.delete(id).await? {
-                deleted += 1;
+        traced("redis clear index", "SMEMBERS DEL PUBLISH", async move {
+            let ids: Vec<String> = self.conn.client()?.smembers(key).await.map_err(map_error)?;
+            let mut deleted = 0;
+            // One key per command: in a Redis Cluster the ticket keys live in different slots.
+            for id in &ids {
+                if self.delete(id).await? {
+                    deleted += 1;
+                }
+                self.publish(id).await?;
             }
-            self.publish(id).await?;
-        }
-        let _: i64 = self.conn.client()?.del(key).await.map_err(map_error)?;
-        Ok(deleted)
+            let _: i64 = self.conn.client()?.del(key).await.map_err(map_error)?;
+            Ok(deleted)
+        })
+        .await
     }
 }

@@ -10,6 +10,7 @@ use fred::interfaces::{KeysInterface as _, LuaInterface as _};
 use fred::types::{Expiration, SetOptions};
 
 use super::client::{map_error, Connection};
+use super::trace::traced;
 use super::{RedisStore, StoreError, Ticket};
 
 /// Deletes the key only when it still holds our token (redislock's release.lua, one key).
@@ -44,25 +45,28 @@ impl RedisStore {
         ticket: &Ticket,
         ttl: Duration,
     ) -> Result<Option<LockGuard>, StoreError> {
-        let key = ticket.lock_key();
-        let token = crate::crypto::b64url_nopad(&crate::crypto::random_bytes::<16>());
-        let set: Option<String> = self
-            .conn
-            .client()?
-            .set(
-                &key,
-                token.as_str(),
-                Some(Expiration::PX(ttl_ms(ttl))),
-                Some(SetOptions::NX),
-                false,
-            )
-            .await
-            .map_err(map_error)?;
-        Ok(set.map(|_| LockGuard {
-            key,
-            token,
-            conn: self.conn.clone(),
-        }))
+        traced("redis lock", "SET NX", async move {
+            let key = ticket.lock_key();
+            let token = crate::crypto::b64url_nopad(&crate::crypto::random_bytes::<16>());
+            let set: Option<String> = self
+                .conn
+                .client()?
+                .set(
+                    &key,
+                    token.as_str(),
+                    Some(Expiration::PX(ttl_ms(ttl))),
+                    Some(SetOptions::NX),
+                    false,
+                )
+                .await
+                .map_err(map_error)?;
+            Ok(set.map(|_| LockGuard {
+                key,
+                token,
+                conn: self.conn.clone(),
+            }))
+        })
+        .await
     }
 
     /// Whether anyone holds the refresh lock of `ticket` (v7's `Peek`: `EXISTS`).
@@ -80,13 +84,16 @@ impl RedisStore {
 impl LockGuard {
     /// Release the lock. `false` when it was no longer ours (it expired).
     pub async fn release(self) -> Result<bool, StoreError> {
-        let n: i64 = self
-            .conn
-            .client()?
-            .eval(RELEASE, vec![self.key.as_str()], vec![self.token.as_str()])
-            .await
-            .map_err(map_error)?;
-        Ok(n == 1)
+        traced("redis unlock", "EVAL", async move {
+            let n: i64 = self
+                .conn
+                .client()?
+                .eval(RELEASE, vec![self.key.as_str()], vec![self.token.as_str()])
+                .await
+                .map_err(map_error)?;
+            Ok(n == 1)
+        })
+        .await
     }
 
     /// Extend the lock to `ttl` from now. `false` when it was no longer ours.

@@ -21,6 +21,7 @@ pub mod pubsub;
 pub mod replay;
 pub mod ticket;
 mod tls;
+mod trace;
 
 #[cfg(test)]
 mod tests;
@@ -36,6 +37,7 @@ pub use self::index::Owner;
 pub use self::lock::LockGuard;
 pub use self::pubsub::{Invalidation, Invalidations};
 pub use self::ticket::{Ticket, TicketCodec, TicketError};
+use self::trace::traced;
 use super::{SessionError, SessionState};
 /// The `redis_*` options (they live with the configuration).
 pub use crate::config::redis as options;
@@ -158,52 +160,58 @@ impl RedisStore {
         session: &SessionState,
         owner: &Owner<'_>,
     ) -> Result<Saved, StoreError> {
-        let created = session.created_at.unwrap_or_else(SystemTime::now);
-        let updating = ticket.is_some();
-        let ticket = ticket
-            .cloned()
-            .unwrap_or_else(|| Ticket::new(self.codec.cookie_name()));
-        let value = ticket
-            .seal_session(session, created)
-            .map_err(StoreError::Encode)?;
-        let c = self.conn.client()?;
-        let set: Option<String> = c
-            .set(
-                ticket.id(),
-                Bytes::from(value),
-                expiration(self.codec.expire()),
-                updating.then_some(SetOptions::XX),
-                false,
-            )
-            .await
-            .map_err(map_error)?;
-        if set.is_none() {
-            return Err(StoreError::NotFound);
-        }
-        self.index_add(&ticket, owner).await?;
-        if updating {
-            self.publish(ticket.id()).await?;
-        }
-        let cookie_value = self.codec.cookie_value(&ticket, created);
-        Ok(Saved {
-            ticket,
-            cookie_value,
-            created_at: created,
+        traced("redis save", "SET SADD EXPIRE PUBLISH", async move {
+            let created = session.created_at.unwrap_or_else(SystemTime::now);
+            let updating = ticket.is_some();
+            let ticket = ticket
+                .cloned()
+                .unwrap_or_else(|| Ticket::new(self.codec.cookie_name()));
+            let value = ticket
+                .seal_session(session, created)
+                .map_err(StoreError::Encode)?;
+            let c = self.conn.client()?;
+            let set: Option<String> = c
+                .set(
+                    ticket.id(),
+                    Bytes::from(value),
+                    expiration(self.codec.expire()),
+                    updating.then_some(SetOptions::XX),
+                    false,
+                )
+                .await
+                .map_err(map_error)?;
+            if set.is_none() {
+                return Err(StoreError::NotFound);
+            }
+            self.index_add(&ticket, owner).await?;
+            if updating {
+                self.publish(ticket.id()).await?;
+            }
+            let cookie_value = self.codec.cookie_value(&ticket, created);
+            Ok(Saved {
+                ticket,
+                cookie_value,
+                created_at: created,
+            })
         })
+        .await
     }
 
     /// The session under `ticket`: `None` when the key does not exist (expired, cleared, or
     /// never written). A value that does not decrypt or decode is `Corrupt`.
     pub async fn load(&self, ticket: &Ticket) -> Result<Option<SessionState>, StoreError> {
-        let c = self.conn.client()?;
-        let value: Option<Bytes> = c.get(ticket.id()).await.map_err(map_error)?;
-        match value {
-            None => Ok(None),
-            Some(v) => ticket
-                .open_session(&v)
-                .map(Some)
-                .map_err(StoreError::Corrupt),
-        }
+        traced("redis load", "GET", async move {
+            let c = self.conn.client()?;
+            let value: Option<Bytes> = c.get(ticket.id()).await.map_err(map_error)?;
+            match value {
+                None => Ok(None),
+                Some(v) => ticket
+                    .open_session(&v)
+                    .map(Some)
+                    .map_err(StoreError::Corrupt),
+            }
+        })
+        .await
     }
 
     /// Verify a ticket cookie value, then [`RedisStore::load`].
@@ -219,9 +227,12 @@ impl RedisStore {
     /// Delete the session (`DEL <ticket id>`, as v7) and tell every replica to drop it from its
     /// cache. `true` when a session was deleted.
     pub async fn clear(&self, ticket: &Ticket) -> Result<bool, StoreError> {
-        let deleted = self.delete(ticket.id()).await?;
-        self.publish(ticket.id()).await?;
-        Ok(deleted)
+        traced("redis clear", "DEL PUBLISH", async move {
+            let deleted = self.delete(ticket.id()).await?;
+            self.publish(ticket.id()).await?;
+            Ok(deleted)
+        })
+        .await
     }
 
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {

@@ -12,6 +12,7 @@ use fred::interfaces::KeysInterface as _;
 use fred::types::{Expiration, SetOptions};
 
 use super::client::map_error;
+use super::trace::traced;
 use super::{RedisStore, StoreError};
 
 /// The key that remembers one token.
@@ -38,21 +39,24 @@ impl RedisStore {
         jti: &str,
         window: Duration,
     ) -> Result<bool, StoreError> {
-        let key = jti_key(self.codec.cookie_name(), issuer, jti);
-        let secs = i64::try_from(window.as_secs().max(1)).unwrap_or(i64::MAX);
-        let set: Option<String> = self
-            .conn
-            .client()?
-            .set(
-                &key,
-                "1",
-                Some(Expiration::EX(secs)),
-                Some(SetOptions::NX),
-                false,
-            )
-            .await
-            .map_err(map_error)?;
-        Ok(set.is_some())
+        traced("redis remember jti", "SET NX", async move {
+            let key = jti_key(self.codec.cookie_name(), issuer, jti);
+            let secs = i64::try_from(window.as_secs().max(1)).unwrap_or(i64::MAX);
+            let set: Option<String> = self
+                .conn
+                .client()?
+                .set(
+                    &key,
+                    "1",
+                    Some(Expiration::EX(secs)),
+                    Some(SetOptions::NX),
+                    false,
+                )
+                .await
+                .map_err(map_error)?;
+            Ok(set.is_some())
+        })
+        .await
     }
 }
 
