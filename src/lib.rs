@@ -96,6 +96,9 @@ const METRICS_CONNECTIONS: usize = 64;
 /// Run the proxy until SIGTERM/SIGINT: bind, start provider discovery, serve, drain.
 pub async fn run(cfg: config::Config) -> std::process::ExitCode {
     let _log_guard = telemetry::init_with_queue(&cfg.logging, cfg.limits.log_queue_lines);
+    for w in cfg.warnings() {
+        tracing::warn!("{w}");
+    }
     let app = match app::App::build(cfg, true).await {
         Ok(app) => std::sync::Arc::new(app),
         Err(e) => {

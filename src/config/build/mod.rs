@@ -14,6 +14,7 @@ pub(super) mod upstreams;
 use super::*;
 use access::{authz, forwarding_and_skip, machine, validate_whitelist_domain};
 use cookie::cookie;
+pub(super) use ctx::go_parse_int;
 pub(super) use ctx::Ctx;
 use headers::legacy_headers;
 use provider::{alpha_providers, provider};
