@@ -789,27 +789,60 @@ fn flag_lists_replace_env_lists_and_repeated_flags_accumulate() {
 }
 
 #[test]
-fn list_separators_are_commas_with_blanks_trimmed() {
+fn lists_split_on_every_comma_untrimmed_as_v7_splits_them() {
+    // Environment: strings.Split on ",": nothing trimmed, empty items kept.
     let mut env = base_env();
-    env.insert(
-        "OAUTH2_PROXY_COOKIE_DOMAINS".into(),
-        " .a.com , .b.com,,".into(),
+    env.insert("OAUTH2_PROXY_ALLOWED_GROUPS".into(), "a, b,,c".into());
+    let c = run(&[], &env);
+    assert_eq!(c.authz.allowed_groups, ["a", " b", "", "c"]);
+    assert!(
+        c.warnings()
+            .iter()
+            .any(|w| w.contains("OAUTH2_PROXY_ALLOWED_GROUPS")
+                && w.contains("\" b\", \"\"")
+                && w.contains("kept exactly as written")),
+        "{:?}",
+        c.warnings()
     );
-    assert_eq!(run(&[], &env).cookie.domains, [".a.com", ".b.com"]);
     // A TOML string for a list key is split the same way (viper's decode hook).
     let dir = tmpdir();
-    let cfg = write(&dir, "c.cfg", b"whitelist_domains = \".a.com,.b.com\"\n");
+    let cfg = write(
+        &dir,
+        "c.cfg",
+        b"whitelist_domains = \".a.com,.b.com\"\nallowed_groups = 5\n",
+    );
     let c = run(&["--config", cfg.to_str().unwrap()], &base_env());
     assert_eq!(c.whitelist_domains, [".a.com", ".b.com"]);
+    assert_eq!(c.authz.allowed_groups, ["5"]);
+    // Flags: each occurrence one CSV record; quotes protect commas.
+    let c = run(
+        &["--allowed-group=\"a,b\",c", "--allowed-group", "d e"],
+        &base_env(),
+    );
+    assert_eq!(c.authz.allowed_groups, ["a,b", "c", "d e"]);
+    assert_err(
+        &["--allowed-group=a\"b"],
+        &base_env(),
+        &["option `allowed_groups` (from flag --allowed-group): invalid argument \"a\\\"b\": parse error on line 1, column 2: bare \" in non-quoted-field"],
+    );
 }
 
 #[test]
-fn config_file_can_come_from_oauth2_proxy_config_env() {
+fn oauth2_proxy_config_env_is_ignored_with_a_warning_as_in_v7() {
     let dir = tmpdir();
     let cfg = write(&dir, "c.cfg", b"cookie_name = \"via_env_config\"\n");
     let mut env = base_env();
     env.insert("OAUTH2_PROXY_CONFIG".into(), cfg.to_str().unwrap().into());
-    assert_eq!(run(&[], &env).cookie.name, "via_env_config");
+    let c = run(&[], &env);
+    assert_eq!(c.cookie.name, "_oauth2_proxy");
+    assert!(c.config_file.is_none());
+    assert!(
+        c.warnings()
+            .iter()
+            .any(|w| w.contains("OAUTH2_PROXY_CONFIG is ignored") && w.contains("--config")),
+        "{:?}",
+        c.warnings()
+    );
 }
 
 #[test]
@@ -1051,18 +1084,18 @@ fn each_invalid_value_names_its_key_and_origin() {
 #[test]
 fn errors_in_the_file_name_the_file() {
     let dir = tmpdir();
-    let cfg = write(&dir, "bad.cfg", b"cookie_samesite = \"loose\"\ncookie_expire = 3600\ncookie_domain = \".a.com\"\nemail_domains = 3.5\n");
+    let cfg = write(&dir, "bad.cfg", b"cookie_samesite = \"loose\"\ncookie_expire = \"3600\"\ncookie_domain = \".a.com\"\nemail_domains = [[\"a\"]]\n");
     let mut env = base_env();
     env.remove("OAUTH2_PROXY_EMAIL_DOMAINS");
     let e = errors(&["--config", cfg.to_str().unwrap()], &env);
     let f = cfg.display().to_string();
     for want in [
         format!("option `cookie_samesite` (from {f}): \"loose\" must be one of"),
-        format!("option `cookie_expire` (from {f}): 3600 has no unit"),
+        format!("option `cookie_expire` (from {f}): missing unit in duration \"3600\""),
         format!(
             "unknown option `cookie_domain` in config file {f}; did you mean `cookie_domains`?"
         ),
-        format!("option `email_domains` (from {f}): expected a list of strings, found a float"),
+        format!("option `email_domains` (from {f}): expected a list of strings: 'email_domains[0]' expected type 'string', got unconvertible type '[]interface {{}}'"),
     ] {
         assert!(e.contains(&want), "missing {want:?} in:\n{e}");
     }
@@ -1087,23 +1120,161 @@ fn invalid_toml_and_missing_file_are_errors() {
 }
 
 #[test]
-fn unknown_flags_and_env_vars_are_errors_with_suggestions() {
-    let mut env = base_env();
-    env.insert("OAUTH2_PROXY_COOKIE_DOMAIN".into(), ".a.com".into());
-    env.insert("OAUTH2_PROXY_NONSENSE_THING".into(), "x".into());
-    let e = errors(&["--cookie-domains=.a.com", "--frobnicate", "stray"], &env);
+fn unknown_flags_are_errors_and_unknown_env_vars_warnings_with_suggestions() {
+    let e = errors(&["--cookie-domains=.a.com", "--frobnicate"], &base_env());
     for want in [
-        "unknown environment variable OAUTH2_PROXY_COOKIE_DOMAIN; did you mean OAUTH2_PROXY_COOKIE_DOMAINS?",
-        "unknown environment variable OAUTH2_PROXY_NONSENSE_THING",
         "unknown flag --cookie-domains; did you mean --cookie-domain?",
         "unknown flag --frobnicate",
-        "unexpected argument `stray`",
     ] {
         assert!(e.contains(want), "missing {want:?} in:\n{e}");
     }
-    let e = errors(&["--cookie-secure", "false"], &base_env());
-    let want = "unexpected argument `false` after --cookie-secure; boolean flags take their value after '=': --cookie-secure=false";
-    assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    // v7 ignores variables that name no option: a typo must not take a site down.
+    let mut env = base_env();
+    env.insert("OAUTH2_PROXY_EMAIL_DOMAIN".into(), "example.com".into());
+    env.insert(
+        "OAUTH2_PROXY_UPSTREAM".into(),
+        "http://127.0.0.1:8080".into(),
+    );
+    env.insert("OAUTH2_PROXY_NONSENSE_THING".into(), "x".into());
+    // Kubernetes service links of a Service named oauth2-proxy: silent.
+    env.insert("OAUTH2_PROXY_SERVICE_HOST".into(), "10.0.0.1".into());
+    env.insert(
+        "OAUTH2_PROXY_PORT_4180_TCP".into(),
+        "tcp://10.0.0.1:4180".into(),
+    );
+    let c = run(&["stray"], &env);
+    assert_eq!(c.authz.email_domains, ["*"]);
+    assert!(c.upstream_config.upstreams.is_empty());
+    let w = c.warnings();
+    for want in [
+        "environment variable OAUTH2_PROXY_EMAIL_DOMAIN is not an option and is ignored (oauth2-proxy ignores it too); did you mean OAUTH2_PROXY_EMAIL_DOMAINS?",
+        "environment variable OAUTH2_PROXY_UPSTREAM is not an option and is ignored (oauth2-proxy ignores it too); did you mean OAUTH2_PROXY_UPSTREAMS?",
+        "environment variable OAUTH2_PROXY_NONSENSE_THING is not an option and is ignored",
+        "argument `stray` is ignored, as oauth2-proxy ignores positional arguments",
+    ] {
+        assert_eq!(w.iter().filter(|l| l.contains(want)).count(), 1, "{want:?} once in {w:?}");
+    }
+    assert!(
+        !w.iter()
+            .any(|l| l.contains("SERVICE_HOST") || l.contains("PORT_4180")),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn boolean_flags_never_take_the_next_argument_as_pflag() {
+    // `--cookie-secure false` is cookie_secure=true plus an ignored positional argument.
+    let c = run(
+        &["--cookie-secure", "false", "--cookie-httponly=false"],
+        &base_env(),
+    );
+    assert!(c.cookie.secure && !c.cookie.httponly);
+    assert!(
+        c.warnings()
+            .iter()
+            .any(|w| w.contains("`--cookie-secure false`")
+                && w.contains("--cookie-secure is ON")
+                && w.contains("write --cookie-secure=false")),
+        "{:?}",
+        c.warnings()
+    );
+    // For a flag whose `true` weakens security, that reading is refused.
+    assert_err(
+        &["--ssl-insecure-skip-verify", "false"],
+        &base_env(),
+        &[
+            "option `ssl_insecure_skip_verify`",
+            "`--ssl-insecure-skip-verify false`",
+            "write --ssl-insecure-skip-verify=false",
+        ],
+    );
+    // Non-boolean flags take the next argument whatever it looks like.
+    assert_eq!(run(&["--cookie-name", "-x"], &base_env()).cookie.name, "-x");
+    // Single-dash flags are refused as pflag refuses them; `-h` is help.
+    assert_err(
+        &["-cookie-name=x"],
+        &base_env(),
+        &[
+            "flag -cookie-name=x: single-dash flags are not accepted",
+            "unknown shorthand flag: 'c' in -cookie-name=x",
+            "write --cookie-name=x",
+        ],
+    );
+    // `--` ends the flags; what follows is ignored.
+    let c = run(&["--", "--cookie-name=ignored"], &base_env());
+    assert_eq!(c.cookie.name, "_oauth2_proxy");
+    assert!(c
+        .warnings()
+        .iter()
+        .any(|w| w.contains("after `--` are ignored")));
+}
+
+#[test]
+fn toml_values_are_weakly_typed_as_v7_decodes_them() {
+    let dir = tmpdir();
+    let cfg = write(
+        &dir,
+        "c.cfg",
+        b"Cookie_Secure = \"false\"\ncookie_httponly = 0\ncookie_name = 12345\nflush_interval = 3000000000\ncookie_csrf_expire = \"1h\"\nupstreams = \"http://127.0.0.1:1/a/,http://127.0.0.1:2/b/\"\nskip_provider_button = 2\n",
+    );
+    let c = run(&["--config", cfg.to_str().unwrap()], &base_env());
+    assert!(!c.cookie.secure && !c.cookie.httponly && c.pages.skip_provider_button);
+    assert_eq!(c.cookie.name, "12345");
+    assert_eq!(c.upstream_config.upstreams.len(), 2);
+    // An integer duration is nanoseconds, as in v7: accepted, with a warning.
+    assert_eq!(
+        c.upstream_config.upstreams[0].flush_interval,
+        Duration::from_secs(3)
+    );
+    assert!(
+        c.warnings()
+            .iter()
+            .any(|w| w.contains("flush_interval") && w.contains("3000000000 nanoseconds")),
+        "{:?}",
+        c.warnings()
+    );
+    // What v7 refuses: "yes" for a boolean, a unitless duration string, a date, an array for a string.
+    let cfg = write(
+        &dir,
+        "bad.cfg",
+        b"cookie_secure = \"yes\"\ncookie_expire = \"3600\"\ncookie_name = 1979-05-27\ncookie_path = [\"a\"]\n",
+    );
+    let f = cfg.display().to_string();
+    assert_err(
+        &["--config", cfg.to_str().unwrap()],
+        &base_env(),
+        &[
+            &format!("option `cookie_secure` (from {f}): \"yes\" is not a boolean"),
+            &format!("option `cookie_expire` (from {f})"),
+            "'cookie_name' expected type 'string', got unconvertible type 'toml.LocalDate'",
+            "'cookie_path' expected type 'string', got unconvertible type '[]interface {}'",
+        ],
+    );
+    // Integers in Go's base-0 syntax (strconv.ParseInt(s, 0, 64)).
+    for (s, want) in [
+        ("5", Some(5)),
+        ("-5", Some(-5)),
+        ("+5", Some(5)),
+        ("0x10", Some(16)),
+        ("0X1f", Some(31)),
+        ("010", Some(8)),
+        ("0o17", Some(15)),
+        ("0b101", Some(5)),
+        ("1_000", Some(1000)),
+        ("0x_1f", Some(31)),
+        ("0", Some(0)),
+        ("08", None),
+        ("5.0", None),
+        ("abc", None),
+        ("", None),
+        (" 5", None),
+        ("1__0", None),
+        ("_1", None),
+        ("1_", None),
+        ("9223372036854775808", None),
+    ] {
+        assert_eq!(super::build::go_parse_int(s), want, "{s:?}");
+    }
 }
 
 #[test]
@@ -1134,11 +1305,6 @@ fn unsupported_oauth2_proxy_options_fail_only_when_not_default() {
         &["--alpha-config=x.yaml"],
         &base_env(),
         &["cannot read alpha config file x.yaml"],
-    );
-    assert_err(
-        &["--convert-config-to-alpha"],
-        &base_env(),
-        &["--convert-config-to-alpha"],
     );
 }
 

@@ -263,7 +263,7 @@ fn positional(
                 errors.push(ConfigError::new(
                     key,
                     format!(
-                        "`{flag} {arg}`: a boolean flag takes its value only after '=', so oauth2-proxy would turn {flag} ON and ignore `{arg}`; authproxy refuses this rather than weaken security: write {flag}=false (or drop it)"
+                        "option `{key}` (from flag {flag}): `{flag} {arg}`: a boolean flag takes its value only after '=', so oauth2-proxy would turn {flag} ON and ignore `{arg}`; authproxy refuses this rather than weaken security: write {flag}=false (or drop it)"
                     ),
                 ));
             } else {
