@@ -406,6 +406,9 @@ pub struct Config {
     pub gcp_healthchecks: bool,
     /// `redirect_url`: absolute callback URL; `None` = derived from the request host + `{prefix}/callback`.
     pub redirect_url: Option<url::Url>,
+    /// `redirect_url` given as a path other than `{prefix}/callback` (v7 accepts it): the
+    /// callback URL is the request's scheme and host with this path.
+    pub redirect_path: Option<String>,
     /// `relative_redirect_url`.
     pub relative_redirect_url: bool,
     /// `upstreamConfig` (or the legacy `upstreams` list and its per-upstream options).

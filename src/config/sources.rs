@@ -293,7 +293,7 @@ pub fn read_env(env: &HashMap<String, String>, warnings: &mut Vec<String>) -> La
 
 mod flags;
 
-pub use flags::{go_parse_bool, read_flags};
+pub use flags::{go_parse_bool, read_csv, read_flags};
 
 /// Split a list value given as one string (an environment variable, or a TOML string for a
 /// list option) as v7's decoder does: on every comma, nothing trimmed, empty items kept

@@ -64,7 +64,7 @@ fn go_underscore_ok(s: &str) -> bool {
     if b.len() >= 2 && b[0] == b'0' && matches!(b[1].to_ascii_lowercase(), b'b' | b'o' | b'x') {
         i = 2;
         saw = b'0';
-        hex = b[1].to_ascii_lowercase() == b'x';
+        hex = b[1].eq_ignore_ascii_case(&b'x');
     }
     while i < b.len() {
         let c = b[i];
@@ -252,6 +252,13 @@ impl Ctx {
     /// Record a warning (shown at startup and by --check).
     pub(crate) fn warn(&mut self, msg: impl Into<String>) {
         self.warnings.push(msg.into());
+    }
+
+    /// Record a warning about `key`'s value (the sentence is prefixed with the option and its
+    /// origin, as errors are).
+    pub(crate) fn warn_about(&mut self, key: &str, msg: impl std::fmt::Display) {
+        let line = format!("{}: {msg}", subject(key, &self.origin(key)));
+        self.warnings.push(line);
     }
 
     /// Record an error about `key`'s value.

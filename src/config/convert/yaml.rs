@@ -297,8 +297,7 @@ fn analyze(s: &str) -> Style {
     let blankz =
         |i: usize| i >= b.len() || b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r';
     let mut preceded_by_ws = true;
-    for i in 0..b.len() {
-        let c = b[i];
+    for (i, &c) in b.iter().enumerate() {
         let followed_by_ws = blankz(i + 1);
         if i == 0 {
             match c {

@@ -284,6 +284,12 @@ fn positional(
 /// Hand-written because exact compatibility with Go's parser is the point (the `csv` crate
 /// trims and quotes differently).
 pub fn read_csv_record(value: &str) -> Result<Vec<String>, String> {
+    read_csv(value, false)
+}
+
+/// [`read_csv_record`] with Go's `TrimLeadingSpace` option (leading white space of every field
+/// is skipped, also before a quoted field).
+pub fn read_csv(value: &str, trim_leading_space: bool) -> Result<Vec<String>, String> {
     if value.is_empty() {
         return Ok(Vec::new());
     }
@@ -296,6 +302,11 @@ pub fn read_csv_record(value: &str) -> Result<Vec<String>, String> {
     let mut line_no = 1usize;
     let mut line_start = 0usize;
     loop {
+        if trim_leading_space {
+            while pos < bytes.len() && matches!(bytes[pos], b' ' | b'\t' | b'\x0b' | b'\x0c') {
+                pos += 1;
+            }
+        }
         if pos < bytes.len() && bytes[pos] == b'"' {
             // Quoted field.
             let mut field = Vec::new();
