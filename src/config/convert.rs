@@ -48,6 +48,15 @@ pub(super) fn convert(mut c: Ctx) -> Result<(String, Vec<String>), ConfigErrors>
     if !response.is_empty() {
         root.put("injectResponseHeaders", headers(&response));
     }
+    if request.is_empty() && response.is_empty() {
+        // v7 omits both; authproxy reads a file without either section with the legacy
+        // header options, so the "no headers at all" of this configuration is spelled out.
+        root.put_commented(
+            "injectRequestHeaders",
+            Node::Seq(Vec::new()),
+            "authproxy extension: no identity headers (without this line the legacy header options apply)",
+        );
+    }
     root.put("metricsServer", metrics_server(&c));
     root.put("providers", Node::Seq(vec![Item::new(provider(&c))]));
     root.put("server", main_server(&c));
@@ -474,5 +483,7 @@ fn login_url_parameters(c: &Ctx) -> Node {
     Node::Seq(out)
 }
 
+#[cfg(test)]
+mod roundtrip;
 #[cfg(test)]
 mod tests;

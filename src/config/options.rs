@@ -230,6 +230,8 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("cookie_name", "cookie-name", Str, "_oauth2_proxy", Yes, S::Cookie, "session cookie name (chunks get _0, _1, ...; the CSRF cookie gets _csrf)"),
     o("cookie_secret", "cookie-secret", Str, "", Yes, S::Cookie, "16, 24 or 32 bytes, or their base64 (standard or URL-safe): openssl rand -base64 32"),
     o("cookie_secret_file", "cookie-secret-file", Str, "", Yes, S::Cookie, "file holding the cookie secret (raw bytes, as oauth2-proxy: no trailing newline)"),
+    o("cookie_previous_secrets", "cookie-previous-secret", List, "", Yes, S::Cookie, "authproxy extension: cookie secrets of earlier rotations, still accepted for reading (session, CSRF and state cookies, Redis tickets); everything written is sealed with cookie_secret"),
+    o("cookie_previous_secret_files", "cookie-previous-secret-file", List, "", Yes, S::Cookie, "authproxy extension: files holding previous cookie secrets (raw bytes, like cookie_secret_file), e.g. a second key of a Kubernetes Secret"),
     o("cookie_domains", "cookie-domain", List, "", Yes, S::Cookie, "cookie domains; the longest one matching the request host is used"),
     o("cookie_path", "cookie-path", Str, "/", Yes, S::Cookie, "cookie path"),
     o("cookie_expire", "cookie-expire", Dur, "168h", Yes, S::Cookie, "session lifetime; 0 makes a browser-session cookie"),
@@ -241,20 +243,22 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("cookie_csrf_expire", "cookie-csrf-expire", Dur, "15m", Yes, S::Cookie, "lifetime of the CSRF (login transaction) cookie"),
     o("cookie_csrf_per_request_limit", "cookie-csrf-per-request-limit", Int, "0", No, S::Cookie, "limit of per-request CSRF cookies"),
     // Session storage
-    o("session_store_type", "session-store-type", Str, "cookie", No, S::Sessions, "session store (only cookie is supported)"),
+    o("session_store_type", "session-store-type", Str, "cookie", Yes, S::Sessions, "where sessions live: cookie (encrypted in the browser) or redis (in Redis, the browser holds a ticket; shared with oauth2-proxy replicas)"),
     o("session_cookie_minimal", "session-cookie-minimal", Bool, "false", No, S::Sessions, "strip tokens from the cookie"),
-    o("redis_connection_url", "redis-connection-url", Str, "", No, S::Sessions, "Redis URL"),
-    o("redis_username", "redis-username", Str, "", No, S::Sessions, "Redis username"),
-    o("redis_password", "redis-password", Str, "", No, S::Sessions, "Redis password"),
-    o("redis_use_sentinel", "redis-use-sentinel", Bool, "false", No, S::Sessions, "Redis sentinel"),
-    o("redis_sentinel_password", "redis-sentinel-password", Str, "", No, S::Sessions, "Redis sentinel password"),
-    o("redis_sentinel_master_name", "redis-sentinel-master-name", Str, "", No, S::Sessions, "Redis sentinel master"),
-    o("redis_sentinel_connection_urls", "redis-sentinel-connection-urls", List, "", No, S::Sessions, "Redis sentinel URLs"),
-    o("redis_use_cluster", "redis-use-cluster", Bool, "false", No, S::Sessions, "Redis cluster"),
-    o("redis_cluster_connection_urls", "redis-cluster-connection-urls", List, "", No, S::Sessions, "Redis cluster URLs"),
-    o("redis_ca_path", "redis-ca-path", Str, "", No, S::Sessions, "Redis CA"),
-    o("redis_insecure_skip_tls_verify", "redis-insecure-skip-tls-verify", Bool, "false", No, S::Sessions, "Redis TLS verification"),
-    o("redis_connection_idle_timeout", "redis-connection-idle-timeout", Int, "0", No, S::Sessions, "Redis idle timeout"),
+    o("redis_connection_url", "redis-connection-url", Str, "", Yes, S::Sessions, "redis://[user[:password]@]host[:port][/db][?options] (rediss:// for TLS, unix:///path); go-redis URL options as oauth2-proxy reads them"),
+    o("redis_username", "redis-username", Str, "", Yes, S::Sessions, "Redis ACL user name (replaces the one in the URL)"),
+    o("redis_password", "redis-password", Str, "", Yes, S::Sessions, "Redis password (replaces the one in the URL)"),
+    o("redis_use_sentinel", "redis-use-sentinel", Bool, "false", Yes, S::Sessions, "connect through Redis Sentinel (redis_sentinel_master_name, redis_sentinel_connection_urls)"),
+    o("redis_sentinel_password", "redis-sentinel-password", Str, "", Yes, S::Sessions, "password of the Sentinels themselves"),
+    o("redis_sentinel_master_name", "redis-sentinel-master-name", Str, "", Yes, S::Sessions, "the Sentinel master group name"),
+    o("redis_sentinel_connection_urls", "redis-sentinel-connection-urls", List, "", Yes, S::Sessions, "Sentinel URLs (redis://host:port; credentials and rediss:// of the last one apply to the master)"),
+    o("redis_use_cluster", "redis-use-cluster", Bool, "false", Yes, S::Sessions, "connect to a Redis Cluster (redis_cluster_connection_urls)"),
+    o("redis_cluster_connection_urls", "redis-cluster-connection-urls", List, "", Yes, S::Sessions, "Redis Cluster node URLs"),
+    o("redis_ca_path", "redis-ca-path", Str, "", Yes, S::Sessions, "PEM CA certificates trusted for Redis TLS, on top of the system store (turns TLS on)"),
+    o("redis_insecure_skip_tls_verify", "redis-insecure-skip-tls-verify", Bool, "false", Yes, S::Sessions, "do not verify the Redis server certificate (insecure; turns TLS on)"),
+    o("redis_connection_idle_timeout", "redis-connection-idle-timeout", Int, "0", Yes, S::Sessions, "seconds after which idle Redis connections are checked (0: the client default)"),
+    o("oidc_backchannel_logout", "oidc-backchannel-logout", Bool, "false", Yes, S::Sessions, "authproxy extension: accept OpenID Connect Back-Channel Logout tokens at <proxy_prefix>/backchannel-logout and end the user's sessions on every replica (needs session_store_type = redis; docs/redis-sessions.md)"),
+    o("oidc_rp_initiated_logout", "oidc-rp-initiated-logout", Bool, "false", Yes, S::Sessions, "authproxy extension: sign_out also ends the session at the provider (OpenID Connect RP-Initiated Logout): the browser goes to its end_session_endpoint with id_token_hint, client_id and post_logout_redirect_uri = the validated rd, which must be registered there"),
     // Authorization
     o("email_domains", "email-domain", List, "", Yes, S::Authorization, "allowed email domains; * allows any (this or authenticated_emails_file is required)"),
     o("authenticated_emails_file", "authenticated-emails-file", Str, "", Yes, S::Authorization, "file of allowed emails, one per line (# comments allowed)"),
@@ -506,17 +510,20 @@ pub fn reference_markdown() -> String {
          environment variables and command-line flags. Precedence: flags > environment > `--config FILE` > defaults.\n\n\
          * **Lists**: repeat the flag (`--email-domain a.com --email-domain b.com`), use a TOML array\n  \
          (`email_domains = [\"a.com\", \"b.com\"]`), or separate values with commas (`OAUTH2_PROXY_EMAIL_DOMAINS=a.com,b.com`).\n\
-         * **Booleans**: `--flag`, `--flag=true|false`; in the environment `true`/`false`/`1`/`0`.\n\
+         * **Booleans**: `--flag`, `--flag=true|false` (`--flag false` is `--flag` followed by an ignored argument, as\n  \
+         in oauth2-proxy); in the environment and the file Go's spellings `true`/`false`/`1`/`0`/`t`/`f`/`TRUE`/`FALSE`.\n\
          * **Durations**: Go syntax: `168h`, `1h30m`, `1.5h`, `15m`, `30s`, `500ms`, `0`. A bare number other than 0 is an error.\n\
          * An empty environment variable counts as unset (as in oauth2-proxy). Kubernetes service-link variables\n  \
          (`OAUTH2_PROXY_SERVICE_HOST`, `OAUTH2_PROXY_PORT...`) are ignored.\n\
-         * Unknown keys, flags and `OAUTH2_PROXY_*` variables are errors. oauth2-proxy options that authproxy does not\n  \
-         support yet are errors when set to anything but their default, so a config that spells out defaults still runs.\n\
+         * Unknown file keys and flags are errors; an unknown `OAUTH2_PROXY_*` variable is ignored with a warning\n  \
+         suggesting the right name. oauth2-proxy options that authproxy does not support yet are errors when set to\n  \
+         anything but their default, so a config that spells out defaults still runs.\n\
          * Every error is reported at once, each naming the option and where it came from.\n\n\
          Differences from oauth2-proxy's defaults: `code_challenge_method` defaults to `S256` (PKCE on; `none` disables it),\n\
          `insecure_oidc_skip_nonce` defaults to `false`. `cookie_secret` also accepts standard base64 (`+`, `/`), so\n\
          `openssl rand -base64 32` works.\n\n\
-         General flags: `--config FILE` (or `OAUTH2_PROXY_CONFIG`), `--check` (validate and exit), `--help`, `--version`.\n",
+         General flags: `--config FILE` (or `OAUTH2_PROXY_CONFIG`), `--check` or `--config-test` (validate and exit),\n\
+         `--convert-config-to-alpha` (print the alpha YAML equivalent of the legacy configuration), `--help`, `--version`.\n",
     );
     let mut section = None;
     for o in OPTIONS.iter().filter(|o| o.support == Support::Yes) {
@@ -575,8 +582,8 @@ pub fn reference_markdown() -> String {
         );
     }
     out.push_str(
-        "\nAlso not supported: `--convert-config-to-alpha` (`--alpha-config` is supported, see docs/alpha-config.md),\n\
-         `http_address` forms `unix://` and `fd:`, `upstreams` of the form `unix://`.\n",
+        "\nAlso not supported: `http_address` / `metrics_address` of the form `fd:` (systemd socket activation).\n",
     );
+    out.push_str(include_str!("differences.md"));
     out
 }

@@ -91,7 +91,7 @@ pub(crate) fn convert_args(args: &[&str], env: &HashMap<String, String>) -> (Str
 }
 
 /// The output without authproxy's additions: each sequence item after an
-/// `# authproxy extension` comment line.
+/// `# authproxy extension` comment line, and empty sections marked so.
 fn without_extensions(yaml: &str) -> String {
     let indent = |l: &str| l.len() - l.trim_start().len();
     let lines: Vec<&str> = yaml.lines().collect();
@@ -99,6 +99,10 @@ fn without_extensions(yaml: &str) -> String {
     let mut k = 0;
     while k < lines.len() {
         let l = lines[k];
+        if l.contains(": [] # authproxy extension") {
+            k += 1;
+            continue;
+        }
         if l.trim_start().starts_with("# authproxy extension") {
             let at = indent(l);
             k += 2;
