@@ -204,7 +204,13 @@ fn headers_match(echo: &EchoReply, want: &[(&str, Option<&str>)]) -> Result<(), 
     for (name, value) in want {
         let got = echo.header_all(name);
         let ok = match value {
-            Some(v) => got.len() == 1 && got[0] == *v,
+            Some(v) => {
+                got.len() == 1
+                    && match v.strip_suffix('*') {
+                        Some(prefix) => got[0].starts_with(prefix),
+                        None => got[0] == *v,
+                    }
+            }
             None => got.is_empty(),
         };
         if !ok {
@@ -478,4 +484,105 @@ async fn every_corpus_configuration_does_what_oauth2_proxy_v7_does() {
         CASES.len(),
         failures.join("\n")
     );
+}
+
+/// A Helm-style legacy configuration, converted with `--convert-config-to-alpha` and started
+/// from the YAML next to its core options, serves the same sign-in and headers as the legacy one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_converted_configuration_starts_and_behaves_like_the_legacy_one() {
+    let fake = OidcFake::start("").await;
+    fake.add_user(
+        "alice",
+        serde_json::json!({"email": "alice@example.com", "email_verified": true, "groups": ["admins"], "preferred_username": "alice"}),
+    );
+    let app = EchoApp::start().await;
+    let dir = std::env::temp_dir().join(format!("authproxy-corpus-convert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let world = World {
+        issuer: fake.issuer.clone(),
+        app: app.url(),
+        dir: dir.clone(),
+    };
+    const CORE: &[&str] = &[
+        "--cookie-secret={SECRET}",
+        "--email-domain=*",
+        "--cookie-secure=false",
+    ];
+    const LEGACY: &[&str] = &[
+        "--http-address=127.0.0.1:{PORT}",
+        "--provider=oidc",
+        "--oidc-issuer-url={ISSUER}",
+        "--client-id={CID}",
+        "--client-secret={CSECRET}",
+        "--redirect-url=http://127.0.0.1:{PORT}/oauth2/callback",
+        "--upstream={APP}/",
+        "--pass-access-token",
+        "--set-xauthrequest",
+        "--prefer-email-to-user",
+    ];
+    let want: &[(&str, Option<&str>)] = &[
+        ("X-Forwarded-User", Some("alice@example.com")),
+        ("X-Forwarded-Email", None),
+        ("X-Forwarded-Groups", Some("admins")),
+        ("X-Forwarded-Access-Token", Some("at-*")),
+    ];
+    let port = free_port();
+    let fill = |a: &[&str]| a.iter().map(|s| world.fill(s, port)).collect::<Vec<_>>();
+    let out = Command::new(env!("CARGO_BIN_EXE_authproxy"))
+        .args(fill(CORE))
+        .args(fill(LEGACY))
+        .arg("--convert-config-to-alpha")
+        .env_remove("OAUTH2_PROXY_CONFIG")
+        .output()
+        .expect("run --convert-config-to-alpha");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        yaml.contains("    - name: X-Forwarded-Access-Token"),
+        "{yaml}"
+    );
+    let file = dir.join("converted.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    for (label, args) in [
+        ("legacy", [fill(CORE), fill(LEGACY)].concat()),
+        (
+            "converted",
+            [
+                fill(CORE),
+                vec![format!("--alpha-config={}", file.display())],
+            ]
+            .concat(),
+        ),
+    ] {
+        let case = Case {
+            name: "converted",
+            style: Style::Args(&[]),
+            expect: Expect::Valid(&[]),
+        };
+        let mut p = spawn(
+            &case,
+            &world,
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        );
+        p.port = port;
+        p.ready()
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e}\n{}", p.output()));
+        check(&Check::Login(want), &p, &world)
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e}\n{}", p.output()));
+        check(
+            &Check::AuthRequest(&[("X-Auth-Request-Email", "alice@example.com")]),
+            &p,
+            &world,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{label}: {e}\n{}", p.output()));
+        drop(p);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -66,15 +66,24 @@ pub(crate) fn cookie(c: &mut Ctx) -> Option<CookieConfig> {
     }
     let secure = c.boolean("cookie_secure");
     let samesite_raw = c.string("cookie_samesite");
-    let samesite = match samesite_raw.trim().to_ascii_lowercase().as_str() {
+    // v7 compares case-sensitively (and untrimmed): "Lax" is refused there, so here too.
+    let samesite = match samesite_raw.as_str() {
         "" => SameSite::Unset,
         "lax" => SameSite::Lax,
         "strict" => SameSite::Strict,
         "none" => SameSite::None,
         other => {
+            let hint = if matches!(
+                other.trim().to_ascii_lowercase().as_str(),
+                "lax" | "strict" | "none"
+            ) {
+                " (write it in lower case without spaces: oauth2-proxy compares it exactly)"
+            } else {
+                ""
+            };
             c.fail(
                 "cookie_samesite",
-                format!("{other:?} must be one of lax, strict, none or \"\""),
+                format!("{other:?} must be one of lax, strict, none or \"\"{hint}"),
             );
             SameSite::Unset
         }
