@@ -846,7 +846,7 @@ fn oauth2_proxy_config_env_is_ignored_with_a_warning_as_in_v7() {
 }
 
 #[test]
-fn seed_configmap_with_provider_oidc_loads() {
+fn sidecar_configmap_with_provider_oidc_loads() {
     let dir = tmpdir();
     let cfg = write(
         &dir,

@@ -36,7 +36,7 @@ pub const CLIENT_SECRET: &str = "authproxy-secret";
 pub const POST_CLIENT_ID: &str = "authproxy-post";
 /// Secret of [`POST_CLIENT_ID`].
 pub const POST_CLIENT_SECRET: &str = "authproxy-post-secret";
-/// A cookie secret in the seed's `openssl rand -base64 32` shape (32 bytes, standard base64).
+/// A cookie secret in the shape `openssl rand -base64 32` prints (32 bytes, standard base64).
 pub const COOKIE_SECRET: &str = "q2n4Lw6h0Ue7kGf1yS3ZpV9tXcB8rJmA5dHoQiKzW0E=";
 /// The proxy's default session cookie name (oauth2-proxy's).
 pub const COOKIE_NAME: &str = "_oauth2_proxy";
