@@ -409,6 +409,7 @@ fn fixtures(dir: &Path) {
         format!("{}\n", oidc::CLIENT_SECRET),
     )
     .unwrap();
+    std::fs::write(dir.join("cookie-secret"), "0123456789abcdef\n").unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

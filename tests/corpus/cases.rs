@@ -3,8 +3,8 @@
 //! oauth2-proxy's own example config and alpha examples), with the quirks found in the wild.
 //! Placeholders filled by the runner: {PORT} (where this case listens), {ISSUER} (the OIDC
 //! fake), {APP} (the echo app), {DIR} (fixture files: htpasswd with `ops:secret`, emails.txt
-//! with alice@example.com in CRLF, client-secret with a trailing newline), {CID}/{CSECRET}
-//! (the client registered at the fake), {SECRET} (a 32-byte cookie secret).
+//! with alice@example.com in CRLF, client-secret and cookie-secret with a trailing newline),
+//! {CID}/{CSECRET} (the client registered at the fake), {SECRET} (a 32-byte cookie secret).
 //!
 //! Each expectation is what oauth2-proxy v7.15.3 does with the same configuration, except the
 //! few deliberate differences listed in docs/configuration.md "Differences from oauth2-proxy",
@@ -222,7 +222,24 @@ pub static CASES: &[Case] = &[
         expect: Expect::Serve(&[Check::ToIdp { path: "/some/page", secure: true }]),
     },
     Case {
+        name: "k8s-cookie-secret-file-with-newline",
+        // A Secret mounted as a file, created from `echo`: v7 counts the newline (17 bytes).
+        style: Style::Args(&[
+            "--http-address=127.0.0.1:{PORT}",
+            "--provider=oidc",
+            "--oidc-issuer-url={ISSUER}",
+            "--client-id={CID}",
+            "--client-secret={CSECRET}",
+            "--cookie-secret-file={DIR}/cookie-secret",
+            "--upstream={APP}/",
+            "--email-domain=*",
+        ]),
+        expect: Expect::Fails(&["cookie_secret_file", "newline"]),
+    },
+    Case {
         name: "helm-relative-redirect-url",
+        // The client secret file ends in a newline: authproxy drops it, v7 would send it and
+        // the provider would refuse the sign-in (a deliberate difference).
         style: Style::Args(&[
             "--http-address=127.0.0.1:{PORT}",
             "--provider=oidc",
