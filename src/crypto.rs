@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 mod gcm;
+pub mod jws;
 pub use gcm::{gcm_decrypt, gcm_encrypt};
 
 /// A secret string that never prints (Debug/Display show `[redacted]`).

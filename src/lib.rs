@@ -6,6 +6,7 @@
 //! [`headers`], [`authz`]) is pure; I/O lives at the edges.
 #![forbid(unsafe_code)]
 
+pub mod assertion;
 pub mod auth;
 pub mod authz;
 pub mod clock;
@@ -26,6 +27,7 @@ pub mod machine;
 pub mod metrics;
 pub mod net;
 pub mod pages;
+pub mod policy;
 pub mod provider;
 pub mod redirect;
 pub mod response;
@@ -108,6 +110,9 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
     }
     // Every series the shipped alerts and dashboard query exists from the first scrape on.
     metrics::global().preregister(app.providers.iter().map(|p| p.id()));
+    if let Some(p) = &app.policy {
+        metrics::global().set_policy_counters(p.counters().clone());
+    }
     let server_cfg = app.cfg.server.clone();
     let plain = match &server_cfg.bind_address {
         Some(a) => match bind_plain(a, "http_address").await {

@@ -10,6 +10,10 @@ fn main() -> ExitCode {
         // Pure text transformation: no async runtime needed.
         return authproxy::inject::run_cli(&args[1..]);
     }
+    if args.first().is_some_and(|a| a == "policy") {
+        // `policy explain`: reads the configuration and evaluates, no server.
+        return authproxy::policy::cli::run_cli(&args[1..]);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

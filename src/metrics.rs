@@ -34,6 +34,7 @@ use prometheus_client::registry::Registry;
 mod collector;
 mod histogram;
 mod labels;
+mod policy;
 
 use collector::RequestCollector;
 pub use histogram::Histogram;
@@ -41,6 +42,7 @@ use labels::{index_of, CSRF_REASONS};
 pub use labels::{
     LoginOutcome, ProviderEndpoint, ProviderFailure, SessionStoreOp, UpstreamFailure,
 };
+pub use policy::{PolicyCounters, POLICY_DEFAULT_LABEL, POLICY_UNMATCHABLE_LABEL};
 
 /// The `Content-Type` of a `/metrics` answer.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -103,6 +105,9 @@ pub struct Metrics {
     htpasswd_busy: AtomicU64,
     /// `authproxy_log_lines_dropped_total`: read from the log writer at scrape time.
     log_dropped: std::sync::OnceLock<tracing_appender::non_blocking::ErrorCounter>,
+    /// The per-route policy's counters (read at scrape time only; requests hold their own
+    /// reference through the compiled policy).
+    policy: std::sync::RwLock<Option<Arc<PolicyCounters>>>,
 }
 
 impl Default for Metrics {
@@ -140,6 +145,7 @@ impl Metrics {
             connections_open: AtomicI64::new(0),
             htpasswd_busy: AtomicU64::new(0),
             log_dropped: std::sync::OnceLock::new(),
+            policy: std::sync::RwLock::new(None),
         }
     }
 
@@ -183,6 +189,12 @@ impl Metrics {
     /// The log writer's count of dropped lines (set once, at startup).
     pub fn set_log_drop_counter(&self, counter: tracing_appender::non_blocking::ErrorCounter) {
         let _ = self.log_dropped.set(counter);
+    }
+
+    /// Export these per-route policy counters (the proxy's policy; replaces earlier ones).
+    pub fn set_policy_counters(&self, counters: Arc<PolicyCounters>) {
+        let mut slot = self.policy.write().unwrap_or_else(|p| p.into_inner());
+        *slot = Some(counters);
     }
 
     /// Log lines dropped so far because stdout was too slow.
@@ -270,6 +282,14 @@ impl Metrics {
     pub fn render(self: &Arc<Self>) -> String {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(RequestCollector(self.clone())));
+        let policy = self
+            .policy
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(p) = policy {
+            registry.register_collector(Box::new(policy::PolicyCollector(p)));
+        }
         registry.register(
             "authproxy_logins",
             "Login transactions by provider and outcome.",

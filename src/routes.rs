@@ -109,6 +109,9 @@ impl App {
                 None,
             );
         }
+        if path == crate::assertion::WELL_KNOWN_JWKS && self.assertions.is_some() {
+            return (self.jwks(ctx), None);
+        }
         if let Some(endpoint) = strip_prefix_segment(path, &self.cfg.proxy_prefix) {
             let endpoint = endpoint.to_owned();
             return match endpoint.as_str() {
@@ -124,6 +127,7 @@ impl App {
                 }
                 "/userinfo" => self.userinfo(&req, ctx).await,
                 "/auth" => crate::forward::auth_request(self, &req, ctx).await,
+                crate::assertion::JWKS_SUFFIX => (self.jwks(ctx), None),
                 e if strip_prefix_segment(e, "/ext_authz").is_some() => {
                     crate::forward::ext_authz_http(self, &req, ctx, &e["/ext_authz".len()..]).await
                 }
@@ -190,9 +194,41 @@ impl App {
             add_cookies(&mut resp, &cookies);
             return (resp, user);
         }
+        let path_and_query = req.uri().path_and_query().map(|p| p.as_str());
+        if !crate::auth::route::policy_allows(
+            self,
+            ctx,
+            &verified,
+            req.method().as_str(),
+            path_and_query,
+            crate::auth::route::Endpoint::Proxy,
+        ) {
+            let mut resp =
+                crate::auth::route::policy_forbidden(self, ctx, path_and_query.unwrap_or("/"));
+            add_cookies(&mut resp, &cookies);
+            return (resp, user);
+        }
         let mut resp = self.proxy(req, ctx, Some(&verified)).await;
         add_cookies(&mut resp, &cookies);
         (resp, user)
+    }
+
+    /// `{prefix}/jwks.json` and `/.well-known/authproxy/jwks.json`: the identity assertion's
+    /// public keys (404 when no assertion key is configured).
+    fn jwks(&self, ctx: &RequestCtx) -> Response<Body> {
+        let Some(a) = &self.assertions else {
+            return self.error_response(ctx, &AppError::NotFound, "/");
+        };
+        let mut resp = page(StatusCode::OK, "application/json", a.jwks());
+        // Verifiers may cache the keys for a few minutes; a rotation publishes the next key
+        // before it signs (docs/identity-assertion.md).
+        resp.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("public, max-age=300"),
+        );
+        resp.headers_mut().remove(http::header::PRAGMA);
+        resp.headers_mut().remove(http::header::EXPIRES);
+        resp
     }
 
     /// Forward to the app with the identity headers of `session`.
@@ -203,8 +239,15 @@ impl App {
         session: Option<&VerifiedSession>,
     ) -> Response<Body> {
         crate::auth::strip_client_credentials(self, req.headers_mut());
+        // The identity assertion is minted per app host (cached in the session): set here,
+        // after the client's copy was stripped, replacing any value (never joined with one).
         let extra_headers: &[(http::HeaderName, http::HeaderValue)] = match session {
-            Some(v) => &v.injected.request,
+            Some(v) => {
+                if let Some((name, value)) = crate::auth::route::assertion_for_app(self, ctx, v) {
+                    req.headers_mut().insert(name, value);
+                }
+                &v.injected.request
+            }
             None => &[],
         };
         let pctx = ProxyContext {

@@ -1,5 +1,6 @@
-//! Error messages shown in the README are what the binary prints: each example is re-created
-//! from the README's own text, run, and compared line by line.
+//! Error output of the binary as users meet it: README examples re-created and compared, and
+//! the exit codes and messages of usage mistakes (run here, output captured, so a passing test
+//! run prints no error lines). README examples are re-created from the README's own text.
 
 use std::path::Path;
 use std::process::Command;
@@ -74,5 +75,29 @@ fn the_readme_and_the_binary_recommend_the_same_secret_command() {
     assert!(
         readme.contains(&format!("`{cmd}`")),
         "README does not recommend {cmd:?}"
+    );
+}
+
+#[test]
+fn inject_reports_usage_errors_with_exit_code_2_and_unreadable_inputs_with_1() {
+    let out = Command::new(env!("CARGO_BIN_EXE_authproxy"))
+        .args(["inject", "--proxy-port", "notaport"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("'notaport'") && err.contains("--proxy-port"),
+        "{err}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_authproxy"))
+        .args(["inject", "/nonexistent/authproxy-inject-input.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot read /nonexistent/authproxy-inject-input.yaml"),
+        "{err}"
     );
 }

@@ -91,6 +91,19 @@ async fn the_demo_signs_in_reaches_the_app_and_signs_out_at_the_idp_too() {
         body.contains("alice@example.com"),
         "the app shows the user: {body}"
     );
+    // The demo signs identity assertions with a key made up for the run (docs/identity-assertion.md).
+    assert!(
+        body.to_ascii_lowercase()
+            .contains("x-authproxy-jwt-assertion"),
+        "the app shows the assertion header: {body}"
+    );
+    let jwks: serde_json::Value = browser
+        .get(&format!("{base}/oauth2/jwks.json"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1), "{jwks}");
 
     // Sign-out: the local session ends, the IdP's end-session endpoint is next, then back.
     let resp = browser.get(&format!("{base}/oauth2/sign_out")).await;

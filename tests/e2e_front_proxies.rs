@@ -269,6 +269,111 @@ async fn skip_route_and_bearer(kind: Kind) {
     assert_eq!(resp.status(), 401, "{kind:?}: a bad bearer token");
 }
 
+/// The per-route policy (docs/policy.md) on the original request the front proxy describes,
+/// and the signed identity assertion (docs/identity-assertion.md) at the app.
+async fn policy_and_assertion(kind: Kind) {
+    let dir = front::runtime_dir("policy-config");
+    let config = dir.join("authproxy.cfg");
+    std::fs::write(
+        &config,
+        "[authproxy_policy]\ndefault = \"deny\"\n\
+         [[authproxy_policy.rules]]\nname = \"admin\"\npath = \"/admin\"\nallow = { groups = [\"admins\"] }\n\
+         [[authproxy_policy.rules]]\nname = \"private-read\"\npath = \"/private\"\nmethods = [\"GET\"]\nallow = { signed_in = true }\n",
+    )
+    .unwrap();
+    let key = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/assertion-es256.pem"
+    );
+    let setup = start(kind, |c| {
+        c.set("config", config.to_str().unwrap())
+            .enable("pass-identity-assertion")
+            .set("identity-assertion-key-file", key)
+    })
+    .await;
+    let front = &setup.front;
+    let login = Login::new("erin").groups(&["devs"]);
+    let browser = Browser::new();
+    let first = browser
+        .client()
+        .get(front.url("/private/page"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    let authorize = front::to_idp(&browser, first, setup.idp.issuer()).await;
+    let callback = idp::authorize(&browser, &authorize, &login).await;
+    let resp = browser.get(callback.as_str()).await;
+    assert_eq!(resp.status(), 302, "{kind:?}: callback");
+
+    let resp = browser
+        .client()
+        .get(front.url("/private/page"))
+        .header("x-authproxy-jwt-assertion", FORGED)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{kind:?}: allowed by private-read");
+    let echo: EchoReply = resp.json().await.unwrap();
+    let token = echo
+        .header("x-authproxy-jwt-assertion")
+        .unwrap_or_else(|| panic!("{kind:?}: no assertion at the app: {:?}", echo.headers));
+    let payload = token.split('.').nth(1).unwrap();
+    use base64::Engine as _;
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["email"], login.email().as_str(), "{kind:?}");
+    assert_not_forged(&echo);
+
+    let hits = setup.app.hits();
+    for (method, path) in [
+        ("GET", "/admin/x"),
+        ("POST", "/private/page"),
+        ("GET", "/other"),
+    ] {
+        let resp = browser
+            .client()
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                front.url(path),
+            )
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403, "{kind:?}: {method} {path}");
+    }
+    assert_eq!(
+        setup.app.hits(),
+        hits,
+        "{kind:?}: a refused request reached the app"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_auth_request_policy_and_assertion() {
+    policy_and_assertion(Kind::Nginx).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traefik_forward_auth_policy_and_assertion() {
+    policy_and_assertion(Kind::Traefik).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envoy_grpc_ext_authz_policy_and_assertion() {
+    policy_and_assertion(Kind::EnvoyGrpc).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envoy_http_ext_authz_policy_and_assertion() {
+    policy_and_assertion(Kind::EnvoyHttp).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_auth_request_login_identity_and_api() {
     login_identity_and_api(Kind::Nginx).await;

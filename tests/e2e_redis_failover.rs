@@ -31,12 +31,7 @@ fn with_sentinel(c: ProxyConfig, set: &SentinelSet) -> ProxyConfig {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(15))
-        .build()
-        .unwrap()
+    support::http_client()
 }
 
 #[derive(Default, Debug)]

@@ -127,12 +127,15 @@ fn machine_session(
     method: AuthMethod,
 ) -> Arc<VerifiedSession> {
     let injected = super::session::injected_for(app, &session, 0);
+    let claims = crate::policy::session_claims(app.policy.as_ref(), &session);
     Arc::new(VerifiedSession {
         session,
         valid_until,
         injected,
         provider: 0,
         method,
+        minted: Default::default(),
+        claims,
     })
 }
 

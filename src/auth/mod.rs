@@ -19,6 +19,7 @@
 //! Every verified credential is remembered in the process-wide [`crate::session::cache`].
 
 mod machine;
+pub mod route;
 pub mod session;
 pub mod stored;
 

@@ -210,12 +210,15 @@ pub fn verified(app: &App, session: SessionState, provider: usize) -> VerifiedSe
         (_, true) => None,
     };
     let injected = injected_for(app, &session, provider);
+    let claims = crate::policy::session_claims(app.policy.as_ref(), &session);
     VerifiedSession {
         session,
         provider,
         valid_until,
         injected,
         method: AuthMethod::Session,
+        minted: Default::default(),
+        claims,
     }
 }
 

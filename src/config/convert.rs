@@ -178,6 +178,11 @@ pub(super) fn headers(rules: &[HeaderRule]) -> Node {
                             HeaderValueSource::Secret(s) => {
                                 vm.put("secretSource", secret_source(s))
                             }
+                            HeaderValueSource::IdentityAssertion(a) => {
+                                let mut am = MapBuilder::default();
+                                am.string("prefix", &a.prefix);
+                                vm.put("identityAssertionSource", am.build())
+                            }
                         };
                         Item::new(vm.build())
                     })

@@ -14,11 +14,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod alpha;
+pub mod assertion;
 mod build;
 mod convert;
 pub mod duration;
 mod limits;
 pub mod options;
+pub mod policy;
 pub mod redis;
 mod skip;
 mod sources;
@@ -480,6 +482,12 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `session_store_type` and the `redis_*` options.
     pub session_store: SessionStoreConfig,
+    /// The signed identity assertion (`identity_assertion_key_file` and co.; authproxy
+    /// extension). `None`: no key, nothing signed, no JWKS.
+    pub identity_assertion: Option<assertion::IdentityAssertionConfig>,
+    /// The per-route policy (alpha `authproxyPolicy`, TOML `[authproxy_policy]`; authproxy
+    /// extension). `None`: the global rules alone decide.
+    pub policy: Option<policy::PolicyConfig>,
     /// Logout beyond authproxy's own cookies (authproxy extensions).
     pub logout: LogoutConfig,
 }
@@ -592,6 +600,10 @@ pub fn load(args: &[OsString], env: &HashMap<String, String>) -> Result<Command,
         Some(path) => sources::read_file(path, &mut errors, &mut warnings),
         None => sources::Layer::new(),
     };
+    // The `[authproxy_policy]` table of the TOML file (authproxy extension).
+    let toml_policy = config_file
+        .as_ref()
+        .and_then(|path| sources::policy_table(path, &mut errors));
     let mut layers = vec![file_layer, env_layer, flags];
     if request.convert_to_alpha {
         let mut ctx = build::Ctx::new(layers, errors);
@@ -616,7 +628,20 @@ pub fn load(args: &[OsString], env: &HashMap<String, String>) -> Result<Command,
     let mut ctx = build::Ctx::new(layers, errors);
     // Reader warnings first (in the order the sources were read), then the typing ones.
     ctx.warnings.splice(0..0, warnings);
-    let config = build::build(ctx, config_file, alpha)?;
+    let policy = match (toml_policy, alpha.as_ref().and_then(|a| a.policy.clone())) {
+        (Some(t), Some(a)) => {
+            ctx.errors.push(ConfigError::new(
+                "authproxy_policy",
+                format!(
+                    "a policy is written twice: in {} and in {}; keep one",
+                    t.origin, a.origin
+                ),
+            ));
+            None
+        }
+        (t, a) => t.or(a),
+    };
+    let config = build::build(ctx, config_file, alpha, policy)?;
     Ok(if request.config_test {
         Command::ConfigTest(Box::new(config))
     } else if request.check {

@@ -278,6 +278,13 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("basic_auth_password", "basic-auth-password", Str, "", Yes, S::Headers, "password of the Authorization: Basic <user>:<password> header (pass_basic_auth to the app, set_basic_auth on auth responses)"),
     o("set_basic_auth", "set-basic-auth", Bool, "false", Yes, S::Headers, "Authorization: Basic <user>:<basic_auth_password> on /oauth2/auth responses"),
     o("skip_auth_strip_headers", "skip-auth-strip-headers", Bool, "true", Yes, S::Headers, "strip client-sent identity headers, also on skipped requests (always on: false is refused)"),
+    o("pass_identity_assertion", "pass-identity-assertion", Bool, "false", Yes, S::Headers, "authproxy extension: send the app a signed identity assertion (a short-lived JWT it can verify, docs/identity-assertion.md) in identity_assertion_header, also on /oauth2/auth and ext_authz answers; needs identity_assertion_key_file"),
+    o("identity_assertion_header", "identity-assertion-header", Str, "X-Authproxy-Jwt-Assertion", Yes, S::Headers, "authproxy extension: the header pass_identity_assertion sets"),
+    o("identity_assertion_key_file", "identity-assertion-key-file", Str, "", Yes, S::Headers, "authproxy extension: PEM private key that signs identity assertions (EC P-256 for ES256, RSA 2048+ for RS256), e.g. a Kubernetes Secret mount; further key blocks in the file are published, not used to sign. Never generated for you"),
+    o("identity_assertion_previous_key_files", "identity-assertion-previous-key-file", List, "", Yes, S::Headers, "authproxy extension: retired keys (private or PUBLIC KEY PEM) still published at {proxy_prefix}/jwks.json, so assertions they signed keep verifying during a rotation"),
+    o("identity_assertion_algorithm", "identity-assertion-algorithm", Str, "ES256", Yes, S::Headers, "authproxy extension: ES256 or RS256 (must match the signing key)"),
+    o("identity_assertion_lifetime", "identity-assertion-lifetime", Dur, "5m", Yes, S::Headers, "authproxy extension: validity of an assertion (exp - iat), 10s to 1h; a session reuses its assertion for a fifth of it"),
+    o("identity_assertion_issuer", "identity-assertion-issuer", Str, "", Yes, S::Headers, "authproxy extension: the assertions' iss (the proxy's public URL); empty: redirect_url's scheme://host, else the request's"),
     // Upstreams
     o("upstreams", "upstream", List, "", Yes, S::Upstreams, "http(s)://host:port/path, static://CODE or file:///dir#/path; routed by path"),
     o("upstream_timeout", "upstream-timeout", Dur, "30s", Yes, S::Upstreams, "maximum wait for the app's response headers"),

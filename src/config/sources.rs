@@ -87,6 +87,10 @@ pub fn read_file(path: &Path, errors: &mut Vec<ConfigError>, warnings: &mut Vec<
         }
     };
     for (key, value) in table {
+        if key.eq_ignore_ascii_case(POLICY_TABLE) {
+            // Read by `policy_table`.
+            continue;
+        }
         let Some(spec) = options::by_key(&key) else {
             let hint = options::suggest(&key, options::OPTIONS.iter().map(|o| o.key))
                 .map(|s| format!("; did you mean `{s}`?"))
@@ -225,6 +229,36 @@ fn toml_value(
             },
             &other,
         ),
+    }
+}
+
+/// The TOML table holding the per-route policy (authproxy extension).
+pub const POLICY_TABLE: &str = "authproxy_policy";
+
+/// The `[authproxy_policy]` table of the TOML file, read (`None`: the file has none, or it
+/// cannot be read or parsed, which [`read_file`] reports).
+pub fn policy_table(
+    path: &Path,
+    errors: &mut Vec<ConfigError>,
+) -> Option<super::policy::PolicyConfig> {
+    let table: toml::Table = std::fs::read_to_string(path).ok()?.parse().ok()?;
+    let (_, value) = table
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(POLICY_TABLE))?;
+    let origin = format!("{} [{POLICY_TABLE}]", path.display());
+    let tree = match serde_json::to_value(value) {
+        Ok(t) => t,
+        Err(e) => {
+            errors.push(ConfigError::new(POLICY_TABLE, format!("{origin}: {e}")));
+            return None;
+        }
+    };
+    match super::policy::read(&tree, &origin) {
+        Ok(p) => Some(p),
+        Err(es) => {
+            errors.extend(es.into_iter().map(|e| ConfigError::new(POLICY_TABLE, e)));
+            None
+        }
     }
 }
 

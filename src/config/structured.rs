@@ -52,11 +52,22 @@ pub struct ClaimSource {
     pub basic_auth_password: Option<SecretSource>,
 }
 
+/// A header value that is the signed identity assertion (`identityAssertionSource`, an
+/// authproxy extension): a short-lived JWT the proxy signs for each app host
+/// (docs/identity-assertion.md). A header with this value has no other value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AssertionSource {
+    /// Prepended to the token (e.g. `Bearer `).
+    pub prefix: String,
+}
+
 /// One value of an injected header.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HeaderValueSource {
     Claim(ClaimSource),
     Secret(SecretSource),
+    /// authproxy extension: the signed identity assertion.
+    IdentityAssertion(AssertionSource),
 }
 
 /// Which conversion produced a header rule (for `--convert-config-to-alpha`).
@@ -84,6 +95,14 @@ pub struct HeaderRule {
 }
 
 impl HeaderRule {
+    /// The identity assertion source of this header, if it is one.
+    pub fn assertion(&self) -> Option<&AssertionSource> {
+        self.values.iter().find_map(|v| match v {
+            HeaderValueSource::IdentityAssertion(a) => Some(a),
+            _ => None,
+        })
+    }
+
     /// Whether any value of this header reads the given claim.
     pub fn reads_claim(&self, claim: &str) -> bool {
         self.values

@@ -30,12 +30,16 @@ pub async fn run_app(listener: TcpListener, shutdown: impl Future) -> io::Result
 fn is_identity(name: &str) -> bool {
     name.starts_with("x-forwarded-")
         || name.starts_with("x-auth-request-")
+        || name.starts_with("x-authproxy-")
         || name == "authorization"
 }
 
 /// Whether a header's value is a credential that must not be shown in full.
 fn is_token(name: &str) -> bool {
-    name == "authorization" || name.ends_with("-access-token") || name.ends_with("-id-token")
+    name == "authorization"
+        || name.ends_with("-access-token")
+        || name.ends_with("-id-token")
+        || name.ends_with("-jwt-assertion")
 }
 
 /// The first 12 characters of a token (after an auth scheme such as `Bearer `),

@@ -292,7 +292,33 @@ pub async fn decide_check(app: &App, orig: &OriginalRequest, ctx: &RequestCtx) -
         AuthOutcome::Allowed {
             session,
             set_cookies,
-        } => allow(app, orig, &session.injected.request, &set_cookies),
+        } if !crate::auth::route::policy_allows(
+            app,
+            ctx,
+            &session,
+            orig.method.as_str(),
+            Some(&orig.path),
+            crate::auth::route::Endpoint::ExtAuthzGrpc,
+        ) =>
+        {
+            forbidden(ctx, &set_cookies)
+        }
+        AuthOutcome::Allowed {
+            session,
+            set_cookies,
+        } => match crate::auth::route::assertion_for_app(app, ctx, &session) {
+            Some(h) => {
+                let identity: Vec<(HeaderName, HeaderValue)> = session
+                    .injected
+                    .request
+                    .iter()
+                    .cloned()
+                    .chain([h])
+                    .collect();
+                allow(app, orig, &identity, &set_cookies)
+            }
+            None => allow(app, orig, &session.injected.request, &set_cookies),
+        },
         AuthOutcome::Unauthenticated { clear_cookies } => {
             if ctx.wants_json || app.skip.is_api(&orig.path) {
                 deny(
@@ -331,24 +357,29 @@ pub async fn decide_check(app: &App, orig: &OriginalRequest, ctx: &RequestCtx) -
         } => {
             tracing::info!(target: "auth", request_id = %ctx.request_id, user = %session.session.email,
                 reason, "ext_authz check denied");
-            let (content_type, body) = if ctx.wants_json {
-                (
-                    "application/json",
-                    crate::pages::json_error(403, "Forbidden"),
-                )
-            } else {
-                ("text/plain; charset=utf-8", "Forbidden".to_owned())
-            };
-            deny(
-                code::PERMISSION_DENIED,
-                403,
-                content_type,
-                body,
-                None,
-                &set_cookies,
-            )
+            forbidden(ctx, &set_cookies)
         }
     }
+}
+
+/// The 403 denial (global rules or the per-route policy).
+fn forbidden(ctx: &RequestCtx, set_cookies: &[String]) -> CheckResponse {
+    let (content_type, body) = if ctx.wants_json {
+        (
+            "application/json",
+            crate::pages::json_error(403, "Forbidden"),
+        )
+    } else {
+        ("text/plain; charset=utf-8", "Forbidden".to_owned())
+    };
+    deny(
+        code::PERMISSION_DENIED,
+        403,
+        content_type,
+        body,
+        None,
+        set_cookies,
+    )
 }
 
 /// Browsers (anything that accepts `text/html`) are redirected to sign in; every other

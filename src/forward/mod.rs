@@ -18,6 +18,7 @@ use crate::response::{add_cookies, page, redirect};
 use crate::session::cache::VerifiedSession;
 use crate::Body;
 
+use crate::auth::route::{policy_allows, Endpoint};
 use policy::{ext_authz_target, headers_to_remove, AuthConstraints, Subject};
 
 static ENVOY_HEADERS_TO_REMOVE: HeaderName =
@@ -121,6 +122,21 @@ pub async fn auth_request(
                     "auth request denied by the query constraints");
                 Err(StatusCode::FORBIDDEN)
             }
+            // The per-route policy, for the original request (skipped routes pass without
+            // it, as on the proxy path). An unknown original URI fails closed.
+            Decision::Allow
+                if skip.is_none()
+                    && !policy_allows(
+                        app,
+                        ctx,
+                        v,
+                        original.method.as_str(),
+                        original.forwarded_uri.as_deref(),
+                        Endpoint::AuthRequest,
+                    ) =>
+            {
+                Err(StatusCode::FORBIDDEN)
+            }
             Decision::Allow => Ok(v),
         },
     };
@@ -130,6 +146,9 @@ pub async fn auth_request(
             let mut resp = text(StatusCode::ACCEPTED, "");
             for (name, value) in &v.injected.response {
                 resp.headers_mut().append(name.clone(), value.clone());
+            }
+            if let Some((name, value)) = crate::auth::route::assertion_for_front(app, ctx, v) {
+                resp.headers_mut().insert(name, value);
             }
             resp
         }
@@ -192,7 +211,25 @@ pub async fn ext_authz_http(
     };
     let user = Some(session.session.email.clone());
     let mut resp = match crate::auth::authorize(app, &session) {
-        Decision::Allow => envoy_allow(Some(&session), req.headers()),
+        Decision::Allow
+            if !policy_allows(
+                app,
+                ctx,
+                &session,
+                req.method().as_str(),
+                Some(&target),
+                Endpoint::ExtAuthz,
+            ) =>
+        {
+            crate::auth::route::policy_forbidden(app, ctx, &target)
+        }
+        Decision::Allow => {
+            let mut resp = envoy_allow(Some(&session), req.headers());
+            if let Some((name, value)) = crate::auth::route::assertion_for_app(app, ctx, &session) {
+                resp.headers_mut().insert(name, value);
+            }
+            resp
+        }
         Decision::Deny(reason) => {
             tracing::info!(request_id = %ctx.request_id, user = %session.session.email,
                 reason = reason.as_str(), "ext_authz check denied");

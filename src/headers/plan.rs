@@ -78,6 +78,9 @@ enum Value {
         password: Option<Vec<u8>>,
     },
     Constant(Vec<u8>),
+    /// The signed identity assertion: minted per request target, never part of
+    /// [`HeaderPlan::inject`] (see [`HeaderPlan::assertion_request`]).
+    Assertion,
 }
 
 impl Value {
@@ -86,9 +89,18 @@ impl Value {
             Value::Claim {
                 claim, password, ..
             } => claim.is_secret() || password.is_some(),
-            Value::Constant(_) => true,
+            // A bearer credential for the app: never sent to the browser.
+            Value::Constant(_) | Value::Assertion => true,
         }
     }
+}
+
+/// A header whose value is the identity assertion (`identityAssertionSource`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssertionHeader {
+    pub name: HeaderName,
+    /// Prepended to the token.
+    pub prefix: String,
 }
 
 #[derive(Clone, Debug)]
@@ -110,6 +122,10 @@ pub struct HeaderPlan {
     sets_authorization: bool,
     /// See [`HeaderPlan::preserved`].
     preserved: Vec<HeaderName>,
+    /// See [`HeaderPlan::assertion_request`].
+    assertion_request: Option<AssertionHeader>,
+    /// See [`HeaderPlan::assertion_response`].
+    assertion_response: Option<AssertionHeader>,
 }
 
 /// A plan that cannot be built (a header name that is not a legal header).
@@ -138,6 +154,7 @@ fn compile(rules: &[HeaderRule], section: &'static str) -> Result<Vec<Rule>, Pla
                         password: c.basic_auth_password.as_ref().map(|p| p.bytes.0.clone()),
                     },
                     HeaderValueSource::Secret(s) => Value::Constant(s.bytes.0.clone()),
+                    HeaderValueSource::IdentityAssertion(_) => Value::Assertion,
                 })
                 .collect();
             let secret = values.iter().any(Value::is_secret);
@@ -153,9 +170,12 @@ fn compile(rules: &[HeaderRule], section: &'static str) -> Result<Vec<Rule>, Pla
 
 impl HeaderPlan {
     /// Compile the rules (validated names, values ready).
-    pub fn new(request: &[HeaderRule], response: &[HeaderRule]) -> Result<Self, PlanError> {
-        let request = compile(request, "injectRequestHeaders")?;
-        let response = compile(response, "injectResponseHeaders")?;
+    pub fn new(
+        request_rules: &[HeaderRule],
+        response_rules: &[HeaderRule],
+    ) -> Result<Self, PlanError> {
+        let request = compile(request_rules, "injectRequestHeaders")?;
+        let response = compile(response_rules, "injectResponseHeaders")?;
         let strip = request
             .iter()
             .filter(|r| !r.preserve || super::is_identity_header(r.name.as_str(), false))
@@ -165,6 +185,8 @@ impl HeaderPlan {
             .iter()
             .any(|r| r.name == http::header::AUTHORIZATION);
         let mut plan = Self {
+            assertion_request: assertion_header(request_rules, &request),
+            assertion_response: assertion_header(response_rules, &response),
             request,
             response,
             strip,
@@ -241,6 +263,28 @@ impl HeaderPlan {
     pub fn preserved(&self) -> &[HeaderName] {
         &self.preserved
     }
+
+    /// The request header (to the app; also the app's headers in ext_authz answers) that
+    /// carries the identity assertion, if any rule names it. Client-sent copies are stripped
+    /// like every request rule's header.
+    pub fn assertion_request(&self) -> Option<&AssertionHeader> {
+        self.assertion_request.as_ref()
+    }
+
+    /// The `/oauth2/auth` response header that carries the identity assertion, if any. It is
+    /// never added to proxied responses (the browser).
+    pub fn assertion_response(&self) -> Option<&AssertionHeader> {
+        self.assertion_response.as_ref()
+    }
+}
+
+fn assertion_header(rules: &[HeaderRule], compiled: &[Rule]) -> Option<AssertionHeader> {
+    rules.iter().zip(compiled).find_map(|(r, c)| {
+        r.assertion().map(|a| AssertionHeader {
+            name: c.name.clone(),
+            prefix: a.prefix.clone(),
+        })
+    })
 }
 
 fn fold_name(name: &str) -> Box<[u8]> {
@@ -258,6 +302,7 @@ impl Ctx<'_> {
         for v in &r.values {
             match v {
                 Value::Constant(bytes) => push(&mut out, bytes),
+                Value::Assertion => {}
                 Value::Claim {
                     claim,
                     prefix,

@@ -46,6 +46,11 @@ pub struct VerifiedSession {
     pub injected: Injected,
     /// How the request was authenticated.
     pub method: AuthMethod,
+    /// Identity assertions minted for this session (see [`super::derived`]).
+    pub minted: super::derived::MintedTokens,
+    /// The claims the per-route policy tests, in the policy's claim order (empty without a
+    /// policy that tests claims).
+    pub claims: Vec<super::derived::ClaimValue>,
 }
 
 /// What a session's identity and the provider id produce, ready to copy into requests.
@@ -182,6 +187,8 @@ mod tests {
             valid_until: until,
             injected: Injected::default(),
             method: AuthMethod::Session,
+            minted: Default::default(),
+            claims: Vec::new(),
         })
     }
 

@@ -14,6 +14,7 @@ pub mod claims;
 pub mod codec;
 pub mod cookie;
 pub mod csrf;
+pub mod derived;
 pub mod redis;
 pub mod refresh;
 pub mod state;

@@ -24,6 +24,7 @@ mod duration;
 mod ext_authz;
 mod forwarded;
 mod jwt;
+mod policy;
 mod redirect;
 mod session;
 mod skip;

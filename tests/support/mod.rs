@@ -161,6 +161,17 @@ impl Stack {
     }
 }
 
+/// A plain HTTP client for tests: no proxy from the environment, no redirect followed, every
+/// request bounded to 20 s.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .expect("reqwest client")
+}
+
 /// Percent-encodes a query value.
 pub fn encode(value: &str) -> String {
     percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()

@@ -56,6 +56,8 @@ pub(super) struct Alpha {
     pub headers: Option<(Vec<HeaderRule>, Vec<HeaderRule>)>,
     pub server: Option<ServerConfig>,
     pub metrics_server: Option<ServerConfig>,
+    /// `authproxyPolicy` (authproxy extension: oauth2-proxy refuses a file with it).
+    pub policy: Option<super::policy::PolicyConfig>,
     /// Accepted but worth telling (deprecated forms, v7 quirks).
     pub warnings: Vec<String>,
 }
@@ -274,6 +276,7 @@ pub(super) fn read_alpha(
         "injectResponseHeaders",
         "server",
         "metricsServer",
+        "authproxyPolicy",
     ];
     let mut request_headers = None;
     let mut response_headers = None;
@@ -291,6 +294,7 @@ pub(super) fn read_alpha(
             "injectRequestHeaders" => request_headers = Some(r.headers(v, section, true)),
             "injectResponseHeaders" => response_headers = Some(r.headers(v, section, false)),
             "server" => alpha.server = r.server(v, "server"),
+            "authproxyPolicy" => alpha.policy = r.policy(v),
             _ => alpha.metrics_server = r.server(v, "metricsServer"),
         }
     }
@@ -451,6 +455,26 @@ impl Reader<'_> {
                 known.collect::<Vec<_>>().join(", ")
             ),
         );
+    }
+
+    /// `authproxyPolicy`: the per-route policy (docs/policy.md).
+    fn policy(&mut self, v: &Value) -> Option<super::policy::PolicyConfig> {
+        let origin = format!("{} field authproxyPolicy", self.file.display());
+        let tree = match serde_json::to_value(v) {
+            Ok(t) => t,
+            Err(e) => {
+                self.err("authproxyPolicy", e);
+                return None;
+            }
+        };
+        match super::policy::read(&tree, &origin) {
+            Ok(p) => Some(p),
+            Err(es) => {
+                self.errors
+                    .extend(es.into_iter().map(|e| ConfigError::new("alpha-config", e)));
+                None
+            }
+        }
     }
 
     fn mapping<'v>(&mut self, v: &'v Value, field: &str) -> Option<&'v serde_yaml_ng::Mapping> {

@@ -16,8 +16,8 @@ use crate::config::build::server::{
 use crate::config::build::upstreams::{finish, static_upstream, validate};
 use crate::config::duration::parse_go_duration;
 use crate::config::structured::{
-    ClaimSource, HeaderRule, HeaderValueSource, RuleOrigin, SecretBytes, SecretOrigin,
-    SecretSource, ServerConfig, TlsConfig, Upstream, UpstreamConfig, UpstreamKind,
+    AssertionSource, ClaimSource, HeaderRule, HeaderValueSource, RuleOrigin, SecretBytes,
+    SecretOrigin, SecretSource, ServerConfig, TlsConfig, Upstream, UpstreamConfig, UpstreamKind,
 };
 
 impl Reader<'_> {
@@ -393,6 +393,13 @@ impl Reader<'_> {
                 );
                 continue;
             }
+            if rule.assertion().is_some() && rule.values.len() != 1 {
+                self.err(
+                    &join(&at, "values"),
+                    "a header with identityAssertionSource has no other value (the token is the whole value)",
+                );
+                continue;
+            }
             if http::HeaderName::from_bytes(rule.name.as_bytes()).is_err() {
                 self.err(
                     &join(&at, "name"),
@@ -460,7 +467,11 @@ impl Reader<'_> {
                 }
                 continue;
             }
-            let fields = self.fields(m, &field, &["claimSource", "secretSource"]);
+            let fields = self.fields(
+                m,
+                &field,
+                &["claimSource", "secretSource", "identityAssertionSource"],
+            );
             let set: Vec<_> = fields.iter().filter(|(_, v)| !v.is_null()).collect();
             if set.len() != 1 {
                 self.err(
@@ -475,11 +486,31 @@ impl Reader<'_> {
                 if let Some(c) = self.claim_source(v, &inner) {
                     out.push(HeaderValueSource::Claim(c));
                 }
+            } else if name == "identityAssertionSource" {
+                if let Some(a) = self.assertion_source(v, &inner) {
+                    out.push(HeaderValueSource::IdentityAssertion(a));
+                }
             } else if let Some(s) = self.secret(v, &inner) {
                 out.push(HeaderValueSource::Secret(s));
             }
         }
         out
+    }
+
+    /// `identityAssertionSource` (authproxy extension): `{}` or `{prefix: "Bearer "}`.
+    fn assertion_source(&mut self, v: &Value, at: &str) -> Option<AssertionSource> {
+        let mut a = AssertionSource::default();
+        let Value::Mapping(m) = v else {
+            if v.is_null() {
+                return Some(a);
+            }
+            self.err(at, "must be a mapping (e.g. {} or {prefix: \"Bearer \"})");
+            return None;
+        };
+        for (name, v) in self.fields(m, at, &["prefix"]) {
+            a.prefix = self.string(v, &join(at, name)).unwrap_or_default();
+        }
+        Some(a)
     }
 
     fn claim_source(&mut self, v: &Value, at: &str) -> Option<ClaimSource> {

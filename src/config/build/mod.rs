@@ -31,6 +31,7 @@ pub(super) fn build(
     mut c: Ctx,
     config_file: Option<PathBuf>,
     alpha: Option<super::alpha::Alpha>,
+    policy: Option<super::policy::PolicyConfig>,
 ) -> Result<Config, ConfigErrors> {
     let alpha_sections = alpha.as_ref();
     let server = match alpha_sections.and_then(|a| a.server.clone()) {
@@ -123,11 +124,31 @@ pub(super) fn build(
         }),
     };
     let cookie = cookie(&mut c);
-    let (inject_request_headers, inject_response_headers) =
+    let (mut inject_request_headers, mut inject_response_headers) =
         match alpha_sections.and_then(|a| a.headers.clone()) {
             Some(h) => h,
             None => legacy_headers(&mut c),
         };
+    let identity_assertion = super::assertion::identity_assertion(
+        &mut c,
+        &mut inject_request_headers,
+        &mut inject_response_headers,
+    );
+    if let (Some(p), Some(configured)) = (&policy, &providers) {
+        for id in p.provider_ids() {
+            if !configured.iter().any(|x| x.id == id) {
+                let ids: Vec<&str> = configured.iter().map(|x| x.id.as_str()).collect();
+                c.errors.push(ConfigError::new(
+                    "authproxy_policy",
+                    format!(
+                        "{}: provider {id:?} is not a configured provider (configured: {})",
+                        p.origin,
+                        ids.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
     let authz = authz(&mut c);
     let machine = machine(&mut c);
     let pages = PageConfig {
@@ -236,6 +257,8 @@ pub(super) fn build(
         alpha_config_file: alpha.map(|a| a.file),
         limits,
         session_store,
+        identity_assertion,
+        policy,
         logout,
         load_warnings: c.warnings,
     })
