@@ -140,10 +140,39 @@ impl App {
         .with_previous_secrets(&cfg.cookie.previous_secrets);
         let mut secrets = vec![cfg.cookie.secret.clone()];
         secrets.extend(cfg.cookie.previous_secrets.iter().cloned());
-        let whitelist = Whitelist::parse(&cfg.whitelist_domains)
-            .map_err(|e| format!("whitelist_domains: {e}"))?;
+        // The configuration already left out entries that match nothing (oauth2-proxy accepts
+        // them, and they match nothing there either, with a warning); an entry the runtime
+        // parsers still refuse is left out the same way rather than failing the start.
+        let whitelist_entries: Vec<String> = cfg
+            .whitelist_domains
+            .iter()
+            .filter(|e| match Whitelist::parse(std::slice::from_ref(*e)) {
+                Ok(_) => true,
+                Err(why) => {
+                    tracing::warn!("whitelist_domains: {why}; the entry is ignored");
+                    false
+                }
+            })
+            .cloned()
+            .collect();
+        let whitelist =
+            Whitelist::parse(&whitelist_entries).map_err(|e| format!("whitelist_domains: {e}"))?;
+        let mut authz_cfg = cfg.authz.clone();
+        authz_cfg.email_domains.retain(|d| {
+            let one = crate::config::AuthzConfig {
+                email_domains: vec![d.clone()],
+                ..Default::default()
+            };
+            match AuthzPolicy::from_config(&one) {
+                Ok(_) => true,
+                Err(why) => {
+                    tracing::warn!("{why}; the entry is ignored (it matches no email)");
+                    false
+                }
+            }
+        });
         let mut authz =
-            AuthzPolicy::from_config(&cfg.authz).map_err(|e| format!("email_domains: {e}"))?;
+            AuthzPolicy::from_config(&authz_cfg).map_err(|e| format!("email_domains: {e}"))?;
         let machine = crate::machine::MachineAuth::from_config(&cfg, start_discovery)?;
         authz.allow_users_without_email(machine.has_users());
         let headers = crate::headers::plan::HeaderPlan::new(

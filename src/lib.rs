@@ -95,6 +95,9 @@ const METRICS_CONNECTIONS: usize = 64;
 /// Run the proxy until SIGTERM/SIGINT: bind, start provider discovery, serve, drain.
 pub async fn run(cfg: config::Config) -> std::process::ExitCode {
     let _log_guard = telemetry::init_with_queue(&cfg.logging, cfg.limits.log_queue_lines);
+    for w in cfg.warnings() {
+        tracing::warn!("{w}");
+    }
     // OpenTelemetry traces (`otel_traces_enabled` + `OTEL_*`), before anything makes a span.
     let traces = match otel::init(&cfg.tracing, &config::process_env()) {
         Ok(t) => t,

@@ -34,25 +34,50 @@ fn main() -> ExitCode {
             println!("{text}");
             ExitCode::SUCCESS
         }
+        Ok(authproxy::config::Command::ConvertToAlpha { yaml, warnings }) => {
+            for w in warnings {
+                eprintln!("authproxy: warning: {w}");
+            }
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
         Ok(authproxy::config::Command::Check(cfg)) => {
-            if let Err(e) = authproxy::otel::check_env(&cfg.tracing, &env) {
-                eprintln!("authproxy: invalid OpenTelemetry settings:\n{e}");
-                return ExitCode::from(2);
-            }
-            match runtime.block_on(authproxy::app::App::build(*cfg, false)) {
-                Ok(_) => {
-                    println!("configuration OK");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("authproxy: {e}");
-                    ExitCode::from(2)
-                }
-            }
+            check(&runtime, *cfg, &env, "configuration OK")
+        }
+        Ok(authproxy::config::Command::ConfigTest(cfg)) => {
+            check(&runtime, *cfg, &env, "configuration is valid")
         }
         Ok(authproxy::config::Command::Run(cfg)) => runtime.block_on(authproxy::run(*cfg)),
         Err(errors) => {
             eprintln!("authproxy: invalid configuration:\n{errors}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `--check` / `--config-test`: the warnings on stderr, the `OTEL_*` settings, then everything
+/// the start would build (provider clients, header plan, upstream router, pages) without
+/// listening or contacting the provider; `ok` on stdout when that works.
+fn check(
+    runtime: &tokio::runtime::Runtime,
+    cfg: authproxy::config::Config,
+    env: &std::collections::HashMap<String, String>,
+    ok: &str,
+) -> ExitCode {
+    for w in cfg.warnings() {
+        eprintln!("authproxy: warning: {w}");
+    }
+    if let Err(e) = authproxy::otel::check_env(&cfg.tracing, env) {
+        eprintln!("authproxy: invalid OpenTelemetry settings:\n{e}");
+        return ExitCode::from(2);
+    }
+    match runtime.block_on(authproxy::app::App::build(cfg, false)) {
+        Ok(_) => {
+            println!("{ok}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("authproxy: {e}");
             ExitCode::from(2)
         }
     }

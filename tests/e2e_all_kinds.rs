@@ -161,15 +161,6 @@ fn provider_type_mistakes_are_startup_errors_naming_the_option() {
             "jwt_key",
         ),
         (
-            with("login.gov", &[&format!("--jwt-key={pem}")]),
-            "jwt_key_file",
-        ),
-        (with("oidc", &["--bitbucket-team=acme"]), "bitbucket_team"),
-        (
-            with("github", &["--authproxy-adfs-skip-scope"]),
-            "authproxy_adfs_skip_scope",
-        ),
-        (
             vec![
                 "--provider=adfs".into(),
                 "--client-id=a".into(),
@@ -183,6 +174,27 @@ fn provider_type_mistakes_are_startup_errors_naming_the_option() {
         assert!(
             out.contains(want),
             "{args:?}: the error names {want}: {out}"
+        );
+    }
+    // oauth2-proxy v7 starts with these (another type's options are ignored, jwt_key wins over
+    // jwt_key_file): authproxy too, with a warning naming the option.
+    for (args, want) in [
+        (
+            with("login.gov", &[&format!("--jwt-key={pem}")]),
+            "jwt_key_file",
+        ),
+        (with("oidc", &["--bitbucket-team=acme"]), "bitbucket_team"),
+        (
+            with("github", &["--authproxy-adfs-skip-scope"]),
+            "authproxy_adfs_skip_scope",
+        ),
+    ] {
+        let (code, out) = check(&args);
+        assert_eq!(code, Some(0), "{args:?} starts as in oauth2-proxy: {out}");
+        assert!(
+            out.lines()
+                .any(|l| l.contains("warning") && l.contains(want) && l.contains("ignored")),
+            "{args:?}: a warning names {want}: {out}"
         );
     }
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 mod alpha;
 pub mod assertion;
 mod build;
+mod convert;
 pub mod duration;
 mod limits;
 pub mod options;
@@ -430,6 +431,9 @@ pub struct Config {
     pub gcp_healthchecks: bool,
     /// `redirect_url`: absolute callback URL; `None` = derived from the request host + `{prefix}/callback`.
     pub redirect_url: Option<url::Url>,
+    /// `redirect_url` given as a path other than `{prefix}/callback` (v7 accepts it): the
+    /// callback URL is the request's scheme and host with this path.
+    pub redirect_path: Option<String>,
     /// `relative_redirect_url`.
     pub relative_redirect_url: bool,
     /// `upstreamConfig` (or the legacy `upstreams` list and its per-upstream options).
@@ -508,6 +512,12 @@ pub enum Command {
     Run(Box<Config>),
     /// `--check`: the configuration is valid; print a summary and exit 0.
     Check(Box<Config>),
+    /// `--config-test` (oauth2-proxy v7.15's spelling of `--check`): the configuration is
+    /// valid; print `configuration is valid` and exit 0.
+    ConfigTest(Box<Config>),
+    /// `--convert-config-to-alpha`: the alpha YAML equivalent of the legacy configuration
+    /// (print `yaml` on stdout, `warnings` on stderr, exit 0).
+    ConvertToAlpha { yaml: String, warnings: Vec<String> },
     /// `--help`: print this text and exit 0.
     Help(String),
     /// `--version`: print this text and exit 0.
@@ -568,7 +578,8 @@ pub fn process_env() -> HashMap<String, String> {
 /// the configuration names (config file, secrets, emails file). Returns every error found.
 pub fn load(args: &[OsString], env: &HashMap<String, String>) -> Result<Command, ConfigErrors> {
     let mut errors = Vec::new();
-    let (flags, request) = sources::read_flags(args, &mut errors);
+    let mut warnings = Vec::new();
+    let (flags, request) = sources::read_flags(args, &mut errors, &mut warnings);
     if request.help {
         return Ok(Command::Help(options::help_text()));
     }
@@ -578,10 +589,28 @@ pub fn load(args: &[OsString], env: &HashMap<String, String>) -> Result<Command,
             env!("CARGO_PKG_VERSION")
         )));
     }
-    let (env_layer, env_config) = sources::read_env(env, &mut errors);
-    let config_file = request.config.or(env_config);
+    if request.convert_to_alpha {
+        // oauth2-proxy's refusals, word for word.
+        let other = if request.alpha_config.is_some() {
+            Some("alpha-config")
+        } else if request.config_test {
+            Some("config-test")
+        } else if request.check {
+            Some("check")
+        } else {
+            None
+        };
+        if let Some(other) = other {
+            return Err(ConfigErrors(vec![ConfigError::new(
+                "convert-config-to-alpha",
+                format!("cannot use {other} and convert-config-to-alpha together"),
+            )]));
+        }
+    }
+    let env_layer = sources::read_env(env, &mut warnings);
+    let config_file = request.config;
     let file_layer = match &config_file {
-        Some(path) => sources::read_file(path, &mut errors),
+        Some(path) => sources::read_file(path, &mut errors, &mut warnings),
         None => sources::Layer::new(),
     };
     // The `[authproxy_policy]` table of the TOML file (authproxy extension).
@@ -589,7 +618,12 @@ pub fn load(args: &[OsString], env: &HashMap<String, String>) -> Result<Command,
         .as_ref()
         .and_then(|path| sources::policy_table(path, &mut errors));
     let mut layers = vec![file_layer, env_layer, flags];
-    let mut warnings = Vec::new();
+    if request.convert_to_alpha {
+        let mut ctx = build::Ctx::new(layers, errors);
+        ctx.warnings.splice(0..0, warnings);
+        return convert::convert(ctx)
+            .map(|(yaml, warnings)| Command::ConvertToAlpha { yaml, warnings });
+    }
     let alpha = request.alpha_config.as_ref().map(|path| {
         let alpha = alpha::read_alpha(path, env, &mut errors);
         let mut legacy = sources::Layer::new();
@@ -605,7 +639,8 @@ pub fn load(args: &[OsString], env: &HashMap<String, String>) -> Result<Command,
         alpha
     });
     let mut ctx = build::Ctx::new(layers, errors);
-    ctx.warnings.extend(warnings);
+    // Reader warnings first (in the order the sources were read), then the typing ones.
+    ctx.warnings.splice(0..0, warnings);
     let policy = match (toml_policy, alpha.as_ref().and_then(|a| a.policy.clone())) {
         (Some(t), Some(a)) => {
             ctx.errors.push(ConfigError::new(
@@ -620,7 +655,9 @@ pub fn load(args: &[OsString], env: &HashMap<String, String>) -> Result<Command,
         (t, a) => t.or(a),
     };
     let config = build::build(ctx, config_file, alpha, policy)?;
-    Ok(if request.check {
+    Ok(if request.config_test {
+        Command::ConfigTest(Box::new(config))
+    } else if request.check {
         Command::Check(Box::new(config))
     } else {
         Command::Run(Box::new(config))

@@ -522,17 +522,20 @@ pub fn reference_markdown() -> String {
          environment variables and command-line flags. Precedence: flags > environment > `--config FILE` > defaults.\n\n\
          * **Lists**: repeat the flag (`--email-domain a.com --email-domain b.com`), use a TOML array\n  \
          (`email_domains = [\"a.com\", \"b.com\"]`), or separate values with commas (`OAUTH2_PROXY_EMAIL_DOMAINS=a.com,b.com`).\n\
-         * **Booleans**: `--flag`, `--flag=true|false`; in the environment `true`/`false`/`1`/`0`.\n\
+         * **Booleans**: `--flag`, `--flag=true|false` (`--flag false` is `--flag` followed by an ignored argument, as\n  \
+         in oauth2-proxy); in the environment and the file Go's spellings `true`/`false`/`1`/`0`/`t`/`f`/`TRUE`/`FALSE`.\n\
          * **Durations**: Go syntax: `168h`, `1h30m`, `1.5h`, `15m`, `30s`, `500ms`, `0`. A bare number other than 0 is an error.\n\
          * An empty environment variable counts as unset (as in oauth2-proxy). Kubernetes service-link variables\n  \
          (`OAUTH2_PROXY_SERVICE_HOST`, `OAUTH2_PROXY_PORT...`) are ignored.\n\
-         * Unknown keys, flags and `OAUTH2_PROXY_*` variables are errors. oauth2-proxy options that authproxy does not\n  \
-         support yet are errors when set to anything but their default, so a config that spells out defaults still runs.\n\
+         * Unknown file keys and flags are errors; an unknown `OAUTH2_PROXY_*` variable is ignored with a warning\n  \
+         suggesting the right name. oauth2-proxy options that authproxy does not support yet are errors when set to\n  \
+         anything but their default, so a config that spells out defaults still runs.\n\
          * Every error is reported at once, each naming the option and where it came from.\n\n\
          Differences from oauth2-proxy's defaults: `code_challenge_method` defaults to `S256` (PKCE on; `none` disables it),\n\
          `insecure_oidc_skip_nonce` defaults to `false`. `cookie_secret` also accepts standard base64 (`+`, `/`), so\n\
          `openssl rand -base64 32` works.\n\n\
-         General flags: `--config FILE` (or `OAUTH2_PROXY_CONFIG`), `--check` (validate and exit), `--help`, `--version`.\n",
+         General flags: `--config FILE` (or `OAUTH2_PROXY_CONFIG`), `--check` or `--config-test` (validate and exit),\n\
+         `--convert-config-to-alpha` (print the alpha YAML equivalent of the legacy configuration), `--help`, `--version`.\n",
     );
     let mut section = None;
     for o in OPTIONS.iter().filter(|o| o.support == Support::Yes) {
@@ -591,8 +594,8 @@ pub fn reference_markdown() -> String {
         );
     }
     out.push_str(
-        "\nAlso not supported: `--convert-config-to-alpha` (`--alpha-config` is supported, see docs/alpha-config.md),\n\
-         `http_address` forms `unix://` and `fd:`, `upstreams` of the form `unix://`.\n",
+        "\nAlso not supported: `http_address` / `metrics_address` of the form `fd:` (systemd socket activation).\n",
     );
+    out.push_str(include_str!("differences.md"));
     out
 }

@@ -3,7 +3,6 @@
 //! here; `build.rs` types and validates the merged result.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -43,8 +42,10 @@ pub enum Raw {
     Items(Vec<String>),
     Bool(bool),
     Int(i64),
-    /// A TOML value of a type no option takes (table, float, date, mixed array).
-    Other(&'static str),
+    /// A TOML integer given for a duration: Go's decoder reads it as nanoseconds.
+    Nanos(i64),
+    /// A TOML value the option's type cannot take (v7's wording of the reason).
+    Other(String),
 }
 
 /// One option's value and origin.
@@ -57,8 +58,9 @@ pub struct Setting {
 /// One source's settings by option key.
 pub type Layer = BTreeMap<&'static str, Setting>;
 
-/// Read and parse the TOML file. Keys are case-insensitive, as in viper.
-pub fn read_file(path: &Path, errors: &mut Vec<ConfigError>) -> Layer {
+/// Read and parse the TOML file. Keys are case-insensitive, as in viper; values are coerced
+/// as v7's decoder (mapstructure with weak typing) does: see [`toml_value`].
+pub fn read_file(path: &Path, errors: &mut Vec<ConfigError>, warnings: &mut Vec<String>) -> Layer {
     let mut layer = Layer::new();
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -93,49 +95,141 @@ pub fn read_file(path: &Path, errors: &mut Vec<ConfigError>) -> Layer {
             let hint = options::suggest(&key, options::OPTIONS.iter().map(|o| o.key))
                 .map(|s| format!("; did you mean `{s}`?"))
                 .unwrap_or_default();
+            let what = if value.is_table() {
+                format!("table [{key}]")
+            } else {
+                format!("option `{key}`")
+            };
             errors.push(ConfigError::new(
                 &key,
                 format!(
-                    "unknown option `{key}` in config file {}{hint}",
+                    "unknown {what} in config file {}{hint} (oauth2-proxy refuses it too: every key is a top-level option)",
                     path.display()
                 ),
             ));
             continue;
         };
-        let raw = match value {
-            toml::Value::String(s) => Raw::Text(s),
-            toml::Value::Boolean(b) => Raw::Bool(b),
-            toml::Value::Integer(i) => Raw::Int(i),
-            toml::Value::Float(_) => Raw::Other("a float"),
-            toml::Value::Datetime(_) => Raw::Other("a date"),
-            toml::Value::Table(_) => Raw::Other("a table"),
-            toml::Value::Array(items) => {
-                let mut out = Vec::with_capacity(items.len());
-                let mut bad = false;
-                for item in items {
-                    match item {
-                        toml::Value::String(s) => out.push(s),
-                        // Numbers in a list (e.g. static upstream codes) read as their text.
-                        toml::Value::Integer(i) => out.push(i.to_string()),
-                        _ => bad = true,
-                    }
-                }
-                if bad {
-                    Raw::Other("an array with non-string items")
-                } else {
-                    Raw::Items(out)
-                }
-            }
-        };
-        layer.insert(
-            spec.key,
-            Setting {
-                raw,
-                origin: Origin::File(path.to_path_buf()),
-            },
-        );
+        let origin = Origin::File(path.to_path_buf());
+        if layer.contains_key(spec.key) {
+            warnings.push(format!(
+                "option `{}` ({origin}) is set twice, as `{key}` and in another letter case; keys are case-insensitive and the later one wins",
+                spec.key
+            ));
+        }
+        let raw = toml_value(spec, &key, value, warnings, &origin);
+        layer.insert(spec.key, Setting { raw, origin });
     }
     layer
+}
+
+/// Go's `strconv.FormatFloat(f, 'f', -1, 64)`: the shortest exact form, never an exponent.
+fn go_float(f: f64) -> String {
+    if f.is_nan() {
+        "NaN".into()
+    } else if f.is_infinite() {
+        if f > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        format!("{f}")
+    }
+}
+
+/// Go's type name of a TOML value, for v7's "got unconvertible type" wording.
+fn go_type(v: &toml::Value) -> &'static str {
+    match v {
+        toml::Value::String(_) => "string",
+        toml::Value::Integer(_) => "int64",
+        toml::Value::Float(_) => "float64",
+        toml::Value::Boolean(_) => "bool",
+        toml::Value::Datetime(_) => "toml.LocalDate",
+        toml::Value::Array(_) => "[]interface {}",
+        toml::Value::Table(_) => "map[string]interface {}",
+    }
+}
+
+fn unconvertible(key: &str, want: &str, v: &toml::Value) -> Raw {
+    Raw::Other(format!(
+        "'{key}' expected type '{want}', got unconvertible type '{}'",
+        go_type(v)
+    ))
+}
+
+/// One TOML value coerced for its option the way v7's decoder does (weakly typed input):
+/// a string `"true"` is a boolean, a number is a string (`true` is `"1"`), a number for a
+/// duration is nanoseconds, a single string for a list is split on commas. Coercions that
+/// are probably mistakes add a warning.
+fn toml_value(
+    spec: &OptionSpec,
+    key: &str,
+    v: toml::Value,
+    warnings: &mut Vec<String>,
+    origin: &Origin,
+) -> Raw {
+    use toml::Value as V;
+    let subject = format!("option `{}` ({origin})", spec.key);
+    match (spec.kind, v) {
+        (Kind::Bool, V::Boolean(b)) => Raw::Bool(b),
+        (Kind::Bool, V::Integer(i)) => Raw::Bool(i != 0),
+        (Kind::Bool, V::Float(f)) => Raw::Bool(f != 0.0),
+        (Kind::Bool, V::String(s)) if s.is_empty() => Raw::Bool(false),
+        (Kind::Bool, V::String(s)) => Raw::Text(s),
+        (Kind::Str, V::String(s)) => Raw::Text(s),
+        (Kind::Str, V::Integer(i)) => Raw::Text(i.to_string()),
+        (Kind::Str, V::Float(f)) => Raw::Text(go_float(f)),
+        (Kind::Str, V::Boolean(b)) => {
+            let s = if b { "1" } else { "0" };
+            warnings.push(format!(
+                "{subject}: the boolean {b} is read as the string \"{s}\", as oauth2-proxy does; quote the value if you meant the word"
+            ));
+            Raw::Text(s.into())
+        }
+        (Kind::Int, V::Integer(i)) => Raw::Int(i),
+        (Kind::Int, V::Float(f)) => {
+            if f.fract() != 0.0 {
+                warnings.push(format!(
+                    "{subject}: {} is truncated to {} (oauth2-proxy does the same)",
+                    go_float(f),
+                    f.trunc()
+                ));
+            }
+            // `as` saturates at the i64 range, as Go's conversion of a float does not panic.
+            Raw::Int(f.trunc() as i64)
+        }
+        (Kind::Int, V::Boolean(b)) => Raw::Int(i64::from(b)),
+        (Kind::Int, V::String(s)) if s.is_empty() => Raw::Int(0),
+        (Kind::Int, V::String(s)) => Raw::Text(s),
+        (Kind::Duration, V::String(s)) => Raw::Text(s),
+        (Kind::Duration, V::Integer(i)) => Raw::Nanos(i),
+        (Kind::Duration, V::Float(f)) => Raw::Nanos(f.trunc() as i64),
+        (Kind::Duration, V::Boolean(b)) => Raw::Nanos(i64::from(b)),
+        (Kind::List, V::String(s)) => Raw::Text(s),
+        (Kind::List, V::Integer(i)) => Raw::Items(vec![i.to_string()]),
+        (Kind::List, V::Float(f)) => Raw::Items(vec![go_float(f)]),
+        (Kind::List, V::Boolean(b)) => Raw::Items(vec![if b { "1" } else { "0" }.into()]),
+        (Kind::List, V::Array(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.into_iter().enumerate() {
+                match item {
+                    V::String(s) => out.push(s),
+                    // Numbers in a list (e.g. static upstream codes) read as their text.
+                    V::Integer(n) => out.push(n.to_string()),
+                    V::Float(f) => out.push(go_float(f)),
+                    V::Boolean(b) => out.push(if b { "1" } else { "0" }.into()),
+                    other => return unconvertible(&format!("{key}[{i}]"), "string", &other),
+                }
+            }
+            Raw::Items(out)
+        }
+        (kind, other) => unconvertible(
+            key,
+            match kind {
+                Kind::Bool => "bool",
+                Kind::Str | Kind::List => "string",
+                Kind::Int => "int",
+                Kind::Duration => "time.Duration",
+            },
+            &other,
+        ),
+    }
 }
 
 /// The TOML table holding the per-route policy (authproxy extension).
@@ -178,26 +272,33 @@ fn is_kubernetes_service_link(var: &str) -> bool {
         || rest.starts_with("PORT_")
 }
 
-/// Read `OAUTH2_PROXY_*` variables. Empty values count as unset (viper's default).
-/// Returns the layer and the `OAUTH2_PROXY_CONFIG` path if set.
-pub fn read_env(
-    env: &HashMap<String, String>,
-    errors: &mut Vec<ConfigError>,
-) -> (Layer, Option<PathBuf>) {
+/// Read `OAUTH2_PROXY_*` variables. Empty values count as unset (viper's default). A variable
+/// that names no option is ignored, as v7 ignores it (a typo in a running compose file must not
+/// take a site down), with one warning naming it and the closest real name. `OAUTH2_PROXY_CONFIG`
+/// is no way to give the config file in v7 either: ignored with a warning.
+pub fn read_env(env: &HashMap<String, String>, warnings: &mut Vec<String>) -> Layer {
     let mut layer = Layer::new();
-    let mut config = None;
-    // Sorted so errors come out in a stable order.
+    // Sorted so warnings come out in a stable order.
     let mut vars: Vec<(&String, &String)> = env
         .iter()
         .filter(|(k, _)| k.starts_with("OAUTH2_PROXY_"))
         .collect();
     vars.sort();
     for (var, value) in vars {
-        if value.is_empty() || is_kubernetes_service_link(var) {
+        if is_kubernetes_service_link(var) {
             continue;
         }
-        if var == "OAUTH2_PROXY_CONFIG" {
-            config = Some(PathBuf::from(value));
+        let bootstrap = match var.as_str() {
+            "OAUTH2_PROXY_CONFIG" => Some("--config"),
+            "OAUTH2_PROXY_ALPHA_CONFIG" => Some("--alpha-config"),
+            "OAUTH2_PROXY_CONFIG_TEST" => Some("--config-test"),
+            "OAUTH2_PROXY_CONVERT_CONFIG_TO_ALPHA" => Some("--convert-config-to-alpha"),
+            _ => None,
+        };
+        if let Some(flag) = bootstrap {
+            warnings.push(format!(
+                "environment variable {var} is ignored, as oauth2-proxy ignores it: use the flag {flag}"
+            ));
             continue;
         }
         let Some(spec) = options::by_env(var) else {
@@ -205,12 +306,14 @@ pub fn read_env(
             let hint = options::suggest(var, envs.iter().map(String::as_str))
                 .map(|s| format!("; did you mean {s}?"))
                 .unwrap_or_default();
-            errors.push(ConfigError::new(
-                var,
-                format!("unknown environment variable {var}{hint}"),
+            warnings.push(format!(
+                "environment variable {var} is not an option and is ignored (oauth2-proxy ignores it too){hint}"
             ));
             continue;
         };
+        if value.is_empty() {
+            continue;
+        }
         layer.insert(
             spec.key,
             Setting {
@@ -219,175 +322,19 @@ pub fn read_env(
             },
         );
     }
-    (layer, config)
+    layer
 }
 
-/// What the command line asked for besides options.
-#[derive(Debug, Default)]
-pub struct FlagRequest {
-    pub config: Option<PathBuf>,
-    /// `--alpha-config FILE`: oauth2-proxy's alpha YAML (providers list, upstreams, headers, server).
-    pub alpha_config: Option<PathBuf>,
-    pub help: bool,
-    pub version: bool,
-    pub check: bool,
-}
+mod flags;
 
-/// Parse flags the way pflag does: `--name value`, `--name=value`, booleans as `--name`
-/// or `--name=false`, list flags repeated and/or comma-separated. A single leading dash
-/// is accepted too (old oauth2_proxy documentation uses it).
-pub fn read_flags(args: &[OsString], errors: &mut Vec<ConfigError>) -> (Layer, FlagRequest) {
-    let mut layer = Layer::new();
-    let mut req = FlagRequest::default();
-    let mut i = 0;
-    // pflag booleans take their value only after `=`; `--flag false` is a classic mistake.
-    let mut last_bool_flag: Option<String> = None;
-    while i < args.len() {
-        let Some(arg) = args[i].to_str() else {
-            errors.push(ConfigError::new(
-                "arguments",
-                format!("argument {:?} is not valid UTF-8", args[i]),
-            ));
-            i += 1;
-            continue;
-        };
-        i += 1;
-        let previous_bool = last_bool_flag.take();
-        let Some(body) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
-            if let (Some(flag), Some(b)) = (&previous_bool, parse_bool_word(arg)) {
-                errors.push(ConfigError::new(
-                    "arguments",
-                    format!("unexpected argument `{arg}` after {flag}; boolean flags take their value after '=': {flag}={b}"),
-                ));
-                continue;
-            }
-            errors.push(ConfigError::new(
-                "arguments",
-                format!("unexpected argument `{arg}`; options are flags such as --upstream=http://127.0.0.1:8080 (see --help)"),
-            ));
-            continue;
-        };
-        if body.is_empty() {
-            errors.push(ConfigError::new(
-                "arguments",
-                format!("unexpected argument `{arg}`"),
-            ));
-            continue;
-        }
-        let (name, inline) = match body.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_string())),
-            None => (body, None),
-        };
-        let spelling = format!("--{name}");
-        match name {
-            "h" | "help" => {
-                req.help = true;
-                continue;
-            }
-            "version" => {
-                req.version = true;
-                continue;
-            }
-            "check" => {
-                req.check = true;
-                continue;
-            }
-            _ => {}
-        }
-        let needs_value = name == "config"
-            || name == "alpha-config"
-            || options::by_flag(name).is_some_and(|s| s.kind != Kind::Bool);
-        let value = if needs_value && inline.is_none() {
-            match args.get(i).and_then(|a| a.to_str()) {
-                Some(v) => {
-                    i += 1;
-                    Some(v.to_string())
-                }
-                None => {
-                    errors.push(ConfigError::new(
-                        name,
-                        format!("flag {spelling} needs a value"),
-                    ));
-                    continue;
-                }
-            }
-        } else {
-            inline
-        };
-        if name == "config" {
-            req.config = value.map(PathBuf::from);
-            continue;
-        }
-        if name == "alpha-config" {
-            req.alpha_config = value.map(PathBuf::from);
-            continue;
-        }
-        if options::UNSUPPORTED_META_FLAGS.contains(&name) {
-            errors.push(ConfigError::new(
-                name,
-                format!("flag {spelling} (oauth2-proxy's alpha configuration) is not supported yet; use the TOML config file, environment or flags"),
-            ));
-            continue;
-        }
-        let Some(spec) = options::by_flag(name) else {
-            let hint = options::suggest(
-                name,
-                options::OPTIONS
-                    .iter()
-                    .filter_map(|o| o.flag)
-                    .chain(options::META_FLAGS.iter().map(|(f, _)| *f)),
-            )
-            .map(|s| format!("; did you mean --{s}?"))
-            .unwrap_or_default();
-            errors.push(ConfigError::new(
-                name,
-                format!("unknown flag {spelling}{hint}"),
-            ));
-            continue;
-        };
-        let origin = Origin::Flag(spelling);
-        match spec.kind {
-            Kind::Bool => {
-                if value.is_none() {
-                    last_bool_flag = Some(format!("--{name}"));
-                }
-                let raw = Raw::Text(value.unwrap_or_else(|| "true".into()));
-                layer.insert(spec.key, Setting { raw, origin });
-            }
-            Kind::List => {
-                let items = split_list(value.as_deref().unwrap_or_default());
-                // Repeated flags accumulate (pflag StringSlice).
-                let entry = layer.entry(spec.key).or_insert(Setting {
-                    raw: Raw::Items(Vec::new()),
-                    origin,
-                });
-                if let Raw::Items(v) = &mut entry.raw {
-                    v.extend(items);
-                }
-            }
-            _ => {
-                let raw = Raw::Text(value.unwrap_or_default());
-                layer.insert(spec.key, Setting { raw, origin });
-            }
-        }
-    }
-    (layer, req)
-}
+pub use flags::{go_parse_bool, read_csv, read_flags};
 
-fn parse_bool_word(s: &str) -> Option<&'static str> {
-    match s {
-        "true" | "TRUE" | "True" => Some("true"),
-        "false" | "FALSE" | "False" => Some("false"),
-        _ => None,
-    }
-}
-
-/// Split a comma-separated list (flags, env, or a TOML string for a list key), trimming
-/// blanks around items and dropping empty items.
+/// Split a list value given as one string (an environment variable, or a TOML string for a
+/// list option) as v7's decoder does: on every comma, nothing trimmed, empty items kept
+/// (`"a.com, b.com"` is `["a.com", " b.com"]`); only the empty string is the empty list.
 pub fn split_list(s: &str) -> Vec<String> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(String::from)
-        .collect()
+    if s.is_empty() {
+        return Vec::new();
+    }
+    s.split(',').map(String::from).collect()
 }

@@ -32,10 +32,13 @@ pub use sign_out::sign_out;
 pub fn redirect_uri(app: &App, ctx: &RequestCtx) -> String {
     match &app.cfg.redirect_url {
         Some(u) => u.to_string(),
-        None => format!(
-            "{}://{}{}/callback",
-            ctx.scheme, ctx.host, app.cfg.proxy_prefix
-        ),
+        None => match &app.cfg.redirect_path {
+            Some(path) => format!("{}://{}{path}", ctx.scheme, ctx.host),
+            None => format!(
+                "{}://{}{}/callback",
+                ctx.scheme, ctx.host, app.cfg.proxy_prefix
+            ),
+        },
     }
 }
 

@@ -122,12 +122,10 @@ impl BitbucketProvider {
                 Some((ws, name)) if !ws.is_empty() && !name.is_empty() && !name.contains('/') => {
                     Some((ws.to_owned(), r.to_owned()))
                 }
-                _ => {
-                    return Err(ProviderError::Config {
-                        key: "bitbucket_repository",
-                        message: format!("{r:?} is not workspace/repository"),
-                    })
-                }
+                // oauth2-proxy starts with it and Bitbucket lists no such repository, so
+                // nobody passes the check (the configuration warns): an empty workspace
+                // denies everyone.
+                _ => Some((String::new(), r.to_owned())),
             },
         };
         if repository.is_some() {
@@ -185,6 +183,14 @@ impl OAuth2Kind for Bitbucket {
             }
         }
         if let Some((workspace, full_name)) = &self.repository {
+            if workspace.is_empty() {
+                return Err(ProviderError::Denied {
+                    rule: "bitbucket_repository",
+                    detail: format!(
+                        "{full_name:?} is not workspace/repository, so nobody can contribute to it"
+                    ),
+                });
+            }
             let seg = percent_encoding::utf8_percent_encode(
                 workspace,
                 percent_encoding::NON_ALPHANUMERIC,

@@ -80,12 +80,9 @@ impl Restrictions {
                 {
                     Some((owner.to_owned(), name.to_owned()))
                 }
-                _ => {
-                    return Err(ProviderError::Config {
-                        key: "github_repo",
-                        message: format!("{r:?} is not owner/name"),
-                    })
-                }
+                // oauth2-proxy starts with it and GitHub finds no such repository, so nobody
+                // passes the check (the configuration warns): an empty name denies everyone.
+                _ => Some((r.to_owned(), String::new())),
             },
         };
         Ok(Restrictions {
@@ -427,6 +424,10 @@ impl GithubProvider {
         let seg = |s: &str| {
             percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
         };
+        if name.is_empty() {
+            // A github_repo that is not owner/name (see Restrictions): no repository, no access.
+            return Ok(false);
+        }
         if !self.repo_token.is_empty() {
             let path = format!(
                 "/repos/{}/{}/collaborators/{}",
@@ -666,17 +667,17 @@ mod tests {
                 ..
             })
         ));
+        // oauth2-proxy starts with a repo that is not owner/name and nobody passes the check:
+        // kept as a repository restriction with no name, which repo_access answers false.
         let bad_repo = Restrictions::from_options(&crate::config::GithubOptions {
             repo: "just-a-name".into(),
             ..Default::default()
-        });
-        assert!(matches!(
-            bad_repo,
-            Err(ProviderError::Config {
-                key: "github_repo",
-                ..
-            })
-        ));
+        })
+        .unwrap();
+        assert_eq!(
+            bad_repo.repo,
+            Some(("just-a-name".to_owned(), String::new()))
+        );
     }
 
     fn rule(r: Result<(), ProviderError>) -> Option<&'static str> {

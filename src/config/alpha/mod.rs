@@ -27,6 +27,7 @@ use super::structured::{HeaderRule, ServerConfig, UpstreamConfig};
 use super::ConfigError;
 
 mod envsubst;
+mod login_params;
 mod sections;
 
 #[cfg(test)]
@@ -68,11 +69,14 @@ enum Target {
     Block(&'static [(&'static str, Target)]),
     Id,
     AllowedGroups,
-    /// An oauth2-proxy field authproxy does not support (with the reason).
-    Unsupported(&'static str),
+    /// An oauth2-proxy field accepted at its default value (oauth2-proxy's conversion prints
+    /// it), refused otherwise (with the reason).
+    DefaultOnly(&'static str, &'static str),
+    /// `loginURLParameters` (see login_params.rs).
+    LoginUrlParameters,
 }
 
-use Target::{AllowedGroups, Block, Id, Key, Unsupported};
+use Target::{AllowedGroups, Block, DefaultOnly, Id, Key, LoginUrlParameters};
 
 const OIDC_CONFIG: &[(&str, Target)] = &[
     ("issuerURL", Key("oidc_issuer_url")),
@@ -112,6 +116,14 @@ const GOOGLE_CONFIG: &[(&str, Target)] = &[
         Key("google_use_application_default_credentials"),
     ),
     ("targetPrincipal", Key("google_target_principal")),
+    (
+        "useOrganizationID",
+        DefaultOnly("false", "Google organization ids are not supported yet"),
+    ),
+    (
+        "adminAPIUserScope",
+        DefaultOnly("", "the Admin API user scope is not configurable yet"),
+    ),
 ];
 
 const AZURE_CONFIG: &[(&str, Target)] = &[
@@ -170,10 +182,7 @@ const PROVIDER_FIELDS: &[(&str, Target)] = &[
     ("useSystemTrustStore", Key("use_system_trust_store")),
     ("code_challenge_method", Key("code_challenge_method")),
     ("allowedGroups", AllowedGroups),
-    (
-        "loginURLParameters",
-        Unsupported("use the global prompt / approval_prompt / acr_values options instead"),
-    ),
+    ("loginURLParameters", LoginUrlParameters),
     ("oidcConfig", Block(OIDC_CONFIG)),
     ("githubConfig", Block(GITHUB_CONFIG)),
     ("googleConfig", Block(GOOGLE_CONFIG)),
@@ -579,16 +588,34 @@ impl Reader<'_> {
                         self.provider_fields(m, inner, &field, p);
                     }
                 }
-                Unsupported(why) => {
-                    if !is_empty(v) {
+                DefaultOnly(default, why) => {
+                    let at_default = match scalar(v) {
+                        Some(Raw::Text(t)) => t == *default,
+                        Some(Raw::Bool(b)) => b.to_string() == *default,
+                        _ => is_empty(v),
+                    };
+                    if !at_default && !is_empty(v) {
                         self.err(
                             &field,
-                            format!(
-                                "is an oauth2-proxy alpha field authproxy does not support; {why}"
-                            ),
+                            format!("is an oauth2-proxy alpha field authproxy supports only at its default ({default:?}); {why}"),
                         );
                     }
                 }
+                LoginUrlParameters => match login_params::read(v) {
+                    Ok(pairs) => {
+                        for (key, value) in pairs {
+                            let origin = self.origin(&field);
+                            p.layer.insert(
+                                key,
+                                Setting {
+                                    raw: Raw::Text(value),
+                                    origin,
+                                },
+                            );
+                        }
+                    }
+                    Err(why) => self.err(&field, why),
+                },
             }
         }
     }

@@ -455,9 +455,8 @@ providers:
     assert_eq!(p[2].scope, "email openid");
     assert_eq!(p[3].keycloak.groups, vec!["/staff"]);
     assert_eq!(p[3].display_name, "Keycloak");
-    // A block of another type is refused, not ignored.
-    err(
-        r#"
+    // A block of another type is ignored with a warning, as v7 ignores it.
+    let c = ok(r#"
 providers:
   - id: o
     provider: oidc
@@ -467,7 +466,12 @@ providers:
       team: acme
     oidcConfig:
       issuerURL: https://idp.example.com
-"#,
-        &["bitbucket_team", "applies to provider \"bitbucket\" only"],
+"#);
+    assert!(c.providers[0].bitbucket.team.is_empty());
+    assert!(
+        c.warnings().iter().any(|w| w.contains("bitbucket_team")
+            && w.contains("applies to provider \"bitbucket\" only")),
+        "{:?}",
+        c.warnings()
     );
 }

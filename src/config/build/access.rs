@@ -12,6 +12,10 @@ use super::http_url;
 pub(crate) fn forwarding_and_skip(c: &mut Ctx) -> (Vec<crate::net::Cidr>, SkipConfig) {
     let mut trusted_proxy_ips = Vec::new();
     for entry in c.list("trusted_proxy_ips") {
+        if let Some(e) = untrimmed_network(&entry) {
+            c.fail("trusted_proxy_ips", e);
+            continue;
+        }
         match crate::net::Cidr::parse(&entry) {
             Ok(n) => trusted_proxy_ips.push(n),
             Err(e) => c.fail("trusted_proxy_ips", e),
@@ -23,14 +27,19 @@ pub(crate) fn forwarding_and_skip(c: &mut Ctx) -> (Vec<crate::net::Cidr>, SkipCo
             subject("skip_auth_strip_headers", &c.origin("skip_auth_strip_headers"))
         ));
     }
-    let skip = match SkipConfig::parse(
+    let skip = match SkipConfig::parse_warned(
         &c.list("skip_auth_routes"),
         &c.list("skip_auth_regex"),
         &c.list("api_routes"),
         &c.list("trusted_ips"),
         c.boolean("skip_auth_preflight"),
     ) {
-        Ok(s) => s,
+        Ok((s, warnings)) => {
+            for w in warnings {
+                c.warn_about(w.key, w.message);
+            }
+            s
+        }
         Err(errors) => {
             for e in errors {
                 c.fail(e.key, e.message);
@@ -39,6 +48,42 @@ pub(crate) fn forwarding_and_skip(c: &mut Ctx) -> (Vec<crate::net::Cidr>, SkipCo
         }
     };
     (trusted_proxy_ips, skip)
+}
+
+/// v7 parses networks without trimming, so an entry with spaces (`a, b` in an environment
+/// variable) is refused there: refused here too, saying why.
+pub(crate) fn untrimmed_network(entry: &str) -> Option<String> {
+    (entry.trim() != entry || entry.is_empty()).then(|| {
+        format!("entry {entry:?} could not be recognized (oauth2-proxy refuses it too: list entries are not trimmed; separate them with a bare comma)")
+    })
+}
+
+/// Why an `email_domains` entry can never match an email address (v7 accepts it and matches
+/// nothing with it), if it cannot.
+pub(crate) fn never_matching_email_domain(entry: &str) -> Option<&'static str> {
+    if entry == "*" {
+        return None;
+    }
+    let domain = entry
+        .strip_prefix("*.")
+        .or_else(|| entry.strip_prefix('.'))
+        .unwrap_or(entry);
+    if domain.is_empty() {
+        Some("it is empty")
+    } else if domain.contains('@') {
+        Some("it contains '@' (write the domain alone, e.g. example.com)")
+    } else if domain.contains('*') {
+        Some("a wildcard is only allowed alone (*) or as a leading '*.'")
+    } else if domain
+        .chars()
+        .any(|ch| ch.is_whitespace() || ch.is_control())
+    {
+        Some("it contains spaces or control characters")
+    } else if domain.starts_with('.') || domain.contains("..") {
+        Some("it has an empty label")
+    } else {
+        None
+    }
 }
 
 /// `example.com`, `.example.com`, `*.example.com`, each with an optional `:port` or `:*`.
@@ -93,31 +138,35 @@ pub(crate) fn validate_hostname(h: &str) -> Result<(), String> {
 }
 
 pub(crate) fn authz(c: &mut Ctx) -> AuthzConfig {
-    let email_domains: Vec<String> = c
-        .list("email_domains")
-        .into_iter()
-        .map(|d| d.to_ascii_lowercase())
-        .collect();
-    for d in &email_domains {
-        if d != "*" && (d.contains('@') || d.chars().any(char::is_whitespace)) {
-            c.fail(
+    let configured = c.list("email_domains");
+    let mut email_domains = Vec::with_capacity(configured.len());
+    for d in &configured {
+        match never_matching_email_domain(d) {
+            None => email_domains.push(d.to_ascii_lowercase()),
+            Some(why) => c.warn_about(
                 "email_domains",
-                format!("entry {d:?} must be a domain such as example.com (or * for any)"),
-            );
+                format!("entry {d:?} matches no email address ({why}); it is ignored, as it matches nothing in oauth2-proxy either"),
+            ),
         }
     }
     let file = c.opt_string("authenticated_emails_file").map(PathBuf::from);
     let emails = file.as_ref().and_then(|f| match read_emails_file(f) {
-        Ok(set) => Some(set),
+        Ok((set, warnings)) => {
+            for w in warnings {
+                c.warn_about("authenticated_emails_file", w);
+            }
+            Some(set)
+        }
         Err(e) => {
             c.fail("authenticated_emails_file", e);
             None
         }
     });
-    if email_domains.is_empty() && file.is_none() {
+    // v7 counts the entries as written (an entry that matches nothing still satisfies it).
+    if configured.is_empty() && file.is_none() && c.opt_string("htpasswd_file").is_none() {
         c.errors.push(ConfigError::new(
             "email_domains",
-            "option `email_domains` or `authenticated_emails_file` is required; use email_domains = [\"*\"] to allow every email (env OAUTH2_PROXY_EMAIL_DOMAINS, flag --email-domain)",
+            "option `email_domains`, `authenticated_emails_file` or `htpasswd_file` is required (as in oauth2-proxy); use email_domains = [\"*\"] to allow every email (env OAUTH2_PROXY_EMAIL_DOMAINS, flag --email-domain)",
         ));
     }
     AuthzConfig {
@@ -133,7 +182,19 @@ pub(crate) fn authz(c: &mut Ctx) -> AuthzConfig {
 pub(crate) fn machine(c: &mut Ctx) -> MachineConfig {
     let skip_jwt_bearer_tokens = c.boolean("skip_jwt_bearer_tokens");
     let mut extra_jwt_issuers: Vec<TrustedIssuer> = Vec::new();
-    for entry in c.list("extra_jwt_issuers") {
+    let issuers = c.list("extra_jwt_issuers");
+    if !issuers.is_empty() && !skip_jwt_bearer_tokens {
+        // v7 reads them only with skip_jwt_bearer_tokens.
+        c.warn_about(
+            "extra_jwt_issuers",
+            "is ignored: it only applies with skip_jwt_bearer_tokens = true (as in oauth2-proxy)",
+        );
+    }
+    for entry in issuers.iter().filter(|_| skip_jwt_bearer_tokens) {
+        if entry.trim() != entry {
+            c.fail("extra_jwt_issuers", format!("entry {entry:?} has surrounding spaces; oauth2-proxy keeps them and cannot discover such an issuer either (separate entries with a bare comma)"));
+            continue;
+        }
         let parsed = match entry.split('=').collect::<Vec<_>>().as_slice() {
             [issuer, audience] if !issuer.trim().is_empty() && !audience.trim().is_empty() => {
                 http_url(issuer).map(|u| (u, audience.trim().to_owned()))
@@ -155,12 +216,6 @@ pub(crate) fn machine(c: &mut Ctx) -> MachineConfig {
             Err(e) => c.fail("extra_jwt_issuers", e),
         }
     }
-    if !extra_jwt_issuers.is_empty() && !skip_jwt_bearer_tokens {
-        c.fail(
-            "extra_jwt_issuers",
-            "has no effect unless skip_jwt_bearer_tokens is true",
-        );
-    }
     let htpasswd_file = c.opt_string("htpasswd_file").map(PathBuf::from);
     if let Some(path) = &htpasswd_file {
         if let Err(e) = crate::htpasswd::Htpasswd::load(path) {
@@ -169,9 +224,9 @@ pub(crate) fn machine(c: &mut Ctx) -> MachineConfig {
     }
     let htpasswd_user_groups = c.list("htpasswd_user_groups");
     if !htpasswd_user_groups.is_empty() && htpasswd_file.is_none() {
-        c.fail(
+        c.warn_about(
             "htpasswd_user_groups",
-            "has no effect without htpasswd_file",
+            "has no effect without htpasswd_file (oauth2-proxy ignores it too)",
         );
     }
     MachineConfig {
@@ -184,35 +239,57 @@ pub(crate) fn machine(c: &mut Ctx) -> MachineConfig {
     }
 }
 
-/// One email per line; trimmed, lower-cased; blank lines and `#` comments ignored.
-pub(crate) fn read_emails_file(path: &Path) -> Result<HashSet<String>, String> {
+/// The emails file as v7 reads it: CSV (comma separated, `#` comment lines, leading spaces of
+/// fields skipped), the first field of each record, trimmed and lower-cased. A file Go's CSV
+/// reader cannot read (a stray quote, records with different field counts) gives no email at
+/// all in v7, which only logs an error: the same here, with a warning. Entries that are no
+/// email address match nothing (as in v7) and get a warning.
+pub(crate) fn read_emails_file(path: &Path) -> Result<(HashSet<String>, Vec<String>), String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut set = HashSet::new();
-    let mut bad = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let l = line.trim();
-        if l.is_empty() || l.starts_with('#') {
+    let mut warnings = Vec::new();
+    let mut fields_per_record = None;
+    let mut odd = Vec::new();
+    for (n, line) in text.split('\n').enumerate() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let valid = l.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
-        }) && !l
-            .chars()
-            .any(|ch| ch.is_whitespace() || ch.is_control() || ch == ',');
-        if valid {
-            set.insert(l.to_lowercase());
-        } else {
-            bad.push(format!(
-                "{}:{}: {l:?} is not an email address",
-                path.display(),
-                n + 1
-            ));
+        let record = match crate::config::sources::read_csv(line, true) {
+            Ok(r) => r,
+            Err(e) => {
+                warnings.push(format!("{}:{}: {e}; oauth2-proxy cannot read this file then and allows no email through it, so neither does authproxy", path.display(), n + 1));
+                return Ok((HashSet::new(), warnings));
+            }
+        };
+        match fields_per_record {
+            None => fields_per_record = Some(record.len()),
+            Some(k) if k != record.len() => {
+                warnings.push(format!("{}:{}: wrong number of fields ({} instead of {k}); oauth2-proxy cannot read this file then and allows no email through it, so neither does authproxy", path.display(), n + 1, record.len()));
+                return Ok((HashSet::new(), warnings));
+            }
+            Some(_) => {}
         }
+        let address = record
+            .first()
+            .map(|f| f.trim().to_lowercase())
+            .unwrap_or_default();
+        let valid = address.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        }) && !address
+            .chars()
+            .any(|ch| ch.is_whitespace() || ch.is_control());
+        if !valid {
+            odd.push(format!("{}:{}: {address:?}", path.display(), n + 1));
+        }
+        set.insert(address);
     }
-    if bad.is_empty() {
-        Ok(set)
-    } else {
-        Err(bad.join("; "))
+    if !odd.is_empty() {
+        warnings.push(format!(
+            "entries that are no email address match nothing: {}",
+            odd.join(", ")
+        ));
     }
+    Ok((set, warnings))
 }

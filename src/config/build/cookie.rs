@@ -12,21 +12,37 @@ pub(crate) fn cookie(c: &mut Ctx) -> Option<CookieConfig> {
         c.fail("cookie_name", e);
     }
     let secret = cookie_secret(c);
-    let domains = c.list("cookie_domains");
-    for d in &domains {
-        if let Err(e) = validate_hostname(d.strip_prefix('.').unwrap_or(d)) {
-            c.fail("cookie_domains", format!("entry {d:?}: {e}"));
+    // v7 accepts any entry; one that is no host name can never match a request host (and Go
+    // would drop it from Set-Cookie), so it is left out, with a warning.
+    let mut domains = c.list("cookie_domains");
+    let mut dropped = Vec::new();
+    domains.retain(|d| match validate_hostname(d.strip_prefix('.').unwrap_or(d)) {
+        Ok(()) => true,
+        Err(e) => {
+            dropped.push(format!("entry {d:?} is ignored: {e}; it can match no request host (oauth2-proxy accepts it and the cookie gets no Domain)"));
+            false
         }
+    });
+    for w in dropped {
+        c.warn_about("cookie_domains", w);
     }
-    let path = c.string("cookie_path").trim().to_string();
-    if !path.starts_with('/')
-        || path
-            .chars()
-            .any(|ch| ch == ';' || ch.is_control() || ch.is_whitespace())
-    {
-        c.fail(
+    // Go's net/http drops the bytes a cookie Path may not hold (`;`, controls); so do we.
+    let raw_path = c.string("cookie_path");
+    let path: String = raw_path
+        .trim()
+        .chars()
+        .filter(|&ch| (' '..='~').contains(&ch) && ch != ';')
+        .collect();
+    if path != raw_path.trim() {
+        c.warn_about(
             "cookie_path",
-            format!("{path:?} must start with / and contain no ';', spaces or control characters"),
+            format!("{raw_path:?} has characters a cookie path cannot hold; they are dropped as oauth2-proxy (Go) drops them: {path:?}"),
+        );
+    }
+    if !path.starts_with('/') {
+        c.warn_about(
+            "cookie_path",
+            format!("{path:?} does not start with /; browsers then ignore it and use the request's directory (as with oauth2-proxy)"),
         );
     }
     let expire = c.duration("cookie_expire");
@@ -43,36 +59,49 @@ pub(crate) fn cookie(c: &mut Ctx) -> Option<CookieConfig> {
     }
     let csrf_expire = c.duration("cookie_csrf_expire");
     if csrf_expire.is_zero() {
-        c.fail("cookie_csrf_expire", "must be greater than zero");
+        c.warn_about(
+            "cookie_csrf_expire",
+            "is 0: the CSRF cookie expires at once, so every sign-in fails its CSRF check (oauth2-proxy starts with it too); use e.g. 15m",
+        );
     }
     let secure = c.boolean("cookie_secure");
     let samesite_raw = c.string("cookie_samesite");
-    let samesite = match samesite_raw.trim().to_ascii_lowercase().as_str() {
+    // v7 compares case-sensitively (and untrimmed): "Lax" is refused there, so here too.
+    let samesite = match samesite_raw.as_str() {
         "" => SameSite::Unset,
         "lax" => SameSite::Lax,
         "strict" => SameSite::Strict,
         "none" => SameSite::None,
         other => {
+            let hint = if matches!(
+                other.trim().to_ascii_lowercase().as_str(),
+                "lax" | "strict" | "none"
+            ) {
+                " (write it in lower case without spaces: oauth2-proxy compares it exactly)"
+            } else {
+                ""
+            };
             c.fail(
                 "cookie_samesite",
-                format!("{other:?} must be one of lax, strict, none or \"\""),
+                format!("{other:?} must be one of lax, strict, none or \"\"{hint}"),
             );
             SameSite::Unset
         }
     };
+    // Browser rules v7 does not check: it starts, and the browser drops the cookie (sign-in
+    // loops). Accepted with a warning.
     if samesite == SameSite::None && !secure {
-        // Browsers drop SameSite=None cookies without Secure, so sign-in would loop.
-        c.fail("cookie_samesite", "\"none\" requires cookie_secure = true (browsers reject SameSite=None cookies without Secure)");
+        c.warn_about("cookie_samesite", "\"none\" without cookie_secure = true: browsers reject SameSite=None cookies without Secure, so sign-in will loop");
     }
     if name.starts_with("__Secure-") || name.starts_with("__Host-") {
         if !secure {
-            c.fail(
+            c.warn_about(
                 "cookie_name",
-                format!("{name:?}: the __Secure-/__Host- prefix requires cookie_secure = true"),
+                format!("{name:?}: the __Secure-/__Host- prefix needs cookie_secure = true, or browsers reject the cookie"),
             );
         }
         if name.starts_with("__Host-") && (!domains.is_empty() || path != "/") {
-            c.fail("cookie_name", format!("{name:?}: the __Host- prefix requires no cookie_domains and cookie_path = \"/\""));
+            c.warn_about("cookie_name", format!("{name:?}: the __Host- prefix needs no cookie_domains and cookie_path = \"/\", or browsers reject the cookie"));
         }
     }
     Some(CookieConfig {

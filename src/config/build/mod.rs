@@ -15,6 +15,7 @@ pub(super) mod upstreams;
 use super::*;
 use access::{authz, forwarding_and_skip, machine, validate_whitelist_domain};
 use cookie::cookie;
+pub(super) use ctx::go_parse_int;
 pub(super) use ctx::Ctx;
 use headers::legacy_headers;
 use provider::{alpha_providers, provider};
@@ -61,15 +62,15 @@ pub(super) fn build(
         }
     };
     let proxy_prefix = path_option(&mut c, "proxy_prefix", true);
-    let ping_path = path_option(&mut c, "ping_path", false);
-    let ready_path = path_option(&mut c, "ready_path", false);
+    let ping_path = endpoint_path(&mut c, "ping_path");
+    let ready_path = endpoint_path(&mut c, "ready_path");
     let relative_redirect_url = c.boolean("relative_redirect_url");
-    let redirect_url = redirect_url(&mut c, &proxy_prefix);
+    let (redirect_url, redirect_path) = redirect_url(&mut c, &proxy_prefix);
     let upstream_config = match alpha_sections.and_then(|a| a.upstream_config.clone()) {
         Some(u) => u,
         None => legacy_upstreams(&mut c),
     };
-    let real_client_ip_header = c.string("real_client_ip_header");
+    let mut real_client_ip_header = c.string("real_client_ip_header");
     const IP_HEADERS: [&str; 5] = [
         "X-Forwarded-For",
         "X-Real-IP",
@@ -78,6 +79,17 @@ pub(super) fn build(
         "CF-Connecting-IP",
     ];
     if !IP_HEADERS
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(&real_client_ip_header))
+        && !c.boolean("reverse_proxy")
+    {
+        // v7 checks it only with reverse_proxy; without, it is never read.
+        c.warn_about(
+            "real_client_ip_header",
+            format!("{real_client_ip_header:?} is not one of {}; it has no effect without reverse_proxy (oauth2-proxy refuses it when reverse_proxy is on)", IP_HEADERS.join(", ")),
+        );
+        real_client_ip_header = "X-Real-IP".into();
+    } else if !IP_HEADERS
         .iter()
         .any(|h| h.eq_ignore_ascii_case(&real_client_ip_header))
     {
@@ -89,11 +101,19 @@ pub(super) fn build(
             ),
         );
     }
-    let whitelist_domains = c.list("whitelist_domains");
-    for d in &whitelist_domains {
-        if let Err(e) = validate_whitelist_domain(d) {
-            c.fail("whitelist_domains", format!("entry {d:?}: {e}"));
+    // v7 accepts any entry; one that is no host[:port] matches no redirect there, so it is
+    // left out here (fewer redirects allowed, never more), with a warning.
+    let mut whitelist_domains = c.list("whitelist_domains");
+    let mut dropped = Vec::new();
+    whitelist_domains.retain(|d| match validate_whitelist_domain(d) {
+        Ok(()) => true,
+        Err(e) => {
+            dropped.push(format!("entry {d:?} is ignored: {e} (oauth2-proxy accepts it but no redirect target matches it)"));
+            false
         }
+    });
+    for w in dropped {
+        c.warn_about("whitelist_domains", w);
     }
     let providers = match alpha.as_ref().filter(|a| !a.providers.is_empty()) {
         Some(a) => alpha_providers(&mut c, a),
@@ -158,9 +178,9 @@ pub(super) fn build(
     let exclude_logging_paths = c.list("exclude_logging_paths");
     for p in &exclude_logging_paths {
         if !p.starts_with('/') {
-            c.fail(
+            c.warn_about(
                 "exclude_logging_paths",
-                format!("entry {p:?} must start with /"),
+                format!("entry {p:?} does not start with / and matches no request path (as in oauth2-proxy)"),
             );
         }
     }
@@ -217,6 +237,7 @@ pub(super) fn build(
         ping_user_agent: c.opt_string("ping_user_agent"),
         gcp_healthchecks: c.boolean("gcp_healthchecks"),
         redirect_url,
+        redirect_path,
         relative_redirect_url,
         upstream_config,
         inject_request_headers,
@@ -304,18 +325,65 @@ pub(crate) fn opt_url(c: &mut Ctx, key: &str) -> Option<url::Url> {
     }
 }
 
-pub(crate) fn redirect_url(c: &mut Ctx, proxy_prefix: &str) -> Option<url::Url> {
-    let s = c.opt_string("redirect_url")?;
-    if s.starts_with('/') && !s.starts_with("//") {
-        // oauth2-proxy allows a relative callback path; it is the derived default here.
-        let want = format!("{proxy_prefix}/callback");
-        if s != want {
-            c.fail(
-                "redirect_url",
-                format!("relative redirect URL {s:?} must be {want:?} (the callback endpoint); use an absolute URL for another host"),
-            );
-        }
-        return None;
+/// `ping_path` / `ready_path`: v7 takes any string; one that does not start with `/` matches no
+/// request (the endpoint is off), which is accepted with a warning.
+pub(crate) fn endpoint_path(c: &mut Ctx, key: &str) -> String {
+    let raw = c.string(key);
+    let v = raw.trim();
+    if !v.starts_with('/') {
+        c.warn_about(
+            key,
+            format!("{v:?} does not start with /, so no request reaches this endpoint (as in oauth2-proxy)"),
+        );
     }
-    opt_url(c, "redirect_url")
+    v.to_string()
+}
+
+/// `redirect_url`: an absolute URL, or a path (v7 accepts any relative form: the callback URL
+/// is then this request's scheme and host with that path). Only what Go's `url.Parse` refuses
+/// is refused; forms that cannot work are accepted with a warning.
+pub(crate) fn redirect_url(c: &mut Ctx, proxy_prefix: &str) -> (Option<url::Url>, Option<String>) {
+    let Some(s) = c.opt_string("redirect_url") else {
+        return (None, None);
+    };
+    let want = format!("{proxy_prefix}/callback");
+    if s.starts_with('/') && !s.starts_with("//") {
+        if s == want {
+            return (None, None);
+        }
+        if s.chars().any(|ch| ch.is_control() || ch == ' ') {
+            c.fail("redirect_url", format!("{s:?} is not a valid URL path"));
+            return (None, None);
+        }
+        c.warn_about(
+            "redirect_url",
+            format!("the relative callback {s:?} is not this proxy's callback endpoint {want:?}; the provider sends users to this host's {s}, so make sure it routes to {want}"),
+        );
+        return (None, Some(s));
+    }
+    match url::Url::parse(&s) {
+        Ok(u)
+            if matches!(u.scheme(), "http" | "https")
+                && u.host_str().is_some_and(|h| !h.is_empty()) =>
+        {
+            if !u.username().is_empty() || u.password().is_some() || u.fragment().is_some() {
+                c.warn_about(
+                    "redirect_url",
+                    format!("{s:?} has credentials or a #fragment, which providers refuse in a redirect URI"),
+                );
+            }
+            (Some(u), None)
+        }
+        Ok(u) => {
+            c.warn_about(
+                "redirect_url",
+                format!("{s:?} is not an http:// or https:// URL with a host; providers will refuse it as a redirect URI (oauth2-proxy starts with it too)"),
+            );
+            (Some(u), None)
+        }
+        Err(e) => {
+            c.fail("redirect_url", format!("{s:?} is not a valid URL: {e}"));
+            (None, None)
+        }
+    }
 }

@@ -39,6 +39,12 @@ pub(crate) fn alpha_providers(
                 message,
             });
         }
+        for w in pc.warnings {
+            // Warnings about inherited global settings are already given by the main pass.
+            if !c.warnings.contains(&w) {
+                c.warn(format!("{context}: {w}"));
+            }
+        }
         match built {
             Some(mut p) => {
                 p.id = entry.id.clone();
@@ -118,10 +124,11 @@ pub(crate) fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
         .opt_string("scope")
         .unwrap_or_else(|| default_scope(&kind).to_string());
     if is_oidc && !scope.split_whitespace().any(|s| s == "openid") {
-        c.fail(
+        // v7 sends what is configured; most providers then return no ID token.
+        c.warn_about(
             "scope",
             format!(
-                "{scope:?} must include openid (OpenID Connect needs it to return an ID token)"
+                "{scope:?} has no openid: OpenID Connect providers then usually return no ID token and sign-in fails (oauth2-proxy starts with it too)"
             ),
         );
     }
@@ -140,8 +147,15 @@ pub(crate) fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
     };
     let claim = |c: &mut Ctx, key: &str| {
         let v = c.string(key).trim().to_string();
-        if v.is_empty() || v.chars().any(char::is_whitespace) {
-            c.fail(key, format!("{v:?} must be a claim name without spaces"));
+        if v.is_empty() {
+            // v7 fills an empty claim with its default.
+            return options::by_key(key).map_or(v, |o| o.default.to_string());
+        }
+        if v.chars().any(char::is_whitespace) {
+            c.warn_about(
+                key,
+                format!("{v:?} contains spaces; no claim is named like that, so it is never found"),
+            );
         }
         v
     };
@@ -153,7 +167,14 @@ pub(crate) fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
         .into_iter()
         .map(PathBuf::from)
         .collect();
-    for f in &provider_ca_files {
+    let skip_verify = c.boolean("ssl_insecure_skip_verify");
+    if skip_verify && !provider_ca_files.is_empty() {
+        c.warn_about(
+            "provider_ca_files",
+            "is ignored: ssl_insecure_skip_verify turns certificate verification off (as in oauth2-proxy)",
+        );
+    }
+    for f in provider_ca_files.iter().filter(|_| !skip_verify) {
         if !f.is_file() {
             c.fail(
                 "provider_ca_files",
@@ -173,10 +194,10 @@ pub(crate) fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
         token: Secret::new(c.string("github_token")),
         users: c.list("github_users"),
     };
-    if !github.repo.is_empty() && !github.repo.contains('/') {
-        c.fail(
+    if kind == "github" && !github.repo.is_empty() && !github.repo.contains('/') {
+        c.warn_about(
             "github_repo",
-            format!("{:?} is not owner/name", github.repo),
+            format!("{:?} is not owner/name: GitHub finds no such repository, so nobody passes the repository check", github.repo),
         );
     }
     let mut google_groups = c.list("google_groups");
@@ -219,9 +240,9 @@ pub(crate) fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
         graph_group_field: c.string("azure_graph_group_field").trim().to_string(),
     };
     if !matches!(azure.graph_group_field.as_str(), "" | "id" | "displayName") {
-        c.fail(
+        c.warn_about(
             "azure_graph_group_field",
-            format!("{:?} is not id or displayName", azure.graph_group_field),
+            format!("{:?} is not id or displayName; group ids are used (oauth2-proxy asks Graph for that field and gets none)", azure.graph_group_field),
         );
     }
     let gitlab = GitlabOptions {
@@ -288,9 +309,10 @@ pub(crate) fn only_for(c: &mut Ctx, key: &str, kind: &str, for_kind: &str) -> bo
     let non_default = c.is_set(key)
         && options::by_key(key).is_some_and(|spec| c.value(key) != default_value(spec));
     if kind != for_kind && non_default {
-        c.fail(
+        // v7 ignores another provider type's options (Helm charts and shared files set them).
+        c.warn_about(
             key,
-            format!("applies to provider {for_kind:?} only, not {kind:?}"),
+            format!("is ignored: it applies to provider {for_kind:?} only, not {kind:?} (oauth2-proxy ignores it too)"),
         );
         return false;
     }
@@ -304,11 +326,10 @@ pub(crate) fn resource_option(c: &mut Ctx, kind: &str) -> Option<String> {
     }
     let r = c.opt_string("resource")?;
     if r.chars().any(|ch| ch.is_whitespace() || ch.is_control()) || !r.contains(':') {
-        c.fail(
+        c.warn_about(
             "resource",
-            format!("{r:?} must be a URL or URN without spaces (the relying party identifier)"),
+            format!("{r:?} is not a URL or URN (the relying party identifier ADFS expects); it is sent as configured"),
         );
-        return None;
     }
     Some(r)
 }
@@ -316,10 +337,10 @@ pub(crate) fn resource_option(c: &mut Ctx, kind: &str) -> Option<String> {
 /// `bitbucket_team`, `bitbucket_repository`.
 pub(crate) fn bitbucket_options(c: &mut Ctx, kind: &str) -> BitbucketOptions {
     let mut o = BitbucketOptions::default();
-    for key in ["bitbucket_team", "bitbucket_repository"] {
-        if !only_for(c, key, kind, "bitbucket") {
-            return o;
-        }
+    let applies =
+        ["bitbucket_team", "bitbucket_repository"].map(|key| only_for(c, key, kind, "bitbucket"));
+    if applies.contains(&false) {
+        return o;
     }
     o.team = c.string("bitbucket_team").trim().to_string();
     o.repository = c.string("bitbucket_repository").trim().to_string();
@@ -329,9 +350,9 @@ pub(crate) fn bitbucket_options(c: &mut Ctx, kind: &str) -> BitbucketOptions {
             .split_once('/')
             .is_some_and(|(ws, repo)| !ws.is_empty() && !repo.is_empty() && !repo.contains('/'));
         if !well_formed {
-            c.fail(
+            c.warn_about(
                 "bitbucket_repository",
-                format!("{:?} is not workspace/repository", o.repository),
+                format!("{:?} is not workspace/repository: Bitbucket finds no such repository, so nobody passes the repository check", o.repository),
             );
         }
     }
@@ -341,20 +362,24 @@ pub(crate) fn bitbucket_options(c: &mut Ctx, kind: &str) -> BitbucketOptions {
 /// `jwt_key` / `jwt_key_file` (exactly one, required for login.gov) and `pubjwk_url`.
 pub(crate) fn login_gov_options(c: &mut Ctx, kind: &str) -> LoginGovOptions {
     let mut o = LoginGovOptions::default();
-    for key in ["jwt_key", "jwt_key_file", "pubjwk_url"] {
-        if !only_for(c, key, kind, "login.gov") {
-            return o;
-        }
+    let applies =
+        ["jwt_key", "jwt_key_file", "pubjwk_url"].map(|key| only_for(c, key, kind, "login.gov"));
+    if applies.contains(&false) {
+        return o;
     }
     if kind != "login.gov" {
         return o;
     }
     o.pubjwk_url = opt_url(c, "pubjwk_url");
     match (c.opt_string("jwt_key"), c.opt_string("jwt_key_file")) {
-        (Some(_), Some(_)) => c.fail(
-            "jwt_key_file",
-            "cannot be set together with jwt_key; give the key one way",
-        ),
+        (Some(_), Some(_)) => {
+            // v7 uses jwt_key then.
+            c.warn_about(
+                "jwt_key_file",
+                "is ignored: jwt_key is set too and wins (as in oauth2-proxy)",
+            );
+            o.jwt_key = Secret::new(c.string("jwt_key"));
+        }
         (Some(_), None) => o.jwt_key = Secret::new(c.string("jwt_key")),
         (None, Some(path)) => match std::fs::read_to_string(&path) {
             Ok(pem) => o.jwt_key = Secret::new(pem),
@@ -433,7 +458,8 @@ pub(crate) fn code_challenge_method(c: &mut Ctx) -> CodeChallengeMethod {
         "plain" => CodeChallengeMethod::Plain,
         "none" => CodeChallengeMethod::Disabled,
         other => {
-            c.fail(key, format!("{other:?} is not one of S256, plain, none"));
+            // v7 starts and then fails every sign-in ("unknown challenge method").
+            c.warn_about(key, format!("{other:?} is not one of S256, plain, none; authproxy uses S256 (oauth2-proxy would fail every sign-in with it)"));
             CodeChallengeMethod::S256
         }
     }
@@ -451,11 +477,12 @@ pub(crate) fn client_secret(c: &mut Ctx) -> Option<Secret> {
                 let s = s.strip_suffix('\n').unwrap_or(&s);
                 let s = s.strip_suffix('\r').unwrap_or(s);
                 if s.is_empty() {
-                    c.fail("client_secret_file", format!("file {path} is empty"));
-                    None
-                } else {
-                    Some(Secret::new(s))
+                    c.warn_about(
+                        "client_secret_file",
+                        format!("file {path} is empty: the provider will refuse the empty client secret (oauth2-proxy starts with it too)"),
+                    );
                 }
+                Some(Secret::new(s))
             }
             Err(e) => {
                 c.fail("client_secret_file", format!("cannot read {path}: {e}"));
