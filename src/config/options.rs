@@ -161,9 +161,9 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("skip_jwt_bearer_tokens", "skip-jwt-bearer-tokens", Bool, "false", Yes, S::Server, "authenticate requests carrying Authorization: Bearer <JWT> issued by the provider (audience client_id or oidc_extra_audiences) or an extra_jwt_issuers entry"),
     o("extra_jwt_issuers", "extra-jwt-issuers", List, "", Yes, S::Server, "more trusted bearer-token issuers as issuer=audience (keys found by OIDC discovery); needs skip_jwt_bearer_tokens"),
     o("bearer_token_login_fallback", "bearer-token-login-fallback", Bool, "true", Yes, S::Server, "when a bearer token is invalid, a valid session cookie may still authenticate the request; false refuses the request (401) whatever the cookie"),
-    o("force_json_errors", "force-json-errors", Bool, "false", No, S::Server, "always answer errors in JSON"),
-    o("allow_query_semicolons", "allow-query-semicolons", Bool, "false", No, S::Server, "allow ';' in query strings"),
-    o("signature_key", "signature-key", Str, "", No, S::Server, "GAP-Signature request signing"),
+    o("force_json_errors", "force-json-errors", Bool, "false", Yes, S::Server, "answer errors with JSON: 401 instead of the sign-in page or the redirect to the provider, 403 when access is denied, and every error page"),
+    o("allow_query_semicolons", "allow-query-semicolons", Bool, "false", Yes, S::Server, "read ';' as a query separator like '&' (Go's AllowQuerySemicolons) in the proxy's own parameters; off: a parameter containing ';' is ignored, and the sign-in endpoints refuse the request (400); proxied requests keep their query as sent"),
+    o("signature_key", "signature-key", Str, "", Yes, S::Server, "deprecated (as in oauth2-proxy): ALGORITHM:SECRET (md5, sha1, sha224, sha256, sha384, sha512): requests to http(s) upstreams carry GAP-Auth (the user) and a GAP-Signature HMAC of the request"),
     // Provider
     o("provider", "provider", Str, "google", Yes, S::Provider, "provider type: oidc, adfs, azure, bitbucket, cidaas, digitalocean, entra-id, facebook, github, gitlab, google, keycloak, keycloak-oidc, linkedin, login.gov, nextcloud or sourcehut (see docs/providers.md)"),
     o("provider_display_name", "provider-display-name", Str, "", Yes, S::Provider, "provider name on the sign-in button (default from the provider type, e.g. \"GitHub\", \"OpenID Connect\")"),
@@ -198,6 +198,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("skip_claims_from_profile_url", "skip-claims-from-profile-url", Bool, "false", No, S::Provider, "skip the profile URL"),
     o("validate_url", "validate-url", Str, "", Yes, S::Provider, "github: the API base (default https://api.github.com/; GitHub Enterprise https://HOST/api/v3/, Gitea/Forgejo https://HOST/api/v1/); plain OAuth 2.0 types and login.gov: the URL that re-validates the access token at cookie_refresh"),
     o("resource", "resource", Str, "", Yes, S::Provider, "adfs: protected resource (relying party identifier); prefixes the scope as RESOURCE/openid ..."),
+    o("auth_request_response_mode", "auth-request-response-mode", Str, "", Yes, S::Provider, "response_mode parameter of the authorization request (e.g. form_post: the provider POSTs the code to the callback); not sent for adfs, azure and login.gov, as in oauth2-proxy; empty: not sent"),
     o("backend_logout_url", "backend-logout-url", Str, "", No, S::Provider, "provider logout URL called on sign-out"),
     o("allowed_roles", "allowed-role", List, "", Yes, S::Provider, "keycloak-oidc: realm roles (NAME) or client roles (CLIENT:NAME) allowed to sign in"),
     // Other providers
@@ -239,10 +240,11 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("cookie_samesite", "cookie-samesite", Str, "", Yes, S::Cookie, "SameSite attribute: lax, strict, none, or empty for none written"),
     o("cookie_csrf_per_request", "cookie-csrf-per-request", Bool, "false", Yes, S::Cookie, "one CSRF cookie per login attempt (parallel logins in several tabs)"),
     o("cookie_csrf_expire", "cookie-csrf-expire", Dur, "15m", Yes, S::Cookie, "lifetime of the CSRF (login transaction) cookie"),
-    o("cookie_csrf_per_request_limit", "cookie-csrf-per-request-limit", Int, "0", No, S::Cookie, "limit of per-request CSRF cookies"),
+    o("cookie_csrf_per_request_limit", "cookie-csrf-per-request-limit", Int, "0", Yes, S::Cookie, "with cookie_csrf_per_request: when a login starts and the browser has more CSRF cookies than this, the oldest are expired down to this many; 0: no limit"),
+    o("cookie_csrf_samesite", "cookie-csrf-samesite", Str, "", Yes, S::Cookie, "SameSite attribute of the CSRF cookie: lax, strict, none, or empty for cookie_samesite's (none is needed with auth_request_response_mode = form_post)"),
     // Session storage
     o("session_store_type", "session-store-type", Str, "cookie", No, S::Sessions, "session store (only cookie is supported)"),
-    o("session_cookie_minimal", "session-cookie-minimal", Bool, "false", No, S::Sessions, "strip tokens from the cookie"),
+    o("session_cookie_minimal", "session-cookie-minimal", Bool, "false", Yes, S::Sessions, "cookie sessions without the access, ID and refresh tokens (smaller cookies); refused with headers that need a token and with cookie_refresh"),
     o("redis_connection_url", "redis-connection-url", Str, "", No, S::Sessions, "Redis URL"),
     o("redis_username", "redis-username", Str, "", No, S::Sessions, "Redis username"),
     o("redis_password", "redis-password", Str, "", No, S::Sessions, "Redis password"),
@@ -293,6 +295,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("max_endpoint_body_bytes", "max-endpoint-body-bytes", Int, "65536", Yes, S::Limits, "authproxy extension: largest request body the proxy's own endpoints (proxy_prefix) read, e.g. the sign-in form; larger gets 413. Proxied requests are not limited"),
     o("htpasswd_max_concurrent_checks", "htpasswd-max-concurrent-checks", Int, "0", Yes, S::Limits, "authproxy extension: htpasswd password checks (bcrypt) running at once; 0: half the available CPUs, at least 1"),
     o("htpasswd_queue_timeout", "htpasswd-queue-timeout", Dur, "1s", Yes, S::Limits, "authproxy extension: how long a basic-auth or sign-in form login waits for a free check before it gets 503 with Retry-After"),
+    o("signature_max_body_bytes", "signature-max-body-bytes", Int, "10485760", Yes, S::Limits, "authproxy extension: with signature_key, the largest request body the proxy reads to sign it (oauth2-proxy reads any size into memory); larger gets 413"),
     o("log_queue_lines", "log-queue-lines", Int, "16384", Yes, S::Limits, "authproxy extension: log lines queued for stdout; when stdout is slower, further lines are dropped and counted (authproxy_log_lines_dropped_total), requests never wait"),
     // Pages
     o("skip_provider_button", "skip-provider-button", Bool, "false", Yes, S::Pages, "go straight to the provider instead of showing the sign-in page"),
@@ -312,12 +315,14 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("request_logging_format", "request-logging-format", Str, "{{.Client}} - {{.RequestID}} - {{.Username}} [{{.Timestamp}}] {{.Host}} {{.RequestMethod}} {{.Upstream}} {{.RequestURI}} {{.Protocol}} {{.UserAgent}} {{.StatusCode}} {{.ResponseSize}} {{.RequestDuration}}", Yes, S::Logging, "request log line template (text format): {{.Field}} references only"),
     o("auth_logging_format", "auth-logging-format", Str, "{{.Client}} - {{.RequestID}} - {{.Username}} [{{.Timestamp}}] [{{.Status}}] {{.Message}}", Yes, S::Logging, "authentication log line template (text format): {{.Field}} references only"),
     o("standard_logging_format", "standard-logging-format", Str, "[{{.Timestamp}}] [{{.File}}] {{.Message}}", Yes, S::Logging, "standard log line template (text format): {{.Field}} references only"),
-    o("logging_filename", "logging-filename", Str, "", No, S::Logging, "log file"),
-    o("logging_local_time", "logging-local-time", Bool, "true", Inert("log timestamps are always UTC"), S::Logging, "local time in logs"),
-    o("logging_max_size", "logging-max-size", Int, "100", Inert("only used with logging_filename, which is not supported yet"), S::Logging, "log file rotation size"),
-    o("logging_max_age", "logging-max-age", Int, "7", Inert("only used with logging_filename, which is not supported yet"), S::Logging, "log file retention"),
-    o("logging_max_backups", "logging-max-backups", Int, "0", Inert("only used with logging_filename, which is not supported yet"), S::Logging, "log file backups"),
-    o("logging_compress", "logging-compress", Bool, "false", Inert("only used with logging_filename, which is not supported yet"), S::Logging, "log file compression"),
+    o("errors_to_info_log", "errors-to-info-log", Bool, "false", Yes, S::Logging, "error lines go where the other lines go (stdout or logging_filename) instead of stderr"),
+    o("request_id_header", "request-id-header", Str, "X-Request-Id", Yes, S::Logging, "request header whose value is the request id ({{.RequestID}} in log lines, shown on error pages); absent: a random UUID"),
+    o("logging_filename", "logging-filename", Str, "", Yes, S::Logging, "write the log lines to this file instead of stdout (created 0600 at startup; its directory must exist), rotated as oauth2-proxy rotates it"),
+    o("logging_local_time", "logging-local-time", Bool, "true", Yes, S::Logging, "local time in log timestamps and rotated file names; false: UTC"),
+    o("logging_max_size", "logging-max-size", Int, "100", Yes, S::Logging, "with logging_filename: megabytes after which the file is renamed to NAME-<time>.EXT and a new one started (0: 100)"),
+    o("logging_max_age", "logging-max-age", Int, "7", Yes, S::Logging, "with logging_filename: days a rotated file is kept (by the time in its name); 0: no age limit"),
+    o("logging_max_backups", "logging-max-backups", Int, "0", Yes, S::Logging, "with logging_filename: rotated files kept, newest first; 0: all (within logging_max_age)"),
+    o("logging_compress", "logging-compress", Bool, "false", Yes, S::Logging, "with logging_filename: gzip rotated files (NAME-<time>.EXT.gz)"),
 ];
 
 /// Flags that are not options: (flag, help).

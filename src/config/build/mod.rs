@@ -7,8 +7,10 @@ mod access;
 mod cookie;
 mod ctx;
 pub mod headers;
+mod logging;
 mod provider;
 pub(super) mod server;
+mod signing;
 pub(super) mod upstreams;
 
 use super::*;
@@ -107,6 +109,12 @@ pub(super) fn build(
             Some(h) => h,
             None => legacy_headers(&mut c),
         };
+    cookie::check_minimal(
+        &mut c,
+        cookie.as_ref(),
+        &inject_request_headers,
+        &inject_response_headers,
+    );
     let authz = authz(&mut c);
     let machine = machine(&mut c);
     let pages = PageConfig {
@@ -167,8 +175,10 @@ pub(super) fn build(
         standard_logging: c.boolean("standard_logging"),
         silence_ping_logging: c.boolean("silence_ping_logging"),
         exclude_logging_paths,
+        ..logging::log_outputs(&mut c)
     };
     let limits = super::limits::limits(&mut c);
+    let signature = signing::signature(&mut c);
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
     }
@@ -211,6 +221,9 @@ pub(super) fn build(
         config_file,
         alpha_config_file: alpha.map(|a| a.file),
         limits,
+        force_json_errors: c.boolean("force_json_errors"),
+        allow_query_semicolons: c.boolean("allow_query_semicolons"),
+        signature,
         load_warnings: c.warnings,
     })
 }
