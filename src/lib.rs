@@ -21,6 +21,7 @@ pub mod headers;
 pub mod health;
 pub mod htpasswd;
 pub mod inject;
+pub mod logfile;
 pub mod logformat;
 pub mod machine;
 pub mod metrics;
