@@ -69,6 +69,16 @@ pub struct RequestCtx {
 
 pub use crate::response::{add_cookies, full, no_cache, page, redirect};
 
+/// The request's id: the value of `request_id_header` when the client (or a front proxy) sent
+/// a non-empty one, oauth2-proxy's rule; otherwise a random UUID. It is only read, never
+/// added to the request to the app or to the response (oauth2-proxy neither).
+pub fn request_id(headers: &http::HeaderMap, request_id_header: &str) -> String {
+    match headers.get(request_id_header) {
+        Some(v) if !v.is_empty() => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        _ => crate::crypto::request_id(),
+    }
+}
+
 impl App {
     /// The error page (or JSON error) for `err`.
     pub fn error_response(

@@ -337,7 +337,7 @@ impl App {
             .map(|a| a.contains("application/json") && !a.contains("text/html"))
             .unwrap_or(false);
         RequestCtx {
-            request_id: crate::crypto::request_id(),
+            request_id: crate::app::request_id(headers, &self.cfg.logging.request_id_header),
             now: self.clock.now(),
             // On the HTTPS listener the scheme is https unless a trusted front proxy says otherwise.
             scheme: if conn.tls && !(original.trusted && headers.contains_key("x-forwarded-proto"))
