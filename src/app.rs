@@ -100,7 +100,9 @@ impl App {
         can_retry: bool,
     ) -> Response<Body> {
         let status = err.status();
-        if ctx.wants_json {
+        // `force_json_errors`: every error page is JSON (oauth2-proxy's option covers the
+        // sign-in and access-denied answers of protected requests; authproxy all of them).
+        if ctx.wants_json || self.cfg.force_json_errors {
             let body = crate::pages::json_error(status.as_u16(), &err.message());
             return page(status, "application/json", body);
         }
@@ -138,7 +140,8 @@ impl App {
             cfg.cookie.secret.clone(),
             &cfg.cookie.name,
             cfg.cookie.expire,
-        );
+        )
+        .with_minimal(cfg.cookie.minimal);
         let whitelist = Whitelist::parse(&cfg.whitelist_domains)
             .map_err(|e| format!("whitelist_domains: {e}"))?;
         let mut authz =

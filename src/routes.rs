@@ -155,7 +155,9 @@ impl App {
                 let api = self
                     .skip
                     .is_api(req.uri().path_and_query().map_or("/", |p| p.as_str()));
-                let mut resp = if api {
+                // oauth2-proxy: with force_json_errors no sign-in page and no redirect to the
+                // provider either, a 401 JSON answer.
+                let mut resp = if api || self.cfg.force_json_errors {
                     crate::forward::unauthorized_json()
                 } else {
                     flow::unauthenticated(self, &req, ctx)

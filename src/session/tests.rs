@@ -471,6 +471,28 @@ fn round_trips_a_full_session_with_nanosecond_times() {
 }
 
 #[test]
+fn a_minimal_codec_drops_the_tokens_and_keeps_the_identity() {
+    let now = at(1_767_225_600);
+    let full = SessionCodec::new(secret(), "_oauth2_proxy", WEEK);
+    let minimal = full.clone().with_minimal(true);
+    let s = sample_session(now - Duration::from_secs(10));
+    assert!(!s.access_token.is_empty() && !s.id_token.is_empty() && !s.refresh_token.is_empty());
+    let value = minimal.encode(&s, now).unwrap();
+    assert!(value.len() < full.encode(&s, now).unwrap().len());
+    // Any codec with the same secret reads it: only the tokens are gone.
+    let back = full.decode(&value, now).unwrap();
+    assert_eq!(
+        back,
+        SessionState {
+            access_token: String::new(),
+            id_token: String::new(),
+            refresh_token: String::new(),
+            ..s
+        }
+    );
+}
+
+#[test]
 fn stamps_a_session_without_creation_time_with_now() {
     let now = at(1_767_225_600);
     let codec = SessionCodec::new(secret(), "_oauth2_proxy", WEEK);
