@@ -98,7 +98,8 @@ pub(crate) fn safe_return(app: &App, target: Option<&str>, ctx: &RequestCtx) -> 
 }
 
 /// Options of a CSRF cookie: the session cookie's attributes, its own name and lifetime.
-/// `SameSite=Strict` would keep the cookie off the provider's redirect back to the callback, so
+/// `cookie_csrf_samesite` sets its SameSite; without it, a `SameSite=Strict` from
+/// `cookie_samesite` would keep the cookie off the provider's redirect back to the callback, so
 /// the CSRF cookie uses Lax then (it only guards the login transaction).
 pub(crate) fn csrf_options(app: &App, name: String) -> CookieOptions {
     let mut opts = app
@@ -106,8 +107,12 @@ pub(crate) fn csrf_options(app: &App, name: String) -> CookieOptions {
         .clone()
         .with_name(name)
         .with_expire(app.cfg.cookie.csrf_expire);
-    if opts.samesite == crate::config::SameSite::Strict {
-        opts.samesite = crate::config::SameSite::Lax;
+    match app.cfg.cookie.csrf_samesite {
+        Some(samesite) => opts.samesite = samesite,
+        None if opts.samesite == crate::config::SameSite::Strict => {
+            opts.samesite = crate::config::SameSite::Lax;
+        }
+        None => {}
     }
     opts
 }

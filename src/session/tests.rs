@@ -1102,3 +1102,37 @@ fn rejects_malformed_and_foreign_states() {
         "/local/path"
     );
 }
+
+#[test]
+fn the_csrf_limit_expires_the_oldest_valid_cookies_beyond_it() {
+    use crate::session::csrf::excess_csrf_cookies;
+    let now = at(1_767_225_600);
+    let base = "_oauth2_proxy";
+    let minute = Duration::from_secs(60);
+    // Four logins started 4, 3, 2 and 1 minutes ago (listed out of order), a forged cookie, an
+    // expired one and an unrelated cookie.
+    let mut jar: Vec<(String, String)> = Vec::new();
+    for age in [2u32, 4, 1, 3] {
+        let t = CsrfToken::generate();
+        let name = t.cookie_name(base, true);
+        let value = t.encode(&secret(), &name, now - minute * age).unwrap();
+        jar.push((name, value));
+    }
+    let names: Vec<String> = jar.iter().map(|(n, _)| n.clone()).collect();
+    jar.push(("_oauth2_proxy_forged00_csrf".into(), "x|1|y".into()));
+    let old = CsrfToken::generate();
+    let old_name = old.cookie_name(base, true);
+    let old_value = old.encode(&secret(), &old_name, now - minute * 30).unwrap();
+    jar.push((old_name, old_value));
+    jar.push(("_oauth2_proxy_0".into(), "session-chunk".into()));
+    let pairs = || jar.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+    let excess = |limit| excess_csrf_cookies(pairs(), base, limit, &secret(), now, 15 * minute);
+    // 6 CSRF cookies > 2: of the 4 that decode, the 2 oldest (4 and 3 minutes) go.
+    assert_eq!(excess(2), vec![names[1].as_str(), names[3].as_str()]);
+    assert_eq!(excess(3), vec![names[1].as_str()]);
+    // Not more CSRF cookies than the limit, or no limit: nothing is expired.
+    assert!(excess(6).is_empty());
+    assert!(excess(0).is_empty());
+    // 6 > 5, but only 4 decode: fewer than the limit, nothing goes (oauth2-proxy's arithmetic).
+    assert!(excess(5).is_empty());
+}
