@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod net;
 pub mod pages;
 pub mod provider;
+pub mod query;
 pub mod redirect;
 pub mod response;
 pub mod routes;

@@ -121,8 +121,12 @@ pub fn time_from_name(name: &str, prefix: &str, ext: &str) -> Option<SystemTime>
     }
     let year = i32::try_from(digits(0..4)?).ok()?;
     let date = chrono::NaiveDate::from_ymd_opt(year, digits(5..7)?, digits(8..10)?)?;
-    let time =
-        chrono::NaiveTime::from_hms_milli_opt(digits(11..13)?, digits(14..16)?, digits(17..19)?, digits(20..23)?)?;
+    let time = chrono::NaiveTime::from_hms_milli_opt(
+        digits(11..13)?,
+        digits(14..16)?,
+        digits(17..19)?,
+        digits(20..23)?,
+    )?;
     Some(SystemTime::from(date.and_time(time).and_utc()))
 }
 

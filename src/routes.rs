@@ -67,9 +67,16 @@ impl Handler for App {
 impl App {
     async fn route(
         &self,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         ctx: &RequestCtx,
     ) -> (Response<Body>, Option<String>) {
+        // `allow_query_semicolons` (Go's `AllowQuerySemicolons` around oauth2-proxy's whole
+        // handler): every later reader of the query, and the app, see `&` for `;`.
+        if self.cfg.allow_query_semicolons {
+            if let Some(uri) = crate::query::allow_semicolons(req.uri()) {
+                *req.uri_mut() = uri;
+            }
+        }
         let path = req.uri().path();
         // Health checks are decided by the path (a User-Agent alone never makes one: see
         // `health`), are answered here and never reach the app or the authentication chain.
@@ -111,13 +118,30 @@ impl App {
         }
         if let Some(endpoint) = strip_prefix_segment(path, &self.cfg.proxy_prefix) {
             let endpoint = endpoint.to_owned();
+            // The endpoints oauth2-proxy reads with `ParseForm` fail the request on a query
+            // Go refuses (a `;` without allow_query_semicolons, a bad escape).
+            if matches!(
+                endpoint.as_str(),
+                "/sign_in" | "/start" | "/callback" | "/sign_out"
+            ) {
+                if let Err(resp) = flow::check_query(self, req.uri().query(), ctx) {
+                    return (resp, None);
+                }
+            }
             return match endpoint.as_str() {
                 "/sign_in" if req.method() == Method::POST => {
                     flow::form_sign_in(self, req, ctx).await
                 }
                 "/sign_in" => (flow::sign_in_page(self, &req, ctx), None),
                 "/start" => (flow::start(self, &req, ctx), None),
-                "/callback" => flow::callback(self, &req, ctx).await,
+                "/callback" if req.method() == Method::POST => {
+                    // `auth_request_response_mode = form_post`: the provider posts the answer.
+                    flow::callback_post(self, req, ctx).await
+                }
+                "/callback" => {
+                    let query = req.uri().query().unwrap_or("").to_owned();
+                    flow::callback(self, &req, ctx, &query).await
+                }
                 "/sign_out" => (flow::sign_out(self, &req, ctx), None),
                 "/userinfo" => self.userinfo(&req, ctx).await,
                 "/auth" => crate::forward::auth_request(self, &req, ctx).await,

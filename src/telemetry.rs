@@ -159,7 +159,11 @@ pub fn init_with_queue(log: &LoggingConfig, queue_lines: usize) -> LogGuard {
             })
             .try_init()
     };
-    LogGuard(if installed.is_ok() { guards } else { Vec::new() })
+    LogGuard(if installed.is_ok() {
+        guards
+    } else {
+        Vec::new()
+    })
 }
 
 /// The text format: each event through the template of its stream (target `request`,

@@ -9,7 +9,9 @@ use crate::error::AppError;
 use crate::pages::SignInData;
 use crate::provider::{AuthorizeParams, CodeChallenge, PkceMethod};
 use crate::response::{add_cookies, page, redirect};
-use crate::session::cookie::{clear_cookie, clear_present, cookie_headers, cookie_pairs, make_cookie};
+use crate::session::cookie::{
+    clear_cookie, clear_present, cookie_headers, cookie_pairs, make_cookie,
+};
 use crate::session::csrf::{excess_csrf_cookies, CsrfToken};
 use crate::session::state::encode_state;
 use crate::Body;
@@ -27,6 +29,10 @@ pub fn unauthenticated(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> 
     }
     if ctx.wants_json {
         return app.error_response(ctx, &AppError::Unauthenticated, "/");
+    }
+    // oauth2-proxy's sign-in page and start read the request with `ParseForm` too.
+    if let Err(resp) = super::check_query(app, req.uri().query(), ctx) {
+        return resp;
     }
     let rd = safe_return(app, Some(&original_url(app, req, ctx)), ctx);
     // skip_provider_button goes straight to the provider only when there is no choice to make.

@@ -20,10 +20,10 @@ pub mod login;
 mod params;
 pub mod sign_out;
 
-pub use callback::callback;
+pub use callback::{callback, callback_post};
 pub use form::form_sign_in;
 pub use login::{sign_in_page, start, unauthenticated};
-pub use params::query_param;
+pub use params::{check_query, query_param};
 pub use sign_out::sign_out;
 
 /// The callback URL for this request: `redirect_url`, or this host's `{prefix}/callback`.

@@ -109,12 +109,7 @@ fn backup_times_parse_back_as_utc_and_reject_anything_else() {
 
 fn files(list: &[(&str, u64)]) -> Vec<(String, SystemTime)> {
     list.iter()
-        .map(|(n, days_ago)| {
-            (
-                n.to_string(),
-                at(1_000_000_000 - days_ago * 86_400, 0),
-            )
-        })
+        .map(|(n, days_ago)| (n.to_string(), at(1_000_000_000 - days_ago * 86_400, 0)))
         .collect()
 }
 

@@ -175,6 +175,19 @@ pub struct CodeChallenge<'a> {
     pub method: PkceMethod,
 }
 
+/// The `response_mode` authorization parameter of a provider (`auth_request_response_mode`):
+/// oauth2-proxy adds it for every provider type except adfs, azure and login.gov, whose login
+/// URLs it builds without it.
+pub(crate) fn response_mode(cfg: &crate::config::ProviderConfig) -> Option<String> {
+    match cfg.kind.as_str() {
+        "adfs" | "azure" | "login.gov" => None,
+        _ => cfg
+            .auth_request_response_mode
+            .clone()
+            .filter(|m| !m.is_empty()),
+    }
+}
+
 /// What the login flow supplies for one authorization request.
 #[derive(Clone, Copy, Debug)]
 pub struct AuthorizeParams<'a> {
