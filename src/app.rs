@@ -157,7 +157,8 @@ impl App {
             tracing::warn!(header = name, "preserveRequestValue is ignored for an identity header: authproxy always strips client-sent copies");
         }
         let upstreams = Upstreams::new(&cfg.upstream_config, cfg.limits.upstream_connect_timeout)
-            .map_err(|e| format!("upstreams: {e}"))?;
+            .map_err(|e| format!("upstreams: {e}"))?
+            .with_signature(cfg.signature.as_ref());
         let mut pages = Pages::load(&cfg.pages, &cfg.proxy_prefix).map_err(|e| e.to_string())?;
         pages.set_default_sign_in_message(
             &cfg.authz.email_domains,

@@ -240,6 +240,15 @@ impl App {
             host: http::HeaderValue::from_str(&ctx.host).ok(),
             extra_headers,
             preserved: self.headers.preserved(),
+            // oauth2-proxy's GAP-Auth: the email, else the user.
+            gap_auth: session.map(|v| {
+                let s = &v.session;
+                if s.email.is_empty() {
+                    s.user.as_str()
+                } else {
+                    s.email.as_str()
+                }
+            }),
         };
         let upstream_started = Instant::now();
         let result = self.upstreams.proxy(req, pctx).await;
@@ -258,7 +267,9 @@ impl App {
             Err(e) => {
                 use crate::metrics::UpstreamFailure as F;
                 let failure = match &e {
-                    UpstreamError::NoRoute | UpstreamError::BadRequest { .. } => None,
+                    UpstreamError::NoRoute
+                    | UpstreamError::BadRequest { .. }
+                    | UpstreamError::BodyTooLarge { .. } => None,
                     UpstreamError::ConnectFailed { .. } => Some(F::ConnectFailed),
                     UpstreamError::Unavailable { .. } => Some(F::Unavailable),
                     UpstreamError::Timeout { .. } => Some(F::Timeout),
@@ -270,6 +281,7 @@ impl App {
                 let app_err = match &e {
                     UpstreamError::NoRoute => AppError::NotFound,
                     UpstreamError::BadRequest { .. } => AppError::BadRequest,
+                    UpstreamError::BodyTooLarge { .. } => AppError::BodyTooLarge,
                     UpstreamError::Timeout { .. } => AppError::UpstreamTimeout,
                     _ => AppError::UpstreamUnavailable,
                 };
