@@ -199,6 +199,9 @@ impl App {
         if cfg.gcp_healthchecks {
             tracing::warn!("gcp_healthchecks is deprecated (as in oauth2-proxy): probe ping_path instead; /liveness_check and /readiness_check answer only User-Agent GoogleHC/1.0 or ping_user_agent");
         }
+        if let Some(sig) = &cfg.signature {
+            tracing::warn!(algorithm = sig.algorithm.name(), "signature_key is deprecated (as in oauth2-proxy, which will remove it): requests to the app carry GAP-Auth and GAP-Signature");
+        }
         Ok(App {
             skip: crate::skip::SkipRules::new(&cfg.skip),
             health,
