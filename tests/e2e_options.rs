@@ -284,3 +284,56 @@ async fn form_post_response_mode_logs_in_through_a_posted_callback() {
     let echo: EchoReply = resp.json().await.unwrap();
     assert_eq!(echo.header("x-forwarded-email"), Some("poster@example.com"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookie_csrf_per_request_limit_expires_the_oldest_csrf_cookies_when_a_login_starts() {
+    let stack = Stack::start_with(IdpConfig::default(), |c| {
+        c.set("cookie-csrf-per-request", "true")
+            .set("cookie-csrf-per-request-limit", "2")
+    })
+    .await;
+    let browser = Browser::new();
+    let csrf_names = |b: &Browser| {
+        let mut n: Vec<String> = b
+            .jar()
+            .names()
+            .into_iter()
+            .filter(|n| n.starts_with("_oauth2_proxy_") && n.ends_with("_csrf"))
+            .collect();
+        n.sort();
+        n
+    };
+    let mut created: Vec<String> = Vec::new();
+    for round in 0..4 {
+        // The signed times order the cookies (whole seconds, as in oauth2-proxy).
+        if round > 0 {
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        let resp = browser
+            .get(&stack.proxy.url(&format!("/oauth2/start?rd=/r{round}")))
+            .await;
+        assert_eq!(resp.status(), 302);
+        let cookies = support::set_cookies(&resp);
+        let deleted: Vec<String> = cookies
+            .iter()
+            .filter(|c| support::browser::is_deletion(c))
+            .map(|c| c.name().to_owned())
+            .collect();
+        let new: Vec<String> = cookies
+            .iter()
+            .filter(|c| !support::browser::is_deletion(c) && c.name().ends_with("_csrf"))
+            .map(|c| c.name().to_owned())
+            .collect();
+        assert_eq!(new.len(), 1, "round {round}: one new CSRF cookie");
+        match round {
+            // Up to the limit already in the browser: nothing is expired.
+            0..=2 => assert!(deleted.is_empty(), "round {round}: {deleted:?}"),
+            // Three in the browser, limit 2: the oldest one goes.
+            _ => assert_eq!(deleted, [created[0].clone()], "round {round}"),
+        }
+        created.push(new[0].clone());
+    }
+    let mut expected = created[1..].to_vec();
+    expected.sort();
+    assert_eq!(csrf_names(&browser), expected);
+}
