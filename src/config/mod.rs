@@ -17,6 +17,8 @@ mod alpha;
 mod build;
 pub mod duration;
 mod limits;
+#[cfg(test)]
+mod option_tests;
 pub mod options;
 mod skip;
 mod sources;

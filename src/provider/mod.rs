@@ -332,3 +332,32 @@ pub fn spawn_discovery(provider: Arc<dyn Provider>) -> tokio::task::JoinHandle<(
         }
     })
 }
+
+#[cfg(test)]
+mod response_mode_tests {
+    #[test]
+    fn response_mode_is_sent_except_where_oauth2_proxy_builds_its_own_login_url() {
+        let mut cfg = super::tests::provider_config("https://idp.example");
+        cfg.auth_request_response_mode = Some("form_post".into());
+        for (kind, sent) in [
+            ("oidc", true),
+            ("keycloak-oidc", true),
+            ("github", true),
+            ("gitlab", true),
+            ("entra-id", true),
+            ("adfs", false),
+            ("azure", false),
+            ("login.gov", false),
+        ] {
+            cfg.kind = kind.into();
+            assert_eq!(
+                super::response_mode(&cfg).as_deref(),
+                sent.then_some("form_post"),
+                "{kind}"
+            );
+        }
+        cfg.kind = "oidc".into();
+        cfg.auth_request_response_mode = Some(String::new());
+        assert_eq!(super::response_mode(&cfg), None, "empty: not sent");
+    }
+}
