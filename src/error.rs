@@ -44,6 +44,9 @@ pub enum AppError {
     /// Every htpasswd password check was busy (`htpasswd_max_concurrent_checks`): the
     /// credentials were not checked. Answered 503 with `Retry-After`.
     LoginsBusy,
+    /// The session store (Redis) cannot be reached: no session can be read or written. Fail
+    /// closed: 503, never the app.
+    SessionStoreUnavailable,
     /// A request body over `max_endpoint_body_bytes` sent to one of the proxy's endpoints.
     BodyTooLarge,
     /// A query string (or form body) Go's parser refuses, on an endpoint where oauth2-proxy
@@ -74,6 +77,7 @@ impl AppError {
             AppError::ProviderNotReady => StatusCode::SERVICE_UNAVAILABLE,
             AppError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             AppError::LoginsBusy => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::SessionStoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -102,6 +106,7 @@ impl AppError {
             AppError::UpstreamUnavailable => "Application unavailable",
             AppError::UpstreamTimeout => "Application timed out",
             AppError::LoginsBusy => "Too many sign-in attempts",
+            AppError::SessionStoreUnavailable => "Sessions unavailable",
             AppError::BodyTooLarge => "Request too large",
             AppError::Internal => "Internal error",
         }
@@ -160,6 +165,9 @@ impl AppError {
                 "Too many passwords are being checked right now. Please try again in a moment."
                     .into()
             }
+            AppError::SessionStoreUnavailable => {
+                "The session store cannot be reached, so your session cannot be checked. Please try again in a moment.".into()
+            }
             AppError::BodyTooLarge => {
                 "The request body is larger than this endpoint accepts.".into()
             }
@@ -181,6 +189,7 @@ impl AppError {
                 | AppError::UpstreamUnavailable
                 | AppError::UpstreamTimeout
                 | AppError::LoginsBusy
+                | AppError::SessionStoreUnavailable
                 | AppError::Internal
         )
     }
@@ -206,6 +215,7 @@ impl AppError {
             AppError::UpstreamUnavailable => "upstream_unavailable",
             AppError::UpstreamTimeout => "upstream_timeout",
             AppError::LoginsBusy => "logins_busy",
+            AppError::SessionStoreUnavailable => "session_store_unavailable",
             AppError::BodyTooLarge => "body_too_large",
             AppError::Internal => "internal_error",
         }

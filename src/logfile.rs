@@ -142,7 +142,7 @@ pub fn mill_plan(
         return (remove, Vec::new());
     }
     // Newest first.
-    files.sort_by(|a, b| b.1.cmp(&a.1));
+    files.sort_by_key(|b| std::cmp::Reverse(b.1));
     if rotation.max_backups > 0 && rotation.max_backups < files.len() {
         let mut preserved = std::collections::HashSet::new();
         let mut remaining = Vec::new();

@@ -110,7 +110,7 @@ pub async fn form_sign_in(
     };
     // Go's `ParseForm`, as oauth2-proxy reads the form: a `;` or a bad escape fails it.
     let body = String::from_utf8_lossy(&body);
-    if let Err(resp) = super::check_query(app, Some(&body), ctx) {
+    if let Some(resp) = super::check_query(app, Some(&body), ctx) {
         return (resp, None);
     }
     let (mut user, mut password, mut rd) = (String::new(), String::new(), None);
@@ -131,7 +131,10 @@ pub async fn form_sign_in(
     if verdict == Verdict::Busy {
         tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, user = %user,
             "sign-in form not checked: every htpasswd check is busy (htpasswd_max_concurrent_checks)");
-        return (crate::auth::busy_response(app, ctx), None);
+        return (
+            crate::auth::busy_response(app, ctx, crate::auth::Unavailable::Logins),
+            None,
+        );
     }
     if verdict == Verdict::Invalid {
         tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, user = %user,
@@ -156,20 +159,9 @@ pub async fn form_sign_in(
             None,
         );
     }
-    let cookies = app
-        .codec
-        .encode(&session, ctx.now)
-        .map_err(|e| e.to_string())
-        .and_then(|v| {
-            crate::session::cookie::make_cookies(&app.cookies, &v, &ctx.host)
-                .map_err(|e| e.to_string())
-        });
-    let cookies = match cookies {
+    let cookies = match crate::auth::issue_session(app, &session, &parts.headers, ctx).await {
         Ok(c) => c,
-        Err(e) => {
-            tracing::error!(request_id = %ctx.request_id, error = %e, "could not write the session cookie");
-            return (app.error_response(ctx, &AppError::Internal, &rd), None);
-        }
+        Err(e) => return (app.error_response(ctx, &e, &rd), None),
     };
     tracing::info!(target: "auth", request_id = %ctx.request_id, user = %session.user, "login succeeded (htpasswd form)");
     let mut resp = redirect(&rd);

@@ -31,7 +31,7 @@ pub fn unauthenticated(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> 
         return app.error_response(ctx, &AppError::Unauthenticated, "/");
     }
     // oauth2-proxy's sign-in page and start read the request with `ParseForm` too.
-    if let Err(resp) = super::check_query(app, req.uri().query(), ctx) {
+    if let Some(resp) = super::check_query(app, req.uri().query(), ctx) {
         return resp;
     }
     let rd = safe_return(app, Some(&original_url(app, req, ctx)), ctx);

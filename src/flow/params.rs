@@ -8,19 +8,19 @@ pub fn query_param(uri: &http::Uri, name: &str) -> Option<String> {
 
 /// The check oauth2-proxy's `ParseForm` makes on the sign-in, start, callback and sign-out
 /// endpoints (and before the sign-in page of a protected request): a query (or form) Go's
-/// parser refuses fails the request. oauth2-proxy answers 500 (400 on `/start`); authproxy
+/// parser refuses fails the request: `Some(response)` to send instead. oauth2-proxy answers 500 (400 on `/start`); authproxy
 /// answers 400, the request's fault.
 pub fn check_query(
     app: &crate::app::App,
     query: Option<&str>,
     ctx: &crate::app::RequestCtx,
-) -> Result<(), http::Response<crate::Body>> {
+) -> Option<http::Response<crate::Body>> {
     match query.map_or(Ok(()), crate::query::check) {
-        Ok(()) => Ok(()),
+        Ok(()) => None,
         Err(e) => {
             tracing::warn!(request_id = %ctx.request_id, client = %ctx.client_ip, reason = %e,
                 "request refused: malformed query (allow_query_semicolons makes ';' a separator)");
-            Err(app.error_response(ctx, &crate::error::AppError::MalformedQuery, "/"))
+            Some(app.error_response(ctx, &crate::error::AppError::MalformedQuery, "/"))
         }
     }
 }

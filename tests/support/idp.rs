@@ -34,6 +34,8 @@ pub struct IdpConfig {
     pub keycloak_clients: Vec<String>,
     /// An extra `client_secret_basic` client `(id, secret)` (`IDP_KEYCLOAK_CLIENT_ID/SECRET`).
     pub keycloak_client: Option<(String, String)>,
+    /// The back-channel logout URI registered for every client (`IDP_BACKCHANNEL_LOGOUT_URI`).
+    pub backchannel_logout_uri: Option<String>,
 }
 
 impl Default for IdpConfig {
@@ -47,6 +49,7 @@ impl Default for IdpConfig {
             refresh_token_ttl: 3600,
             keycloak_clients: Vec::new(),
             keycloak_client: None,
+            backchannel_logout_uri: None,
         }
     }
 }
@@ -222,6 +225,10 @@ fn try_spawn_node(
         .env("IDP_KEYCLOAK_CLIENTS", config.keycloak_clients.join(","))
         .env("IDP_KEYCLOAK_CLIENT_ID", kc_id)
         .env("IDP_KEYCLOAK_CLIENT_SECRET", kc_secret)
+        .env(
+            "IDP_BACKCHANNEL_LOGOUT_URI",
+            config.backchannel_logout_uri.clone().unwrap_or_default(),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(stderr))

@@ -10,6 +10,7 @@ pub mod headers;
 mod logging;
 mod provider;
 pub(super) mod server;
+mod session;
 mod signing;
 pub(super) mod upstreams;
 
@@ -179,6 +180,8 @@ pub(super) fn build(
     };
     let limits = super::limits::limits(&mut c);
     let signature = signing::signature(&mut c);
+    let session_store = session::session_store(&mut c);
+    let logout = session::logout(&mut c, &session_store);
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
     }
@@ -224,6 +227,8 @@ pub(super) fn build(
         force_json_errors: c.boolean("force_json_errors"),
         allow_query_semicolons: c.boolean("allow_query_semicolons"),
         signature,
+        session_store,
+        logout,
         load_warnings: c.warnings,
     })
 }
