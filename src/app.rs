@@ -77,6 +77,16 @@ pub struct RequestCtx {
 
 pub use crate::response::{add_cookies, full, no_cache, page, redirect};
 
+/// The request's id: the value of `request_id_header` when the client (or a front proxy) sent
+/// a non-empty one, oauth2-proxy's rule; otherwise a random UUID. It is only read, never
+/// added to the request to the app or to the response (oauth2-proxy neither).
+pub fn request_id(headers: &http::HeaderMap, request_id_header: &str) -> String {
+    match headers.get(request_id_header) {
+        Some(v) if !v.is_empty() => String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        _ => crate::crypto::request_id(),
+    }
+}
+
 impl App {
     /// The error page (or JSON error) for `err`.
     pub fn error_response(
@@ -98,7 +108,9 @@ impl App {
         can_retry: bool,
     ) -> Response<Body> {
         let status = err.status();
-        if ctx.wants_json {
+        // `force_json_errors`: every error page is JSON (oauth2-proxy's option covers the
+        // sign-in and access-denied answers of protected requests; authproxy all of them).
+        if ctx.wants_json || self.cfg.force_json_errors {
             let body = crate::pages::json_error(status.as_u16(), &err.message());
             return page(status, "application/json", body);
         }
@@ -137,6 +149,7 @@ impl App {
             &cfg.cookie.name,
             cfg.cookie.expire,
         )
+        .with_minimal(cfg.cookie.minimal)
         .with_previous_secrets(&cfg.cookie.previous_secrets);
         let mut secrets = vec![cfg.cookie.secret.clone()];
         secrets.extend(cfg.cookie.previous_secrets.iter().cloned());
@@ -184,7 +197,8 @@ impl App {
             tracing::warn!(header = name, "preserveRequestValue is ignored for an identity header: authproxy always strips client-sent copies");
         }
         let upstreams = Upstreams::new(&cfg.upstream_config, cfg.limits.upstream_connect_timeout)
-            .map_err(|e| format!("upstreams: {e}"))?;
+            .map_err(|e| format!("upstreams: {e}"))?
+            .with_signature(cfg.signature.as_ref());
         let mut pages = Pages::load(&cfg.pages, &cfg.proxy_prefix).map_err(|e| e.to_string())?;
         pages.set_default_sign_in_message(
             &cfg.authz.email_domains,
@@ -236,6 +250,9 @@ impl App {
             )?),
             None => None,
         };
+        if let Some(sig) = &cfg.signature {
+            tracing::warn!(algorithm = sig.algorithm.name(), "signature_key is deprecated (as in oauth2-proxy, which will remove it): requests to the app carry GAP-Auth and GAP-Signature");
+        }
         let redis = match &cfg.session_store {
             crate::config::SessionStoreConfig::Cookie => None,
             crate::config::SessionStoreConfig::Redis(opts) => {

@@ -499,11 +499,17 @@ pub fn open(secret: &CookieSecret, purpose: &str, sealed: &str) -> Result<Vec<u8
         .map_err(|_| CryptoError::Unauthentic)
 }
 
-/// A random request id (16 hex characters) for logs and error pages.
+/// A random request id for logs and error pages, when the request brings none.
 pub fn request_id() -> String {
-    let bytes = random_bytes::<8>();
-    let mut out = String::with_capacity(16);
-    for b in bytes {
+    // A random (version 4) UUID, as oauth2-proxy generates: xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx.
+    let mut bytes = random_bytes::<16>();
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let mut out = String::with_capacity(36);
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
         out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
         out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
     }

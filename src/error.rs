@@ -49,6 +49,10 @@ pub enum AppError {
     SessionStoreUnavailable,
     /// A request body over `max_endpoint_body_bytes` sent to one of the proxy's endpoints.
     BodyTooLarge,
+    /// A query string (or form body) Go's parser refuses, on an endpoint where oauth2-proxy
+    /// fails the request for it: a `;` separator (without `allow_query_semicolons`) or a bad
+    /// `%` escape.
+    MalformedQuery,
     /// A bug or an unexpected condition; details are logged, never shown.
     Internal,
 }
@@ -63,6 +67,7 @@ impl AppError {
             | AppError::ProviderDenied { .. }
             | AppError::LoginRejected { .. } => StatusCode::FORBIDDEN,
             AppError::CallbackMissingCode
+            | AppError::MalformedQuery
             | AppError::BadRequest
             | AppError::InvalidRedirect
             | AppError::UnknownProvider => StatusCode::BAD_REQUEST,
@@ -95,7 +100,7 @@ impl AppError {
             AppError::ProviderNotReady => "Not ready yet",
             AppError::InvalidRedirect => "Invalid redirect",
             AppError::UnknownProvider => "Unknown provider",
-            AppError::BadRequest => "Bad request",
+            AppError::BadRequest | AppError::MalformedQuery => "Bad request",
             AppError::NotFound => "Not found",
             AppError::MethodNotAllowed => "Method not allowed",
             AppError::UpstreamUnavailable => "Application unavailable",
@@ -145,6 +150,10 @@ impl AppError {
                 "The requested identity provider is not configured.".into()
             }
             AppError::BadRequest => "The request could not be understood.".into(),
+            AppError::MalformedQuery => {
+                "The address has a malformed query string (a ';' separator or an invalid %-escape)."
+                    .into()
+            }
             AppError::NotFound => "The page you asked for does not exist.".into(),
             AppError::MethodNotAllowed => "This endpoint does not accept that method.".into(),
             AppError::UpstreamUnavailable => {
@@ -200,6 +209,7 @@ impl AppError {
             AppError::InvalidRedirect => "invalid_redirect",
             AppError::UnknownProvider => "unknown_provider",
             AppError::BadRequest => "bad_request",
+            AppError::MalformedQuery => "malformed_query",
             AppError::NotFound => "not_found",
             AppError::MethodNotAllowed => "method_not_allowed",
             AppError::UpstreamUnavailable => "upstream_unavailable",

@@ -108,6 +108,8 @@ pub struct Metrics {
     /// The per-route policy's counters (read at scrape time only; requests hold their own
     /// reference through the compiled policy).
     policy: std::sync::RwLock<Option<Arc<PolicyCounters>>>,
+    /// The same for the error-line writer (stderr), when it has its own queue.
+    log_dropped_errors: std::sync::OnceLock<tracing_appender::non_blocking::ErrorCounter>,
 }
 
 impl Default for Metrics {
@@ -146,6 +148,7 @@ impl Metrics {
             htpasswd_busy: AtomicU64::new(0),
             log_dropped: std::sync::OnceLock::new(),
             policy: std::sync::RwLock::new(None),
+            log_dropped_errors: std::sync::OnceLock::new(),
         }
     }
 
@@ -197,11 +200,22 @@ impl Metrics {
         *slot = Some(counters);
     }
 
-    /// Log lines dropped so far because stdout was too slow.
+    /// The error-line writer's count of dropped lines (set once, at startup).
+    pub fn set_error_log_drop_counter(
+        &self,
+        counter: tracing_appender::non_blocking::ErrorCounter,
+    ) {
+        let _ = self.log_dropped_errors.set(counter);
+    }
+
+    /// Log lines dropped so far because the log output (stdout, the log file or stderr) was
+    /// too slow.
     pub fn log_lines_dropped(&self) -> u64 {
-        self.log_dropped
-            .get()
-            .map_or(0, |c| u64::try_from(c.dropped_lines()).unwrap_or(u64::MAX))
+        let count = |c: &std::sync::OnceLock<tracing_appender::non_blocking::ErrorCounter>| {
+            c.get()
+                .map_or(0, |c| u64::try_from(c.dropped_lines()).unwrap_or(u64::MAX))
+        };
+        count(&self.log_dropped).saturating_add(count(&self.log_dropped_errors))
     }
 
     /// A request was answered with `status` after `elapsed`.

@@ -88,9 +88,16 @@ impl App {
 impl App {
     async fn route(
         &self,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         ctx: &RequestCtx,
     ) -> (Response<Body>, Option<String>) {
+        // `allow_query_semicolons` (Go's `AllowQuerySemicolons` around oauth2-proxy's whole
+        // handler): every later reader of the query, and the app, see `&` for `;`.
+        if self.cfg.allow_query_semicolons {
+            if let Some(uri) = crate::query::allow_semicolons(req.uri()) {
+                *req.uri_mut() = uri;
+            }
+        }
         let path = req.uri().path();
         // Health checks are decided by the path (a User-Agent alone never makes one: see
         // `health`), are answered here and never reach the app or the authentication chain.
@@ -135,13 +142,30 @@ impl App {
         }
         if let Some(endpoint) = strip_prefix_segment(path, &self.cfg.proxy_prefix) {
             let endpoint = endpoint.to_owned();
+            // The endpoints oauth2-proxy reads with `ParseForm` fail the request on a query
+            // Go refuses (a `;` without allow_query_semicolons, a bad escape).
+            if matches!(
+                endpoint.as_str(),
+                "/sign_in" | "/start" | "/callback" | "/sign_out"
+            ) {
+                if let Some(resp) = flow::check_query(self, req.uri().query(), ctx) {
+                    return (resp, None);
+                }
+            }
             return match endpoint.as_str() {
                 "/sign_in" if req.method() == Method::POST => {
                     flow::form_sign_in(self, req, ctx).await
                 }
                 "/sign_in" => (flow::sign_in_page(self, &req, ctx), None),
                 "/start" => (flow::start(self, &req, ctx), None),
-                "/callback" => flow::callback(self, &req, ctx).await,
+                "/callback" if req.method() == Method::POST => {
+                    // `auth_request_response_mode = form_post`: the provider posts the answer.
+                    flow::callback_post(self, req, ctx).await
+                }
+                "/callback" => {
+                    let query = req.uri().query().unwrap_or("").to_owned();
+                    flow::callback(self, &req, ctx, &query).await
+                }
                 "/sign_out" => (flow::sign_out(self, &req, ctx).await, None),
                 "/backchannel-logout" if self.cfg.logout.backchannel => {
                     (flow::backchannel_logout(self, req, ctx).await, None)
@@ -183,7 +207,9 @@ impl App {
                 let api = self
                     .skip
                     .is_api(req.uri().path_and_query().map_or("/", |p| p.as_str()));
-                let mut resp = if api {
+                // oauth2-proxy: with force_json_errors no sign-in page and no redirect to the
+                // provider either, a 401 JSON answer.
+                let mut resp = if api || self.cfg.force_json_errors {
                     crate::forward::unauthorized_json()
                 } else {
                     flow::unauthenticated(self, &req, ctx)
@@ -281,6 +307,15 @@ impl App {
             host: http::HeaderValue::from_str(&ctx.host).ok(),
             extra_headers,
             preserved: self.headers.preserved(),
+            // oauth2-proxy's GAP-Auth: the email, else the user.
+            gap_auth: session.map(|v| {
+                let s = &v.session;
+                if s.email.is_empty() {
+                    s.user.as_str()
+                } else {
+                    s.email.as_str()
+                }
+            }),
         };
         let span = crate::otel::upstream_span(&mut req);
         let upstream_started = Instant::now();
@@ -303,7 +338,9 @@ impl App {
             Err(e) => {
                 use crate::metrics::UpstreamFailure as F;
                 let failure = match &e {
-                    UpstreamError::NoRoute | UpstreamError::BadRequest { .. } => None,
+                    UpstreamError::NoRoute
+                    | UpstreamError::BadRequest { .. }
+                    | UpstreamError::BodyTooLarge { .. } => None,
                     UpstreamError::ConnectFailed { .. } => Some(F::ConnectFailed),
                     UpstreamError::Unavailable { .. } => Some(F::Unavailable),
                     UpstreamError::Timeout { .. } => Some(F::Timeout),
@@ -315,6 +352,7 @@ impl App {
                 let app_err = match &e {
                     UpstreamError::NoRoute => AppError::NotFound,
                     UpstreamError::BadRequest { .. } => AppError::BadRequest,
+                    UpstreamError::BodyTooLarge { .. } => AppError::BodyTooLarge,
                     UpstreamError::Timeout { .. } => AppError::UpstreamTimeout,
                     _ => AppError::UpstreamUnavailable,
                 };
@@ -419,7 +457,7 @@ impl App {
             .map(|a| a.contains("application/json") && !a.contains("text/html"))
             .unwrap_or(false);
         RequestCtx {
-            request_id: crate::crypto::request_id(),
+            request_id: crate::app::request_id(headers, &self.cfg.logging.request_id_header),
             now: self.clock.now(),
             // On the HTTPS listener the scheme is https unless a trusted front proxy says otherwise.
             scheme: if conn.tls && !(original.trusted && headers.contains_key("x-forwarded-proto"))

@@ -3,12 +3,18 @@
 //!
 //! Three streams, as oauth2-proxy has them: request lines (target `request`), authentication
 //! events (target `auth`) and everything else (standard). Each can be switched off.
+//!
+//! Where lines go, as oauth2-proxy's logger: stdout, or the rotated `logging_filename`
+//! ([`crate::logfile`]); error-level standard lines to stderr instead, unless
+//! `errors_to_info_log`. Timestamps are local time unless `logging_local_time = false`.
 
 use std::fmt::Write as _;
 
 use tracing::field::{Field as TField, Visit};
-use tracing::{Event, Level, Subscriber};
+use tracing::{Event, Level, Metadata, Subscriber};
+use tracing_appender::non_blocking::NonBlocking;
 use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{fmt, EnvFilter};
@@ -34,8 +40,46 @@ pub fn filter_directives(log: &LoggingConfig) -> String {
     d.join(",")
 }
 
-/// Keeps the background log writer alive; dropping it flushes what is still queued.
-pub struct LogGuard(#[allow(dead_code)] Option<tracing_appender::non_blocking::WorkerGuard>);
+/// Keeps the background log writers alive; dropping it flushes what is still queued.
+pub struct LogGuard(#[allow(dead_code)] Vec<tracing_appender::non_blocking::WorkerGuard>);
+
+/// The writers of the two outputs: the main one (stdout or the log file) and the one for
+/// error-level standard lines (stderr, or the main one with `errors_to_info_log`).
+struct Outputs {
+    main: NonBlocking,
+    errors: NonBlocking,
+}
+
+impl<'a> MakeWriter<'a> for Outputs {
+    type Writer = NonBlocking;
+
+    fn make_writer(&'a self) -> NonBlocking {
+        self.main.clone()
+    }
+
+    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> NonBlocking {
+        // oauth2-proxy's auth and request lines always go to the main output; only its
+        // error-level standard lines go to the error writer.
+        if *meta.level() == Level::ERROR && !matches!(meta.target(), "request" | "auth") {
+            self.errors.clone()
+        } else {
+            self.main.clone()
+        }
+    }
+}
+
+/// A lossy bounded queue in front of `out`, written by a background thread.
+fn queued(
+    out: impl std::io::Write + Send + 'static,
+    queue_lines: usize,
+    name: &str,
+) -> (NonBlocking, tracing_appender::non_blocking::WorkerGuard) {
+    tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(queue_lines.max(1))
+        .thread_name(name)
+        .finish(out)
+}
 
 /// Log lines queued for stdout by default (`log_queue_lines`).
 pub const DEFAULT_LOG_QUEUE_LINES: usize = 16_384;
@@ -46,11 +90,13 @@ pub fn init(log: &LoggingConfig) -> LogGuard {
 }
 
 /// Install the global subscriber: text (default) or one JSON object per line, written to
-/// stdout by a background thread so request handlers never wait on stdout.
+/// stdout (or `logging_filename`) by a background thread so request handlers never wait on
+/// the output.
 ///
-/// At most `queue_lines` lines wait for that thread. When stdout does not keep up (a slow or
-/// stuck log collector, a pipe nobody reads) further lines are dropped and counted
-/// (`authproxy_log_lines_dropped_total`): a worker never blocks on logging.
+/// At most `queue_lines` lines wait for that thread. When the output does not keep up (a slow
+/// or stuck log collector, a pipe nobody reads, a slow disk) further lines are dropped and
+/// counted (`authproxy_log_lines_dropped_total`): a worker never blocks on logging. The error
+/// stream (stderr) has a queue of its own, with the same bound.
 pub fn init_with_queue(log: &LoggingConfig, queue_lines: usize) -> LogGuard {
     // An empty RUST_LOG counts as unset.
     let filter = match std::env::var("RUST_LOG") {
@@ -58,21 +104,51 @@ pub fn init_with_queue(log: &LoggingConfig, queue_lines: usize) -> LogGuard {
         _ => None,
     }
     .unwrap_or_else(|| EnvFilter::new(filter_directives(log)));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(true)
-        .buffered_lines_limit(queue_lines.max(1))
-        // The worker writes a whole batch of queued lines, then flushes: one write(2) per batch
-        // instead of one per line under load.
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stdout(),
-        ));
-    crate::metrics::global().set_log_drop_counter(writer.error_counter());
+    // The worker writes a whole batch of queued lines, then flushes: one write(2) per batch
+    // instead of one per line under load (the log file buffers the same way).
+    let (main, main_guard) = match &log.file {
+        Some(file) => {
+            // oauth2-proxy announces the switch on stdout before it.
+            println!("Redirecting logging to file: {}", file.path.display());
+            let rotation = crate::logfile::Rotation {
+                max_size_mb: file.max_size_mb,
+                max_age_days: file.max_age_days,
+                max_backups: file.max_backups,
+                local_time: log.local_time,
+                compress: file.compress,
+            };
+            queued(
+                crate::logfile::RotatingFile::new(file.path.clone(), rotation),
+                queue_lines,
+                "authproxy-log-file",
+            )
+        }
+        None => queued(
+            std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
+            queue_lines,
+            "authproxy-log-stdout",
+        ),
+    };
+    let mut guards = vec![main_guard];
+    let errors = if log.errors_to_info {
+        main.clone()
+    } else {
+        let (errors, guard) = queued(
+            std::io::BufWriter::with_capacity(16 * 1024, std::io::stderr()),
+            queue_lines,
+            "authproxy-log-stderr",
+        );
+        crate::metrics::global().set_error_log_drop_counter(errors.error_counter());
+        guards.push(guard);
+        errors
+    };
+    crate::metrics::global().set_log_drop_counter(main.error_counter());
+    let ansi = log.file.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout());
     let builder = fmt()
         .with_env_filter(filter)
         .with_target(true)
-        .with_writer(writer)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+        .with_writer(Outputs { main, errors })
+        .with_ansi(ansi);
     // A second init (tests, demo) is harmless: keep the first subscriber.
     let installed = if log.json {
         builder.json().flatten_event(true).try_init()
@@ -82,10 +158,15 @@ pub fn init_with_queue(log: &LoggingConfig, queue_lines: usize) -> LogGuard {
                 standard: log.standard_format.clone(),
                 auth: log.auth_format.clone(),
                 request: log.request_format.clone(),
+                local_time: log.local_time,
             })
             .try_init()
     };
-    LogGuard(installed.ok().map(|()| guard))
+    LogGuard(if installed.is_ok() {
+        guards
+    } else {
+        Vec::new()
+    })
 }
 
 /// The text format: each event through the template of its stream (target `request`,
@@ -94,6 +175,8 @@ pub struct TemplateFormat {
     pub standard: LogTemplate,
     pub auth: LogTemplate,
     pub request: LogTemplate,
+    /// `logging_local_time`: timestamps in local time (else UTC).
+    pub local_time: bool,
 }
 
 /// One optional text field of an event; the buffer keeps its capacity between events.
@@ -218,19 +301,30 @@ impl Visit for EventFields {
     }
 }
 
-/// oauth2-proxy's `{{.Timestamp}}` layout, `2006/01/02 15:04:05`, in UTC.
-fn write_timestamp(w: &mut impl std::fmt::Write) -> std::fmt::Result {
-    let now = cookie::time::OffsetDateTime::now_utc();
-    write!(
-        w,
-        "{:04}/{:02}/{:02} {:02}:{:02}:{:02}",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    )
+/// oauth2-proxy's `{{.Timestamp}}` layout, `2006/01/02 15:04:05`, in local time (as
+/// oauth2-proxy with `logging_local_time`, its default) or UTC.
+fn write_timestamp(w: &mut impl std::fmt::Write, local: bool) -> std::fmt::Result {
+    fn civil<T: chrono::Datelike + chrono::Timelike>(
+        w: &mut impl std::fmt::Write,
+        t: &T,
+    ) -> std::fmt::Result {
+        write!(
+            w,
+            "{:04}/{:02}/{:02} {:02}:{:02}:{:02}",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    }
+    let now = chrono::Utc::now();
+    if local {
+        civil(w, &now.with_timezone(&chrono::Local))
+    } else {
+        civil(w, &now)
+    }
 }
 
 /// oauth2-proxy's auth status from the event: errors are `AuthError`, warnings and refusals
@@ -277,7 +371,7 @@ where
             event.record(f);
             let f = &*f;
             template.render(&mut writer, |field, w| match field {
-                Field::Timestamp => write_timestamp(w),
+                Field::Timestamp => write_timestamp(w, self.local_time),
                 Field::File => {
                     let file = meta.file().unwrap_or("???");
                     let file = file.rsplit('/').next().unwrap_or(file);

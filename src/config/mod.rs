@@ -19,6 +19,8 @@ mod build;
 mod convert;
 pub mod duration;
 mod limits;
+#[cfg(test)]
+mod option_tests;
 pub mod options;
 pub mod policy;
 pub mod redis;
@@ -107,6 +109,9 @@ pub struct ProviderConfig {
     pub approval_prompt: String,
     /// `acr_values`.
     pub acr_values: Option<String>,
+    /// `auth_request_response_mode`: the `response_mode` authorization parameter (`None`: not
+    /// sent). Provider kinds that oauth2-proxy never sends it for ignore it.
+    pub auth_request_response_mode: Option<String>,
     /// `authproxy_token_auth_method` (an authproxy extension; oauth2-proxy has no such option).
     /// `None`: pick from discovery (`token_endpoint_auth_methods_supported`), basic first.
     pub token_auth_method: Option<TokenAuthMethod>,
@@ -321,6 +326,13 @@ pub struct CookieConfig {
     pub csrf_per_request: bool,
     /// `cookie_csrf_expire` (default 15m).
     pub csrf_expire: Duration,
+    /// `cookie_csrf_per_request_limit`: with `csrf_per_request`, older CSRF cookies kept when a
+    /// login starts (0 = no limit).
+    pub csrf_per_request_limit: usize,
+    /// `cookie_csrf_samesite`: the CSRF cookie's SameSite; `None` = derived from `samesite`.
+    pub csrf_samesite: Option<SameSite>,
+    /// `session_cookie_minimal`: cookie sessions are stored without their tokens.
+    pub minimal: bool,
 }
 
 /// Authorization rules.
@@ -384,6 +396,68 @@ pub struct LoggingConfig {
     pub standard_format: crate::logformat::LogTemplate,
     pub auth_format: crate::logformat::LogTemplate,
     pub request_format: crate::logformat::LogTemplate,
+    /// `errors_to_info_log`: error lines go to the main output instead of stderr.
+    pub errors_to_info: bool,
+    /// `logging_local_time` (default true): local time in timestamps (false: UTC).
+    pub local_time: bool,
+    /// `request_id_header` (default `X-Request-Id`), a valid header name.
+    pub request_id_header: String,
+    /// `logging_filename` and its rotation options; `None`: stdout.
+    pub file: Option<LogFileConfig>,
+}
+
+/// `logging_filename` with oauth2-proxy's rotation options (lumberjack's semantics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogFileConfig {
+    pub path: PathBuf,
+    /// `logging_max_size` in megabytes (0 means 100, as lumberjack).
+    pub max_size_mb: u64,
+    /// `logging_max_age` in days (0: no age limit).
+    pub max_age_days: u64,
+    /// `logging_max_backups` (0: keep all).
+    pub max_backups: usize,
+    /// `logging_compress`: gzip rotated files.
+    pub compress: bool,
+}
+
+/// `signature_key`'s hash algorithm (those oauth2-proxy's binary offers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignatureAlgorithm {
+    Md5,
+    Sha1,
+    Sha224,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl SignatureAlgorithm {
+    /// Every algorithm, by its `signature_key` name.
+    pub const ALL: [(&'static str, SignatureAlgorithm); 6] = [
+        ("md5", Self::Md5),
+        ("sha1", Self::Sha1),
+        ("sha224", Self::Sha224),
+        ("sha256", Self::Sha256),
+        ("sha384", Self::Sha384),
+        ("sha512", Self::Sha512),
+    ];
+
+    /// The name in `signature_key` and in the `GAP-Signature` header.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, a)| *a == self)
+            .map_or("", |(n, _)| n)
+    }
+}
+
+/// `signature_key` (deprecated in oauth2-proxy): sign requests to the app.
+#[derive(Clone, Debug)]
+pub struct SignatureConfig {
+    pub algorithm: SignatureAlgorithm,
+    pub key: crate::crypto::Secret,
+    /// `signature_max_body_bytes` (authproxy extension): largest body read to sign it.
+    pub max_body_bytes: usize,
 }
 
 impl Default for LoggingConfig {
@@ -404,6 +478,10 @@ impl Default for LoggingConfig {
             request_format: crate::logformat::LogTemplate::default_for(
                 crate::logformat::TemplateKind::Request,
             ),
+            errors_to_info: false,
+            local_time: true,
+            request_id_header: "X-Request-Id".into(),
+            file: None,
         }
     }
 }
@@ -480,6 +558,12 @@ pub struct Config {
     pub load_warnings: Vec<String>,
     /// Listener and resource limits (authproxy extensions, see [`LimitsConfig`]).
     pub limits: LimitsConfig,
+    /// `force_json_errors`: errors of protected requests (and every error page) as JSON.
+    pub force_json_errors: bool,
+    /// `allow_query_semicolons`: `;` separates query parameters like `&`.
+    pub allow_query_semicolons: bool,
+    /// `signature_key`: the GAP-Signature of requests to the app.
+    pub signature: Option<SignatureConfig>,
     /// `session_store_type` and the `redis_*` options.
     pub session_store: SessionStoreConfig,
     /// The signed identity assertion (`identity_assertion_key_file` and co.; authproxy

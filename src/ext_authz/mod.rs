@@ -241,7 +241,7 @@ pub async fn check(
 ) -> Result<CheckResponse, Status> {
     let orig = original_request(req)?;
     let ctx = RequestCtx {
-        request_id: crate::crypto::request_id(),
+        request_id: crate::app::request_id(&orig.headers, &app.cfg.logging.request_id_header),
         now: app.clock.now(),
         scheme: orig.scheme,
         host: orig.host.clone(),

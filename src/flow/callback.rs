@@ -15,17 +15,55 @@ use crate::session::state::{bind_state, peek_state_any};
 use crate::session::SessionState;
 use crate::Body;
 
-use super::{csrf_options, query_param, redirect_uri, safe_return};
+use super::{csrf_options, redirect_uri, safe_return};
 
-/// `/oauth2/callback`.
-pub async fn callback(
+/// `POST /oauth2/callback`: the provider's answer as a form (`response_mode=form_post`, see
+/// `auth_request_response_mode`). As Go's `ParseForm` reads it for oauth2-proxy: an
+/// `application/x-www-form-urlencoded` body's parameters come before the query's; another
+/// content type leaves only the query.
+pub async fn callback_post(
     app: &App,
-    req: &Request<Incoming>,
+    req: Request<Incoming>,
     ctx: &RequestCtx,
 ) -> (Response<Body>, Option<String>) {
-    let uri = req.uri();
+    let is_form = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    let (parts, body) = req.into_parts();
+    let query = parts.uri.query();
+    let form = if is_form {
+        let body = match super::form::read_endpoint_body(app, ctx, &parts.headers, body).await {
+            Ok(b) => b,
+            Err(resp) => return (resp, None),
+        };
+        let body = String::from_utf8_lossy(&body);
+        if let Some(resp) = super::check_query(app, Some(&body), ctx) {
+            return (resp, None);
+        }
+        crate::query::body_then_query(&body, query)
+    } else {
+        query.unwrap_or("").to_owned()
+    };
+    let req = Request::from_parts(parts, ());
+    callback(app, &req, ctx, &form).await
+}
+
+/// `/oauth2/callback`; `form` is the query (GET) or the posted form (see [`callback_post`]).
+pub async fn callback<B>(
+    app: &App,
+    req: &Request<B>,
+    ctx: &RequestCtx,
+    form: &str,
+) -> (Response<Body>, Option<String>) {
+    let param = |name: &str| crate::query::first(form, name);
     // The state names the CSRF cookie (per-request CSRF cookies carry part of its hash).
-    let peeked = query_param(uri, "state")
+    let peeked = param("state")
         .ok_or(crate::session::state::StateError::Empty)
         .and_then(|st| {
             peek_state_any(
@@ -130,7 +168,7 @@ pub async fn callback(
     let _ = login_provider.set(index);
     // RFC 9207: an authorization response that says it comes from another issuer belongs to
     // another provider's login (a mix-up, or a callback replayed with another login's state).
-    if let Err(why) = response_issuer_ok(app, index, query_param(uri, "iss").as_deref()) {
+    if let Err(why) = response_issuer_ok(app, index, param("iss").as_deref()) {
         tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip,
             provider = provider.id(), security = true, reason = why,
             "login failed: the authorization response's issuer is not the state's provider");
@@ -142,12 +180,12 @@ pub async fn callback(
         );
     }
     // 5. The provider's own error, if any.
-    if let Some(error) = query_param(uri, "error") {
-        let description = query_param(uri, "error_description");
+    if let Some(error) = param("error") {
+        let description = param("error_description");
         tracing::warn!(target: "auth", request_id = %ctx.request_id, error = %error, "login failed: provider returned an error");
         return fail(AppError::ProviderDenied { error, description }, &rd);
     }
-    let Some(code) = query_param(uri, "code").filter(|c| !c.is_empty()) else {
+    let Some(code) = param("code").filter(|c| !c.is_empty()) else {
         tracing::warn!(target: "auth", request_id = %ctx.request_id, "login failed: callback without code");
         return fail(AppError::CallbackMissingCode, &rd);
     };

@@ -103,26 +103,18 @@ pub async fn form_sign_in(
     }
     // A failed attempt shows the sign-in page, which ends any session the browser still has.
     let clear_session = clear_present(&app.cookies, req.headers(), &ctx.host);
-    let limit = app.cfg.limits.max_endpoint_body_bytes;
-    let declared = req
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
-        return (app.error_response(ctx, &AppError::BodyTooLarge, "/"), None);
-    }
     let (parts, body) = req.into_parts();
-    let body: Bytes = match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(b) => b.to_bytes(),
-        // `max_endpoint_body_bytes` (a chunked body can only be measured while read).
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return (app.error_response(ctx, &AppError::BodyTooLarge, "/"), None)
-        }
-        Err(_) => return (app.error_response(ctx, &AppError::BadRequest, "/"), None),
+    let body = match read_endpoint_body(app, ctx, &parts.headers, body).await {
+        Ok(b) => b,
+        Err(resp) => return (resp, None),
     };
+    // Go's `ParseForm`, as oauth2-proxy reads the form: a `;` or a bad escape fails it.
+    let body = String::from_utf8_lossy(&body);
+    if let Some(resp) = super::check_query(app, Some(&body), ctx) {
+        return (resp, None);
+    }
     let (mut user, mut password, mut rd) = (String::new(), String::new(), None);
-    for (k, v) in url::form_urlencoded::parse(&body) {
+    for (k, v) in crate::query::pairs(&body) {
         match k.as_ref() {
             "username" => user = v.into_owned(),
             "password" => password = v.into_owned(),
@@ -175,6 +167,33 @@ pub async fn form_sign_in(
     let mut resp = redirect(&rd);
     add_cookies(&mut resp, &cookies);
     (resp, Some(session.user))
+}
+
+/// The body of a POST to one of the proxy's endpoints, at most `max_endpoint_body_bytes`
+/// (413 past it, 400 when it cannot be read).
+pub(crate) async fn read_endpoint_body(
+    app: &App,
+    ctx: &RequestCtx,
+    headers: &http::HeaderMap,
+    body: Incoming,
+) -> Result<Bytes, Response<Body>> {
+    let limit = app.cfg.limits.max_endpoint_body_bytes;
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
+        return Err(app.error_response(ctx, &AppError::BodyTooLarge, "/"));
+    }
+    let body: Bytes = match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(b) => b.to_bytes(),
+        // `max_endpoint_body_bytes` (a chunked body can only be measured while read).
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return Err(app.error_response(ctx, &AppError::BodyTooLarge, "/"))
+        }
+        Err(_) => return Err(app.error_response(ctx, &AppError::BadRequest, "/")),
+    };
+    Ok(body)
 }
 
 #[cfg(test)]

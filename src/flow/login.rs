@@ -9,8 +9,10 @@ use crate::error::AppError;
 use crate::pages::SignInData;
 use crate::provider::{AuthorizeParams, CodeChallenge, PkceMethod};
 use crate::response::{add_cookies, page, redirect};
-use crate::session::cookie::{clear_present, make_cookie};
-use crate::session::csrf::CsrfToken;
+use crate::session::cookie::{
+    clear_cookie, clear_present, cookie_headers, cookie_pairs, make_cookie,
+};
+use crate::session::csrf::{excess_csrf_cookies, CsrfToken};
 use crate::session::state::encode_state;
 use crate::Body;
 
@@ -28,10 +30,14 @@ pub fn unauthenticated(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> 
     if ctx.wants_json {
         return app.error_response(ctx, &AppError::Unauthenticated, "/");
     }
+    // oauth2-proxy's sign-in page and start read the request with `ParseForm` too.
+    if let Some(resp) = super::check_query(app, req.uri().query(), ctx) {
+        return resp;
+    }
     let rd = safe_return(app, Some(&original_url(app, req, ctx)), ctx);
     // skip_provider_button goes straight to the provider only when there is no choice to make.
     if app.cfg.pages.skip_provider_button && app.providers.len() == 1 {
-        return start_login(app, ctx, rd, 0);
+        return start_login(app, req.headers(), ctx, rd, 0);
     }
     // The sign-in page ends any session the browser has (as oauth2-proxy's SignInPage does):
     // here the cookie, if any, was already refused, and the caller clears it.
@@ -52,7 +58,7 @@ pub fn sign_in_page(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Res
             "sign-in page: the existing session cookie is cleared");
     }
     let mut resp = if app.cfg.pages.skip_provider_button && app.providers.len() == 1 {
-        start_login(app, ctx, rd, 0)
+        start_login(app, req.headers(), ctx, rd, 0)
     } else {
         sign_in_response(app, ctx, &rd, StatusCode::OK, Vec::new())
     };
@@ -127,11 +133,17 @@ pub fn start(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Response<B
             return sign_in_response(app, ctx, &rd, StatusCode::OK, clear);
         }
     };
-    start_login(app, ctx, rd, index)
+    start_login(app, req.headers(), ctx, rd, index)
 }
 
 /// Begin a login transaction: CSRF cookie + sealed state, then off to the provider.
-pub(crate) fn start_login(app: &App, ctx: &RequestCtx, rd: String, index: usize) -> Response<Body> {
+pub(crate) fn start_login(
+    app: &App,
+    headers: &http::HeaderMap,
+    ctx: &RequestCtx,
+    rd: String,
+    index: usize,
+) -> Response<Body> {
     let rd = return_url_for_state(app, ctx, rd);
     let provider = &app.providers[index];
     let pcfg = &app.cfg.providers[index];
@@ -176,6 +188,21 @@ pub(crate) fn start_login(app: &App, ctx: &RequestCtx, rd: String, index: usize)
         }
     };
     let mut resp = redirect(url.as_str());
+    if app.cfg.cookie.csrf_per_request {
+        let excess = excess_csrf_cookies(
+            cookie_pairs(cookie_headers(headers)),
+            &app.cookies.name,
+            app.cfg.cookie.csrf_per_request_limit,
+            app.cookies_secret(),
+            ctx.now,
+            app.cfg.cookie.csrf_expire,
+        );
+        let clear: Vec<String> = excess
+            .into_iter()
+            .map(|name| clear_cookie(&csrf_options(app, name.to_owned()), name, &ctx.host))
+            .collect();
+        add_cookies(&mut resp, &clear);
+    }
     add_cookies(
         &mut resp,
         &[make_cookie(

@@ -22,10 +22,10 @@ mod params;
 pub mod sign_out;
 
 pub use backchannel::backchannel_logout;
-pub use callback::callback;
+pub use callback::{callback, callback_post};
 pub use form::form_sign_in;
 pub use login::{sign_in_page, start, unauthenticated};
-pub use params::query_param;
+pub use params::{check_query, query_param};
 pub use sign_out::sign_out;
 
 /// The callback URL for this request: `redirect_url`, or this host's `{prefix}/callback`.
@@ -103,7 +103,8 @@ pub(crate) fn safe_return(app: &App, target: Option<&str>, ctx: &RequestCtx) -> 
 }
 
 /// Options of a CSRF cookie: the session cookie's attributes, its own name and lifetime.
-/// `SameSite=Strict` would keep the cookie off the provider's redirect back to the callback, so
+/// `cookie_csrf_samesite` sets its SameSite; without it, a `SameSite=Strict` from
+/// `cookie_samesite` would keep the cookie off the provider's redirect back to the callback, so
 /// the CSRF cookie uses Lax then (it only guards the login transaction).
 pub(crate) fn csrf_options(app: &App, name: String) -> CookieOptions {
     let mut opts = app
@@ -111,8 +112,12 @@ pub(crate) fn csrf_options(app: &App, name: String) -> CookieOptions {
         .clone()
         .with_name(name)
         .with_expire(app.cfg.cookie.csrf_expire);
-    if opts.samesite == crate::config::SameSite::Strict {
-        opts.samesite = crate::config::SameSite::Lax;
+    match app.cfg.cookie.csrf_samesite {
+        Some(samesite) => opts.samesite = samesite,
+        None if opts.samesite == crate::config::SameSite::Strict => {
+            opts.samesite = crate::config::SameSite::Lax;
+        }
+        None => {}
     }
     opts
 }

@@ -1,11 +1,28 @@
-//! Query-string parameters, percent-decoded.
+//! Query-string parameters, percent-decoded, as oauth2-proxy reads them (see [`crate::query`]).
 
-/// The first value of `name` in the URI's query, percent-decoded (`+` as space).
+/// The first value of `name` in the URI's query, percent-decoded (`+` as space); parameters
+/// Go's parser refuses (a `;` in them, a bad `%` escape) are skipped.
 pub fn query_param(uri: &http::Uri, name: &str) -> Option<String> {
-    let query = uri.query()?;
-    url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+    crate::query::first(uri.query()?, name)
+}
+
+/// The check oauth2-proxy's `ParseForm` makes on the sign-in, start, callback and sign-out
+/// endpoints (and before the sign-in page of a protected request): a query (or form) Go's
+/// parser refuses fails the request: `Some(response)` to send instead. oauth2-proxy answers 500 (400 on `/start`); authproxy
+/// answers 400, the request's fault.
+pub fn check_query(
+    app: &crate::app::App,
+    query: Option<&str>,
+    ctx: &crate::app::RequestCtx,
+) -> Option<http::Response<crate::Body>> {
+    match query.map_or(Ok(()), crate::query::check) {
+        Ok(()) => None,
+        Err(e) => {
+            tracing::warn!(request_id = %ctx.request_id, client = %ctx.client_ip, reason = %e,
+                "request refused: malformed query (allow_query_semicolons makes ';' a separator)");
+            Some(app.error_response(ctx, &crate::error::AppError::MalformedQuery, "/"))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -199,11 +199,12 @@ pub async fn ext_authz_http(
             set_cookies,
         } => (session, set_cookies),
         Lookup::None { clear_cookies } => {
-            let mut resp = if ctx.wants_json || app.skip.is_api(&target) {
-                unauthorized_json()
-            } else {
-                redirect(&sign_in_start(app, ctx, &target))
-            };
+            let mut resp =
+                if ctx.wants_json || app.cfg.force_json_errors || app.skip.is_api(&target) {
+                    unauthorized_json()
+                } else {
+                    redirect(&sign_in_start(app, ctx, &target))
+                };
             add_cookies(&mut resp, &clear_cookies);
             return (resp, None);
         }

@@ -51,7 +51,8 @@ impl AuthConstraints {
             ..AuthConstraints::default()
         };
         let Some(query) = query else { return Ok(c) };
-        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        // oauth2-proxy reads these with Go's `URL.Query()`: invalid parameters are skipped.
+        for (key, value) in crate::query::pairs(query) {
             let items = || {
                 value
                     .split(',')

@@ -182,6 +182,7 @@ fn provider_config(issuer: &str) -> ProviderConfig {
         prompt: None,
         approval_prompt: "force".into(),
         acr_values: None,
+        auth_request_response_mode: None,
         token_auth_method: None,
         validate_url: None,
         allowed_roles: Vec::new(),

@@ -174,6 +174,8 @@ pub struct GithubProvider {
     client_secret: Secret,
     scope: String,
     login_url: url::Url,
+    /// `auth_request_response_mode`.
+    response_mode: Option<String>,
     redeem_url: url::Url,
     api: url::Url,
     restrictions: Restrictions,
@@ -307,6 +309,7 @@ impl GithubProvider {
                 .login_url
                 .clone()
                 .unwrap_or_else(|| parse_default("https://github.com/login/oauth/authorize")),
+            response_mode: crate::provider::response_mode(cfg),
             redeem_url: cfg
                 .redeem_url
                 .clone()
@@ -344,6 +347,9 @@ impl GithubProvider {
             if let Some(cc) = &p.code_challenge {
                 q.append_pair("code_challenge", cc.challenge);
                 q.append_pair("code_challenge_method", cc.method.as_str());
+            }
+            if let Some(mode) = &self.response_mode {
+                q.append_pair("response_mode", mode);
             }
         }
         url

@@ -196,6 +196,19 @@ pub struct CodeChallenge<'a> {
     pub method: PkceMethod,
 }
 
+/// The `response_mode` authorization parameter of a provider (`auth_request_response_mode`):
+/// oauth2-proxy adds it for every provider type except adfs, azure and login.gov, whose login
+/// URLs it builds without it.
+pub(crate) fn response_mode(cfg: &crate::config::ProviderConfig) -> Option<String> {
+    match cfg.kind.as_str() {
+        "adfs" | "azure" | "login.gov" => None,
+        _ => cfg
+            .auth_request_response_mode
+            .clone()
+            .filter(|m| !m.is_empty()),
+    }
+}
+
 /// What the login flow supplies for one authorization request.
 #[derive(Clone, Copy, Debug)]
 pub struct AuthorizeParams<'a> {
@@ -339,4 +352,33 @@ pub fn spawn_discovery(provider: Arc<dyn Provider>) -> tokio::task::JoinHandle<(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod response_mode_tests {
+    #[test]
+    fn response_mode_is_sent_except_where_oauth2_proxy_builds_its_own_login_url() {
+        let mut cfg = super::tests::provider_config("https://idp.example");
+        cfg.auth_request_response_mode = Some("form_post".into());
+        for (kind, sent) in [
+            ("oidc", true),
+            ("keycloak-oidc", true),
+            ("github", true),
+            ("gitlab", true),
+            ("entra-id", true),
+            ("adfs", false),
+            ("azure", false),
+            ("login.gov", false),
+        ] {
+            cfg.kind = kind.into();
+            assert_eq!(
+                super::response_mode(&cfg).as_deref(),
+                sent.then_some("form_post"),
+                "{kind}"
+            );
+        }
+        cfg.kind = "oidc".into();
+        cfg.auth_request_response_mode = Some(String::new());
+        assert_eq!(super::response_mode(&cfg), None, "empty: not sent");
+    }
 }

@@ -276,6 +276,7 @@ pub(crate) fn provider_config(base: &str) -> ProviderConfig {
         prompt: None,
         approval_prompt: "force".into(),
         acr_values: None,
+        auth_request_response_mode: None,
         token_auth_method: None,
         validate_url: None,
         allowed_roles: Vec::new(),

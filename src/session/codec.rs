@@ -33,6 +33,8 @@ pub struct SessionCodec {
     keys: Vec<(ValueSigner, CfbCipher)>,
     cookie_name: String,
     expire: Duration,
+    /// `session_cookie_minimal`: sessions are encoded without their tokens.
+    minimal: bool,
 }
 
 /// A cookie value whose MAC and timestamp [`SessionCodec::verify`] accepted.
@@ -58,7 +60,16 @@ impl SessionCodec {
             keys: vec![(ValueSigner::new(&secret), CfbCipher::from_secret(&secret))],
             cookie_name: cookie_name.to_owned(),
             expire,
+            minimal: false,
         }
+    }
+
+    /// `session_cookie_minimal`: [`SessionCodec::encode`] leaves out the access, ID and refresh
+    /// tokens, as oauth2-proxy's cookie store does (the configuration refuses every option
+    /// that would need them).
+    pub fn with_minimal(mut self, minimal: bool) -> Self {
+        self.minimal = minimal;
+        self
     }
 
     /// Also open values sealed with these earlier secrets (key rotation); nothing is sealed
@@ -81,6 +92,20 @@ impl SessionCodec {
     /// one is stamped `now` (as oauth2-proxy's `Save` does) and carries that as `ca`.
     pub fn encode(&self, s: &SessionState, now: SystemTime) -> Result<String, SessionError> {
         let created = s.created_at.unwrap_or(now);
+        let minimal;
+        let s = if self.minimal
+            && !(s.access_token.is_empty() && s.id_token.is_empty() && s.refresh_token.is_empty())
+        {
+            minimal = SessionState {
+                access_token: String::new(),
+                id_token: String::new(),
+                refresh_token: String::new(),
+                ..s.clone()
+            };
+            &minimal
+        } else {
+            s
+        };
         let packed = session_to_msgpack_with_created(s, created)?;
         let compressed = lz4_compress(&packed)?;
         let (signer, cipher) = &self.keys[0];

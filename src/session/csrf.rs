@@ -201,3 +201,45 @@ pub fn csrf_cookie_name(base: &str, state_hash: Option<&str>) -> String {
         None => format!("{base}_csrf"),
     }
 }
+
+/// `cookie_csrf_per_request_limit`, as oauth2-proxy's `ClearExtraCsrfCookies` decides it when a
+/// login starts: the cookies named `<base>_…_csrf` in the request (its fixed-name CSRF cookie
+/// included) are counted; when there are more than `limit`, those that decode (valid MAC,
+/// unexpired, readable) are ordered by their signed time (stable, oldest first) and the oldest
+/// `decoded - limit` are returned, to be expired. The cookie this login sets comes on top, as in
+/// oauth2-proxy. Returns names, each once.
+pub fn excess_csrf_cookies<'a>(
+    cookies: impl IntoIterator<Item = (&'a str, &'a str)>,
+    base: &str,
+    limit: usize,
+    secret: &CookieSecret,
+    now: SystemTime,
+    max_age: Duration,
+) -> Vec<&'a str> {
+    if limit == 0 {
+        return Vec::new();
+    }
+    let prefix = format!("{base}_");
+    let ours: Vec<(&str, &str)> = cookies
+        .into_iter()
+        .filter(|(n, _)| n.starts_with(&prefix) && n.ends_with("_csrf"))
+        .collect();
+    if ours.len() <= limit {
+        return Vec::new();
+    }
+    let signer = ValueSigner::new(secret);
+    let mut decoded: Vec<(i64, &str)> = ours
+        .into_iter()
+        .filter(|(name, value)| CsrfToken::decode(secret, name, value, now, max_age).is_ok())
+        .filter_map(|(name, value)| Some((signer.verify(name, value).ok()?.timestamp, name)))
+        .collect();
+    decoded.sort_by_key(|(ts, _)| *ts);
+    let excess = decoded.len().saturating_sub(limit);
+    let mut out: Vec<&str> = Vec::with_capacity(excess);
+    for (_, name) in decoded.into_iter().take(excess) {
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}

@@ -471,6 +471,28 @@ fn round_trips_a_full_session_with_nanosecond_times() {
 }
 
 #[test]
+fn a_minimal_codec_drops_the_tokens_and_keeps_the_identity() {
+    let now = at(1_767_225_600);
+    let full = SessionCodec::new(secret(), "_oauth2_proxy", WEEK);
+    let minimal = full.clone().with_minimal(true);
+    let s = sample_session(now - Duration::from_secs(10));
+    assert!(!s.access_token.is_empty() && !s.id_token.is_empty() && !s.refresh_token.is_empty());
+    let value = minimal.encode(&s, now).unwrap();
+    assert!(value.len() < full.encode(&s, now).unwrap().len());
+    // Any codec with the same secret reads it: only the tokens are gone.
+    let back = full.decode(&value, now).unwrap();
+    assert_eq!(
+        back,
+        SessionState {
+            access_token: String::new(),
+            id_token: String::new(),
+            refresh_token: String::new(),
+            ..s
+        }
+    );
+}
+
+#[test]
 fn stamps_a_session_without_creation_time_with_now() {
     let now = at(1_767_225_600);
     let codec = SessionCodec::new(secret(), "_oauth2_proxy", WEEK);
@@ -1079,6 +1101,40 @@ fn rejects_malformed_and_foreign_states() {
             .return_url,
         "/local/path"
     );
+}
+
+#[test]
+fn the_csrf_limit_expires_the_oldest_valid_cookies_beyond_it() {
+    use crate::session::csrf::excess_csrf_cookies;
+    let now = at(1_767_225_600);
+    let base = "_oauth2_proxy";
+    let minute = Duration::from_secs(60);
+    // Four logins started 4, 3, 2 and 1 minutes ago (listed out of order), a forged cookie, an
+    // expired one and an unrelated cookie.
+    let mut jar: Vec<(String, String)> = Vec::new();
+    for age in [2u32, 4, 1, 3] {
+        let t = CsrfToken::generate();
+        let name = t.cookie_name(base, true);
+        let value = t.encode(&secret(), &name, now - minute * age).unwrap();
+        jar.push((name, value));
+    }
+    let names: Vec<String> = jar.iter().map(|(n, _)| n.clone()).collect();
+    jar.push(("_oauth2_proxy_forged00_csrf".into(), "x|1|y".into()));
+    let old = CsrfToken::generate();
+    let old_name = old.cookie_name(base, true);
+    let old_value = old.encode(&secret(), &old_name, now - minute * 30).unwrap();
+    jar.push((old_name, old_value));
+    jar.push(("_oauth2_proxy_0".into(), "session-chunk".into()));
+    let pairs = || jar.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+    let excess = |limit| excess_csrf_cookies(pairs(), base, limit, &secret(), now, 15 * minute);
+    // 6 CSRF cookies > 2: of the 4 that decode, the 2 oldest (4 and 3 minutes) go.
+    assert_eq!(excess(2), vec![names[1].as_str(), names[3].as_str()]);
+    assert_eq!(excess(3), vec![names[1].as_str()]);
+    // Not more CSRF cookies than the limit, or no limit: nothing is expired.
+    assert!(excess(6).is_empty());
+    assert!(excess(0).is_empty());
+    // 6 > 5, but only 4 decode: fewer than the limit, nothing goes (oauth2-proxy's arithmetic).
+    assert!(excess(5).is_empty());
 }
 
 // --- secret rotation ---------------------------------------------------------------------------

@@ -287,6 +287,7 @@ impl HttpClient {
         mut req: Request<B>,
         ctx: ProxyContext<'_>,
         rewritten: Option<String>,
+        signer: Option<&super::Signer>,
     ) -> Result<Response<Body>, UpstreamError>
     where
         B: HttpBody<Data = Bytes> + Send + Unpin + 'static,
@@ -377,11 +378,23 @@ impl HttpClient {
         // the client request.
         parts.extensions = Extensions::new();
 
-        let activity = (!body.is_end_stream()).then(|| Arc::new(Activity::new()));
-        let out_body = UnsyncBoxBody::new(TrackedBody {
-            inner: body,
-            activity: activity.clone(),
-        });
+        let (out_body, activity) = match signer {
+            // `signature_key`: the body is read whole to be signed.
+            Some(signer) => {
+                let bytes =
+                    super::signature::sign_request(signer, &mut parts, body, ctx.gap_auth).await?;
+                let full = http_body_util::Full::new(bytes).map_err(|never| match never {});
+                (UnsyncBoxBody::new(full), None)
+            }
+            None => {
+                let activity = (!body.is_end_stream()).then(|| Arc::new(Activity::new()));
+                let tracked = UnsyncBoxBody::new(TrackedBody {
+                    inner: body,
+                    activity: activity.clone(),
+                });
+                (tracked, activity)
+            }
+        };
         let out = Request::from_parts(parts, out_body);
 
         let resp = self.send(target, out, activity.as_deref()).await?;

@@ -17,6 +17,7 @@
 
 mod http;
 mod router;
+mod signature;
 mod static_files;
 
 #[cfg(test)]
@@ -34,6 +35,7 @@ use crate::{Body, BoxError};
 
 use self::http::{HttpClient, HttpTarget};
 use self::router::{Handler, Lookup, Route, Router};
+pub use self::signature::Signer;
 use self::static_files::{FileServer, StaticResponse};
 
 /// How the proxy talks to one http(s) or unix-socket upstream.
@@ -123,6 +125,9 @@ pub struct ProxyContext<'a> {
     /// Names among `extra_headers` whose client value was kept (`preserveRequestValue`):
     /// ours is appended to it, comma-joined, as oauth2-proxy does.
     pub preserved: &'a [HeaderName],
+    /// With `signature_key`: the `GAP-Auth` value (the session's email, else its user;
+    /// `None` without a session).
+    pub gap_auth: Option<&'a str>,
 }
 
 /// Why a request could not be proxied. The caller renders the page; [`UpstreamError::status`]
@@ -144,6 +149,10 @@ pub enum UpstreamError {
     /// No response headers within `upstream_timeout`.
     #[error("upstream {target} sent no response within {timeout:?}")]
     Timeout { target: Arc<str>, timeout: Duration },
+    /// With `signature_key`: the body is over `signature_max_body_bytes` (it must be read
+    /// whole to be signed).
+    #[error("request body over signature_max_body_bytes ({limit} bytes), cannot be signed")]
+    BodyTooLarge { limit: usize },
     /// The upstream answered something that is not valid HTTP or not a valid answer to
     /// this request (for example a 101 to a request that did not ask to upgrade).
     #[error("upstream {target} sent an invalid response: {reason}")]
@@ -156,6 +165,7 @@ impl UpstreamError {
         match self {
             Self::NoRoute => StatusCode::NOT_FOUND,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ConnectFailed { .. }
             | Self::Unavailable { .. }
             | Self::BadUpstreamResponse { .. } => StatusCode::BAD_GATEWAY,
@@ -166,7 +176,7 @@ impl UpstreamError {
     /// The upstream involved, for logs.
     pub fn target(&self) -> Option<&str> {
         match self {
-            Self::NoRoute | Self::BadRequest { .. } => None,
+            Self::NoRoute | Self::BadRequest { .. } | Self::BodyTooLarge { .. } => None,
             Self::ConnectFailed { target, .. }
             | Self::Unavailable { target, .. }
             | Self::Timeout { target, .. }
@@ -187,6 +197,8 @@ impl UpstreamError {
 pub struct Upstreams {
     router: Router,
     client: HttpClient,
+    /// `signature_key`.
+    signer: Option<Signer>,
 }
 
 impl std::fmt::Debug for Upstreams {
@@ -228,7 +240,14 @@ impl Upstreams {
         Ok(Self {
             router,
             client: clients.build()?,
+            signer: None,
         })
+    }
+
+    /// Signs every request to an http(s) or unix-socket upstream (`signature_key`).
+    pub fn with_signature(mut self, cfg: Option<&crate::config::SignatureConfig>) -> Self {
+        self.signer = cfg.map(Signer::new);
+        self
     }
 
     /// Proxies `req` to the upstream that serves its path and returns the upstream's
@@ -253,7 +272,11 @@ impl Upstreams {
         }
         match self.router.lookup(req.uri().path(), req.uri().query())? {
             Lookup::Found(route, rewritten) => match route.handler() {
-                Handler::Http(target) => self.client.forward(target, req, ctx, rewritten).await,
+                Handler::Http(target) => {
+                    self.client
+                        .forward(target, req, ctx, rewritten, self.signer.as_ref())
+                        .await
+                }
                 Handler::Static(s) => Ok(s.respond()),
                 Handler::File(files) => Ok(files.serve(&req).await),
             },

@@ -226,6 +226,7 @@ async fn start_proxy(upstreams: Upstreams) -> SocketAddr {
                             host: None,
                             extra_headers: &[],
                             preserved: &[],
+                            gap_auth: None,
                         };
                         Ok::<_, Infallible>(match upstreams.proxy(req, ctx).await {
                             Ok(resp) => resp,
@@ -260,6 +261,7 @@ fn ctx() -> ProxyContext<'static> {
         host: None,
         extra_headers: &[],
         preserved: &[],
+        gap_auth: None,
     }
 }
 

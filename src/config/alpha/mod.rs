@@ -181,6 +181,7 @@ const PROVIDER_FIELDS: &[(&str, Target)] = &[
     ("caFiles", Key("provider_ca_files")),
     ("useSystemTrustStore", Key("use_system_trust_store")),
     ("code_challenge_method", Key("code_challenge_method")),
+    ("authRequestResponseMode", Key("auth_request_response_mode")),
     ("allowedGroups", AllowedGroups),
     ("loginURLParameters", LoginUrlParameters),
     ("oidcConfig", Block(OIDC_CONFIG)),

@@ -117,7 +117,70 @@ pub(crate) fn cookie(c: &mut Ctx) -> Option<CookieConfig> {
         samesite,
         csrf_per_request: c.boolean("cookie_csrf_per_request"),
         csrf_expire,
+        csrf_per_request_limit: csrf_limit(c),
+        csrf_samesite: csrf_samesite(c, secure),
+        minimal: c.boolean("session_cookie_minimal"),
     })
+}
+
+/// `cookie_csrf_per_request_limit`: oauth2-proxy treats 0 and negative values as "no limit".
+fn csrf_limit(c: &mut Ctx) -> usize {
+    let n = c.int("cookie_csrf_per_request_limit");
+    if n > 0 && !c.boolean("cookie_csrf_per_request") {
+        c.warn("cookie_csrf_per_request_limit has no effect without cookie_csrf_per_request (as in oauth2-proxy)");
+    }
+    usize::try_from(n).unwrap_or(0)
+}
+
+/// `cookie_csrf_samesite`. oauth2-proxy does not validate it at startup, and a value other than
+/// "", lax, strict or none then makes every login fail (its cookie writer panics). authproxy
+/// starts as oauth2-proxy does, but with a warning, and the CSRF cookie takes
+/// `cookie_samesite`'s value instead, so logins keep working.
+fn csrf_samesite(c: &mut Ctx, secure: bool) -> Option<SameSite> {
+    let raw = c.string("cookie_csrf_samesite");
+    let value = match raw.trim().to_ascii_lowercase().as_str() {
+        "" => return None,
+        "lax" => SameSite::Lax,
+        "strict" => SameSite::Strict,
+        "none" => SameSite::None,
+        other => {
+            c.warn(format!("cookie_csrf_samesite {other:?} is not one of lax, strict, none or \"\" (oauth2-proxy accepts it at startup and then fails every login): the CSRF cookie uses cookie_samesite's value instead"));
+            return None;
+        }
+    };
+    if value == SameSite::None && !secure {
+        c.fail("cookie_csrf_samesite", "\"none\" requires cookie_secure = true (browsers reject SameSite=None cookies without Secure)");
+    }
+    Some(value)
+}
+
+/// `session_cookie_minimal` drops the tokens from cookie sessions, so nothing may need them:
+/// oauth2-proxy's refusals, with its messages.
+pub(super) fn check_minimal(
+    c: &mut Ctx,
+    cookie: Option<&CookieConfig>,
+    request: &[HeaderRule],
+    response: &[HeaderRule],
+) {
+    if !cookie.is_some_and(|k| k.minimal) {
+        return;
+    }
+    for rule in request.iter().chain(response) {
+        for claim in ["access_token", "id_token"] {
+            if rule.reads_claim(claim) {
+                c.fail(
+                    "session_cookie_minimal",
+                    format!("{claim} claim for header {:?} requires oauth tokens in sessions. session_cookie_minimal cannot be set", rule.name),
+                );
+            }
+        }
+    }
+    if cookie.is_some_and(|k| !k.refresh.is_zero()) {
+        c.fail(
+            "session_cookie_minimal",
+            "cookie_refresh > 0 requires oauth tokens in sessions. session_cookie_minimal cannot be set",
+        );
+    }
 }
 
 /// `cookie_previous_secrets` and `cookie_previous_secret_files`, in that order: each parsed

@@ -7,9 +7,11 @@ mod access;
 mod cookie;
 mod ctx;
 pub mod headers;
+mod logging;
 mod provider;
 pub(super) mod server;
 mod session;
+mod signing;
 pub(super) mod upstreams;
 
 use super::*;
@@ -149,6 +151,12 @@ pub(super) fn build(
             }
         }
     }
+    cookie::check_minimal(
+        &mut c,
+        cookie.as_ref(),
+        &inject_request_headers,
+        &inject_response_headers,
+    );
     let authz = authz(&mut c);
     let machine = machine(&mut c);
     let pages = PageConfig {
@@ -209,8 +217,10 @@ pub(super) fn build(
         standard_logging: c.boolean("standard_logging"),
         silence_ping_logging: c.boolean("silence_ping_logging"),
         exclude_logging_paths,
+        ..logging::log_outputs(&mut c)
     };
     let limits = super::limits::limits(&mut c);
+    let signature = signing::signature(&mut c);
     let session_store = session::session_store(&mut c);
     let logout = session::logout(&mut c, &session_store);
     let tracing = super::TracingConfig {
@@ -260,6 +270,9 @@ pub(super) fn build(
         config_file,
         alpha_config_file: alpha.map(|a| a.file),
         limits,
+        force_json_errors: c.boolean("force_json_errors"),
+        allow_query_semicolons: c.boolean("allow_query_semicolons"),
+        signature,
         session_store,
         identity_assertion,
         policy,

@@ -288,6 +288,7 @@ pub(crate) fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
         prompt: c.opt_string("prompt"),
         approval_prompt,
         acr_values: c.opt_string("acr_values"),
+        auth_request_response_mode: c.opt_string("auth_request_response_mode"),
         token_auth_method,
         validate_url,
         allowed_roles,

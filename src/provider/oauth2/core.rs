@@ -72,6 +72,8 @@ pub struct OAuth2Core {
     prompt: Option<String>,
     approval_prompt: String,
     acr_values: Option<String>,
+    /// `auth_request_response_mode`.
+    response_mode: Option<String>,
     login_url: url::Url,
     redeem_url: url::Url,
     profile_url: Option<url::Url>,
@@ -167,6 +169,7 @@ impl OAuth2Core {
             prompt: cfg.prompt.clone().filter(|p| !p.is_empty()),
             approval_prompt: cfg.approval_prompt.clone(),
             acr_values: cfg.acr_values.clone().filter(|a| !a.is_empty()),
+            response_mode: crate::provider::response_mode(cfg),
             login_url,
             redeem_url,
             profile_url,
@@ -263,6 +266,9 @@ impl OAuth2Core {
             }
             if let Some(acr) = p.acr_values.or(self.acr_values.as_deref()) {
                 q.append_pair("acr_values", acr);
+            }
+            if let Some(mode) = &self.response_mode {
+                q.append_pair("response_mode", mode);
             }
         }
         url

@@ -54,6 +54,8 @@ pub struct OidcCore {
     prompt: Option<String>,
     approval_prompt: String,
     acr_values: Option<String>,
+    /// `auth_request_response_mode`, for the kinds oauth2-proxy sends it for.
+    response_mode: Option<String>,
     email_claim: String,
     groups_claim: String,
     user_claim: String,
@@ -148,6 +150,7 @@ impl OidcCore {
             prompt: cfg.prompt.clone().filter(|p| !p.is_empty()),
             approval_prompt: cfg.approval_prompt.clone(),
             acr_values: cfg.acr_values.clone().filter(|a| !a.is_empty()),
+            response_mode: crate::provider::response_mode(cfg),
             email_claim: non_empty_or(&cfg.oidc_email_claim, STANDARD_EMAIL_CLAIM),
             groups_claim: non_empty_or(&cfg.oidc_groups_claim, "groups"),
             user_claim: non_empty_or(&cfg.user_id_claim, "sub"),
@@ -385,6 +388,9 @@ impl OidcCore {
             }
             if let Some(acr) = p.acr_values.or(self.acr_values.as_deref()) {
                 q.append_pair("acr_values", acr);
+            }
+            if let Some(mode) = &self.response_mode {
+                q.append_pair("response_mode", mode);
             }
         }
         Ok(url)
