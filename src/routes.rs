@@ -118,7 +118,7 @@ impl App {
                 "/sign_in" => (flow::sign_in_page(self, &req, ctx), None),
                 "/start" => (flow::start(self, &req, ctx), None),
                 "/callback" => flow::callback(self, &req, ctx).await,
-                "/sign_out" => (flow::sign_out(self, &req, ctx), None),
+                "/sign_out" => (flow::sign_out(self, &req, ctx).await, None),
                 "/userinfo" => self.userinfo(&req, ctx).await,
                 "/auth" => crate::forward::auth_request(self, &req, ctx).await,
                 e if strip_prefix_segment(e, "/ext_authz").is_some() => {
@@ -291,6 +291,11 @@ impl App {
                 }
                 if !session.preferred_username.is_empty() {
                     body["preferredUsername"] = serde_json::json!(session.preferred_username);
+                }
+                // oauth2-proxy v7.15: the session's kept claims, omitted when there are none.
+                let claims = crate::session::claims::shown(&session.additional_claims);
+                if !claims.is_empty() {
+                    body["additionalClaims"] = serde_json::Value::Object(claims);
                 }
                 let mut resp = page(StatusCode::OK, "application/json", body.to_string());
                 add_cookies(&mut resp, &set_cookies);

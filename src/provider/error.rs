@@ -77,6 +77,8 @@ pub enum TokenCheck {
     Issuer { expected: String, found: String },
     #[error("audience {found:?} does not include the client id or an oidc_extra_audiences entry")]
     Audience { found: Vec<String> },
+    #[error("none of the audience claims {0:?} (oidc_audience_claims) is in the token")]
+    MissingAudienceClaims(Vec<String>),
     #[error("the token has several audiences but no azp claim naming this client")]
     MissingAuthorizedParty,
     #[error("authorized party (azp) {found:?} is not this client")]

@@ -501,6 +501,7 @@ impl GithubProvider {
             email,
             groups: groups(&orgs, &teams),
             preferred_username: Some(user.login),
+            extra: Default::default(),
         })
     }
 

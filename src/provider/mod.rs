@@ -28,9 +28,11 @@ mod keycloak;
 mod keycloak_legacy;
 mod linkedin;
 mod logingov;
+mod logout;
 mod nextcloud;
 mod oauth2;
 mod oidc;
+mod pubkeys;
 mod rs256;
 mod sourcehut;
 mod token;
@@ -63,6 +65,7 @@ pub use keycloak::KeycloakProvider;
 pub use keycloak_legacy::KeycloakLegacyProvider;
 pub use linkedin::LinkedInProvider;
 pub use logingov::LoginGovProvider;
+pub use logout::BackendLogout;
 pub use nextcloud::NextcloudProvider;
 pub use oauth2::{OAuth2, OAuth2Kind};
 pub use oidc::{Oidc, OidcKind, OidcProvider};
@@ -230,6 +233,10 @@ pub struct Claims {
     pub groups: Vec<String>,
     /// The `preferred_username` claim.
     pub preferred_username: Option<String>,
+    /// The kept claims ([`ProviderConfig::additional_claims`]) that were found, by the name
+    /// they were asked for (a dot path stays one name): the ID token's value, else the
+    /// profile URL's. Missing ones are left out.
+    pub extra: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// The result of a code exchange.

@@ -39,6 +39,8 @@ pub(super) struct AlphaProvider {
     pub id: String,
     /// `allowedGroups`.
     pub allowed_groups: Vec<String>,
+    /// `additionalClaims`: claims kept in the session (ID token, else the profile URL).
+    pub additional_claims: Vec<String>,
     /// Every other field, under its legacy option key.
     pub layer: Layer,
 }
@@ -66,11 +68,12 @@ enum Target {
     Block(&'static [(&'static str, Target)]),
     Id,
     AllowedGroups,
+    AdditionalClaims,
     /// An oauth2-proxy field authproxy does not support (with the reason).
     Unsupported(&'static str),
 }
 
-use Target::{AllowedGroups, Block, Id, Key, Unsupported};
+use Target::{AdditionalClaims, AllowedGroups, Block, Id, Key, Unsupported};
 
 const OIDC_CONFIG: &[(&str, Target)] = &[
     ("issuerURL", Key("oidc_issuer_url")),
@@ -91,6 +94,7 @@ const OIDC_CONFIG: &[(&str, Target)] = &[
     ("userIDClaim", Key("user_id_claim")),
     ("audienceClaims", Key("oidc_audience_claims")),
     ("extraAudiences", Key("oidc_extra_audiences")),
+    ("enabledSigningAlgs", Key("oidc_enabled_signing_algs")),
 ];
 
 const GITHUB_CONFIG: &[(&str, Target)] = &[
@@ -110,6 +114,8 @@ const GOOGLE_CONFIG: &[(&str, Target)] = &[
         Key("google_use_application_default_credentials"),
     ),
     ("targetPrincipal", Key("google_target_principal")),
+    ("useOrganizationID", Key("google_use_organization_id")),
+    ("adminAPIUserScope", Key("google_admin_api_user_scope")),
 ];
 
 const AZURE_CONFIG: &[(&str, Target)] = &[
@@ -168,6 +174,7 @@ const PROVIDER_FIELDS: &[(&str, Target)] = &[
     ("useSystemTrustStore", Key("use_system_trust_store")),
     ("code_challenge_method", Key("code_challenge_method")),
     ("allowedGroups", AllowedGroups),
+    ("additionalClaims", AdditionalClaims),
     (
         "loginURLParameters",
         Unsupported("use the global prompt / approval_prompt / acr_values options instead"),
@@ -475,6 +482,7 @@ impl Reader<'_> {
             let mut p = AlphaProvider {
                 id: String::new(),
                 allowed_groups: Vec::new(),
+                additional_claims: Vec::new(),
                 layer: Layer::new(),
             };
             self.provider_fields(m, PROVIDER_FIELDS, &at, &mut p);
@@ -542,6 +550,24 @@ impl Reader<'_> {
                     Some(Raw::Items(items)) => p.allowed_groups = items,
                     Some(Raw::Text(s)) => p.allowed_groups = vec![s],
                     Some(_) => self.err(&field, "must be a list of group names"),
+                    None => {}
+                },
+                AdditionalClaims => match self.raw(v, &field) {
+                    Some(raw @ (Raw::Items(_) | Raw::Text(_))) => {
+                        let items = match raw {
+                            Raw::Items(items) => items,
+                            Raw::Text(s) => vec![s],
+                            _ => Vec::new(),
+                        };
+                        for claim in items.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
+                            if claim.chars().any(char::is_whitespace) {
+                                self.err(&field, format!("claim {claim:?} contains spaces"));
+                            } else if !p.additional_claims.iter().any(|c| c == claim) {
+                                p.additional_claims.push(claim.to_owned());
+                            }
+                        }
+                    }
+                    Some(_) => self.err(&field, "must be a list of claim names"),
                     None => {}
                 },
                 Key(key) => {

@@ -8,6 +8,7 @@ mod cookie;
 mod ctx;
 pub mod headers;
 mod provider;
+mod provider_opts;
 pub(super) mod server;
 pub(super) mod upstreams;
 
@@ -107,6 +108,13 @@ pub(super) fn build(
             Some(h) => h,
             None => legacy_headers(&mut c),
         };
+    let providers = providers.map(|mut ps| {
+        provider_opts::keep_header_claims(
+            &mut ps,
+            &[&inject_request_headers, &inject_response_headers],
+        );
+        ps
+    });
     let authz = authz(&mut c);
     let machine = machine(&mut c);
     let pages = PageConfig {
