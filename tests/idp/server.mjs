@@ -32,7 +32,10 @@
 // Login form fields: login (username or email; becomes sub and preferred_username), password
 // (ignored), groups (comma or whitespace separated), email_verified ("true"/"false", default true),
 // realm_roles (Keycloak realm roles) and client_roles (Keycloak client roles: ROLE for the client
-// that asks, CLIENT:ROLE for another client), both comma or whitespace separated.
+// that asks, CLIENT:ROLE for another client), both comma or whitespace separated; tenant (when
+// set: the custom claims `tenant_id` and the nested `organization: {name, id}`, in the id_token
+// and userinfo) and department (when set: the claim `department`, in userinfo ONLY, as IdPs put
+// claims there that the id_token lacks).
 // Every interaction page also has a "deny" form that ends the interaction with access_denied.
 
 import * as crypto from 'node:crypto';
@@ -113,6 +116,8 @@ function accountFromForm(form) {
     groups: list(form.get('groups')),
     realmRoles: list(form.get('realm_roles')),
     clientRoles: list(form.get('client_roles')),
+    tenant: (form.get('tenant') || '').trim(),
+    department: (form.get('department') || '').trim(),
   };
 }
 
@@ -189,7 +194,7 @@ const provider = new Provider(issuer, {
   },
   claims: {
     // realm_access / resource_access are only filled for IDP_KEYCLOAK_CLIENTS (see findAccount).
-    openid: ['sub', 'groups', 'realm_access', 'resource_access'],
+    openid: ['sub', 'groups', 'realm_access', 'resource_access', 'tenant_id', 'organization', 'department'],
     email: ['email', 'email_verified'],
     profile: ['preferred_username', 'name'],
     groups: ['groups'],
@@ -228,7 +233,7 @@ const provider = new Provider(issuer, {
     }
     return {
       accountId: sub,
-      async claims() {
+      async claims(use) {
         const claims = {
           sub,
           email: account.email,
@@ -237,6 +242,13 @@ const provider = new Provider(issuer, {
           name: account.accountId,
           groups: account.groups,
         };
+        if (account.tenant) {
+          claims.tenant_id = account.tenant;
+          claims.organization = { name: `${account.tenant} Inc.`, id: account.tenant.length };
+        }
+        if (account.department && use === 'userinfo') {
+          claims.department = account.department;
+        }
         const clientId = ctx?.oidc?.client?.clientId;
         if (clientId && keycloakClients.has(clientId)) {
           Object.assign(claims, keycloakClaims(account, clientId));
@@ -294,6 +306,8 @@ function loginPage(uid, params) {
 <label>Groups <input type="text" name="groups" value=""></label>
 <label>Realm roles <input type="text" name="realm_roles" value=""></label>
 <label>Client roles <input type="text" name="client_roles" value=""></label>
+<label>Tenant <input type="text" name="tenant" value=""></label>
+<label>Department <input type="text" name="department" value=""></label>
 <input type="hidden" name="email_verified" value="true">
 <button type="submit">Sign in</button>
 </form>

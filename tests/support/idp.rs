@@ -287,6 +287,11 @@ pub struct Login {
     pub realm_roles: Vec<String>,
     /// Keycloak client roles: `ROLE` for the asking client, `CLIENT:ROLE` for another.
     pub client_roles: Vec<String>,
+    /// The custom claims `tenant_id` and `organization` (`{name: "<tenant> Inc.", id}`), in the
+    /// id_token and userinfo; empty: none.
+    pub tenant: String,
+    /// The claim `department`, in userinfo only; empty: none.
+    pub department: String,
 }
 
 impl Login {
@@ -298,7 +303,21 @@ impl Login {
             email_verified: true,
             realm_roles: Vec::new(),
             client_roles: Vec::new(),
+            tenant: String::new(),
+            department: String::new(),
         }
+    }
+
+    /// Sets the tenant (the `tenant_id` and `organization` claims).
+    pub fn tenant(mut self, tenant: &str) -> Login {
+        self.tenant = tenant.to_string();
+        self
+    }
+
+    /// Sets the userinfo-only `department` claim.
+    pub fn department(mut self, department: &str) -> Login {
+        self.department = department.to_string();
+        self
     }
 
     /// Sets the Keycloak realm roles.
@@ -385,6 +404,8 @@ async fn drive(browser: &Browser, start: &Url, login: Option<&Login>, choice: Ch
             form.set("groups", &login.groups.join(","));
             form.set("realm_roles", &login.realm_roles.join(","));
             form.set("client_roles", &login.client_roles.join(","));
+            form.set("tenant", &login.tenant);
+            form.set("department", &login.department);
             form.set(
                 "email_verified",
                 if login.email_verified {
