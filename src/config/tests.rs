@@ -1115,18 +1115,13 @@ fn unsupported_oauth2_proxy_options_fail_only_when_not_default() {
         b"session_store_type = \"cookie\"\nproxy_websockets = true\nazure_tenant = \"common\"\noidc_audience_claims = [\"aud\"]\nflush_interval = \"5s\"\n",
     );
     run(&["--config", cfg.to_str().unwrap()], &base_env());
-    let cfg2 = write(
-        &dir,
-        "c2.cfg",
-        b"session_store_type = \"redis\"\ngoogle_target_principal = \"sa@example.iam.gserviceaccount.com\"\n",
-    );
+    let cfg2 = write(&dir, "c2.cfg", b"session_store_type = \"redis\"\n");
     let f = cfg2.display().to_string();
     assert_err(
         &["--config", cfg2.to_str().unwrap(), "--redis-connection-url=redis://127.0.0.1:6379"],
         &base_env(),
         &[
             &format!("option `session_store_type` (from {f}) is an oauth2-proxy option authproxy does not support yet"),
-            &format!("option `google_target_principal` (from {f}) is an oauth2-proxy option authproxy does not support yet"),
             "option `redis_connection_url` (from flag --redis-connection-url) is an oauth2-proxy option authproxy does not support yet",
         ],
     );

@@ -299,7 +299,10 @@ mod tests {
         let c = with(json!({"client_id": "client", "aud": ["api", "other"]}));
         assert_eq!(check_audience(&c, &e), Ok(()));
         let c = with(json!({"client_id": "someone", "aud": "client"}));
-        assert!(matches!(check_audience(&c, &e), Err(TokenCheck::Audience { .. })));
+        assert!(matches!(
+            check_audience(&c, &e),
+            Err(TokenCheck::Audience { .. })
+        ));
         // Absent: the next listed claim (aud, with its azp rule).
         assert_eq!(check_audience(&base(), &e), Ok(()));
         let c = with(json!({"aud": ["client", "other"]}));

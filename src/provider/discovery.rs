@@ -357,7 +357,10 @@ mod tests {
         assert_eq!(r.issuer.as_deref(), Some("https://idp.example/realms/r"));
         assert_eq!(r.authorization.as_str(), "https://idp.example/auth");
         assert_eq!(r.token.as_str(), "https://idp.example/token");
-        assert_eq!(r.jwks.as_ref().unwrap().as_str(), "https://idp.example/jwks");
+        assert_eq!(
+            r.jwks.as_ref().unwrap().as_str(),
+            "https://idp.example/jwks"
+        );
         assert_eq!(
             r.userinfo.as_ref().map(url::Url::as_str),
             Some("https://idp.example/userinfo")
@@ -377,7 +380,10 @@ mod tests {
         assert_eq!(r.authorization.as_str(), "https://other.example/login");
         assert_eq!(r.token.as_str(), "https://other.example/token");
         assert_eq!(r.userinfo.unwrap().as_str(), "https://other.example/me");
-        assert_eq!(r.jwks.as_ref().unwrap().as_str(), "https://other.example/keys");
+        assert_eq!(
+            r.jwks.as_ref().unwrap().as_str(),
+            "https://other.example/keys"
+        );
     }
 
     #[test]

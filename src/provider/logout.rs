@@ -63,11 +63,21 @@ impl BackendLogout {
         match http::send(LOGOUT, self.client.get(url)).await {
             // oauth2-proxy v7.15 counts 200 and 204 as success (earlier versions logged 204).
             Ok(f) if matches!(f.status.as_u16(), 200 | 204) => {
-                tracing::info!(provider, request_id, status = f.status.as_u16(), "backend logout called");
+                tracing::info!(
+                    provider,
+                    request_id,
+                    status = f.status.as_u16(),
+                    "backend logout called"
+                );
             }
             Ok(f) => {
-                tracing::error!(provider, request_id, status = f.status.as_u16(),
-                    "error while calling backend logout url, returned error code {}", f.status.as_u16());
+                tracing::error!(
+                    provider,
+                    request_id,
+                    status = f.status.as_u16(),
+                    "error while calling backend logout url, returned error code {}",
+                    f.status.as_u16()
+                );
             }
             Err(e) => {
                 tracing::error!(provider, request_id, error = %e, "error while calling backend logout");
@@ -92,7 +102,9 @@ mod tests {
             "https://idp.example/logout?id_token_hint=eyJ.e30.sig&again=eyJ.e30.sig"
         );
         assert_eq!(
-            logout_url("https://idp.example/logout", "x").unwrap().as_str(),
+            logout_url("https://idp.example/logout", "x")
+                .unwrap()
+                .as_str(),
             "https://idp.example/logout"
         );
         assert!(logout_url("not a url {id_token}", "x").is_err());

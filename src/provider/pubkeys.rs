@@ -77,7 +77,9 @@ mod tests {
         let p521 = "-----BEGIN PUBLIC KEY-----\nMIGbMBAGByqGSM49AgEGBSuBBAAjA4GGAAQATjfAEBunMcxg8OU/cNqxFNrzbzdR\nmAfag05ECHEiCTM3s1d27PwnPbCcIQi1Cr6/hKD2Dj91/NkQmhlIem6lX2gBoR54\nBkj359mwNOF1LuqtIWd1o4Cc7r5Bm+BGSNYQrO8Sz1xDJ63fQ3+cgiEtZ5OG0kSR\nn1qVkBO8PDHLcjn5vbM=\n-----END PUBLIC KEY-----\n";
         assert!(key_from_pem(p521).unwrap_err().contains("P-256 or P-384"));
         let private = include_str!("../../tests/fixtures/fake-provider-rsa.pem");
-        assert!(key_from_pem(private).unwrap_err().contains("not a public key"));
+        assert!(key_from_pem(private)
+            .unwrap_err()
+            .contains("not a public key"));
         assert!(key_from_pem("hello").is_err());
         let garbage = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
         assert!(key_from_pem(garbage).is_err());

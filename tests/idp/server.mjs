@@ -17,6 +17,8 @@
 //   IDP_ID_TOKEN_ALG         id_token signing alg for both clients: RS256 (default), PS256, ES256, EdDSA
 //   IDP_ACCESS_TOKEN_TTL, IDP_ID_TOKEN_TTL, IDP_REFRESH_TOKEN_TTL, IDP_CODE_TTL   seconds
 //   IDP_EMAIL_DOMAIN         domain appended to a login without "@" (default example.com)
+//   IDP_RSA_KEY_FILE         PEM private key file used as the RSA signing key `rsa-1` instead of a
+//                            fresh one (tests that pin the IdP's public key: oidc_public_key_files)
 //   IDP_KEYCLOAK_CLIENTS     comma-separated client IDs that get Keycloak-shaped claims: when one of
 //                            them asks, the id_token and userinfo carry `realm_access.roles` and
 //                            `resource_access.<client>.roles` (from the login form's roles fields)
@@ -39,6 +41,7 @@
 // Every interaction page also has a "deny" form that ends the interaction with access_denied.
 
 import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 
 import Provider from 'oidc-provider';
@@ -92,9 +95,17 @@ function signingKey(kid, type, options) {
   const { privateKey } = crypto.generateKeyPairSync(type, options);
   return { ...privateKey.export({ format: 'jwk' }), kid, use: 'sig' };
 }
+function rsaKey() {
+  const file = env('IDP_RSA_KEY_FILE', '');
+  if (!file) {
+    return signingKey('rsa-1', 'rsa', { modulusLength: 2048 });
+  }
+  const privateKey = crypto.createPrivateKey(fs.readFileSync(file, 'utf8'));
+  return { ...privateKey.export({ format: 'jwk' }), kid: 'rsa-1', use: 'sig' };
+}
 const jwks = {
   keys: [
-    signingKey('rsa-1', 'rsa', { modulusLength: 2048 }),
+    rsaKey(),
     signingKey('ec-1', 'ec', { namedCurve: 'P-256' }),
     signingKey('ed-1', 'ed25519', {}),
   ],

@@ -34,6 +34,9 @@ pub struct IdpConfig {
     pub keycloak_clients: Vec<String>,
     /// An extra `client_secret_basic` client `(id, secret)` (`IDP_KEYCLOAK_CLIENT_ID/SECRET`).
     pub keycloak_client: Option<(String, String)>,
+    /// A PEM private key file the IdP signs RS256 tokens with (`IDP_RSA_KEY_FILE`) instead of a
+    /// fresh key, for tests that pin its public key.
+    pub rsa_key_file: Option<PathBuf>,
 }
 
 impl Default for IdpConfig {
@@ -47,6 +50,7 @@ impl Default for IdpConfig {
             refresh_token_ttl: 3600,
             keycloak_clients: Vec::new(),
             keycloak_client: None,
+            rsa_key_file: None,
         }
     }
 }
@@ -222,6 +226,10 @@ fn try_spawn_node(
         .env("IDP_KEYCLOAK_CLIENTS", config.keycloak_clients.join(","))
         .env("IDP_KEYCLOAK_CLIENT_ID", kc_id)
         .env("IDP_KEYCLOAK_CLIENT_SECRET", kc_secret)
+        .env(
+            "IDP_RSA_KEY_FILE",
+            config.rsa_key_file.clone().unwrap_or_default(),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(stderr))

@@ -269,15 +269,20 @@ pub(crate) fn federated_token_file(c: &mut Ctx, kind: &str) -> Option<PathBuf> {
 
 /// Add the claims header rules read (other than the session's own fields) to every
 /// provider's kept claims, after its `additionalClaims`, each once.
-pub(crate) fn keep_header_claims(
-    providers: &mut [ProviderConfig],
-    rules: &[&[HeaderRule]],
-) {
+pub(crate) fn keep_header_claims(providers: &mut [ProviderConfig], rules: &[&[HeaderRule]]) {
     for p in providers {
-        for claim in rules.iter().flat_map(|r| r.iter()).flat_map(HeaderRule::extra_claims) {
+        for claim in rules
+            .iter()
+            .flat_map(|r| r.iter())
+            .flat_map(HeaderRule::extra_claims)
+        {
             if !p.additional_claims.iter().any(|c| c == claim) {
                 p.additional_claims.push(claim.to_owned());
             }
         }
     }
 }
+
+#[cfg(test)]
+#[path = "provider_opts_tests.rs"]
+mod tests;

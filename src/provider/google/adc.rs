@@ -86,7 +86,10 @@ impl Adc {
         let source = match &adc.credentials_file {
             Some(path) => {
                 let text = std::fs::read(path).map_err(|e| {
-                    cfg_err(KEY, format!("cannot read the credentials file {}: {e}", path.display()))
+                    cfg_err(
+                        KEY,
+                        format!("cannot read the credentials file {}: {e}", path.display()),
+                    )
                 })?;
                 let f: CredentialsFile = serde_json::from_slice(&text).map_err(|e| {
                     cfg_err(
@@ -130,7 +133,10 @@ impl Adc {
                 );
                 Source::Metadata {
                     base: url::Url::parse(&base).map_err(|e| {
-                        cfg_err(KEY, format!("GCE_METADATA_HOST {:?}: {e}", adc.metadata_host))
+                        cfg_err(
+                            KEY,
+                            format!("GCE_METADATA_HOST {:?}: {e}", adc.metadata_host),
+                        )
                     })?,
                 }
             }
@@ -159,7 +165,11 @@ impl Adc {
                 "https://iamcredentials.googleapis.com",
                 "authproxy_google_iam_credentials_url",
             )?,
-            token_url: parse(&adc.token_url, GOOGLE_TOKEN_URL, "authproxy_google_token_url")?,
+            token_url: parse(
+                &adc.token_url,
+                GOOGLE_TOKEN_URL,
+                "authproxy_google_token_url",
+            )?,
             source_token: TokenCache::default(),
         })
     }
@@ -227,7 +237,10 @@ impl Adc {
             });
         }
         let _ = self.target.set(email);
-        self.target.get().map(String::as_str).ok_or(ProviderError::NotReady)
+        self.target
+            .get()
+            .map(String::as_str)
+            .ok_or(ProviderError::NotReady)
     }
 
     /// An access token of the target principal acting as the admin (domain-wide
@@ -251,9 +264,20 @@ impl Adc {
         });
         let mut url = self.iam.clone();
         url.path_segments_mut()
-            .map_err(|()| cfg_err("authproxy_google_iam_credentials_url", "cannot be a base URL"))?
+            .map_err(|()| {
+                cfg_err(
+                    "authproxy_google_iam_credentials_url",
+                    "cannot be a base URL",
+                )
+            })?
             .pop_if_empty()
-            .extend(["v1", "projects", "-", "serviceAccounts", &format!("{target}:signJwt")]);
+            .extend([
+                "v1",
+                "projects",
+                "-",
+                "serviceAccounts",
+                &format!("{target}:signJwt"),
+            ]);
         let auth = api::authorization(IAM, "Bearer", &source)?;
         let req = client
             .post(url)
@@ -265,7 +289,10 @@ impl Adc {
         let req = client
             .post(self.token_url.clone())
             .header(reqwest::header::ACCEPT, "application/json")
-            .form(&[("grant_type", JWT_BEARER), ("assertion", &signed.signed_jwt)]);
+            .form(&[
+                ("grant_type", JWT_BEARER),
+                ("assertion", &signed.signed_jwt),
+            ]);
         token_from(EXCHANGE, &http::send(EXCHANGE, req).await?)
     }
 }

@@ -188,7 +188,11 @@ pub(crate) fn organization_id(user: &Value) -> Option<String> {
         .as_array()?
         .iter()
         .filter(|e| e.get("type").and_then(Value::as_str) == Some("organization"))
-        .find_map(|e| e.get("value").and_then(Value::as_str).filter(|v| !v.is_empty()))
+        .find_map(|e| {
+            e.get("value")
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+        })
         .map(str::to_owned)
 }
 

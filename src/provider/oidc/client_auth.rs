@@ -73,8 +73,7 @@ impl OidcCore {
         } else {
             match ready.endpoints.token_auth {
                 TokenAuth::Basic => {
-                    let value =
-                        basic_authorization(&self.client_id, self.client_secret.expose())?;
+                    let value = basic_authorization(&self.client_id, self.client_secret.expose())?;
                     req = req.header(reqwest::header::AUTHORIZATION, value);
                 }
                 TokenAuth::Post => {

@@ -124,7 +124,8 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let id = map(json!({"tenant": "t-1", "organization": {"name": "Acme", "id": 7}, "dept": null}));
+        let id =
+            map(json!({"tenant": "t-1", "organization": {"name": "Acme", "id": 7}, "dept": null}));
         let ui = map(json!({"tenant": "from-userinfo", "dept": ["eng", "ops"]}));
         let got = extra_claims(&wanted, &id, Some(&ui));
         // The ID token wins; a dot path is kept under its own name; null counts as absent.
