@@ -523,6 +523,7 @@ fn check_claims(
     };
     if !audiences.iter().any(|a| keys.audience_allowed(a)) {
         return Err(TokenCheck::Audience {
+            claim: name.to_owned(),
             found: audiences.iter().map(|a| (*a).to_owned()).collect(),
         });
     }

@@ -105,6 +105,7 @@ pub(crate) fn check_audience(
     };
     if !audiences.iter().any(|a| expect.audience_allowed(a)) {
         return Err(TokenCheck::Audience {
+            claim: name.to_owned(),
             found: audiences.iter().map(|a| (*a).to_owned()).collect(),
         });
     }
@@ -356,6 +357,7 @@ mod tests {
                 json!({"aud": "other"}),
                 None,
                 TokenCheck::Audience {
+                    claim: "aud".into(),
                     found: vec!["other".into()],
                 },
             ),

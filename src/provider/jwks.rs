@@ -161,6 +161,9 @@ impl VerifyKey {
 /// The usable signing keys of one JWKS document.
 pub(crate) struct KeySet {
     keys: Vec<VerifyKey>,
+    /// Keys from files (`oidc_public_key_files`) carry no id: a token's `kid` is not looked
+    /// up, every key that fits is tried (go-oidc's static key set does the same).
+    ignore_kid: bool,
 }
 
 impl std::fmt::Debug for KeySet {
@@ -185,7 +188,10 @@ pub(crate) enum SignatureOutcome {
 impl KeySet {
     /// An empty set (before the first fetch).
     pub fn empty() -> Self {
-        Self { keys: Vec::new() }
+        Self {
+            keys: Vec::new(),
+            ignore_kid: false,
+        }
     }
 
     /// Parse a JWKS document. Keys that are not signature keys authproxy can use (`oct`,
@@ -205,7 +211,13 @@ impl KeySet {
                 None => skipped += 1,
             }
         }
-        Ok((Self { keys }, skipped))
+        Ok((
+            Self {
+                keys,
+                ignore_kid: false,
+            },
+            skipped,
+        ))
     }
 
     /// A set of keys without ids or pinned algorithms (`oidc_public_key_files`): each is
@@ -221,6 +233,7 @@ impl KeySet {
                     key,
                 })
                 .collect(),
+            ignore_kid: true,
         }
     }
 
@@ -232,7 +245,7 @@ impl KeySet {
     /// Find the key(s) for this token and check its signature.
     pub fn verify(&self, jws: &Jws<'_>, alg: Algorithm) -> SignatureOutcome {
         let candidates: Vec<&VerifyKey> = match &jws.kid {
-            Some(kid) => {
+            Some(kid) if !self.ignore_kid => {
                 let named: Vec<&VerifyKey> = self
                     .keys
                     .iter()
@@ -243,7 +256,7 @@ impl KeySet {
                 }
                 named.into_iter().filter(|k| k.fits(alg)).collect()
             }
-            None => self.keys.iter().filter(|k| k.fits(alg)).collect(),
+            _ => self.keys.iter().filter(|k| k.fits(alg)).collect(),
         };
         if candidates.is_empty() {
             return SignatureOutcome::NoUsableKey;
