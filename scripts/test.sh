@@ -143,6 +143,8 @@ ensure_front_proxies
 # chromium for the browser tests; curl for the footprint measurement; Prometheus (and promtool)
 # for tests/e2e_monitoring.rs.
 ensure_apt chromium:chromium curl:curl prometheus:prometheus promtool:prometheus
+# Real Redis for the session store tests (standalone, TLS, Sentinel, Cluster).
+ensure_apt redis-server:redis-server redis-sentinel:redis-sentinel redis-cli:redis-tools
 ensure_browser_packages
 
 step "cargo fmt --check"

@@ -39,6 +39,10 @@ pub struct App {
     pub pages: Pages,
     /// One refresh per stale session.
     pub refresher: crate::session::refresh::Refresher,
+    /// The Redis session store (`session_store_type = redis`); `None`: sessions in cookies.
+    pub redis: Option<crate::session::redis::RedisStore>,
+    /// The cookie secret, then the previous ones ([`App::cookie_secrets`]).
+    secrets: Vec<crate::crypto::CookieSecret>,
     /// Verified sessions and machine credentials, process-wide.
     pub sessions: crate::session::cache::SessionCache,
     /// Bearer tokens and htpasswd users.
@@ -130,7 +134,10 @@ impl App {
             cfg.cookie.secret.clone(),
             &cfg.cookie.name,
             cfg.cookie.expire,
-        );
+        )
+        .with_previous_secrets(&cfg.cookie.previous_secrets);
+        let mut secrets = vec![cfg.cookie.secret.clone()];
+        secrets.extend(cfg.cookie.previous_secrets.iter().cloned());
         let whitelist = Whitelist::parse(&cfg.whitelist_domains)
             .map_err(|e| format!("whitelist_domains: {e}"))?;
         let mut authz =
@@ -194,7 +201,15 @@ impl App {
         if cfg.gcp_healthchecks {
             tracing::warn!("gcp_healthchecks is deprecated (as in oauth2-proxy): probe ping_path instead; /liveness_check and /readiness_check answer only User-Agent GoogleHC/1.0 or ping_user_agent");
         }
+        let redis = match &cfg.session_store {
+            crate::config::SessionStoreConfig::Cookie => None,
+            crate::config::SessionStoreConfig::Redis(opts) => {
+                Some(session_store(&cfg, opts, start_discovery).await?)
+            }
+        };
         Ok(App {
+            secrets,
+            redis,
             skip: crate::skip::SkipRules::new(&cfg.skip),
             health,
             cfg,
@@ -220,6 +235,12 @@ impl App {
     pub fn cookies_secret(&self) -> &crate::crypto::CookieSecret {
         &self.cfg.cookie.secret
     }
+
+    /// Every secret a value may be sealed with: the current one first, then the previous
+    /// ones (`cookie_previous_secrets`), accepted for reading only.
+    pub fn cookie_secrets(&self) -> &[crate::crypto::CookieSecret] {
+        &self.secrets
+    }
 }
 
 impl App {
@@ -234,6 +255,36 @@ impl App {
     pub fn all_providers_ready(&self) -> bool {
         self.providers.iter().all(|p| p.is_ready())
     }
+}
+
+/// Connect to Redis. When serving (`connect`), wait for it and run oauth2-proxy's startup
+/// check (write, read back, delete a key): like oauth2-proxy, authproxy does not start with a
+/// session store it cannot use. Otherwise (configuration check, tests) connect in the background.
+async fn session_store(
+    cfg: &Config,
+    opts: &crate::config::redis::RedisOptions,
+    connect: bool,
+) -> Result<crate::session::redis::RedisStore, String> {
+    use crate::session::redis::{RedisStore, TicketCodec};
+    let mut secrets = vec![cfg.cookie.secret.clone()];
+    secrets.extend(cfg.cookie.previous_secrets.iter().cloned());
+    let codec = TicketCodec::new(&secrets, &cfg.cookie.name, cfg.cookie.expire)
+        .map_err(|e| format!("cookie_secret: {e}"))?;
+    let store = if connect {
+        let timeout = opts
+            .validate()
+            .map(|p| p.dial_timeout)
+            .unwrap_or(std::time::Duration::from_secs(5))
+            .min(std::time::Duration::from_secs(30));
+        RedisStore::connect(opts, codec, timeout).await
+    } else {
+        RedisStore::new(opts, codec).await
+    };
+    let store = store.map_err(|e| format!("session_store_type = redis: {e}"))?;
+    for note in &store.plan().notes {
+        tracing::info!("session store: {note}");
+    }
+    Ok(store)
 }
 
 /// Every dangerous option logs a warning at startup.

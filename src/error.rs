@@ -44,6 +44,9 @@ pub enum AppError {
     /// Every htpasswd password check was busy (`htpasswd_max_concurrent_checks`): the
     /// credentials were not checked. Answered 503 with `Retry-After`.
     LoginsBusy,
+    /// The session store (Redis) cannot be reached: no session can be read or written. Fail
+    /// closed: 503, never the app.
+    SessionStoreUnavailable,
     /// A request body over `max_endpoint_body_bytes` sent to one of the proxy's endpoints.
     BodyTooLarge,
     /// A bug or an unexpected condition; details are logged, never shown.
@@ -69,6 +72,7 @@ impl AppError {
             AppError::ProviderNotReady => StatusCode::SERVICE_UNAVAILABLE,
             AppError::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             AppError::LoginsBusy => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::SessionStoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -97,6 +101,7 @@ impl AppError {
             AppError::UpstreamUnavailable => "Application unavailable",
             AppError::UpstreamTimeout => "Application timed out",
             AppError::LoginsBusy => "Too many sign-in attempts",
+            AppError::SessionStoreUnavailable => "Sessions unavailable",
             AppError::BodyTooLarge => "Request too large",
             AppError::Internal => "Internal error",
         }
@@ -151,6 +156,9 @@ impl AppError {
                 "Too many passwords are being checked right now. Please try again in a moment."
                     .into()
             }
+            AppError::SessionStoreUnavailable => {
+                "The session store cannot be reached, so your session cannot be checked. Please try again in a moment.".into()
+            }
             AppError::BodyTooLarge => {
                 "The request body is larger than this endpoint accepts.".into()
             }
@@ -172,6 +180,7 @@ impl AppError {
                 | AppError::UpstreamUnavailable
                 | AppError::UpstreamTimeout
                 | AppError::LoginsBusy
+                | AppError::SessionStoreUnavailable
                 | AppError::Internal
         )
     }
@@ -196,6 +205,7 @@ impl AppError {
             AppError::UpstreamUnavailable => "upstream_unavailable",
             AppError::UpstreamTimeout => "upstream_timeout",
             AppError::LoginsBusy => "logins_busy",
+            AppError::SessionStoreUnavailable => "session_store_unavailable",
             AppError::BodyTooLarge => "body_too_large",
             AppError::Internal => "internal_error",
         }

@@ -104,6 +104,9 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    if let Some(store) = &app.redis {
+        auth::stored::spawn_invalidation(std::sync::Arc::downgrade(&app), store.clone());
+    }
     // Every series the shipped alerts and dashboard query exists from the first scrape on.
     metrics::global().preregister(app.providers.iter().map(|p| p.id()));
     let server_cfg = app.cfg.server.clone();

@@ -83,7 +83,7 @@ impl App {
                     None,
                 )
             }
-            Some(Check::Ready) => return (self.ready(), None),
+            Some(Check::Ready) => return (self.ready().await, None),
             None => {}
         }
         if self.cfg.force_https && ctx.scheme != "https" {
@@ -119,6 +119,9 @@ impl App {
                 "/start" => (flow::start(self, &req, ctx), None),
                 "/callback" => flow::callback(self, &req, ctx).await,
                 "/sign_out" => (flow::sign_out(self, &req, ctx).await, None),
+                "/backchannel-logout" if self.cfg.logout.backchannel => {
+                    (flow::backchannel_logout(self, req, ctx).await, None)
+                }
                 "/userinfo" => self.userinfo(&req, ctx).await,
                 "/auth" => crate::forward::auth_request(self, &req, ctx).await,
                 e if strip_prefix_segment(e, "/ext_authz").is_some() => {
@@ -163,7 +166,7 @@ impl App {
                 add_cookies(&mut resp, &clear_cookies);
                 return (resp, None);
             }
-            Lookup::Busy => return (crate::auth::busy_response(self, ctx), None),
+            Lookup::Busy(why) => return (crate::auth::busy_response(self, ctx, why), None),
         };
         let verified = session;
         let session = &verified.session;
@@ -310,20 +313,31 @@ impl App {
                 add_cookies(&mut resp, &clear_cookies);
                 (resp, None)
             }
-            Lookup::Busy => (crate::auth::busy_response(self, ctx), None),
+            Lookup::Busy(why) => (crate::auth::busy_response(self, ctx, why), None),
         }
     }
 
-    fn ready(&self) -> Response<Body> {
-        if self.all_providers_ready() {
-            page(StatusCode::OK, "text/plain; charset=utf-8", "OK")
-        } else {
+    /// `/ready`: every provider discovered and, with the Redis store, Redis answering a PING.
+    async fn ready(&self) -> Response<Body> {
+        let unavailable = |why: &'static str| {
             page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "text/plain; charset=utf-8",
-                "identity provider discovery has not succeeded yet for every provider",
+                why,
             )
+        };
+        if !self.all_providers_ready() {
+            return unavailable(
+                "identity provider discovery has not succeeded yet for every provider",
+            );
         }
+        if let Some(store) = &self.redis {
+            if let Err(e) = store.ping().await {
+                tracing::warn!(error = %e, "readiness: the session store is unavailable");
+                return unavailable("the session store (Redis) is unavailable");
+            }
+        }
+        page(StatusCode::OK, "text/plain; charset=utf-8", "OK")
     }
 
     fn request_ctx(&self, req: &Request<Incoming>, conn: ConnInfo) -> RequestCtx {

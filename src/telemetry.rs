@@ -28,6 +28,9 @@ pub fn filter_directives(log: &LoggingConfig) -> String {
         "auth={}",
         if log.auth_logging { "info" } else { "off" }
     ));
+    // The Redis client's own reconnection chatter: authproxy logs what a failure means
+    // (request refused, readiness down) itself.
+    d.push("fred=error".to_owned());
     d.join(",")
 }
 
@@ -317,10 +320,16 @@ mod tests {
     #[test]
     fn each_stream_can_be_switched_off() {
         let mut log = LoggingConfig::default();
-        assert_eq!(filter_directives(&log), "info,request=info,auth=info");
+        assert_eq!(
+            filter_directives(&log),
+            "info,request=info,auth=info,fred=error"
+        );
         log.request_logging = false;
         log.auth_logging = false;
         log.standard_logging = false;
-        assert_eq!(filter_directives(&log), "warn,request=off,auth=off");
+        assert_eq!(
+            filter_directives(&log),
+            "warn,request=off,auth=off,fred=error"
+        );
     }
 }

@@ -20,6 +20,7 @@
 
 mod machine;
 pub mod session;
+pub mod stored;
 
 use std::sync::Arc;
 
@@ -44,9 +45,19 @@ pub enum Lookup {
     },
     /// No usable identity; `clear_cookies` removes a bad or expired cookie the client sent.
     None { clear_cookies: Vec<String> },
-    /// Basic credentials that could not be checked because every htpasswd check was busy,
-    /// and no valid cookie: answer 503 with `Retry-After` ([`busy_response`]).
-    Busy,
+    /// The identity could not be checked: every htpasswd check was busy (and no valid cookie),
+    /// or the session store is unreachable. Fail closed: 503 with `Retry-After`
+    /// ([`busy_response`]).
+    Busy(Unavailable),
+}
+
+/// Why an identity could not be checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unavailable {
+    /// Every htpasswd check was busy.
+    Logins,
+    /// The session store (Redis) cannot be reached.
+    SessionStore,
 }
 
 /// Run the chain: `Authorization` (bearer, basic), then the session cookie.
@@ -65,18 +76,86 @@ pub async fn authenticate(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> L
         }
         machine::Outcome::Absent => {}
         machine::Outcome::Busy => {
-            return match session::load(app, headers, ctx).await {
-                Lookup::None { .. } | Lookup::Busy => Lookup::Busy,
-                valid => valid,
+            return match load_session(app, headers, ctx).await {
+                Lookup::None { .. } => Lookup::Busy(Unavailable::Logins),
+                other => other,
             };
         }
     }
-    session::load(app, headers, ctx).await
+    load_session(app, headers, ctx).await
+}
+
+/// The session cookie step: a cookie-held session, or a ticket into the session store.
+async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> Lookup {
+    match &app.redis {
+        Some(store) => stored::load(app, store, headers, ctx).await,
+        None => session::load(app, headers, ctx).await,
+    }
+}
+
+/// The session a request carries, read without refreshing or caching it (sign-out needs its ID
+/// token and provider for RP-initiated logout). `None` when there is no valid session.
+pub async fn current_session(
+    app: &App,
+    headers: &HeaderMap,
+    ctx: &RequestCtx,
+) -> Option<(crate::session::SessionState, usize)> {
+    use crate::session::cookie::{cookie_headers, read_cookie};
+    let value = read_cookie(&app.cookies.name, cookie_headers(headers))?;
+    let session = match &app.redis {
+        Some(store) => store.load_cookie(&value, ctx.now).await.ok().flatten()?.1,
+        None => {
+            let parts = app.codec.verify(&value, ctx.now).ok()?;
+            app.codec.decode_verified(&parts).ok()?
+        }
+    };
+    let provider = session::session_provider(app, &session)?;
+    Some((session, provider))
+}
+
+/// The cookies that carry a new session (log-in): the session itself in (chunked) cookies, or
+/// with the Redis store a ticket cookie, the session written to Redis, and the session a
+/// previous ticket in this browser named deleted. Clears for chunks no longer needed follow.
+pub async fn issue_session(
+    app: &App,
+    session: &crate::session::SessionState,
+    headers: &HeaderMap,
+    ctx: &RequestCtx,
+) -> Result<Vec<String>, AppError> {
+    use crate::session::cookie::{clear_stale_chunks, make_cookie, make_cookies};
+    let mut cookies = match &app.redis {
+        None => {
+            let value = app.codec.encode(session, ctx.now).map_err(|e| {
+                tracing::error!(request_id = %ctx.request_id, error = %e, "could not encode the session");
+                AppError::Internal
+            })?;
+            make_cookies(&app.cookies, &value, &ctx.host).map_err(|e| {
+                tracing::error!(request_id = %ctx.request_id, error = %e, "could not write the session cookie");
+                AppError::Internal
+            })?
+        }
+        Some(store) => {
+            // A new ticket for every log-in; the session of the one replaced ends.
+            stored::end(app, store, headers, ctx).await;
+            let value = stored::save_new(store, session).await.map_err(|e| {
+                tracing::error!(request_id = %ctx.request_id, error = %e, "could not write the session to the session store");
+                AppError::SessionStoreUnavailable
+            })?;
+            vec![make_cookie(&app.cookies, &value, &ctx.host)]
+        }
+    };
+    let kept = cookies.len();
+    cookies.extend(clear_stale_chunks(&app.cookies, headers, &ctx.host, kept));
+    Ok(cookies)
 }
 
 /// 503 with `Retry-After` for [`Lookup::Busy`] (an HTML page or JSON, as the client prefers).
-pub fn busy_response(app: &App, ctx: &RequestCtx) -> Response<Body> {
-    let mut resp = app.error_response(ctx, &AppError::LoginsBusy, "/");
+pub fn busy_response(app: &App, ctx: &RequestCtx, why: Unavailable) -> Response<Body> {
+    let err = match why {
+        Unavailable::Logins => AppError::LoginsBusy,
+        Unavailable::SessionStore => AppError::SessionStoreUnavailable,
+    };
+    let mut resp = app.error_response(ctx, &err, "/");
     resp.headers_mut()
         .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
     resp
@@ -102,8 +181,8 @@ pub enum AuthOutcome {
     },
     /// No usable session. `clear_cookies` removes a bad or expired cookie the client sent.
     Unauthenticated { clear_cookies: Vec<String> },
-    /// Basic credentials that could not be checked (every htpasswd check busy): 503.
-    Busy,
+    /// The identity could not be checked (htpasswd checks busy, session store down): 503.
+    Busy(Unavailable),
     /// A valid session that the authorization rules refuse.
     Forbidden {
         session: Arc<VerifiedSession>,
@@ -130,7 +209,7 @@ pub async fn decide(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> AuthOut
             },
         },
         Lookup::None { clear_cookies } => AuthOutcome::Unauthenticated { clear_cookies },
-        Lookup::Busy => AuthOutcome::Busy,
+        Lookup::Busy(why) => AuthOutcome::Busy(why),
     }
 }
 

@@ -13,6 +13,7 @@ use crate::session::cache::{AuthMethod, Injected, VerifiedSession};
 use crate::session::cookie::{
     clear_present, clear_stale_chunks, cookie_headers, make_cookies, read_cookie,
 };
+pub use crate::session::refresh::RefreshFailed;
 use crate::session::SessionState;
 
 use super::Lookup;
@@ -33,7 +34,7 @@ pub async fn load(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> Lookup {
         Err(e) => return rejected(app, headers, ctx, &e.to_string()),
     };
     // The verified MAC tag keys the cache: a hit is this very signed value, decoded before.
-    let key = parts.tag;
+    let key = parts.parts.tag;
     if let Some(v) = app.sessions.get(&key, ctx.now) {
         let validates = app.providers[v.provider].validates_sessions();
         if !refresh_due(&v.session, ctx.now, refresh, validates) {
@@ -59,6 +60,11 @@ pub async fn load(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> Lookup {
     };
     let validates = app.providers[provider].validates_sessions();
     if !refresh_due(&session, ctx.now, refresh, validates) {
+        if parts.sealed_with_previous_secret() {
+            // Secret rotation: the browser gets the same session sealed with the current
+            // secret, so the previous one can be retired once cookie_expire has passed.
+            return reissue(app, headers, ctx, session, provider, &key);
+        }
         let verified = Arc::new(verified(app, session, provider));
         app.sessions.put(key, verified.clone());
         return Lookup::Valid {
@@ -100,40 +106,55 @@ async fn refresh_once(
     };
     let cell = app.refresher.cell(&key, ctx.now);
     cell.get_or_init(|| async {
-        let p = &app.providers[provider];
-        if session.refresh_token.is_empty() {
-            return match p.validate_session(&session.access_token, ctx.now).await {
-                Ok(()) => {
-                    let mut s = session.clone();
-                    s.created_at = Some(ctx.now);
-                    tracing::info!(target: "auth", request_id = %ctx.request_id, user = %s.email, "session re-validated");
-                    Some(s)
-                }
-                Err(e) => {
-                    tracing::warn!(target: "auth", request_id = %ctx.request_id, user = %session.email, error = %e,
-                        "session re-validation failed (token revoked or provider unreachable); session cleared");
-                    None
-                }
-            };
-        }
-        // Refresh at the provider that issued the session's tokens.
-        match p.refresh(&session.refresh_token, ctx.now).await {
-            Ok(r) => {
-                crate::metrics::global().refresh(true);
-                let s = refreshed_session(session, r, ctx.now);
-                tracing::info!(target: "auth", request_id = %ctx.request_id, user = %s.email, "session refreshed");
-                Some(s)
-            }
-            Err(e) => {
-                crate::metrics::global().refresh(false);
-                tracing::warn!(target: "auth", request_id = %ctx.request_id, user = %session.email, error = %e,
-                    "session refresh failed; session cleared");
-                None
-            }
-        }
+        refresh_grant(app, session, provider, ctx)
+            .await
+            .map(|s| (s, None))
     })
     .await
     .clone()
+    .ok()
+    .map(|(s, _)| s)
+}
+
+/// Refresh `session` at its provider (or re-validate it when it has no refresh token): the
+/// new session, or `Rejected` when the provider refused or could not be reached.
+pub(crate) async fn refresh_grant(
+    app: &App,
+    session: &SessionState,
+    provider: usize,
+    ctx: &RequestCtx,
+) -> Result<SessionState, RefreshFailed> {
+    let p = &app.providers[provider];
+    if session.refresh_token.is_empty() {
+        return match p.validate_session(&session.access_token, ctx.now).await {
+            Ok(()) => {
+                let mut s = session.clone();
+                s.created_at = Some(ctx.now);
+                tracing::info!(target: "auth", request_id = %ctx.request_id, user = %s.email, "session re-validated");
+                Ok(s)
+            }
+            Err(e) => {
+                tracing::warn!(target: "auth", request_id = %ctx.request_id, user = %session.email, error = %e,
+                    "session re-validation failed (token revoked or provider unreachable); session cleared");
+                Err(RefreshFailed::Rejected)
+            }
+        };
+    }
+    // Refresh at the provider that issued the session's tokens.
+    match p.refresh(&session.refresh_token, ctx.now).await {
+        Ok(r) => {
+            crate::metrics::global().refresh(true);
+            let s = refreshed_session(session, r, ctx.now);
+            tracing::info!(target: "auth", request_id = %ctx.request_id, user = %s.email, "session refreshed");
+            Ok(s)
+        }
+        Err(e) => {
+            crate::metrics::global().refresh(false);
+            tracing::warn!(target: "auth", request_id = %ctx.request_id, user = %session.email, error = %e,
+                "session refresh failed; session cleared");
+            Err(RefreshFailed::Rejected)
+        }
+    }
 }
 
 /// The refreshed session, written back as a new cookie (and clears for chunks it no longer
@@ -200,7 +221,7 @@ pub fn verified(app: &App, session: SessionState, provider: usize) -> VerifiedSe
 
 /// Whether this session should be refreshed now (refresh on, a refresh token, or a provider
 /// that re-validates sessions without one, and old enough).
-fn refresh_due(
+pub(crate) fn refresh_due(
     session: &SessionState,
     now: SystemTime,
     refresh: Duration,

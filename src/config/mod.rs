@@ -18,6 +18,7 @@ mod build;
 pub mod duration;
 mod limits;
 pub mod options;
+pub mod redis;
 mod skip;
 mod sources;
 pub mod structured;
@@ -320,12 +321,34 @@ pub enum TokenAuthMethod {
     ClientSecretPost,
 }
 
+/// Logout at and from the identity provider.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogoutConfig {
+    /// `oidc_backchannel_logout`: the back-channel logout endpoint is on.
+    pub backchannel: bool,
+    /// `oidc_rp_initiated_logout`: sign-out continues at the provider's end_session_endpoint.
+    pub rp_initiated: bool,
+}
+
+/// Where sessions live (`session_store_type`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum SessionStoreConfig {
+    /// The whole session in the (encrypted, signed) cookie.
+    #[default]
+    Cookie,
+    /// oauth2-proxy's Redis store: a ticket in the cookie, the session in Redis.
+    Redis(Box<redis::RedisOptions>),
+}
+
 /// Cookie options.
 #[derive(Clone, Debug)]
 pub struct CookieConfig {
     /// `cookie_name` (default `_oauth2_proxy`).
     pub name: String,
     pub secret: CookieSecret,
+    /// `cookie_previous_secrets` / `cookie_previous_secret_files` (authproxy): secrets of
+    /// earlier rotations, still accepted for reading; nothing is sealed with them.
+    pub previous_secrets: Vec<CookieSecret>,
     /// `cookie_domains`: sorted longest first is NOT done here; see `session::cookie::pick_domain`.
     pub domains: Vec<String>,
     /// `cookie_path` (default `/`).
@@ -497,6 +520,10 @@ pub struct Config {
     pub load_warnings: Vec<String>,
     /// Listener and resource limits (authproxy extensions, see [`LimitsConfig`]).
     pub limits: LimitsConfig,
+    /// `session_store_type` and the `redis_*` options.
+    pub session_store: SessionStoreConfig,
+    /// Logout beyond authproxy's own cookies (authproxy extensions).
+    pub logout: LogoutConfig,
 }
 
 /// What the command line asks for.

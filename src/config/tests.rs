@@ -1115,14 +1115,13 @@ fn unsupported_oauth2_proxy_options_fail_only_when_not_default() {
         b"session_store_type = \"cookie\"\nproxy_websockets = true\nazure_tenant = \"common\"\noidc_audience_claims = [\"aud\"]\nflush_interval = \"5s\"\n",
     );
     run(&["--config", cfg.to_str().unwrap()], &base_env());
-    let cfg2 = write(&dir, "c2.cfg", b"session_store_type = \"redis\"\n");
+    let cfg2 = write(&dir, "c2.cfg", b"force_json_errors = true\n");
     let f = cfg2.display().to_string();
     assert_err(
-        &["--config", cfg2.to_str().unwrap(), "--redis-connection-url=redis://127.0.0.1:6379"],
+        &["--config", cfg2.to_str().unwrap()],
         &base_env(),
         &[
-            &format!("option `session_store_type` (from {f}) is an oauth2-proxy option authproxy does not support yet"),
-            "option `redis_connection_url` (from flag --redis-connection-url) is an oauth2-proxy option authproxy does not support yet",
+            &format!("option `force_json_errors` (from {f}) is an oauth2-proxy option authproxy does not support yet"),
         ],
     );
     assert_err(
@@ -1134,6 +1133,44 @@ fn unsupported_oauth2_proxy_options_fail_only_when_not_default() {
         &["--convert-config-to-alpha"],
         &base_env(),
         &["--convert-config-to-alpha"],
+    );
+}
+
+#[test]
+fn session_store_type_redis_reads_every_redis_option() {
+    let c = run(
+        &[
+            "--session-store-type=redis",
+            "--redis-connection-url=redis://127.0.0.1:6390/2",
+            "--redis-password=pw",
+            "--redis-connection-idle-timeout=30",
+        ],
+        &base_env(),
+    );
+    match &c.session_store {
+        crate::config::SessionStoreConfig::Redis(o) => {
+            assert_eq!(o.connection_url, "redis://127.0.0.1:6390/2");
+            assert_eq!(o.password.expose(), "pw");
+            assert_eq!(o.connection_idle_timeout, 30);
+        }
+        other => panic!("expected the Redis store, got {other:?}"),
+    }
+    assert!(matches!(
+        run(&[], &base_env()).session_store,
+        crate::config::SessionStoreConfig::Cookie
+    ));
+    assert_err(
+        &["--session-store-type=memcached"],
+        &base_env(),
+        &[
+            "session_store_type",
+            "\"memcached\" is not a session store; use cookie or redis",
+        ],
+    );
+    assert_err(
+        &["--session-store-type=redis"],
+        &base_env(),
+        &["redis_connection_url"],
     );
 }
 

@@ -316,7 +316,7 @@ pub async fn decide_check(app: &App, orig: &OriginalRequest, ctx: &RequestCtx) -
             }
         }
         // Basic credentials that could not be checked (every htpasswd check busy).
-        AuthOutcome::Busy => deny(
+        AuthOutcome::Busy(_) => deny(
             code::UNAVAILABLE,
             503,
             "application/json",

@@ -9,11 +9,9 @@ use crate::authz::{decide_with_provider, Decision};
 use crate::error::AppError;
 use crate::provider::{Identity as ProviderIdentity, IssuerCheck, PkceMethod, ProviderError};
 use crate::response::{add_cookies, redirect};
-use crate::session::cookie::{
-    clear_cookie, clear_stale_chunks, cookie_headers, make_cookies, read_cookie,
-};
+use crate::session::cookie::{clear_cookie, cookie_headers, read_cookie};
 use crate::session::csrf::CsrfToken;
-use crate::session::state::{bind_state, peek_state};
+use crate::session::state::{bind_state, peek_state_any};
 use crate::session::SessionState;
 use crate::Body;
 
@@ -30,8 +28,8 @@ pub async fn callback(
     let peeked = query_param(uri, "state")
         .ok_or(crate::session::state::StateError::Empty)
         .and_then(|st| {
-            peek_state(
-                app.cookies_secret(),
+            peek_state_any(
+                app.cookie_secrets(),
                 &st,
                 ctx.now,
                 app.cfg.cookie.csrf_expire,
@@ -86,8 +84,8 @@ pub async fn callback(
     };
     // 2. ...the CSRF cookie set by /start in this browser must be present and authentic...
     let csrf = match read_cookie(&csrf_name, cookie_headers(req.headers())) {
-        Some(v) => CsrfToken::decode(
-            app.cookies_secret(),
+        Some(v) => CsrfToken::decode_any(
+            app.cookie_secrets(),
             &csrf_name,
             &v,
             ctx.now,
@@ -202,28 +200,16 @@ pub async fn callback(
         add_cookies(&mut resp, &clear_csrf);
         return (resp, None);
     }
-    let value = match app.codec.encode(&session, ctx.now) {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::error!(request_id = %ctx.request_id, error = %e, "could not encode the session");
-            return fail(AppError::Internal, &rd);
-        }
+    let cookies = match crate::auth::issue_session(app, &session, req.headers(), ctx).await {
+        Ok(c) => c,
+        Err(e) => return fail(e, &rd),
     };
     tracing::info!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, host = %ctx.host,
         user = %session.email, provider = provider.id(),
         "login succeeded");
-    let cookies = match make_cookies(&app.cookies, &value, &ctx.host) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(request_id = %ctx.request_id, error = %e, "could not write the session cookie");
-            return fail(AppError::Internal, &rd);
-        }
-    };
     metrics.login(provider.id(), crate::metrics::LoginOutcome::Success);
-    let stale = clear_stale_chunks(&app.cookies, req.headers(), &ctx.host, cookies.len());
     let mut resp = redirect(&rd);
     add_cookies(&mut resp, &cookies);
-    add_cookies(&mut resp, &stale);
     add_cookies(&mut resp, &clear_csrf);
     (resp, Some(session.email))
 }

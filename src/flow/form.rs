@@ -112,10 +112,8 @@ pub async fn form_sign_in(
     if declared.is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX)) {
         return (app.error_response(ctx, &AppError::BodyTooLarge, "/"), None);
     }
-    let body: Bytes = match http_body_util::Limited::new(req.into_body(), limit)
-        .collect()
-        .await
-    {
+    let (parts, body) = req.into_parts();
+    let body: Bytes = match http_body_util::Limited::new(body, limit).collect().await {
         Ok(b) => b.to_bytes(),
         // `max_endpoint_body_bytes` (a chunked body can only be measured while read).
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
@@ -141,7 +139,10 @@ pub async fn form_sign_in(
     if verdict == Verdict::Busy {
         tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, user = %user,
             "sign-in form not checked: every htpasswd check is busy (htpasswd_max_concurrent_checks)");
-        return (crate::auth::busy_response(app, ctx), None);
+        return (
+            crate::auth::busy_response(app, ctx, crate::auth::Unavailable::Logins),
+            None,
+        );
     }
     if verdict == Verdict::Invalid {
         tracing::warn!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, user = %user,
@@ -166,20 +167,9 @@ pub async fn form_sign_in(
             None,
         );
     }
-    let cookies = app
-        .codec
-        .encode(&session, ctx.now)
-        .map_err(|e| e.to_string())
-        .and_then(|v| {
-            crate::session::cookie::make_cookies(&app.cookies, &v, &ctx.host)
-                .map_err(|e| e.to_string())
-        });
-    let cookies = match cookies {
+    let cookies = match crate::auth::issue_session(app, &session, &parts.headers, ctx).await {
         Ok(c) => c,
-        Err(e) => {
-            tracing::error!(request_id = %ctx.request_id, error = %e, "could not write the session cookie");
-            return (app.error_response(ctx, &AppError::Internal, &rd), None);
-        }
+        Err(e) => return (app.error_response(ctx, &e, &rd), None),
     };
     tracing::info!(target: "auth", request_id = %ctx.request_id, user = %session.user, "login succeeded (htpasswd form)");
     let mut resp = redirect(&rd);

@@ -1,5 +1,5 @@
 //! The login transaction and its endpoints: the sign-in page and `/start` ([`login`]),
-//! `/callback` ([`callback`]), `/sign_out` ([`sign_out`]) and the htpasswd form ([`form`]).
+//! `/callback` ([`callback`]), `/sign_out` ([`sign_out`]), `/backchannel-logout` ([`backchannel`]) and the htpasswd form ([`form`]).
 //! Loading and refreshing an existing session is the authentication chain's job
 //! ([`crate::auth`]).
 //!
@@ -14,12 +14,14 @@ use crate::app::{App, RequestCtx};
 use crate::redirect::validate_redirect;
 use crate::session::cookie::CookieOptions;
 
+pub mod backchannel;
 pub mod callback;
 pub mod form;
 pub mod login;
 mod params;
 pub mod sign_out;
 
+pub use backchannel::backchannel_logout;
 pub use callback::callback;
 pub use form::form_sign_in;
 pub use login::{sign_in_page, start, unauthenticated};

@@ -5,61 +5,93 @@ use hyper::body::Incoming;
 
 use crate::app::{App, RequestCtx};
 use crate::response::{add_cookies, redirect};
-use crate::session::cookie::{clear_cookies, cookie_headers, present_cookie_names, read_cookie};
+use crate::session::cookie::{clear_cookies, present_cookie_names};
+use crate::session::SessionState;
 use crate::Body;
 
 use super::{header, query_param, safe_return};
 
-/// `/oauth2/sign_out`: the provider's `backend_logout_url` is called for the session (before
-/// it is cleared, as oauth2-proxy does), then every chunk is cleared and the browser goes to
-/// a validated `rd` (else `/`).
+/// `/oauth2/sign_out`: call the provider's `backend_logout_url` for the session (before it is
+/// cleared, as oauth2-proxy does), end the stored session (Redis store), clear every chunk,
+/// then go to a validated `rd` (else `/`). With `oidc_rp_initiated_logout`, a session of a provider that
+/// has an `end_session_endpoint` continues there (OpenID Connect RP-Initiated Logout 1.0),
+/// which sends the browser back to the same validated `rd`.
 pub async fn sign_out(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) -> Response<Body> {
+    let backend = app.backend_logouts.iter().any(Option::is_some);
+    let current = if app.cfg.logout.rp_initiated || backend {
+        crate::auth::current_session(app, req.headers(), ctx).await
+    } else {
+        None
+    };
+    if let Some((session, provider)) = &current {
+        backend_logout(app, session, *provider, ctx).await;
+    } else if backend {
+        tracing::info!(target: "auth", request_id = %ctx.request_id,
+            "sign out: no valid session, backend logout not called");
+    }
+    if let Some(store) = &app.redis {
+        crate::auth::stored::end(app, store, req.headers(), ctx).await;
+    }
     let rd =
         query_param(req.uri(), "rd").or_else(|| header(req.headers(), "x-auth-request-redirect"));
     let rd = safe_return(app, rd.as_deref(), ctx);
-    backend_logout(app, req, ctx).await;
     let mut names = present_cookie_names(req.headers(), &app.cookies.name);
     if !names.iter().any(|n| n == &app.cookies.name) {
         names.push(app.cookies.name.clone());
     }
     let cookies = clear_cookies(&app.cookies, names.iter().map(String::as_str), &ctx.host);
     tracing::info!(target: "auth", request_id = %ctx.request_id, client = %ctx.client_ip, host = %ctx.host, "signed out");
-    let mut resp = redirect(&rd);
+    let target = current
+        .filter(|_| app.cfg.logout.rp_initiated)
+        .and_then(|(session, provider)| provider_logout(app, &session, provider, &rd, ctx))
+        .unwrap_or(rd);
+    let mut resp = redirect(&target);
     add_cookies(&mut resp, &cookies);
     resp
 }
 
-/// Call the backend logout URL of the session's provider, when it has one. Only a valid
-/// session cookie counts (no refresh is attempted for it); without one nothing is called.
-async fn backend_logout(app: &App, req: &Request<Incoming>, ctx: &RequestCtx) {
-    if app.backend_logouts.iter().all(Option::is_none) {
-        return;
-    }
-    let Some(value) = read_cookie(&app.cookies.name, cookie_headers(req.headers())) else {
-        return;
-    };
-    let session = match app
-        .codec
-        .verify(&value, ctx.now)
-        .and_then(|parts| app.codec.decode_verified(&parts))
-    {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::info!(target: "auth", request_id = %ctx.request_id, reason = %e,
-                "sign out: no valid session, backend logout not called");
-            return;
-        }
-    };
-    let Some(index) = crate::auth::session::session_provider(app, &session) else {
-        return;
-    };
-    if let Some(logout) = &app.backend_logouts[index] {
+/// Call the backend logout URL of the session's provider, when it has one (its outcome is
+/// logged; the sign-out goes on either way).
+async fn backend_logout(app: &App, session: &SessionState, provider: usize, ctx: &RequestCtx) {
+    if let (Some(Some(logout)), Some(p)) = (
+        app.backend_logouts.get(provider),
+        app.providers.get(provider),
+    ) {
         logout
-            .call(
-                &session.id_token,
-                app.providers[index].id(),
-                &ctx.request_id,
-            )
+            .call(&session.id_token, p.id(), &ctx.request_id)
             .await;
+    }
+}
+
+/// The provider's end-session URL for this session: `id_token_hint`, `client_id` and
+/// `post_logout_redirect_uri` (the validated return URL, made absolute on this host; the
+/// provider only honours it when it is registered for the client).
+fn provider_logout(
+    app: &App,
+    session: &SessionState,
+    provider: usize,
+    rd: &str,
+    ctx: &RequestCtx,
+) -> Option<String> {
+    let (mut url, client_id) = app.providers.get(provider)?.end_session()?;
+    let back = absolute_return(rd, ctx);
+    {
+        let mut q = url.query_pairs_mut();
+        if !session.id_token.is_empty() {
+            q.append_pair("id_token_hint", &session.id_token);
+        }
+        q.append_pair("client_id", client_id);
+        q.append_pair("post_logout_redirect_uri", &back);
+    }
+    Some(url.into())
+}
+
+/// `rd` as an absolute URL: unchanged when it already is one (validated against the
+/// whitelist), else on this request's scheme and host.
+pub(crate) fn absolute_return(rd: &str, ctx: &RequestCtx) -> String {
+    if rd.starts_with('/') && !rd.starts_with("//") {
+        format!("{}://{}{}", ctx.scheme, ctx.host, rd)
+    } else {
+        rd.to_owned()
     }
 }

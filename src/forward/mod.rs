@@ -50,7 +50,7 @@ pub async fn allowed_session(
             }
         }
         Lookup::None { clear_cookies } => (None, clear_cookies),
-        Lookup::Busy => (None, Vec::new()),
+        Lookup::Busy(_) => (None, Vec::new()),
     }
 }
 
@@ -100,13 +100,13 @@ pub async fn auth_request(
         } => (Some(session), set_cookies),
         Lookup::None { clear_cookies } => (None, clear_cookies),
         // Credentials that could not be checked: 503 (a skipped request still passes).
-        Lookup::Busy if skip.is_none() => {
+        Lookup::Busy(_) if skip.is_none() => {
             let mut resp = text(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
             resp.headers_mut()
                 .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
             return (resp, None);
         }
-        Lookup::Busy => (None, Vec::new()),
+        Lookup::Busy(_) => (None, Vec::new()),
     };
     let verdict = match &session {
         None => Err(StatusCode::UNAUTHORIZED),
@@ -188,7 +188,7 @@ pub async fn ext_authz_http(
             add_cookies(&mut resp, &clear_cookies);
             return (resp, None);
         }
-        Lookup::Busy => return (crate::auth::busy_response(app, ctx), None),
+        Lookup::Busy(why) => return (crate::auth::busy_response(app, ctx, why), None),
     };
     let user = Some(session.session.email.clone());
     let mut resp = match crate::auth::authorize(app, &session) {

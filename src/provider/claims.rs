@@ -484,3 +484,35 @@ mod tests {
         assert!(!to_bool(&json!(false)));
     }
 }
+
+/// Who an ID token names: `iss`, `sub` and, when the provider sends one, `sid`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenSubject {
+    pub iss: String,
+    pub sub: Option<String>,
+    pub sid: Option<String>,
+}
+
+/// Read `iss`, `sub` and `sid` from a JWT's payload WITHOUT verifying it: only for an ID token
+/// already verified when the session was created (indexing it for back-channel logout).
+/// `None` when the value is not a JWT with a string `iss`.
+pub fn unverified_subject(jwt: &str) -> Option<TokenSubject> {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1)?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: Map<String, Value> = serde_json::from_slice(&raw).ok()?;
+    let text = |k: &str| {
+        claims
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    Some(TokenSubject {
+        iss: text("iss")?,
+        sub: text("sub"),
+        sid: text("sid"),
+    })
+}

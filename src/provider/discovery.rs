@@ -27,6 +27,10 @@ pub(crate) struct Metadata {
     pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
     #[serde(default)]
     pub id_token_signing_alg_values_supported: Option<Vec<String>>,
+    /// OpenID Connect RP-Initiated Logout 1.0: where to send the browser to end the
+    /// provider's session.
+    #[serde(default)]
+    pub end_session_endpoint: Option<String>,
     /// RFC 9207 section 3: the provider sends `iss` in every authorization response.
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
@@ -69,6 +73,8 @@ pub(crate) struct Resolved {
     pub userinfo: Option<url::Url>,
     /// `None` only with skip_oidc_discovery and `oidc_public_key_files`.
     pub jwks: Option<url::Url>,
+    /// `end_session_endpoint` (RP-initiated logout), when discovery names a usable one.
+    pub end_session: Option<url::Url>,
     pub token_auth: TokenAuth,
     pub algorithms: Vec<Algorithm>,
 }
@@ -207,6 +213,16 @@ pub(crate) fn resolve(o: &Overrides, meta: Option<&Metadata>) -> Result<Resolved
         "profile_url",
         "userinfo_endpoint",
     )?;
+    // A malformed end_session_endpoint does not make the provider unusable: sign-out then
+    // ends only authproxy's session.
+    let end_session = pick(
+        &None,
+        meta.and_then(|m| m.end_session_endpoint.as_ref()),
+        "",
+        "end_session_endpoint",
+    )
+    .ok()
+    .flatten();
     let token_auth = choose_token_auth(
         o.token_auth_method,
         meta.and_then(|m| m.token_endpoint_auth_methods_supported.as_deref()),
@@ -217,6 +233,7 @@ pub(crate) fn resolve(o: &Overrides, meta: Option<&Metadata>) -> Result<Resolved
         &o.enabled_algs,
     )?;
     Ok(Resolved {
+        end_session,
         response_issuer: issuer.clone(),
         iss_parameter_supported: meta
             .is_some_and(|m| m.authorization_response_iss_parameter_supported),

@@ -139,6 +139,9 @@ pub enum ProviderError {
     /// The id_token failed a check.
     #[error("invalid id_token: {0}")]
     InvalidIdToken(TokenCheck),
+    /// A back-channel Logout Token failed a check.
+    #[error("invalid logout token: {0}")]
+    InvalidLogoutToken(super::logout::LogoutCheck),
     /// A signed userinfo response failed a check.
     #[error("invalid signed userinfo response: {0}")]
     InvalidUserinfoToken(TokenCheck),
@@ -185,6 +188,7 @@ impl ProviderError {
             | ProviderError::InvalidResponse { .. }
             | ProviderError::MissingIdToken
             | ProviderError::InvalidIdToken(_)
+            | ProviderError::InvalidLogoutToken(_)
             | ProviderError::InvalidUserinfoToken(_)
             | ProviderError::UserinfoSubjectMismatch => Blame::IdentityProvider,
         }

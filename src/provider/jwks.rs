@@ -47,6 +47,8 @@ fn alg_name(alg: Algorithm) -> &'static str {
 pub(crate) struct Jws<'a> {
     pub alg: String,
     pub kid: Option<String>,
+    /// The JOSE `typ` header, when it is a string.
+    pub typ: Option<String>,
     crit: Option<Value>,
     /// `base64url(header) "." base64url(payload)`: what the signature covers.
     signing_input: &'a str,
@@ -78,9 +80,11 @@ impl<'a> Jws<'a> {
             Some(Value::String(k)) => Some(k.clone()),
             Some(_) => return Err(malformed("the header's kid is not a string")),
         };
+        let typ = header.get("typ").and_then(Value::as_str).map(str::to_owned);
         Ok(Self {
             alg,
             kid,
+            typ,
             crit: header.get("crit").cloned(),
             signing_input,
             signature,

@@ -10,6 +10,7 @@
 
 mod adfs;
 mod api;
+mod backend_logout;
 mod bearer;
 mod bitbucket;
 mod cidaas;
@@ -28,7 +29,7 @@ mod keycloak;
 mod keycloak_legacy;
 mod linkedin;
 mod logingov;
-mod logout;
+pub mod logout;
 mod nextcloud;
 mod oauth2;
 mod oidc;
@@ -50,9 +51,11 @@ use std::time::{Duration, SystemTime};
 use crate::config::{CodeChallengeMethod, ProviderConfig};
 
 pub use adfs::AdfsProvider;
+pub use backend_logout::BackendLogout;
 pub use bearer::{BearerError, BearerIdentity, JwtVerifier, TrustedIssuer};
 pub use bitbucket::BitbucketProvider;
 pub use cidaas::CidaasProvider;
+pub use claims::{unverified_subject, TokenSubject};
 pub use digitalocean::DigitalOceanProvider;
 pub use entra::EntraProvider;
 pub use error::{Blame, Endpoint, ProviderError, TokenCheck};
@@ -65,7 +68,6 @@ pub use keycloak::KeycloakProvider;
 pub use keycloak_legacy::KeycloakLegacyProvider;
 pub use linkedin::LinkedInProvider;
 pub use logingov::LoginGovProvider;
-pub use logout::BackendLogout;
 pub use nextcloud::NextcloudProvider;
 pub use oauth2::{OAuth2, OAuth2Kind};
 pub use oidc::{Oidc, OidcKind, OidcProvider};
@@ -117,6 +119,25 @@ pub trait Provider: Send + Sync {
     /// revoked one must end the session).
     fn validates_sessions(&self) -> bool {
         false
+    }
+    /// Verify an OpenID Connect back-channel Logout Token sent by this provider: whom it logs
+    /// out. Providers without OpenID Connect refuse every token.
+    fn verify_logout_token<'a>(
+        &'a self,
+        token: &'a str,
+        now: SystemTime,
+    ) -> ProviderFuture<'a, logout::LogoutSubject> {
+        let _ = (token, now);
+        Box::pin(async {
+            Err(ProviderError::InvalidLogoutToken(
+                logout::LogoutCheck::UnknownIssuer(String::new()),
+            ))
+        })
+    }
+    /// RP-initiated logout: the provider's `end_session_endpoint` and the client id to send
+    /// with it, when the provider has one.
+    fn end_session(&self) -> Option<(url::Url, &str)> {
+        None
     }
     /// Check that a session's access token is still good; an error ends the session.
     fn validate_session<'a>(

@@ -151,6 +151,11 @@ impl SessionCache {
         self.entries.remove(key);
     }
 
+    /// Forget every session (the invalidation stream may have missed messages).
+    pub fn clear(&self) {
+        self.entries.clear();
+    }
+
     /// How many sessions are cached.
     pub fn len(&self) -> usize {
         self.entries.len()

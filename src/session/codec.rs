@@ -28,10 +28,26 @@ const TIMESTAMP_EXT: i8 = -1;
 /// Encodes and decodes session cookie values for one cookie name, secret and lifetime.
 #[derive(Clone, Debug)]
 pub struct SessionCodec {
-    signer: ValueSigner,
-    cipher: CfbCipher,
+    /// The current key first (it seals); then previous ones (`cookie_previous_secrets`),
+    /// which only open.
+    keys: Vec<(ValueSigner, CfbCipher)>,
     cookie_name: String,
     expire: Duration,
+}
+
+/// A cookie value whose MAC and timestamp [`SessionCodec::verify`] accepted.
+#[derive(Debug)]
+pub struct VerifiedValue<'a> {
+    pub parts: crate::crypto::SignedParts<'a>,
+    /// Which key verified it (0: the current one).
+    key: usize,
+}
+
+impl VerifiedValue<'_> {
+    /// Sealed with a previous secret: re-sealing it with the current one is due.
+    pub fn sealed_with_previous_secret(&self) -> bool {
+        self.key > 0
+    }
 }
 
 impl SessionCodec {
@@ -39,11 +55,21 @@ impl SessionCodec {
     /// `expire` is `cookie_expire` (zero = no server-side lifetime limit, as oauth2-proxy).
     pub fn new(secret: CookieSecret, cookie_name: &str, expire: Duration) -> Self {
         Self {
-            signer: ValueSigner::new(&secret),
-            cipher: CfbCipher::from_secret(&secret),
+            keys: vec![(ValueSigner::new(&secret), CfbCipher::from_secret(&secret))],
             cookie_name: cookie_name.to_owned(),
             expire,
         }
+    }
+
+    /// Also open values sealed with these earlier secrets (key rotation); nothing is sealed
+    /// with them.
+    pub fn with_previous_secrets(mut self, previous: &[CookieSecret]) -> Self {
+        self.keys.extend(
+            previous
+                .iter()
+                .map(|s| (ValueSigner::new(s), CfbCipher::from_secret(s))),
+        );
+        self
     }
 
     /// The base cookie name the MAC binds.
@@ -57,10 +83,9 @@ impl SessionCodec {
         let created = s.created_at.unwrap_or(now);
         let packed = session_to_msgpack_with_created(s, created)?;
         let compressed = lz4_compress(&packed)?;
-        let payload = self.cipher.encrypt(&compressed);
-        Ok(self
-            .signer
-            .sign(&self.cookie_name, &payload, unix_secs(created)))
+        let (signer, cipher) = &self.keys[0];
+        let payload = cipher.encrypt(&compressed);
+        Ok(signer.sign(&self.cookie_name, &payload, unix_secs(created)))
     }
 
     /// Verify (MAC in constant time, then the timestamp window), decrypt, decompress and decode.
@@ -69,29 +94,43 @@ impl SessionCodec {
         self.decode_verified(&parts)
     }
 
-    /// Only the cheap half of [`SessionCodec::decode`]: the MAC (constant time) and the
-    /// timestamp window. The result's `tag` keys the verified-session cache.
+    /// Only the cheap half of [`SessionCodec::decode`]: the MAC (constant time, under the
+    /// current secret, then the previous ones) and the timestamp window. The result's tag
+    /// keys the verified-session cache.
     pub fn verify<'a>(
         &self,
         value: &'a str,
         now: SystemTime,
-    ) -> Result<crate::crypto::SignedParts<'a>, SessionError> {
-        let parts = self.signer.verify(&self.cookie_name, value)?;
-        check_timestamp(parts.timestamp, now, self.expire)?;
-        Ok(parts)
+    ) -> Result<VerifiedValue<'a>, SessionError> {
+        let mut first_error = None;
+        for (key, (signer, _)) in self.keys.iter().enumerate() {
+            match signer.verify(&self.cookie_name, value) {
+                Ok(parts) => {
+                    check_timestamp(parts.timestamp, now, self.expire)?;
+                    return Ok(VerifiedValue { parts, key });
+                }
+                Err(e) => {
+                    let e = SessionError::from(e);
+                    let malformed = e != SessionError::BadSignature;
+                    first_error.get_or_insert(e);
+                    if malformed {
+                        // A malformed value stays malformed under any other key.
+                        break;
+                    }
+                }
+            }
+        }
+        Err(first_error.unwrap_or(SessionError::BadSignature))
     }
 
     /// The other half: decrypt, decompress and decode a value [`SessionCodec::verify`] accepted.
-    pub fn decode_verified(
-        &self,
-        parts: &crate::crypto::SignedParts<'_>,
-    ) -> Result<SessionState, SessionError> {
+    pub fn decode_verified(&self, v: &VerifiedValue<'_>) -> Result<SessionState, SessionError> {
+        let cipher = &self.keys[v.key].1;
         with_scratch(|raw, plain| {
-            crypto::b64url_padded_decode_into(parts.payload_b64, raw)
+            crypto::b64url_padded_decode_into(v.parts.payload_b64, raw)
                 .map_err(|_| SessionError::PayloadNotBase64)?;
             let len = raw.len();
-            let packed = self
-                .cipher
+            let packed = cipher
                 .decrypt_in_place(raw)
                 .map_err(|_| SessionError::DecryptFailed(len))?;
             lz4_decompress_into(packed, plain, MAX_SESSION_BYTES)?;

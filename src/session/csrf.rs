@@ -128,6 +128,27 @@ impl CsrfToken {
         Ok(ValueSigner::new(secret).sign(cookie_name, &payload, unix_secs(now)))
     }
 
+    /// [`CsrfToken::decode`] under each of `secrets` in turn (the current one first, then
+    /// previous ones of a rotation); the current secret's error when none opens it.
+    pub fn decode_any(
+        secrets: &[CookieSecret],
+        cookie_name: &str,
+        value: &str,
+        now: SystemTime,
+        max_age: Duration,
+    ) -> Result<Self, SessionError> {
+        let mut first = None;
+        for secret in secrets {
+            match Self::decode(secret, cookie_name, value, now, max_age) {
+                Ok(t) => return Ok(t),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        Err(first.unwrap_or(SessionError::BadSignature))
+    }
+
     /// Verify (MAC, then `now - max_age < ts < now + 5 min`; `max_age` is `cookie_csrf_expire`),
     /// decrypt and decode a CSRF cookie written by authproxy or oauth2-proxy.
     pub fn decode(

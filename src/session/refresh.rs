@@ -18,8 +18,23 @@ pub struct Refresher {
     inflight: Mutex<HashMap<String, (SystemTime, RefreshCell)>>,
 }
 
-/// The shared outcome of one refresh: the new session, or `None` when it failed.
-pub type RefreshCell = Arc<OnceCell<Option<SessionState>>>;
+/// Why a refresh produced no session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshFailed {
+    /// The provider refused (token revoked, user disabled) or could not be reached: the
+    /// session ends.
+    Rejected,
+    /// The session store could not be read or written: the request is refused (503), the
+    /// session is kept for a later attempt.
+    StoreUnavailable,
+}
+
+/// The refreshed session and, for a stored session, the ticket cookie value written with it
+/// (`None`: the cookie is re-issued from the ticket, or the session is cookie-held).
+pub type RefreshOutcome = Result<(SessionState, Option<String>), RefreshFailed>;
+
+/// The shared outcome of one refresh.
+pub type RefreshCell = Arc<OnceCell<RefreshOutcome>>;
 
 /// How long a finished refresh result is reused for requests that still carry the old cookie.
 const REFRESH_REUSE: Duration = Duration::from_secs(30);

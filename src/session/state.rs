@@ -111,6 +111,26 @@ pub fn peek_state(
     parse_oauth2_proxy(state)
 }
 
+/// [`peek_state`] under each of `secrets` in turn (current first, then previous ones of a
+/// rotation); the current secret's error when none opens it.
+pub fn peek_state_any(
+    secrets: &[CookieSecret],
+    state: &str,
+    now: SystemTime,
+    max_age: Duration,
+) -> Result<OAuthState, StateError> {
+    let mut first = None;
+    for secret in secrets {
+        match peek_state(secret, state, now, max_age) {
+            Ok(s) => return Ok(s),
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+        }
+    }
+    Err(first.unwrap_or(StateError::Empty))
+}
+
 /// Check, in constant time, that `state` belongs to the CSRF cookie `csrf`.
 pub fn bind_state(state: OAuthState, csrf: &CsrfToken) -> Result<OAuthState, StateError> {
     let ok = match state.form {

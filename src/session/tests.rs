@@ -1080,3 +1080,51 @@ fn rejects_malformed_and_foreign_states() {
         "/local/path"
     );
 }
+
+// --- secret rotation ---------------------------------------------------------------------------
+
+#[test]
+fn previous_secrets_open_old_values_and_only_the_current_one_seals() {
+    let now = at(1_767_225_600);
+    let old = CookieSecret::parse(b"0123456789abcdef0123456789abcdef").unwrap();
+    let new = secret();
+    let s = sample_session(now - Duration::from_secs(10));
+    let before = SessionCodec::new(old.clone(), "_oauth2_proxy", WEEK);
+    let old_value = before.encode(&s, now).unwrap();
+
+    // Without the previous secret the old cookie is refused...
+    let rotated = SessionCodec::new(new.clone(), "_oauth2_proxy", WEEK);
+    assert_eq!(
+        rotated.decode(&old_value, now),
+        Err(SessionError::BadSignature)
+    );
+    // ...with it, it opens, and says it is due for re-sealing.
+    let rotated = rotated.with_previous_secrets(std::slice::from_ref(&old));
+    let v = rotated.verify(&old_value, now).unwrap();
+    assert!(v.sealed_with_previous_secret());
+    assert_eq!(rotated.decode_verified(&v).unwrap(), s);
+    // What it writes is sealed with the current secret only.
+    let new_value = rotated.encode(&s, now).unwrap();
+    assert!(!rotated
+        .verify(&new_value, now)
+        .unwrap()
+        .sealed_with_previous_secret());
+    assert!(before.decode(&new_value, now).is_err());
+    // A malformed value is refused under every key.
+    assert_eq!(rotated.decode("garbage", now), Err(SessionError::Malformed));
+
+    // CSRF cookies and states sealed with the previous secret are accepted too.
+    let csrf = CsrfToken::generate();
+    let csrf_value = csrf.encode(&old, "_oauth2_proxy_csrf", now).unwrap();
+    let secrets = [new.clone(), old.clone()];
+    let opened =
+        CsrfToken::decode_any(&secrets, "_oauth2_proxy_csrf", &csrf_value, now, WEEK).unwrap();
+    assert_eq!(opened.hashed_state(), csrf.hashed_state());
+    assert!(
+        CsrfToken::decode_any(&secrets[..1], "_oauth2_proxy_csrf", &csrf_value, now, WEEK).is_err()
+    );
+    let state = encode_state(&old, &csrf, "/x", "oidc", now);
+    let peeked = super::state::peek_state_any(&secrets, &state, now, WEEK).unwrap();
+    assert_eq!(peeked.return_url, "/x");
+    assert!(super::state::peek_state_any(&secrets[..1], &state, now, WEEK).is_err());
+}

@@ -10,6 +10,8 @@
 // Environment (all optional except the redirect URIs):
 //   IDP_REDIRECT_URIS        comma-separated redirect_uris registered for both clients (required)
 //   IDP_POST_LOGOUT_REDIRECT_URIS  comma-separated post_logout_redirect_uris
+//   IDP_BACKCHANNEL_LOGOUT_URI     back-channel logout URI registered for every client (with
+//                                  backchannel_logout_session_required, so ID tokens carry sid)
 //   IDP_CLIENT_ID / IDP_CLIENT_SECRET            client using client_secret_basic
 //                                                (default authproxy / authproxy-secret)
 //   IDP_POST_CLIENT_ID / IDP_POST_CLIENT_SECRET  client using client_secret_post
@@ -166,6 +168,12 @@ const clientBase = {
   redirect_uris: redirectUris,
   post_logout_redirect_uris: postLogoutRedirectUris,
   id_token_signed_response_alg: idTokenAlg,
+  ...(env('IDP_BACKCHANNEL_LOGOUT_URI', '')
+    ? {
+      backchannel_logout_uri: env('IDP_BACKCHANNEL_LOGOUT_URI', ''),
+      backchannel_logout_session_required: true,
+    }
+    : {}),
 };
 
 const clients = [
@@ -218,6 +226,13 @@ const provider = new Provider(issuer, {
     revocation: { enabled: true },
     userinfo: { enabled: true },
     rpInitiatedLogout: { enabled: true },
+    backchannelLogout: { enabled: true },
+  },
+  // oidc-provider refuses outgoing requests (back-channel logout) to special-use addresses such
+  // as 127.0.0.1 (SSRF protection for real deployments); every party of the tests is on loopback.
+  fetch: (url, options) => {
+    const { dispatcher: _ssrfGuard, ...rest } = options;
+    return globalThis.fetch(url, rest);
   },
   pkce: {
     // PKCE S256 is mandatory for every client, confidential ones included.
@@ -280,6 +295,12 @@ provider.on('grant.success', (ctx) => {
 });
 provider.on('grant.error', () => {
   stats.grant_errors += 1;
+});
+provider.on('backchannel.error', (_ctx, err, client) => {
+  console.error(`back-channel logout to ${client.clientId} failed: ${err.message} ${err.cause ? err.cause : ""}`);
+});
+provider.on('backchannel.success', (_ctx, client) => {
+  console.error(`back-channel logout delivered to ${client.clientId}`);
 });
 provider.on('server_error', (_ctx, err) => {
   process.stderr.write(`idp: server_error ${err.stack || err}\n`);

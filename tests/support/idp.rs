@@ -37,6 +37,8 @@ pub struct IdpConfig {
     /// A PEM private key file the IdP signs RS256 tokens with (`IDP_RSA_KEY_FILE`) instead of a
     /// fresh key, for tests that pin its public key.
     pub rsa_key_file: Option<PathBuf>,
+    /// The back-channel logout URI registered for every client (`IDP_BACKCHANNEL_LOGOUT_URI`).
+    pub backchannel_logout_uri: Option<String>,
 }
 
 impl Default for IdpConfig {
@@ -51,6 +53,7 @@ impl Default for IdpConfig {
             keycloak_clients: Vec::new(),
             keycloak_client: None,
             rsa_key_file: None,
+            backchannel_logout_uri: None,
         }
     }
 }
@@ -229,6 +232,10 @@ fn try_spawn_node(
         .env(
             "IDP_RSA_KEY_FILE",
             config.rsa_key_file.clone().unwrap_or_default(),
+        )
+        .env(
+            "IDP_BACKCHANNEL_LOGOUT_URI",
+            config.backchannel_logout_uri.clone().unwrap_or_default(),
         )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

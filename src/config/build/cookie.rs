@@ -78,6 +78,7 @@ pub(crate) fn cookie(c: &mut Ctx) -> Option<CookieConfig> {
     Some(CookieConfig {
         name,
         secret: secret?,
+        previous_secrets: previous_secrets(c),
         domains,
         path,
         expire,
@@ -88,6 +89,31 @@ pub(crate) fn cookie(c: &mut Ctx) -> Option<CookieConfig> {
         csrf_per_request: c.boolean("cookie_csrf_per_request"),
         csrf_expire,
     })
+}
+
+/// `cookie_previous_secrets` and `cookie_previous_secret_files`, in that order: each parsed
+/// like `cookie_secret` (a bad one names its option and position).
+fn previous_secrets(c: &mut Ctx) -> Vec<CookieSecret> {
+    let mut out = Vec::new();
+    for (i, s) in c.list("cookie_previous_secrets").into_iter().enumerate() {
+        match CookieSecret::parse(s.as_bytes()) {
+            Ok(secret) => out.push(secret),
+            Err(e) => c.fail("cookie_previous_secrets", format!("entry {}: {e}", i + 1)),
+        }
+    }
+    for path in c.list("cookie_previous_secret_files") {
+        match std::fs::read(&path) {
+            Ok(bytes) => match CookieSecret::parse(&bytes) {
+                Ok(secret) => out.push(secret),
+                Err(e) => c.fail("cookie_previous_secret_files", format!("{path}: {e}")),
+            },
+            Err(e) => c.fail(
+                "cookie_previous_secret_files",
+                format!("cannot read {path}: {e}"),
+            ),
+        }
+    }
+    out
 }
 
 /// RFC 6265 token, and short enough for the `_csrf` / `_N` suffixes.

@@ -10,6 +10,7 @@ pub mod headers;
 mod provider;
 mod provider_opts;
 pub(super) mod server;
+mod session;
 pub(super) mod upstreams;
 
 use super::*;
@@ -177,6 +178,8 @@ pub(super) fn build(
         exclude_logging_paths,
     };
     let limits = super::limits::limits(&mut c);
+    let session_store = session::session_store(&mut c);
+    let logout = session::logout(&mut c, &session_store);
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
     }
@@ -219,6 +222,8 @@ pub(super) fn build(
         config_file,
         alpha_config_file: alpha.map(|a| a.file),
         limits,
+        session_store,
+        logout,
         load_warnings: c.warnings,
     })
 }

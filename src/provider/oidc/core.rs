@@ -542,6 +542,56 @@ impl OidcCore {
         Ok((refreshed, id_claims))
     }
 
+    /// Verify a back-channel Logout Token (OpenID Connect Back-Channel Logout 1.0, 2.6): the
+    /// signature with the provider's JWKS and the algorithms it accepts for ID tokens, then
+    /// [`crate::provider::logout::check_logout_token`]. Replay (`jti`) is the caller's check.
+    pub(crate) async fn verify_logout_token(
+        &self,
+        raw: &str,
+        now: SystemTime,
+    ) -> Result<crate::provider::logout::LogoutSubject, ProviderError> {
+        use crate::provider::logout::{check_logout_token, check_type};
+        let invalid = ProviderError::InvalidLogoutToken;
+        let ready = self.ready()?;
+        let jws = Jws::parse(raw).map_err(|e| invalid(e.into()))?;
+        check_type(jws.typ.as_deref()).map_err(invalid)?;
+        let alg = jws
+            .algorithm(&ready.endpoints.algorithms)
+            .map_err(|e| invalid(e.into()))?;
+        ready
+            .jwks
+            .verify(&self.http.metadata, &jws, alg, |e| {
+                ProviderError::InvalidLogoutToken(e.into())
+            })
+            .await?;
+        let expect = Expectations {
+            issuer: Some(
+                ready
+                    .endpoints
+                    .issuer
+                    .as_deref()
+                    .unwrap_or(&ready.endpoints.response_issuer),
+            ),
+            client_id: &self.client_id,
+            extra_audiences: &self.extra_audiences,
+            // A logout token's audience is its `aud` (Back-Channel Logout 1.0, 2.4).
+            audience_claims: &[],
+            nonce: None,
+            now,
+        };
+        check_logout_token(&jws.claims, &expect).map_err(invalid)
+    }
+
+    /// The provider's `end_session_endpoint` (RP-initiated logout), once discovered.
+    pub(crate) fn end_session_endpoint(&self) -> Option<&url::Url> {
+        self.ready().ok()?.endpoints.end_session.as_ref()
+    }
+
+    /// The client id (RP-initiated logout sends it).
+    pub(crate) fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
     /// Verify an id_token's signature and claims; its claims.
     async fn verify_id_token(
         &self,

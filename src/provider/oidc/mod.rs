@@ -235,6 +235,20 @@ impl<K: OidcKind> Provider for Oidc<K> {
         self.kind.validate_url().is_some()
     }
 
+    fn verify_logout_token<'a>(
+        &'a self,
+        token: &'a str,
+        now: SystemTime,
+    ) -> ProviderFuture<'a, crate::provider::logout::LogoutSubject> {
+        Box::pin(self.core.verify_logout_token(token, now))
+    }
+
+    fn end_session(&self) -> Option<(url::Url, &str)> {
+        self.core
+            .end_session_endpoint()
+            .map(|u| (u.clone(), self.core.client_id()))
+    }
+
     fn validate_session<'a>(
         &'a self,
         access_token: &'a str,

@@ -17,11 +17,10 @@
 pub mod client;
 pub mod index;
 pub mod lock;
-pub mod options;
 pub mod pubsub;
+pub mod replay;
 pub mod ticket;
 mod tls;
-pub mod url;
 
 #[cfg(test)]
 mod tests;
@@ -35,10 +34,12 @@ use fred::types::{Expiration, SetOptions};
 use self::client::{map_error, Connection};
 pub use self::index::Owner;
 pub use self::lock::LockGuard;
-pub use self::options::{ConnectPlan, OptionError, RedisOptions};
 pub use self::pubsub::{Invalidation, Invalidations};
 pub use self::ticket::{Ticket, TicketCodec, TicketError};
 use super::{SessionError, SessionState};
+/// The `redis_*` options (they live with the configuration).
+pub use crate::config::redis as options;
+pub use crate::config::redis::{url, ConnectPlan, OptionError, RedisOptions};
 
 /// v7's refresh lock lifetime (`sessionRefreshLockDuration`).
 pub const REFRESH_LOCK_TTL: Duration = Duration::from_secs(2);

@@ -21,7 +21,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::url::{parse_redis_url, redact, Endpoint, GoDuration, ParsedUrl};
+pub mod url;
+
+use self::url::{parse_redis_url, redact, Endpoint, GoDuration, ParsedUrl};
 use crate::crypto::Secret;
 
 /// The `redis_*` options, with oauth2-proxy's names and meanings. Empty strings and lists mean

@@ -1,0 +1,114 @@
+# Shared by the bench/ scripts (sourced): messages, installs, free ports, process cleanup,
+# waiting for HTTP, nginx configs and wrk runs. Expects THREADS, CONNECTIONS, WARMUP and DURATION
+# to be set by the caller; keeps its temporary files in $WORK (removed on exit).
+
+die() {
+    printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2
+    exit 1
+}
+step() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo -n "$@"
+    else
+        die "need root (or passwordless sudo) to run: $*"
+    fi
+}
+
+# ensure_apt CMD:PACKAGE ... — installs PACKAGE from Debian when CMD is missing.
+ensure_apt() {
+    local pair missing=()
+    for pair in "$@"; do
+        command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || missing+=("${pair#*:}")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    step "installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq </dev/null || die "apt-get update failed"
+    as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null \
+        || die "apt-get install ${missing[*]} failed"
+}
+
+free_port() {
+    node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# Processes started here, stopped on exit (by pid only).
+PIDS=()
+WORK=$(mktemp -d /tmp/authproxy-bench.XXXXXX)
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+wait_http() { # wait_http URL EXPECTED_STATUS SECONDS
+    local i code
+    for ((i = 0; i < $3 * 10; i++)); do
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$1" || true)
+        [ "$code" = "$2" ] && return 0
+        sleep 0.1
+    done
+    printf '%s: %s did not answer %s within %s s (last: %s)\n' "$(basename "$0")" "$1" "$2" "$3" "$code" >&2
+    return 1
+}
+
+nginx_conf() { # nginx_conf NAME SERVER_BLOCK
+    local dir="$WORK/$1"
+    mkdir -p "$dir"
+    cat >"$dir/nginx.conf" <<EOF
+daemon off;
+worker_processes auto;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    $2
+}
+EOF
+    echo "$dir/nginx.conf"
+}
+
+start_nginx() { # start_nginx CONF
+    "$NGINX" -p "$(dirname "$1")" -c "$1" >"$(dirname "$1")/stdout.log" 2>&1 &
+    PIDS+=($!)
+}
+
+# wrk_run NAME URL [HEADER] -> "req_per_s p99_ms p50_ms"
+wrk_run() {
+    local args=(-t"$THREADS" -c"$CONNECTIONS" --latency --timeout 5s)
+    [ -n "${3:-}" ] && args+=(-H "$3")
+    timeout 120 wrk "${args[@]}" -d"$WARMUP" "$2" >/dev/null || die "wrk warm-up against $1 failed"
+    timeout 120 wrk "${args[@]}" -d"$DURATION" "$2" >"$WORK/wrk-$1.txt" || die "wrk against $1 failed"
+    cat "$WORK/wrk-$1.txt" >&2
+    if grep -q 'Non-2xx or 3xx responses' "$WORK/wrk-$1.txt"; then
+        die "$1 answered non-2xx responses during the run: the numbers would be meaningless"
+    fi
+    awk '
+        function ms(v) {
+            if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+            if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+            if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
+            return v + 0
+        }
+        $1 == "Requests/sec:" { rps = $2 }
+        $1 == "50%" { p50 = ms($2) }
+        $1 == "99%" { p99 = ms($2) }
+        END { printf "%.0f %.3f %.3f\n", rps, p99, p50 }
+    ' "$WORK/wrk-$1.txt"
+}
+
