@@ -218,7 +218,8 @@ mod tests {
     #[test]
     fn every_rule_of_section_2_6_refuses_a_bad_token() {
         type Edit = fn(&mut Map<String, Value>);
-        let cases: &[(&str, Edit, fn(&LogoutCheck) -> bool)] = &[
+        type Case = (&'static str, Edit, fn(&LogoutCheck) -> bool);
+        let cases: &[Case] = &[
             (
                 "another issuer",
                 |c| {

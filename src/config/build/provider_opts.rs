@@ -166,7 +166,7 @@ pub(crate) fn google_credentials(
             "invalid setting: can't use both google-service-account-json and google-use-application-default-credentials",
         );
     }
-    if (admin || sa.is_some() || use_adc || needs_directory) && !admin {
+    if !admin && (sa.is_some() || use_adc || needs_directory) {
         c.fail(
             "google_admin_email",
             "missing setting: google-admin-email (the Workspace admin the Directory API calls act as)",

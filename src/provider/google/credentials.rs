@@ -167,9 +167,12 @@ impl TokenCache {
 /// How the Directory API calls are authorized.
 pub(super) enum Credentials {
     /// `google_service_account_json`: the key acts as `admin_email`.
-    Key { key: KeyFile, admin_email: String },
+    Key {
+        key: Box<KeyFile>,
+        admin_email: String,
+    },
     /// `google_use_application_default_credentials`.
-    Adc(super::adc::Adc),
+    Adc(Box<super::adc::Adc>),
 }
 
 /// The credentials and their cached Directory token.

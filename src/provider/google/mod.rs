@@ -124,14 +124,14 @@ impl GoogleProvider {
                 ))
             }
             (Some(path), None) => Some(Credentials::Key {
-                key: load_key_file(path)?,
+                key: Box::new(load_key_file(path)?),
                 admin_email: g.admin_email.clone(),
             }),
-            (None, Some(adc)) => Some(Credentials::Adc(adc::Adc::new(
+            (None, Some(adc)) => Some(Credentials::Adc(Box::new(adc::Adc::new(
                 adc,
                 &g.target_principal,
                 &g.admin_email,
-            )?)),
+            )?))),
             (None, None) => None,
         };
         if credentials.is_some() && g.admin_email.is_empty() {
