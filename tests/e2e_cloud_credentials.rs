@@ -315,3 +315,44 @@ async fn entra_with_a_federated_token_entra_does_not_accept_refuses_the_login() 
     assert!(body.contains("invalid_client"), "{body}");
     assert_eq!(app.hits(), 0);
 }
+
+#[tokio::test]
+async fn azure_resource_is_sent_to_v1_endpoints_only() {
+    let fake = OidcFake::start("/tenant-1/v2.0").await;
+    fake.add_user(
+        "mia",
+        json!({"tid": "tenant-1", "email": "mia@contoso.example"}),
+    );
+    let app = EchoApp::start().await;
+    // The fake's discovery names v1-style endpoints (no v2.0 in the authorization URL).
+    let proxy = Proxy::start(
+        oidc_proxy(free_port(), "azure", &fake.issuer, &app)
+            .set("resource", "https://api.contoso.example"),
+    )
+    .await;
+    let browser = support::Browser::new();
+    let (callback, authorize) = support::flow::login_at(&browser, &proxy, None, &fake.base()).await;
+    assert_eq!(
+        authorize
+            .query_pairs()
+            .find(|(k, _)| k == "resource")
+            .map(|(_, v)| v.into_owned())
+            .as_deref(),
+        Some("https://api.contoso.example"),
+        "{authorize}"
+    );
+    reach_app(&browser, &proxy, callback).await;
+    let token = fake
+        .server
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|r| r.method == "POST" && r.path == "/token")
+        .cloned()
+        .expect("a code exchange");
+    assert_eq!(
+        token.form().get("resource").map(String::as_str),
+        Some("https://api.contoso.example")
+    );
+}
