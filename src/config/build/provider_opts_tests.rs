@@ -394,3 +394,37 @@ fn alpha_additional_claims_and_header_claims_are_kept() {
     );
     assert_eq!(p.oidc_enabled_signing_algs, vec!["ES256"]);
 }
+
+#[test]
+fn the_claims_example_of_docs_provider_options_loads() {
+    let doc = include_str!("../../../docs/provider-options.md");
+    let yaml = doc
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a yaml example");
+    let dir = tmpdir();
+    let alpha = dir.join("alpha.yaml");
+    std::fs::write(&alpha, yaml).unwrap();
+    let mut e = env(&[]);
+    for k in [
+        "OAUTH2_PROXY_PROVIDER",
+        "OAUTH2_PROXY_OIDC_ISSUER_URL",
+        "OAUTH2_PROXY_CLIENT_ID",
+        "OAUTH2_PROXY_CLIENT_SECRET",
+    ] {
+        e.remove(k);
+    }
+    let c = run(
+        &[
+            "--alpha-config",
+            alpha.to_str().unwrap(),
+            "--upstream=http://127.0.0.1:8080",
+        ],
+        &e,
+    );
+    assert_eq!(
+        c.providers[0].additional_claims,
+        vec!["department", "tenant_id", "organization.name"]
+    );
+}
