@@ -350,10 +350,15 @@ async fn backend_logout_url_is_called_with_the_id_token_on_sign_out() {
     assert!(logout.requests.lock().unwrap().is_empty());
     stack.sign_in(&browser, "/", &Login::new("ivy")).await;
     let resp = browser
-        .get(&stack.proxy.url("/oauth2/sign_out?rd=%2Fbye"))
+        .get(
+            &stack
+                .proxy
+                .url("/oauth2/sign_out?rd=%2Fbye%3Fhint%3D%7Bid_token%7D"),
+        )
         .await;
     assert_eq!(resp.status(), 302);
-    assert_eq!(location(&resp).path(), "/bye");
+    let back = location(&resp);
+    assert_eq!(back.path(), "/bye");
     let calls = logout.requests.lock().unwrap().clone();
     assert_eq!(calls.len(), 1, "one call per sign-out");
     assert_eq!(calls[0].method, "GET");
@@ -364,6 +369,14 @@ async fn backend_logout_url_is_called_with_the_id_token_on_sign_out() {
     assert_eq!(claims["sub"], "ivy");
     assert_eq!(claims["iss"], stack.idp.issuer());
     assert_eq!(claims["aud"], CLIENT_ID);
+    // As in oauth2-proxy, {id_token} in the validated return URL is replaced too.
+    assert_eq!(
+        back.query_pairs()
+            .find(|(k, _)| k == "hint")
+            .map(|(_, v)| v.into_owned())
+            .as_deref(),
+        Some(hint.as_str())
+    );
     // The session is gone afterwards.
     let resp = browser.get_json(&stack.proxy.url("/")).await;
     assert_eq!(resp.status(), 401);

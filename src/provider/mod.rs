@@ -51,7 +51,7 @@ use std::time::{Duration, SystemTime};
 use crate::config::{CodeChallengeMethod, ProviderConfig};
 
 pub use adfs::AdfsProvider;
-pub use backend_logout::BackendLogout;
+pub use backend_logout::{BackendLogout, ID_TOKEN_PLACEHOLDER};
 pub use bearer::{BearerError, BearerIdentity, JwtVerifier, TrustedIssuer};
 pub use bitbucket::BitbucketProvider;
 pub use cidaas::CidaasProvider;
