@@ -1,6 +1,14 @@
-# Shared by the bench/ scripts (sourced): messages, installs, free ports, process cleanup,
-# waiting for HTTP, nginx configs and wrk runs. Expects THREADS, CONNECTIONS, WARMUP and DURATION
-# to be set by the caller; keeps its temporary files in $WORK (removed on exit).
+# Shared by the bench/ scripts (sourced after ROOT is set): the BENCH_* knobs, messages,
+# installs, free ports, process cleanup, waiting for HTTP, nginx configs and wrk runs. Keeps its
+# temporary files in $WORK (removed on exit).
+
+DURATION=${BENCH_DURATION:-10s}
+CONNECTIONS=${BENCH_CONNECTIONS:-64}
+THREADS=${BENCH_THREADS:-2}
+WARMUP=${BENCH_WARMUP:-2s}
+ROUNDS=${BENCH_ROUNDS:-3}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+export DEBIAN_FRONTEND=noninteractive
 
 die() {
     printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2

@@ -10,14 +10,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
-DURATION=${BENCH_DURATION:-10s}
-CONNECTIONS=${BENCH_CONNECTIONS:-64}
-THREADS=${BENCH_THREADS:-2}
-WARMUP=${BENCH_WARMUP:-2s}
-ROUNDS=${BENCH_ROUNDS:-3}
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 RESULTS="$ROOT/bench/redis-results.md"
-export DEBIAN_FRONTEND=noninteractive
 
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
@@ -31,8 +24,10 @@ if [ ! -d "$ROOT/tests/idp/node_modules/oidc-provider" ]; then
     step "npm ci in tests/idp"
     (cd "$ROOT/tests/idp" && npm ci --no-audit --no-fund </dev/null) || die "npm ci failed"
 fi
-step "cargo build --release --bin authproxy"
-cargo build --release --bin authproxy </dev/null || die "release build failed"
+if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
+    step "cargo build --release --bin authproxy --example session_size"
+    cargo build --release --bin authproxy --example session_size </dev/null || die "release build failed"
+fi
 AUTHPROXY="$TARGET_DIR/release/authproxy"
 
 UP=$(free_port)
@@ -88,8 +83,10 @@ wait_http "http://127.0.0.1:$COOKIE_PROXY/ready" 200 30 || { tail -n 30 "$WORK/c
 wait_http "http://127.0.0.1:$REDIS_PROXY/ready" 200 30 || { tail -n 30 "$WORK/redis-proxy.log" >&2; die "authproxy (Redis store) not ready"; }
 
 step "signing in through the IdP on both"
-COOKIE_C=$(timeout 30 node "$ROOT/bench/login.mjs" "http://127.0.0.1:$COOKIE_PROXY" bench) || die "login (cookie store) failed"
-COOKIE_R=$(timeout 30 node "$ROOT/bench/login.mjs" "http://127.0.0.1:$REDIS_PROXY" bench) || die "login (Redis store) failed"
+COOKIE_C=$(timeout 30 node "$ROOT/bench/login.mjs" "http://127.0.0.1:$COOKIE_PROXY" bench) \
+    || { tail -n 30 "$WORK/cookie.log" >&2; die "login (cookie store) failed"; }
+COOKIE_R=$(timeout 30 node "$ROOT/bench/login.mjs" "http://127.0.0.1:$REDIS_PROXY" bench) \
+    || { tail -n 30 "$WORK/redis-proxy.log" >&2; die "login (Redis store) failed"; }
 
 TARGETS=(cookie redis)
 declare -A URL HDR LABEL RPS P99 P50 TRIPS
@@ -113,7 +110,7 @@ RATIO=$(awk -v a="$(median "${RPS[redis]}")" -v b="$(median "${RPS[cookie]}")" '
 VERDICT=$(awk -v r="$RATIO" 'BEGIN { print (r >= 0.80) ? "met" : "missed" }')
 
 step "cookie bytes of a 200-group Entra-style session"
-SIZES=$(cargo run --release --quiet --example session_size </dev/null) || die "examples/session_size failed"
+SIZES=$("$TARGET_DIR/release/examples/session_size") || die "examples/session_size failed"
 
 CPU=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown)
 REPORT=$(cat <<EOF

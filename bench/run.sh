@@ -9,14 +9,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
-DURATION=${BENCH_DURATION:-10s}
-CONNECTIONS=${BENCH_CONNECTIONS:-64}
-THREADS=${BENCH_THREADS:-2}
-WARMUP=${BENCH_WARMUP:-2s}
-ROUNDS=${BENCH_ROUNDS:-3}
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 RESULTS="$ROOT/bench/results.md"
-export DEBIAN_FRONTEND=noninteractive
 
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"

@@ -44,25 +44,21 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub mod app;
 
-/// Bind a plain listener for `option`, or report why not (exit code 1).
+/// Bind a plain listener for `option` (TCP, or a Unix socket), or report why not (exit
+/// code 1).
 async fn bind_plain(
     addr: &config::BindAddress,
     option: &str,
-) -> Result<tokio::net::TcpListener, std::process::ExitCode> {
-    match addr {
-        config::BindAddress::Tcp(a) => tokio::net::TcpListener::bind(a).await.map_err(|e| {
-            tracing::error!(address = %a, error = %e, option, "cannot listen");
-            eprintln!("authproxy: cannot listen on {a} ({option}): {e}");
-            std::process::ExitCode::FAILURE
-        }),
-        config::BindAddress::Unix { path, .. } => {
-            eprintln!(
-                "authproxy: {option} unix://{}: unix socket listeners are not supported yet",
-                path.display()
-            );
-            Err(std::process::ExitCode::FAILURE)
-        }
-    }
+) -> Result<server::Listener, std::process::ExitCode> {
+    let bound = match addr {
+        config::BindAddress::Tcp(a) => tokio::net::TcpListener::bind(a).await.map(Into::into),
+        config::BindAddress::Unix { path, mode } => server::Listener::bind_unix(path, *mode),
+    };
+    bound.map_err(|e| {
+        tracing::error!(address = %addr, error = %e, option, "cannot listen");
+        eprintln!("authproxy: cannot listen on {addr} ({option}): {e}");
+        std::process::ExitCode::FAILURE
+    })
 }
 
 /// A TLS listener: the certificate checked (exit code 2) and the port bound (exit code 1).

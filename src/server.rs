@@ -17,13 +17,13 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::Body;
 
 mod conn;
 mod limits;
+mod listener;
 #[cfg(test)]
 mod tests;
 
@@ -32,6 +32,7 @@ pub use limits::{
     accept_backoff, connection_slots, fd_connection_cap, raise_fd_limit, ConnectionSlots,
     ListenerLimits, FD_RESERVE,
 };
+pub use listener::{Accepted, Listener, UNIX_PEER};
 
 /// Facts about the connection a request arrived on.
 #[derive(Clone, Copy, Debug)]
@@ -86,24 +87,24 @@ impl ServeOptions {
 /// Serve `handler` over plain HTTP (HTTP/1.1 and h2c) on `listener` until `shutdown`
 /// resolves, then drain.
 pub async fn serve<H: Handler>(
-    listener: TcpListener,
+    listener: impl Into<Listener>,
     handler: Arc<H>,
     opts: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    serve_with(listener, None, handler, opts, shutdown).await
+    serve_with(listener.into(), None, handler, opts, shutdown).await
 }
 
 /// Serve `handler` over HTTPS (HTTP/2 and HTTP/1.1 negotiated by ALPN) on `listener`.
 pub async fn serve_tls<H: Handler>(
-    listener: TcpListener,
+    listener: impl Into<Listener>,
     tls: Arc<rustls::ServerConfig>,
     handler: Arc<H>,
     opts: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    serve_with(listener, Some(acceptor), handler, opts, shutdown).await
+    serve_with(listener.into(), Some(acceptor), handler, opts, shutdown).await
 }
 
 type Builder = auto::Builder<TokioExecutor>;
@@ -131,7 +132,7 @@ fn builder(limits: &ListenerLimits) -> Builder {
 }
 
 async fn serve_with<H: Handler>(
-    listener: TcpListener,
+    listener: Listener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     handler: Arc<H>,
     opts: ServeOptions,
@@ -176,7 +177,6 @@ async fn serve_with<H: Handler>(
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
         let conn = ConnInfo {
             peer,
             local,
@@ -192,20 +192,9 @@ async fn serve_with<H: Handler>(
         let tls = tls.clone();
         tokio::spawn(async move {
             let slot = (permit, crate::metrics::global().connection_opened());
-            match tls {
-                None => task.run(stream, slot).await,
-                Some(acceptor) => {
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
-                    {
-                        Ok(Ok(s)) => task.run(s, slot).await,
-                        Ok(Err(e)) => {
-                            tracing::debug!(client = %peer, error = %e, "TLS handshake failed");
-                        }
-                        Err(_) => {
-                            tracing::debug!(client = %peer, "TLS handshake timed out");
-                        }
-                    }
-                }
+            match stream {
+                Accepted::Tcp(s) => task.start(s, tls, slot).await,
+                Accepted::Unix(s) => task.start(s, tls, slot).await,
             }
         });
     }
@@ -231,6 +220,28 @@ struct ConnTask<H> {
 }
 
 impl<H: Handler> ConnTask<H> {
+    /// The TLS handshake when the listener has one, then [`ConnTask::run`].
+    async fn start<S>(self, stream: S, tls: Option<tokio_rustls::TlsAcceptor>, slot: Slot)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        let peer = self.conn.peer;
+        match tls {
+            None => self.run(stream, slot).await,
+            Some(acceptor) => {
+                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => self.run(s, slot).await,
+                    Ok(Err(e)) => {
+                        tracing::debug!(client = %peer, error = %e, "TLS handshake failed");
+                    }
+                    Err(_) => {
+                        tracing::debug!(client = %peer, "TLS handshake timed out");
+                    }
+                }
+            }
+        }
+    }
+
     /// Serves the connection until it ends, is idle too long, sends a request head too
     /// slowly, or the server stops.
     async fn run<S>(mut self, stream: S, slot: Slot)

@@ -374,7 +374,7 @@ async fn es256_signed_id_tokens_are_accepted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_file_and_environment_configure_the_proxy() {
-    // The seed's way: an oauth2-proxy TOML config file, the secret from the environment.
+    // As the Kubernetes sidecar deployment does it: an oauth2-proxy TOML config file, the secret from the environment.
     let app = support::EchoApp::start().await;
     let port = support::free_port();
     let idp = support::Idp::start(IdpConfig::default().redirect_to_proxy(port)).await;

@@ -21,11 +21,7 @@ use support::{free_port, location, Browser, Proxy, ProxyConfig, Stack};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    support::http_client()
 }
 
 /// Where the identity provider delivers Logout Tokens: a loopback relay that records every body

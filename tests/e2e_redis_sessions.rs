@@ -42,11 +42,7 @@ async fn replica(
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    support::http_client()
 }
 
 async fn get_with_cookie(proxy: &Proxy, path: &str, cookie: &str) -> reqwest::Response {

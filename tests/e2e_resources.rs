@@ -30,12 +30,7 @@ fn htpasswd_file(cost: u32) -> std::path::PathBuf {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
+    support::http_client()
 }
 
 /// `metric` from a scrape of the metrics listener on `port`.

@@ -1,4 +1,4 @@
-//! End to end: single sign-on across apps, as the seed's Kubernetes topology runs it, on one
+//! End to end: single sign-on across apps, as the Kubernetes sidecar deployment with a central callback host runs it, on one
 //! machine. Three host names (`app1.example.test`, `app2.example.test`, `auth.example.test`)
 //! resolve to 127.0.0.1; two authproxy processes share the client and the cookie secret, each in
 //! front of its own echo app; the auth host is served by proxy 1 (the browser connects to proxy

@@ -130,7 +130,7 @@ const fn o(
 /// Every option, in documentation order.
 pub static OPTIONS: &[OptionSpec] = &[
     // Server and endpoints
-    o("http_address", "http-address", Str, "127.0.0.1:4180", Yes, S::Server, "[http://]<addr>:<port> to listen on for HTTP clients"),
+    o("http_address", "http-address", Str, "127.0.0.1:4180", Yes, S::Server, "[http://]<addr>:<port> to listen on for HTTP clients, or unix://<path>[,mode=0660] for a Unix socket (removed on shutdown)"),
     o("grpc_ext_authz_address", "grpc-ext-authz-address", Str, "", Yes, S::Server, "authproxy extension: <ip>:<port> for Envoy's gRPC ext_authz Check service (plaintext HTTP/2); empty: off"),
     o("proxy_prefix", "proxy-prefix", Str, "/oauth2", Yes, S::Server, "URL path prefix of the proxy's own endpoints (sign_in, start, callback, ...)"),
     o("ping_path", "ping-path", Str, "/ping", Yes, S::Server, "liveness endpoint"),
@@ -148,7 +148,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("tls_key_file", "tls-key-file", Str, "", Yes, S::Server, "PEM private key (PKCS#8, PKCS#1 or SEC1) for the HTTPS listener"),
     o("tls_min_version", "tls-min-version", Str, "", Yes, S::Server, "minimal TLS version of the HTTPS listener: TLS1.2 (default) or TLS1.3"),
     o("tls_cipher_suites", "tls-cipher-suite", List, "", Yes, S::Server, "TLS cipher suites of the HTTPS listener (Go names, as oauth2-proxy takes them; suites rustls cannot offer are skipped with a warning)"),
-    o("metrics_address", "metrics-address", Str, "", Yes, S::Server, "[http://]<addr>:<port> of a separate listener serving Prometheus metrics at /metrics; empty: no metrics listener"),
+    o("metrics_address", "metrics-address", Str, "", Yes, S::Server, "[http://]<addr>:<port> (or unix://<path>[,mode=…]) of a separate listener serving Prometheus metrics at /metrics; empty: no metrics listener"),
     o("metrics_secure_address", "metrics-secure-address", Str, "", Yes, S::Server, "[https://]<addr>:<port> of an HTTPS listener for /metrics (needs metrics_tls_cert_file and metrics_tls_key_file)"),
     o("metrics_tls_cert_file", "metrics-tls-cert-file", Str, "", Yes, S::Server, "PEM certificate chain for the metrics HTTPS listener"),
     o("metrics_tls_key_file", "metrics-tls-key-file", Str, "", Yes, S::Server, "PEM private key for the metrics HTTPS listener"),
@@ -233,7 +233,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("authproxy_adfs_skip_scope", "authproxy-adfs-skip-scope", Bool, "false", Yes, S::OtherProviders, "authproxy extension (alpha ADFSConfig.skipScope): adfs: send no scope parameter (the ADFS application group decides the scopes)"),
     // Cookies
     o("cookie_name", "cookie-name", Str, "_oauth2_proxy", Yes, S::Cookie, "session cookie name (chunks get _0, _1, ...; the CSRF cookie gets _csrf)"),
-    o("cookie_secret", "cookie-secret", Str, "", Yes, S::Cookie, "16, 24 or 32 bytes, or their base64 (standard or URL-safe): openssl rand -base64 32"),
+    o("cookie_secret", "cookie-secret", Str, "", Yes, S::Cookie, "16, 24 or 32 bytes, or their base64 (standard or URL-safe): openssl rand -base64 32 | tr -- '+/' '-_'"),
     o("cookie_secret_file", "cookie-secret-file", Str, "", Yes, S::Cookie, "file holding the cookie secret (raw bytes, as oauth2-proxy: no trailing newline)"),
     o("cookie_previous_secrets", "cookie-previous-secret", List, "", Yes, S::Cookie, "authproxy extension: cookie secrets of earlier rotations, still accepted for reading (session, CSRF and state cookies, Redis tickets); everything written is sealed with cookie_secret"),
     o("cookie_previous_secret_files", "cookie-previous-secret-file", List, "", Yes, S::Cookie, "authproxy extension: files holding previous cookie secrets (raw bytes, like cookie_secret_file), e.g. a second key of a Kubernetes Secret"),

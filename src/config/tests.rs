@@ -813,7 +813,7 @@ fn config_file_can_come_from_oauth2_proxy_config_env() {
 }
 
 #[test]
-fn seed_configmap_with_provider_oidc_loads() {
+fn sidecar_configmap_with_provider_oidc_loads() {
     let dir = tmpdir();
     let cfg = write(
         &dir,

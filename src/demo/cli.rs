@@ -71,11 +71,18 @@ fn parse(args: &[OsString]) -> Result<Option<DemoPorts>, String> {
     Ok(Some(ports))
 }
 
-async fn bind(port: u16, what: &str) -> Result<TcpListener, String> {
+async fn bind(port: u16, what: &str, flag: &str) -> Result<TcpListener, String> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    TcpListener::bind(addr).await.map_err(|e| {
-        format!("cannot listen on {addr} for the {what}: {e} (choose another port with --help)")
-    })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| port_error(addr, what, flag, &e))
+}
+
+/// The port-clash message: which port, for what, and the flag that moves it.
+fn port_error(addr: SocketAddr, what: &str, flag: &str, e: &dyn std::fmt::Display) -> String {
+    format!(
+        "cannot listen on {addr} for the {what}: {e}; choose another port with {flag}          (the demo's ports: --port for the proxy, --idp-port for the identity provider,          --app-port for the sample app)"
+    )
 }
 
 /// Entry point of `authproxy demo`.
@@ -92,9 +99,15 @@ pub async fn run_cli(args: &[OsString]) -> ExitCode {
         }
     };
     let _log_guard = crate::telemetry::init(&crate::config::LoggingConfig::default());
+    // The proxy binds its own listener later; checking the port now gives the same clear
+    // message as for the other two.
+    if let Err(e) = bind(ports.proxy, "proxy", "--port").await {
+        eprintln!("authproxy demo: {e}");
+        return ExitCode::FAILURE;
+    }
     let (idp_l, app_l) = match (
-        bind(ports.idp, "identity provider").await,
-        bind(ports.app, "sample app").await,
+        bind(ports.idp, "identity provider", "--idp-port").await,
+        bind(ports.app, "sample app", "--app-port").await,
     ) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => {
@@ -143,6 +156,7 @@ pub async fn run_cli(args: &[OsString]) -> ExitCode {
         "--pass-access-token=true".into(),
         "--pass-authorization-header=true".into(),
         "--cookie-refresh=1m".into(),
+        "--oidc-rp-initiated-logout=true".into(),
     ]
     .into_iter()
     .map(OsString::from)

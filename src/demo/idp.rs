@@ -1,6 +1,7 @@
 //! A development OpenID Connect provider: discovery, JWKS, an authorization
 //! endpoint with a login form where any username signs in and groups are chosen,
-//! a token endpoint (authorization code with PKCE S256, refresh token) and userinfo.
+//! a token endpoint (authorization code with PKCE S256, refresh token), userinfo and an
+//! end-session endpoint (RP-initiated logout, [`logout`]).
 //! ID tokens are ES256-signed with a key generated at startup. State is in memory.
 
 use std::collections::HashMap;
@@ -23,6 +24,8 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
 use url::Url;
+
+mod logout;
 
 use super::{ensure_loopback, esc, html, json, read_body, response, serve, text, DEMO_CSS};
 
@@ -198,13 +201,17 @@ impl Idp {
                 }
             }
             (Method::GET | Method::POST, "/userinfo") => self.userinfo(req.headers(), now),
+            (Method::GET, "/logout") => {
+                self.end_session(&parse_form(req.uri().query().unwrap_or("").as_bytes()))
+            }
             (
                 _,
                 "/.well-known/openid-configuration"
                 | "/jwks"
                 | "/authorize"
                 | "/token"
-                | "/userinfo",
+                | "/userinfo"
+                | "/logout",
             ) => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n"),
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
         }
@@ -220,6 +227,7 @@ impl Idp {
                 "token_endpoint": format!("{i}/token"),
                 "userinfo_endpoint": format!("{i}/userinfo"),
                 "jwks_uri": format!("{i}/jwks"),
+                "end_session_endpoint": format!("{i}/logout"),
                 "response_types_supported": ["code"],
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": ["ES256"],
@@ -636,7 +644,7 @@ fn redirect_with(base: &str, params: &[(&str, &str)]) -> Response<Full<Bytes>> {
     let Ok(mut url) = Url::parse(base) else {
         return error_page(StatusCode::BAD_REQUEST, "redirect_uri is not a valid URL.");
     };
-    {
+    if params.iter().any(|(_, v)| !v.is_empty()) {
         let mut q = url.query_pairs_mut();
         for (k, v) in params {
             if !v.is_empty() {

@@ -312,3 +312,67 @@ async fn refuses_non_loopback_listeners_and_issuers() {
     .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
 }
+
+#[tokio::test]
+async fn end_session_revokes_the_users_tokens_and_returns_to_a_registered_origin() {
+    let h = start().await;
+    let disco: serde_json::Value = h
+        .http
+        .get(format!("{}/.well-known/openid-configuration", h.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(disco["end_session_endpoint"], format!("{}/logout", h.base));
+    let code = h.login("erin", &[], "").await;
+    let tokens: serde_json::Value = h.redeem(&code, VERIFIER).await.json().await.unwrap();
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+    ];
+    let logout = |hint: &str, back: &str| {
+        let mut u = Url::parse(&format!("{}/logout", h.base)).unwrap();
+        u.query_pairs_mut()
+            .append_pair("id_token_hint", hint)
+            .append_pair("client_id", "demo-client")
+            .append_pair("post_logout_redirect_uri", back);
+        h.http.get(u).send()
+    };
+    // A forged hint (signature of another token) and a foreign return URL are refused.
+    let mut forged: Vec<&str> = id_token.split('.').collect();
+    forged[2] = "AAAA";
+    let resp = logout(&forged.join("."), "http://127.0.0.1:4180/")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let resp = logout(id_token, "https://evil.example/").await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(
+        h.token(&refresh, true).await.status(),
+        200,
+        "nothing revoked yet"
+    );
+
+    let code = h.login("erin", &[], "").await;
+    let tokens: serde_json::Value = h.redeem(&code, VERIFIER).await.json().await.unwrap();
+    let resp = logout(
+        tokens["id_token"].as_str().unwrap(),
+        "http://127.0.0.1:4180/",
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 302);
+    assert_eq!(resp.headers()["location"], "http://127.0.0.1:4180/");
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+    ];
+    assert_eq!(
+        h.token(&refresh, true).await.status(),
+        400,
+        "tokens revoked"
+    );
+}

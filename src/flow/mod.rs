@@ -71,7 +71,7 @@ pub(crate) fn callback_elsewhere(app: &App, ctx: &RequestCtx) -> bool {
 // --- central callback: absolute return URLs (ops) ---
 /// The return URL to seal into the login state. With a central callback a relative target
 /// (`rd=/dashboard`, or the `/` fallback for a refused target) would be resolved against the
-/// AUTH host after the callback, stranding the user there (the seed's bug): make it absolute
+/// AUTH host after the callback, stranding the user there (the relative-return-URL bug): make it absolute
 /// on the host the login started from, and validate it again.
 pub(crate) fn return_url_for_state(app: &App, ctx: &RequestCtx, rd: String) -> String {
     if !rd.starts_with('/') || ctx.host.is_empty() || !callback_elsewhere(app, ctx) {

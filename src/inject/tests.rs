@@ -566,20 +566,6 @@ fn refuses_bad_options() {
     }
 }
 
-#[test]
-fn cli_reports_usage_errors_with_exit_code_2() {
-    let code = run_cli(&["--proxy-port".into(), "notaport".into()]);
-    assert_eq!(
-        format!("{code:?}"),
-        format!("{:?}", std::process::ExitCode::from(2))
-    );
-    let code = run_cli(&["/nonexistent/authproxy-inject-input.yaml".into()]);
-    assert_eq!(
-        format!("{code:?}"),
-        format!("{:?}", std::process::ExitCode::FAILURE)
-    );
-}
-
 fn annotations(obj: &Value) -> &Value {
     &obj["spec"]["template"]["metadata"]["annotations"]
 }

@@ -366,7 +366,7 @@ fn relative_targets_need_no_whitelist() {
 }
 
 #[test]
-fn seed_whitelist_allows_every_app_subdomain_and_nothing_else() {
+fn sidecar_whitelist_allows_every_app_subdomain_and_nothing_else() {
     let wl = Whitelist::parse(&[".example.com".to_string()]).unwrap();
     for ok in [
         "https://example.com/",

@@ -36,7 +36,7 @@ pub const CLIENT_SECRET: &str = "authproxy-secret";
 pub const POST_CLIENT_ID: &str = "authproxy-post";
 /// Secret of [`POST_CLIENT_ID`].
 pub const POST_CLIENT_SECRET: &str = "authproxy-post-secret";
-/// A cookie secret in the seed's `openssl rand -base64 32` shape (32 bytes, standard base64).
+/// A cookie secret in the shape `openssl rand -base64 32` prints (32 bytes, standard base64).
 pub const COOKIE_SECRET: &str = "q2n4Lw6h0Ue7kGf1yS3ZpV9tXcB8rJmA5dHoQiKzW0E=";
 /// The proxy's default session cookie name (oauth2-proxy's).
 pub const COOKIE_NAME: &str = "_oauth2_proxy";
@@ -159,6 +159,17 @@ impl Stack {
         assert_eq!(resp.status(), 200, "signed-in request must reach the app");
         resp.json::<EchoReply>().await.expect("echo JSON")
     }
+}
+
+/// A plain HTTP client for tests: no proxy from the environment, no redirect followed, every
+/// request bounded to 20 s.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .expect("reqwest client")
 }
 
 /// Percent-encodes a query value.

@@ -454,8 +454,15 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// Three masters, no replicas.
     pub fn start() -> Self {
-        let nodes: Vec<RedisServer> = (0..3)
+        Self::start_with_replicas(0)
+    }
+
+    /// Three masters with `replicas` replicas each (a master that fails is replaced by its
+    /// replica after `cluster-node-timeout`, 2 s here).
+    pub fn start_with_replicas(replicas: usize) -> Self {
+        let nodes: Vec<RedisServer> = (0..3 * (1 + replicas))
             .map(|_| {
                 RedisServer::start(ServerConfig {
                     cluster: true,
@@ -470,7 +477,7 @@ impl Cluster {
         let mut cmd = Command::new("redis-cli");
         cmd.arg("--cluster").arg("create").args(&addrs).args([
             "--cluster-replicas",
-            "0",
+            &replicas.to_string(),
             "--cluster-yes",
         ]);
         let out = cmd

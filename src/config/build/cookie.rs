@@ -151,7 +151,7 @@ pub(crate) fn cookie_secret(c: &mut Ctx) -> Option<CookieSecret> {
     } else {
         c.errors.push(ConfigError::new(
             "cookie_secret",
-            "option `cookie_secret` or `cookie_secret_file` is required (env OAUTH2_PROXY_COOKIE_SECRET, flag --cookie-secret); generate one with: openssl rand -base64 32",
+            "option `cookie_secret` or `cookie_secret_file` is required (env OAUTH2_PROXY_COOKIE_SECRET, flag --cookie-secret); generate one with: openssl rand -base64 32 | tr -- '+/' '-_'",
         ));
         return None;
     };
