@@ -29,6 +29,8 @@ pub struct App {
     pub providers: Vec<Arc<dyn Provider>>,
     /// `allowedGroups` of each provider (alpha config), same order; empty = no restriction.
     pub provider_groups: Vec<std::collections::HashSet<String>>,
+    /// `backend_logout_url` of each provider, same order.
+    pub backend_logouts: Vec<Option<crate::provider::BackendLogout>>,
     pub authz: AuthzPolicy,
     pub whitelist: Whitelist,
     /// The compiled header injection rules.
@@ -221,6 +223,13 @@ impl App {
             .iter()
             .map(|p| p.allowed_groups.iter().cloned().collect())
             .collect();
+        let mut backend_logouts = Vec::with_capacity(cfg.providers.len());
+        for p in &cfg.providers {
+            backend_logouts.push(
+                crate::provider::BackendLogout::from_config(p)
+                    .map_err(|e| format!("provider {:?}: {e}", p.id))?,
+            );
+        }
         warn_insecure(&cfg);
         let forward = crate::forwarded::ForwardPolicy {
             reverse_proxy: cfg.reverse_proxy,
@@ -272,6 +281,7 @@ impl App {
             cookies,
             providers,
             provider_groups,
+            backend_logouts,
             authz,
             whitelist,
             headers,

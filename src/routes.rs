@@ -401,6 +401,11 @@ impl App {
                 if !session.preferred_username.is_empty() {
                     body["preferredUsername"] = serde_json::json!(session.preferred_username);
                 }
+                // oauth2-proxy v7.15: the session's kept claims, omitted when there are none.
+                let claims = crate::session::claims::shown(&session.additional_claims);
+                if !claims.is_empty() {
+                    body["additionalClaims"] = serde_json::Value::Object(claims);
+                }
                 let mut resp = page(StatusCode::OK, "application/json", body.to_string());
                 add_cookies(&mut resp, &set_cookies);
                 (resp, Some(session.email.clone()))

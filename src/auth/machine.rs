@@ -56,6 +56,8 @@ pub async fn authenticate(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> O
         };
         return match verifier.verify(credentials, ctx.now).await {
             Ok(id) => {
+                let mut additional_claims = std::collections::BTreeMap::new();
+                crate::session::claims::replace_kept(&mut additional_claims, &id.claims.extra);
                 let session = SessionState {
                     created_at: Some(ctx.now),
                     expires_on: Some(id.expires_at),
@@ -65,6 +67,7 @@ pub async fn authenticate(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> O
                     user: id.claims.user,
                     groups: id.claims.groups,
                     preferred_username: id.claims.preferred_username.unwrap_or_default(),
+                    additional_claims,
                     ..SessionState::default()
                 };
                 tracing::debug!(target: "auth", request_id = %ctx.request_id, user = %session.email,

@@ -263,6 +263,9 @@ fn refreshed_session(
         s.user = c.user;
         s.groups = c.groups;
         s.preferred_username = c.preferred_username.unwrap_or_default();
+        // The kept claims are read again from the new ID token (oauth2-proxy keeps the
+        // login's); the session's provider entry stays.
+        crate::session::claims::replace_kept(&mut s.additional_claims, &c.extra);
     }
     s
 }

@@ -139,6 +139,25 @@ pub struct ProviderConfig {
     pub login_gov: LoginGovOptions,
     /// Options of provider `adfs`.
     pub adfs: AdfsOptions,
+    /// The claims kept in the session (`ac`) besides its own fields, read from the ID token,
+    /// else the profile URL: the alpha `additionalClaims`, then every other claim a header
+    /// rule reads (dot paths allowed, `organization.name`), each once.
+    pub additional_claims: Vec<String>,
+    /// `skip_claims_from_profile_url`: never ask the profile URL (userinfo) for claims.
+    pub skip_claims_from_profile_url: bool,
+    /// `use_system_trust_store`: with `provider_ca_files`, trust the system roots too.
+    pub use_system_trust_store: bool,
+    /// `oidc_audience_claims` (default `["aud"]`): the first of them present in a token must
+    /// name `client_id` or an `oidc_extra_audiences` entry.
+    pub oidc_audience_claims: Vec<String>,
+    /// `oidc_enabled_signing_algs`, validated, without the algorithms authproxy never
+    /// verifies with (HS*, ES512; a warning names them). Empty: every algorithm authproxy
+    /// implements, narrowed by discovery.
+    pub oidc_enabled_signing_algs: Vec<String>,
+    /// `oidc_public_key_files` (with `skip_oidc_discovery`): PEM public keys instead of a JWKS.
+    pub oidc_public_key_files: Vec<PathBuf>,
+    /// `backend_logout_url`: GET on sign-out, `{id_token}` replaced by the session's ID token.
+    pub backend_logout_url: Option<String>,
 }
 
 /// One trusted issuer as configured.
@@ -222,6 +241,30 @@ pub struct GoogleOptions {
     /// `authproxy_google_admin_api_url` (an authproxy extension): the Admin SDK base,
     /// default `https://admin.googleapis.com`.
     pub admin_api_url: Option<url::Url>,
+    /// `google_use_organization_id`: the Directory user's organization ID becomes the
+    /// preferred username.
+    pub use_organization_id: bool,
+    /// `google_admin_api_user_scope`: `cloud`, `user` or empty (read-only).
+    pub admin_api_user_scope: String,
+    /// `google_use_application_default_credentials`, with where they are found.
+    pub application_default_credentials: Option<GoogleAdc>,
+    /// `google_target_principal`: the service account ADC impersonate (empty: their own).
+    pub target_principal: String,
+}
+
+/// Where Google's Application Default Credentials come from, as Google's client libraries
+/// look for them: the file `GOOGLE_APPLICATION_CREDENTIALS` names, gcloud's
+/// `$HOME/.config/gcloud/application_default_credentials.json`, else the metadata server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GoogleAdc {
+    /// The credentials file, when there is one.
+    pub credentials_file: Option<PathBuf>,
+    /// The metadata server host (`GCE_METADATA_HOST`, default `169.254.169.254`).
+    pub metadata_host: String,
+    /// `authproxy_google_iam_credentials_url` (default `https://iamcredentials.googleapis.com`).
+    pub iam_credentials_url: Option<url::Url>,
+    /// `authproxy_google_token_url` (default `https://oauth2.googleapis.com/token`).
+    pub token_url: Option<url::Url>,
 }
 
 /// `azure_*` / `entra_id_*` options.
@@ -233,6 +276,9 @@ pub struct AzureOptions {
     pub allowed_tenants: Vec<String>,
     /// `azure_graph_group_field`: `id` (default) or `displayName`.
     pub graph_group_field: String,
+    /// `entra_id_federated_token_auth` (entra-id): the file (`AZURE_FEDERATED_TOKEN_FILE`)
+    /// whose token authenticates the client at the token endpoint, re-read at each use.
+    pub federated_token_file: Option<PathBuf>,
 }
 
 /// `gitlab_*` options.
@@ -725,6 +771,7 @@ pub fn load(args: &[OsString], env: &HashMap<String, String>) -> Result<Command,
     let mut ctx = build::Ctx::new(layers, errors);
     // Reader warnings first (in the order the sources were read), then the typing ones.
     ctx.warnings.splice(0..0, warnings);
+    ctx.env = std::sync::Arc::new(env.clone());
     let policy = match (toml_policy, alpha.as_ref().and_then(|a| a.policy.clone())) {
         (Some(t), Some(a)) => {
             ctx.errors.push(ConfigError::new(

@@ -107,7 +107,7 @@ impl OptionSpec {
 
 use Kind::{Bool, Duration as Dur, Int, List, Str};
 use Section as S;
-use Support::{Inert, No, Yes};
+use Support::{Inert, Yes};
 
 const fn o(
     key: &'static str,
@@ -194,21 +194,22 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("ssl_insecure_skip_verify", "ssl-insecure-skip-verify", Bool, "false", Yes, S::Provider, "do not verify the provider's TLS certificate (insecure)"),
     o("provider_ca_files", "provider-ca-file", List, "", Yes, S::Provider, "PEM CA bundles trusted for the provider connection"),
     o("authproxy_token_auth_method", "authproxy-token-auth-method", Str, "", Yes, S::Provider, "authproxy extension: client_secret_basic or client_secret_post (empty: from discovery, basic first)"),
-    o("use_system_trust_store", "use-system-trust-store", Bool, "false", No, S::Provider, "system trust store together with provider_ca_files"),
-    o("oidc_audience_claims", "oidc-audience-claim", List, "aud", No, S::Provider, "claims checked against the client ID"),
-    o("oidc_public_key_files", "oidc-public-key-file", List, "", No, S::Provider, "static ID-token verification keys"),
-    o("skip_claims_from_profile_url", "skip-claims-from-profile-url", Bool, "false", No, S::Provider, "skip the profile URL"),
+    o("use_system_trust_store", "use-system-trust-store", Bool, "false", Yes, S::Provider, "with provider_ca_files: trust the system's CA certificates too (without it the CA files replace them)"),
+    o("oidc_audience_claims", "oidc-audience-claim", List, "aud", Yes, S::Provider, "claims whose value must name client_id or an oidc_extra_audiences entry; the first of them present in a token is checked"),
+    o("oidc_enabled_signing_algs", "oidc-enabled-signing-alg", List, "", Yes, S::Provider, "ID token signing algorithms accepted (intersected with discovery's): RS256/384/512, PS256/384/512, ES256/384, EdDSA; HS256/384/512 and ES512 are accepted as values but never verify a token (a warning says so)"),
+    o("oidc_public_key_files", "oidc-public-key-file", List, "", Yes, S::Provider, "with skip_oidc_discovery: PEM public keys (PUBLIC KEY, RSA/EC P-256/P-384/Ed25519) that verify ID tokens instead of oidc_jwks_url"),
+    o("skip_claims_from_profile_url", "skip-claims-from-profile-url", Bool, "false", Yes, S::Provider, "never ask the profile URL (userinfo) for claims the ID token lacks"),
     o("validate_url", "validate-url", Str, "", Yes, S::Provider, "github: the API base (default https://api.github.com/; GitHub Enterprise https://HOST/api/v3/, Gitea/Forgejo https://HOST/api/v1/); plain OAuth 2.0 types and login.gov: the URL that re-validates the access token at cookie_refresh"),
-    o("resource", "resource", Str, "", Yes, S::Provider, "adfs: protected resource (relying party identifier); prefixes the scope as RESOURCE/openid ..."),
+    o("resource", "resource", Str, "", Yes, S::Provider, "adfs: protected resource (relying party identifier); prefixes the scope as RESOURCE/openid ...; azure: the resource parameter of the authorization and token requests (v1 endpoints only, as oauth2-proxy)"),
     o("auth_request_response_mode", "auth-request-response-mode", Str, "", Yes, S::Provider, "response_mode parameter of the authorization request (e.g. form_post: the provider POSTs the code to the callback); not sent for adfs, azure and login.gov, as in oauth2-proxy; empty: not sent"),
-    o("backend_logout_url", "backend-logout-url", Str, "", No, S::Provider, "provider logout URL called on sign-out"),
+    o("backend_logout_url", "backend-logout-url", Str, "", Yes, S::Provider, "URL the proxy GETs itself on sign-out (a provider's logout endpoint); {id_token} is replaced by the session's ID token"),
     o("allowed_roles", "allowed-role", List, "", Yes, S::Provider, "keycloak-oidc: realm roles (NAME) or client roles (CLIENT:NAME) allowed to sign in"),
     // Other providers
     o("keycloak_groups", "keycloak-group", List, "", Yes, S::OtherProviders, "keycloak-oidc and keycloak: groups allowed to sign in"),
     o("azure_tenant", "azure-tenant", Str, "common", Yes, S::OtherProviders, "entra-id/azure: tenant ID, or common/organizations for multi-tenant apps"),
     o("azure_graph_group_field", "azure-graph-group-field", Str, "", Yes, S::OtherProviders, "entra-id/azure: group field read from Microsoft Graph on groups overage: id (default) or displayName"),
     o("entra_id_allowed_tenants", "entra-id-allowed-tenant", List, "", Yes, S::OtherProviders, "entra-id/azure: tenant IDs allowed with a multi-tenant issuer (empty or *: any)"),
-    o("entra_id_federated_token_auth", "entra-id-federated-token-auth", Bool, "false", No, S::OtherProviders, "Entra ID federated token"),
+    o("entra_id_federated_token_auth", "entra-id-federated-token-auth", Bool, "false", Yes, S::OtherProviders, "entra-id: authenticate at the token endpoint with the workload identity token in the file AZURE_FEDERATED_TOKEN_FILE names (a client assertion) instead of a client secret"),
     o("bitbucket_team", "bitbucket-team", Str, "", Yes, S::OtherProviders, "bitbucket: workspace (slug) the user must be a member of (Bitbucket turned teams into workspaces)"),
     o("bitbucket_repository", "bitbucket-repository", Str, "", Yes, S::OtherProviders, "bitbucket: workspace/repository the user must be able to contribute to"),
     o("github_org", "github-org", Str, "", Yes, S::OtherProviders, "github: organisation the user must belong to"),
@@ -219,12 +220,16 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("gitlab_groups", "gitlab-group", List, "", Yes, S::OtherProviders, "gitlab: group paths allowed to sign in"),
     o("gitlab_projects", "gitlab-project", List, "", Yes, S::OtherProviders, "gitlab: group/project[=ACCESS_LEVEL] (default 20) allowed to sign in"),
     o("google_groups", "google-group", List, "", Yes, S::OtherProviders, "google: group emails allowed to sign in (needs google_admin_email and google_service_account_json)"),
-    OptionSpec { key: "google_group", flag: None, kind: List, default: "", support: Yes, section: S::OtherProviders, help: "google: alias of google_groups" },
+    OptionSpec { key: "google_group", flag: None, kind: List, default: "", support: Yes, section: S::OtherProviders, help: "google: deprecated spelling of google_groups (--google-group sets both); when set and different from google_groups it wins, with a warning, as in oauth2-proxy" },
     o("google_admin_email", "google-admin-email", Str, "", Yes, S::OtherProviders, "google: Workspace admin the service account acts as for the Directory API"),
     o("google_service_account_json", "google-service-account-json", Str, "", Yes, S::OtherProviders, "google: service-account JSON key file (domain-wide delegation)"),
     o("authproxy_google_admin_api_url", "authproxy-google-admin-api-url", Str, "", Yes, S::OtherProviders, "authproxy extension: Admin SDK base URL (default https://admin.googleapis.com)"),
-    o("google_use_application_default_credentials", "google-use-application-default-credentials", Bool, "false", No, S::OtherProviders, "Google default credentials"),
-    o("google_target_principal", "google-target-principal", Str, "", No, S::OtherProviders, "Google target principal"),
+    o("google_use_application_default_credentials", "google-use-application-default-credentials", Bool, "false", Yes, S::OtherProviders, "google: Admin SDK calls with Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud's file or the GCE metadata server) impersonating google_target_principal, instead of google_service_account_json"),
+    o("google_target_principal", "google-target-principal", Str, "", Yes, S::OtherProviders, "google: service account the Application Default Credentials impersonate (empty: the credentials' own service account)"),
+    o("google_use_organization_id", "google-use-organization-id", Bool, "false", Yes, S::OtherProviders, "google: the user's organization ID (Directory users.get, externalIds type organization) becomes the preferred username"),
+    o("google_admin_api_user_scope", "google-admin-api-user-scope", Str, "", Yes, S::OtherProviders, "google: scope for users.get with google_use_organization_id: cloud, user, or empty for admin.directory.user.readonly"),
+    o("authproxy_google_iam_credentials_url", "authproxy-google-iam-credentials-url", Str, "", Yes, S::OtherProviders, "authproxy extension: IAM Credentials API base used with Application Default Credentials (default https://iamcredentials.googleapis.com)"),
+    o("authproxy_google_token_url", "authproxy-google-token-url", Str, "", Yes, S::OtherProviders, "authproxy extension: Google OAuth 2.0 token endpoint that trades the impersonated service account's signed JWT (default https://oauth2.googleapis.com/token)"),
     o("jwt_key", "jwt-key", Str, "", Yes, S::OtherProviders, "login.gov: PEM RSA private key that signs the client assertion (private_key_jwt, RFC 7523); this or jwt_key_file is required"),
     o("jwt_key_file", "jwt-key-file", Str, "", Yes, S::OtherProviders, "login.gov: file holding the PEM RSA private key (instead of jwt_key)"),
     o("pubjwk_url", "pubjwk-url", Str, "", Yes, S::OtherProviders, "login.gov: JWKS URL of login.gov's ID token signing keys (default https://secure.login.gov/api/openid_connect/certs)"),

@@ -109,7 +109,34 @@ impl HeaderRule {
             .iter()
             .any(|v| matches!(v, HeaderValueSource::Claim(c) if c.claim == claim))
     }
+
+    /// The claims this header reads that are not one of the session's own fields
+    /// ([`SESSION_CLAIMS`]): they must be kept in the session's `ac` at login.
+    pub fn extra_claims(&self) -> impl Iterator<Item = &str> {
+        self.values.iter().filter_map(|v| match v {
+            HeaderValueSource::Claim(c) if !SESSION_CLAIMS.contains(&c.claim.as_str()) => {
+                Some(c.claim.as_str())
+            }
+            _ => None,
+        })
+    }
 }
+
+/// The claim names a header rule can read that are fields of the session itself (oauth2-proxy
+/// v7's `SessionState.GetClaim`), plus authproxy's provider claim; any other name is looked
+/// up in the session's `ac`.
+pub const SESSION_CLAIMS: [&str; 10] = [
+    "access_token",
+    "id_token",
+    "refresh_token",
+    "created_at",
+    "expires_on",
+    "email",
+    "user",
+    "groups",
+    "preferred_username",
+    super::PROVIDER_CLAIM,
+];
 
 /// Where an upstream sends requests.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -304,8 +304,10 @@ fn provider_error(e: &ProviderError) -> AppError {
     }
 }
 
-/// Build a session from what the provider verified.
+/// Build a session from what the provider verified; its kept claims go to `ac`.
 pub fn session_from(id: ProviderIdentity, now: std::time::SystemTime) -> SessionState {
+    let mut additional_claims = std::collections::BTreeMap::new();
+    crate::session::claims::replace_kept(&mut additional_claims, &id.claims.extra);
     SessionState {
         created_at: Some(now),
         expires_on: id.tokens.expires_on,
@@ -316,6 +318,7 @@ pub fn session_from(id: ProviderIdentity, now: std::time::SystemTime) -> Session
         user: id.claims.user,
         groups: id.claims.groups,
         preferred_username: id.claims.preferred_username.unwrap_or_default(),
+        additional_claims,
         ..SessionState::default()
     }
 }

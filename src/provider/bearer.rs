@@ -78,6 +78,8 @@ struct ClaimNames {
     groups: String,
     user: String,
     allow_unverified_email: bool,
+    /// `additional_claims`: kept in the session from the token (no userinfo call).
+    extra: Vec<String>,
 }
 
 /// Discovery result of one issuer.
@@ -98,6 +100,12 @@ pub(crate) struct IssuerKeys {
     /// `insecure_oidc_skip_issuer_verification` (the provider's own issuer only): accept a
     /// discovered issuer that differs from the configured URL; tokens must then carry it.
     skip_issuer_verification: bool,
+    /// `oidc_audience_claims` (the provider's own issuer only; empty: `aud`).
+    audience_claims: Vec<String>,
+    /// `oidc_enabled_signing_algs` (the provider's own issuer only; empty: every one).
+    algorithms: Vec<Algorithm>,
+    /// `oidc_public_key_files` with skip_oidc_discovery (the provider's own issuer only).
+    fixed_keys: Option<std::sync::Arc<super::jwks::KeySet>>,
     refetch_interval: Duration,
     ready: OnceLock<IssuerReady>,
     /// When the last on-demand discovery started; taken only while the issuer is not ready.
@@ -122,6 +130,9 @@ impl IssuerKeys {
             jwks_override: None,
             skip_discovery: false,
             skip_issuer_verification: false,
+            audience_claims: Vec::new(),
+            algorithms: all_algorithms(),
+            fixed_keys: None,
             refetch_interval: REFETCH_MIN_INTERVAL,
             ready: OnceLock::new(),
             attempt: tokio::sync::Mutex::new(None),
@@ -146,6 +157,12 @@ impl IssuerKeys {
             return Ok(r);
         }
         let (issuer, jwks_url) = if self.skip_discovery {
+            let issuer = self.configured.as_str().trim_end_matches('/').to_owned();
+            if let Some(keys) = &self.fixed_keys {
+                let jwks = JwksCache::fixed(std::sync::Arc::clone(keys));
+                let _ = self.ready.set(IssuerReady { issuer, jwks });
+                return self.ready.get().ok_or(ProviderError::NotReady);
+            }
             let jwks = self
                 .jwks_override
                 .clone()
@@ -153,10 +170,7 @@ impl IssuerKeys {
                     key: "oidc_jwks_url",
                     message: "is required with skip_oidc_discovery".into(),
                 })?;
-            (
-                self.configured.as_str().trim_end_matches('/').to_owned(),
-                jwks,
-            )
+            (issuer, jwks)
         } else {
             let meta = discovery::fetch(client, &self.configured).await?;
             if !self.skip_issuer_verification
@@ -269,6 +283,17 @@ impl JwtVerifier {
             keys.jwks_override = cfg.oidc_jwks_url.clone();
             keys.skip_discovery = cfg.skip_oidc_discovery;
             keys.skip_issuer_verification = cfg.insecure_oidc_skip_issuer_verification;
+            keys.audience_claims = cfg.oidc_audience_claims.clone();
+            if !cfg.oidc_enabled_signing_algs.is_empty() {
+                keys.algorithms = SUPPORTED_ALGORITHMS
+                    .iter()
+                    .filter(|(n, _)| cfg.oidc_enabled_signing_algs.iter().any(|e| e == n))
+                    .map(|(_, a)| *a)
+                    .collect();
+            }
+            if cfg.skip_oidc_discovery && !cfg.oidc_public_key_files.is_empty() {
+                keys.fixed_keys = Some(super::pubkeys::load(&cfg.oidc_public_key_files)?);
+            }
             issuers.push(keys);
         }
         for t in extra {
@@ -300,6 +325,7 @@ impl JwtVerifier {
                 groups: non_empty_or(&cfg.oidc_groups_claim, "groups"),
                 user: non_empty_or(&cfg.user_id_claim, "sub"),
                 allow_unverified_email: cfg.insecure_oidc_allow_unverified_email,
+                extra: cfg.additional_claims.clone(),
             },
         })
     }
@@ -386,6 +412,10 @@ impl JwtVerifier {
             .iter()
             .find(|k| k.names(&iss))
             .ok_or_else(|| BearerError::UnknownIssuer(iss.clone()))?;
+        // The provider's issuer may be restricted to some algorithms (oidc_enabled_signing_algs).
+        if !keys.algorithms.contains(&alg) {
+            jws.algorithm(&keys.algorithms)?;
+        }
         let ready = keys
             .ready(&self.client)
             .await
@@ -456,6 +486,7 @@ impl JwtVerifier {
             preferred_username: claims::lookup(c, "preferred_username")
                 .map(claims::to_string)
                 .filter(|p| !p.is_empty()),
+            extra: super::oidc::extra_claims(&self.names.extra, c, None),
             subject,
         })
     }
@@ -471,7 +502,16 @@ fn check_claims(
         claim: "aud",
         expected: "a string or an array of strings",
     };
-    let audiences: Vec<&str> = match c.get("aud") {
+    // oidc_audience_claims: the first listed claim the token has holds its audience.
+    let name = match keys.audience_claims.as_slice() {
+        [] => "aud",
+        list => list
+            .iter()
+            .map(String::as_str)
+            .find(|n| c.get(*n).is_some_and(|v| !v.is_null()))
+            .ok_or_else(|| TokenCheck::MissingAudienceClaims(list.to_vec()))?,
+    };
+    let audiences: Vec<&str> = match c.get(name) {
         None | Some(Value::Null) => return Err(TokenCheck::MissingClaim("aud")),
         Some(Value::String(s)) => vec![s.as_str()],
         Some(Value::Array(items)) => items
@@ -483,6 +523,7 @@ fn check_claims(
     };
     if !audiences.iter().any(|a| keys.audience_allowed(a)) {
         return Err(TokenCheck::Audience {
+            claim: name.to_owned(),
             found: audiences.iter().map(|a| (*a).to_owned()).collect(),
         });
     }

@@ -197,6 +197,13 @@ fn provider_config(issuer: &str) -> ProviderConfig {
         adfs: Default::default(),
         id: String::new(),
         allowed_groups: Vec::new(),
+        additional_claims: Vec::new(),
+        skip_claims_from_profile_url: false,
+        use_system_trust_store: false,
+        oidc_audience_claims: vec!["aud".into()],
+        oidc_enabled_signing_algs: Vec::new(),
+        oidc_public_key_files: Vec::new(),
+        backend_logout_url: None,
     }
 }
 

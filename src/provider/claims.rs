@@ -19,6 +19,8 @@ pub(crate) struct Expectations<'a> {
     pub issuer: Option<&'a str>,
     pub client_id: &'a str,
     pub extra_audiences: &'a [String],
+    /// `oidc_audience_claims`: the first of these present holds the audience (empty: `aud`).
+    pub audience_claims: &'a [String],
     /// The nonce sent in the authorization request, when one must be echoed.
     pub nonce: Option<&'a str>,
     pub now: SystemTime,
@@ -67,14 +69,23 @@ pub(crate) fn check_id_token(
     Ok(())
 }
 
-/// `aud` (string or array) must name this client or an extra audience; with several
-/// audiences an `azp` naming an allowed party is required, and a present `azp` must be
-/// allowed.
+/// The audience (string or array) must name this client or an extra audience. It is the `aud`
+/// claim, or with `oidc_audience_claims` the first listed claim the token has (oauth2-proxy v7's
+/// rule). For `aud`, with several audiences an `azp` naming an allowed party is required, and a
+/// present `azp` must be allowed (OIDC Core 3.1.3.7); a custom audience claim has no such rule.
 pub(crate) fn check_audience(
     claims: &Map<String, Value>,
     expect: &Expectations<'_>,
 ) -> Result<(), TokenCheck> {
-    let audiences: Vec<&str> = match claims.get("aud") {
+    let name = match expect.audience_claims {
+        [] => "aud",
+        list => list
+            .iter()
+            .map(String::as_str)
+            .find(|c| claims.get(*c).is_some_and(|v| !v.is_null()))
+            .ok_or_else(|| TokenCheck::MissingAudienceClaims(list.to_vec()))?,
+    };
+    let audiences: Vec<&str> = match claims.get(name) {
         None | Some(Value::Null) => return Err(TokenCheck::MissingClaim("aud")),
         Some(Value::String(s)) => vec![s.as_str()],
         Some(Value::Array(items)) => items
@@ -94,8 +105,12 @@ pub(crate) fn check_audience(
     };
     if !audiences.iter().any(|a| expect.audience_allowed(a)) {
         return Err(TokenCheck::Audience {
+            claim: name.to_owned(),
             found: audiences.iter().map(|a| (*a).to_owned()).collect(),
         });
+    }
+    if name != "aud" {
+        return Ok(());
     }
     match claims.get("azp") {
         None | Some(Value::Null) if audiences.len() > 1 => Err(TokenCheck::MissingAuthorizedParty),
@@ -269,9 +284,40 @@ mod tests {
             issuer: Some("https://idp.example"),
             client_id: "client",
             extra_audiences: extra,
+            audience_claims: &[],
             nonce,
             now: now(),
         }
+    }
+
+    #[test]
+    fn audience_claims_pick_the_first_present_claim() {
+        let claims = vec!["client_id".to_owned(), "aud".to_owned()];
+        let mut e = expect(&[], None);
+        e.audience_claims = &claims;
+        // client_id is checked when present (aud, naming someone else, is then ignored), and
+        // a custom claim has no azp rule.
+        let c = with(json!({"client_id": "client", "aud": ["api", "other"]}));
+        assert_eq!(check_audience(&c, &e), Ok(()));
+        let c = with(json!({"client_id": "someone", "aud": "client"}));
+        assert!(matches!(
+            check_audience(&c, &e),
+            Err(TokenCheck::Audience { .. })
+        ));
+        // Absent: the next listed claim (aud, with its azp rule).
+        assert_eq!(check_audience(&base(), &e), Ok(()));
+        let c = with(json!({"aud": ["client", "other"]}));
+        assert_eq!(
+            check_audience(&c, &e),
+            Err(TokenCheck::MissingAuthorizedParty)
+        );
+        // None of them: refused, naming the claims.
+        let only = vec!["appid".to_owned()];
+        e.audience_claims = &only;
+        assert_eq!(
+            check_audience(&base(), &e),
+            Err(TokenCheck::MissingAudienceClaims(only.clone()))
+        );
     }
 
     fn with(changes: Value) -> Map<String, Value> {
@@ -311,6 +357,7 @@ mod tests {
                 json!({"aud": "other"}),
                 None,
                 TokenCheck::Audience {
+                    claim: "aud".into(),
                     found: vec!["other".into()],
                 },
             ),

@@ -61,6 +61,7 @@ fn claims_of(a: Account) -> Result<Claims, ProviderError> {
         email,
         groups: Vec::new(),
         preferred_username: None,
+        extra: Default::default(),
     })
 }
 

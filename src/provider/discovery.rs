@@ -50,6 +50,10 @@ pub(crate) struct Overrides {
     /// Without discovery: the issuer exactly as ID tokens carry it (instead of the
     /// normalised `issuer` URL).
     pub exact_issuer: Option<String>,
+    /// `oidc_enabled_signing_algs` (validated; empty: no restriction).
+    pub enabled_algs: Vec<String>,
+    /// `oidc_public_key_files` verify tokens: no JWKS URL is needed without discovery.
+    pub fixed_keys: bool,
 }
 
 /// Endpoints and policies resolved from discovery (or from the overrides alone).
@@ -67,7 +71,8 @@ pub(crate) struct Resolved {
     pub authorization: url::Url,
     pub token: url::Url,
     pub userinfo: Option<url::Url>,
-    pub jwks: url::Url,
+    /// `None` only with skip_oidc_discovery and `oidc_public_key_files`.
+    pub jwks: Option<url::Url>,
     /// `end_session_endpoint` (RP-initiated logout), when discovery names a usable one.
     pub end_session: Option<url::Url>,
     pub token_auth: TokenAuth,
@@ -191,16 +196,17 @@ pub(crate) fn resolve(o: &Overrides, meta: Option<&Metadata>) -> Result<Resolved
         "redeem_url",
         "token_endpoint",
     )?;
-    let jwks = required(
-        pick(
-            &o.jwks_url,
-            meta.and_then(|m| m.jwks_uri.as_ref()),
-            "oidc_jwks_url",
-            "jwks_uri",
-        )?,
+    let jwks = pick(
+        &o.jwks_url,
+        meta.and_then(|m| m.jwks_uri.as_ref()),
         "oidc_jwks_url",
         "jwks_uri",
     )?;
+    let jwks = if o.fixed_keys && meta.is_none() {
+        jwks
+    } else {
+        Some(required(jwks, "oidc_jwks_url", "jwks_uri")?)
+    };
     let userinfo = pick(
         &o.profile_url,
         meta.and_then(|m| m.userinfo_endpoint.as_ref()),
@@ -222,8 +228,10 @@ pub(crate) fn resolve(o: &Overrides, meta: Option<&Metadata>) -> Result<Resolved
         meta.and_then(|m| m.token_endpoint_auth_methods_supported.as_deref()),
         o.has_client_secret,
     )?;
-    let algorithms =
-        accepted_algorithms(meta.and_then(|m| m.id_token_signing_alg_values_supported.as_deref()))?;
+    let algorithms = accepted_algorithms(
+        meta.and_then(|m| m.id_token_signing_alg_values_supported.as_deref()),
+        &o.enabled_algs,
+    )?;
     Ok(Resolved {
         end_session,
         response_issuer: issuer.clone(),
@@ -273,19 +281,40 @@ pub(crate) fn choose_token_auth(
 }
 
 /// authproxy's algorithms, narrowed to `id_token_signing_alg_values_supported` when the
-/// provider publishes it (as go-oidc does): a token signed with an algorithm the provider
-/// says it never uses is refused outright.
+/// provider publishes it (as go-oidc does: a token signed with an algorithm the provider says
+/// it never uses is refused outright), and to `oidc_enabled_signing_algs` when set (oauth2-proxy
+/// v7 intersects the two the same way and refuses to start when nothing is left).
 pub(crate) fn accepted_algorithms(
     published: Option<&[String]>,
+    enabled: &[String],
 ) -> Result<Vec<Algorithm>, ProviderError> {
-    let ours = SUPPORTED_ALGORITHMS.iter();
+    let ours = SUPPORTED_ALGORITHMS
+        .iter()
+        .filter(|(name, _)| enabled.is_empty() || enabled.iter().any(|e| e == name));
     let Some(list) = published.filter(|l| !l.is_empty()) else {
-        return Ok(ours.map(|(_, a)| *a).collect());
+        let configured: Vec<Algorithm> = ours.map(|(_, a)| *a).collect();
+        if configured.is_empty() {
+            return Err(ProviderError::Config {
+                key: "oidc_enabled_signing_algs",
+                message: format!("{enabled:?} leaves no algorithm authproxy verifies with"),
+            });
+        }
+        return Ok(configured);
     };
     let both: Vec<Algorithm> = ours
         .filter(|(name, _)| list.iter().any(|p| p == name))
         .map(|(_, a)| *a)
         .collect();
+    if both.is_empty() && !enabled.is_empty() {
+        return Err(ProviderError::InvalidResponse {
+            endpoint: Endpoint::Discovery,
+            detail: format!(
+                "no supported signing algorithms in common between provider and configuration: \
+                 id_token_signing_alg_values_supported is {list:?}, oidc_enabled_signing_algs is \
+                 {enabled:?}"
+            ),
+        });
+    }
     if both.is_empty() {
         return Err(ProviderError::InvalidResponse {
             endpoint: Endpoint::Discovery,
@@ -345,7 +374,10 @@ mod tests {
         assert_eq!(r.issuer.as_deref(), Some("https://idp.example/realms/r"));
         assert_eq!(r.authorization.as_str(), "https://idp.example/auth");
         assert_eq!(r.token.as_str(), "https://idp.example/token");
-        assert_eq!(r.jwks.as_str(), "https://idp.example/jwks");
+        assert_eq!(
+            r.jwks.as_ref().unwrap().as_str(),
+            "https://idp.example/jwks"
+        );
         assert_eq!(
             r.userinfo.as_ref().map(url::Url::as_str),
             Some("https://idp.example/userinfo")
@@ -365,7 +397,10 @@ mod tests {
         assert_eq!(r.authorization.as_str(), "https://other.example/login");
         assert_eq!(r.token.as_str(), "https://other.example/token");
         assert_eq!(r.userinfo.unwrap().as_str(), "https://other.example/me");
-        assert_eq!(r.jwks.as_str(), "https://other.example/keys");
+        assert_eq!(
+            r.jwks.as_ref().unwrap().as_str(),
+            "https://other.example/keys"
+        );
     }
 
     #[test]
@@ -472,10 +507,34 @@ mod tests {
     fn published_algorithms_narrow_the_accepted_set() {
         let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            accepted_algorithms(Some(&l(&["RS256", "none", "HS256"]))).unwrap(),
+            accepted_algorithms(Some(&l(&["RS256", "none", "HS256"])), &[]).unwrap(),
             vec![Algorithm::RS256]
         );
-        assert!(accepted_algorithms(Some(&l(&["none", "HS256"]))).is_err());
-        assert_eq!(accepted_algorithms(Some(&[])).unwrap().len(), 9);
+        assert!(accepted_algorithms(Some(&l(&["none", "HS256"])), &[]).is_err());
+        assert_eq!(accepted_algorithms(Some(&[]), &[]).unwrap().len(), 9);
+    }
+
+    #[test]
+    fn enabled_algorithms_intersect_with_the_published_ones() {
+        let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let published = l(&["RS256", "ES256", "PS256"]);
+        // Both lists: the intersection, in authproxy's order.
+        assert_eq!(
+            accepted_algorithms(Some(&published), &l(&["PS256", "ES256", "EdDSA"])).unwrap(),
+            vec![Algorithm::PS256, Algorithm::ES256]
+        );
+        // Nothing published: the configured list alone (skip_oidc_discovery).
+        assert_eq!(
+            accepted_algorithms(None, &l(&["ES384"])).unwrap(),
+            vec![Algorithm::ES384]
+        );
+        // Nothing in common: refused, naming both lists (oauth2-proxy refuses to start).
+        match accepted_algorithms(Some(&published), &l(&["EdDSA"])) {
+            Err(ProviderError::InvalidResponse { detail, .. }) => {
+                assert!(detail.contains("in common"), "{detail}");
+                assert!(detail.contains("EdDSA"), "{detail}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
     }
 }

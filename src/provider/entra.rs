@@ -11,6 +11,12 @@
 //!   they are read from Microsoft Graph `me/transitiveMemberOf`, following
 //!   `@odata.nextLink` (same origin only). The Graph base is `profile_url`
 //!   (default `https://graph.microsoft.com/v1.0/me`, as oauth2-proxy's azure provider).
+//! * `entra_id_federated_token_auth` (entra-id): the client authenticates with the workload
+//!   identity token of `AZURE_FEDERATED_TOKEN_FILE` as `client_assertion` (RFC 7523 2.2), read
+//!   at every code exchange and refresh, instead of a client secret.
+//! * `resource` (azure): sent on the authorization and code requests of a v1 endpoint (an
+//!   authorization URL without `v2.0`), as oauth2-proxy's azure provider; with v2.0 it has no
+//!   effect (a warning says so).
 //! * The email is the `email` claim, else `upn`, else `preferred_username`. Entra's
 //!   `email` is not necessarily verified: when the token says so (`xms_edov: false`) the
 //!   login is refused.
@@ -141,7 +147,13 @@ impl EntraProvider {
                 ))
             }
         };
-        let core = OidcCore::new(&inner)?.with_email_fallback(vec!["upn", "preferred_username"]);
+        let mut core = OidcCore::new(&inner)?
+            .with_email_fallback(vec!["upn", "preferred_username"])
+            // oauth2-proxy's azure provider sends `resource` to v1 endpoints (entra-id never).
+            .with_resource_parameter(cfg.resource.clone().filter(|_| cfg.kind == "azure"));
+        if let Some(file) = &cfg.azure.federated_token_file {
+            core = core.with_federated_token(file.clone());
+        }
         let kind = Entra {
             multi_tenant,
             allowed_tenants: cfg

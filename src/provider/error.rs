@@ -75,8 +75,10 @@ pub enum TokenCheck {
     },
     #[error("issuer {found:?} is not the provider's issuer {expected:?}")]
     Issuer { expected: String, found: String },
-    #[error("audience {found:?} does not include the client id or an oidc_extra_audiences entry")]
-    Audience { found: Vec<String> },
+    #[error("audience from claim {claim} with value {found:?} does not include the client id or an oidc_extra_audiences entry")]
+    Audience { claim: String, found: Vec<String> },
+    #[error("none of the audience claims {0:?} (oidc_audience_claims) is in the token")]
+    MissingAudienceClaims(Vec<String>),
     #[error("the token has several audiences but no azp claim naming this client")]
     MissingAuthorizedParty,
     #[error("authorized party (azp) {found:?} is not this client")]

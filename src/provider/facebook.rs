@@ -50,6 +50,7 @@ fn claims_of(me: Me) -> Result<Claims, ProviderError> {
         email,
         groups: Vec::new(),
         preferred_username: None,
+        extra: Default::default(),
     })
 }
 

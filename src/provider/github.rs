@@ -508,6 +508,7 @@ impl GithubProvider {
             email,
             groups: groups(&orgs, &teams),
             preferred_username: Some(user.login),
+            extra: Default::default(),
         })
     }
 

@@ -27,7 +27,8 @@ pub(crate) struct IdpClient {
 }
 
 impl IdpClient {
-    /// Build both clients from `ssl_insecure_skip_verify` and `provider_ca_files`, with
+    /// Build both clients from `ssl_insecure_skip_verify`, `provider_ca_files` and
+    /// `use_system_trust_store`, with
     /// [`REQUEST_TIMEOUT`] per request.
     pub fn new(cfg: &ProviderConfig) -> Result<Self, ProviderError> {
         Self::with_timeout(cfg, REQUEST_TIMEOUT)
@@ -60,10 +61,14 @@ impl IdpClient {
                 .connect_timeout(CONNECT_TIMEOUT.min(timeout))
                 .timeout(timeout)
                 .redirect(redirects);
-            // As in oauth2-proxy, provider_ca_files REPLACE the system trust store: the
-            // operator pins the provider's CA.
+            // As in oauth2-proxy, provider_ca_files REPLACE the system trust store (the
+            // operator pins the provider's CA), unless use_system_trust_store adds them to it.
             if !certs.is_empty() {
-                b = b.tls_certs_only(certs.clone());
+                b = if cfg.use_system_trust_store {
+                    b.tls_certs_merge(certs.clone())
+                } else {
+                    b.tls_certs_only(certs.clone())
+                };
             }
             if cfg.ssl_insecure_skip_verify {
                 b = b.tls_danger_accept_invalid_certs(true);

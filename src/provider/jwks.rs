@@ -129,7 +129,7 @@ fn decode_part<T: serde::de::DeserializeOwned>(b64: &str, what: &str) -> Result<
 
 /// What kind of public key a JWK holds, to match it with an algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum KeyKind {
+pub(crate) enum KeyKind {
     Rsa,
     P256,
     P384,
@@ -165,6 +165,9 @@ impl VerifyKey {
 /// The usable signing keys of one JWKS document.
 pub(crate) struct KeySet {
     keys: Vec<VerifyKey>,
+    /// Keys from files (`oidc_public_key_files`) carry no id: a token's `kid` is not looked
+    /// up, every key that fits is tried (go-oidc's static key set does the same).
+    ignore_kid: bool,
 }
 
 impl std::fmt::Debug for KeySet {
@@ -189,7 +192,10 @@ pub(crate) enum SignatureOutcome {
 impl KeySet {
     /// An empty set (before the first fetch).
     pub fn empty() -> Self {
-        Self { keys: Vec::new() }
+        Self {
+            keys: Vec::new(),
+            ignore_kid: false,
+        }
     }
 
     /// Parse a JWKS document. Keys that are not signature keys authproxy can use (`oct`,
@@ -209,7 +215,30 @@ impl KeySet {
                 None => skipped += 1,
             }
         }
-        Ok((Self { keys }, skipped))
+        Ok((
+            Self {
+                keys,
+                ignore_kid: false,
+            },
+            skipped,
+        ))
+    }
+
+    /// A set of keys without ids or pinned algorithms (`oidc_public_key_files`): each is
+    /// tried with any algorithm its type fits.
+    pub fn from_public_keys(keys: Vec<(KeyKind, DecodingKey)>) -> Self {
+        Self {
+            keys: keys
+                .into_iter()
+                .map(|(kind, key)| VerifyKey {
+                    kid: None,
+                    alg: None,
+                    kind,
+                    key,
+                })
+                .collect(),
+            ignore_kid: true,
+        }
     }
 
     /// Number of usable keys.
@@ -220,7 +249,7 @@ impl KeySet {
     /// Find the key(s) for this token and check its signature.
     pub fn verify(&self, jws: &Jws<'_>, alg: Algorithm) -> SignatureOutcome {
         let candidates: Vec<&VerifyKey> = match &jws.kid {
-            Some(kid) => {
+            Some(kid) if !self.ignore_kid => {
                 let named: Vec<&VerifyKey> = self
                     .keys
                     .iter()
@@ -231,7 +260,7 @@ impl KeySet {
                 }
                 named.into_iter().filter(|k| k.fits(alg)).collect()
             }
-            None => self.keys.iter().filter(|k| k.fits(alg)).collect(),
+            _ => self.keys.iter().filter(|k| k.fits(alg)).collect(),
         };
         if candidates.is_empty() {
             return SignatureOutcome::NoUsableKey;
@@ -346,9 +375,11 @@ pub fn verify_jws_offline(token: &str, jwks: &Value) -> Result<Map<String, Value
     }
 }
 
-/// The provider's key set, fetched from `jwks_uri` and re-fetched on unknown keys.
+/// The provider's key set, fetched from `jwks_uri` and re-fetched on unknown keys; or a fixed
+/// set (`oidc_public_key_files`) that is never fetched.
 pub(crate) struct JwksCache {
-    url: url::Url,
+    /// `None`: a fixed set.
+    url: Option<url::Url>,
     current: RwLock<Arc<KeySet>>,
     /// When the last fetch started; only the re-fetch path takes this lock.
     last_fetch: tokio::sync::Mutex<Option<tokio::time::Instant>>,
@@ -358,7 +389,7 @@ pub(crate) struct JwksCache {
 impl std::fmt::Debug for JwksCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JwksCache")
-            .field("url", &self.url.as_str())
+            .field("url", &self.url.as_ref().map(url::Url::as_str))
             .field("keys", &self.current())
             .finish()
     }
@@ -367,10 +398,20 @@ impl std::fmt::Debug for JwksCache {
 impl JwksCache {
     pub fn new(url: url::Url, min_interval: Duration) -> Self {
         Self {
-            url,
+            url: Some(url),
             current: RwLock::new(Arc::new(KeySet::empty())),
             last_fetch: tokio::sync::Mutex::new(None),
             min_interval,
+        }
+    }
+
+    /// A fixed key set: fetches and re-fetches return it unchanged.
+    pub fn fixed(set: Arc<KeySet>) -> Self {
+        Self {
+            url: None,
+            current: RwLock::new(set),
+            last_fetch: tokio::sync::Mutex::new(None),
+            min_interval: Duration::ZERO,
         }
     }
 
@@ -407,6 +448,9 @@ impl JwksCache {
         client: &reqwest::Client,
         seen: &Arc<KeySet>,
     ) -> Result<Option<Arc<KeySet>>, ProviderError> {
+        if self.url.is_none() {
+            return Ok(None);
+        }
         let mut last = self.last_fetch.lock().await;
         let now_set = self.current();
         // Another task fetched while this one waited for the lock: use its result.
@@ -426,7 +470,10 @@ impl JwksCache {
         &self,
         client: &reqwest::Client,
     ) -> Result<Arc<KeySet>, ProviderError> {
-        let doc: Value = http::get_json(client, Endpoint::Jwks, &self.url).await?;
+        let Some(url) = &self.url else {
+            return Ok(self.current());
+        };
+        let doc: Value = http::get_json(client, Endpoint::Jwks, url).await?;
         let (set, skipped) =
             KeySet::from_document(&doc).map_err(|detail| ProviderError::InvalidResponse {
                 endpoint: Endpoint::Jwks,
@@ -442,7 +489,7 @@ impl JwksCache {
             });
         }
         if skipped > 0 {
-            tracing::debug!(skipped, url = %self.url, "JWKS keys authproxy cannot use were skipped");
+            tracing::debug!(skipped, url = %url, "JWKS keys authproxy cannot use were skipped");
         }
         Ok(self.install(set))
     }
@@ -481,104 +528,5 @@ impl JwksCache {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn b64(s: &str) -> String {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
-    }
-
-    #[test]
-    fn parse_splits_a_compact_jws() {
-        let t = format!(
-            "{}.{}.sig",
-            b64(r#"{"alg":"RS256","kid":"k1"}"#),
-            b64(r#"{"sub":"u"}"#)
-        );
-        let jws = Jws::parse(&t).unwrap();
-        assert_eq!(jws.alg, "RS256");
-        assert_eq!(jws.kid.as_deref(), Some("k1"));
-        assert_eq!(jws.claims["sub"], "u");
-    }
-
-    #[test]
-    fn parse_rejects_malformed_tokens() {
-        let h = b64(r#"{"alg":"RS256"}"#);
-        let p = b64(r#"{"sub":"u"}"#);
-        for bad in [
-            String::new(),
-            "abc".to_owned(),
-            format!("{h}.{p}"),
-            format!("{h}.{p}.s.extra"),
-            format!("{h}.!!!.s"),
-            format!("{}.{p}.s", b64("[1]")),
-            format!("{}.{p}.s", b64(r#"{"kid":"x"}"#)),
-            format!("{h}.{}.s", b64("\"just a string\"")),
-        ] {
-            assert!(
-                matches!(Jws::parse(&bad), Err(TokenCheck::Malformed(_))),
-                "accepted {bad:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn none_hmac_and_unknown_algorithms_are_refused() {
-        let all: Vec<Algorithm> = SUPPORTED_ALGORITHMS.iter().map(|(_, a)| *a).collect();
-        for alg in ["none", "HS256", "HS512", "ES512", "rs256", ""] {
-            let t = format!(
-                "{}.{}.",
-                b64(&format!(r#"{{"alg":"{alg}"}}"#)),
-                b64(r#"{"sub":"u"}"#)
-            );
-            let jws = Jws::parse(&t).unwrap();
-            assert!(
-                matches!(jws.algorithm(&all), Err(TokenCheck::Algorithm { .. })),
-                "{alg} accepted"
-            );
-        }
-    }
-
-    #[test]
-    fn critical_header_extensions_are_refused() {
-        let t = format!(
-            "{}.{}.s",
-            b64(r#"{"alg":"RS256","crit":["exp"]}"#),
-            b64(r#"{}"#)
-        );
-        let jws = Jws::parse(&t).unwrap();
-        assert!(matches!(
-            jws.algorithm(&[Algorithm::RS256]),
-            Err(TokenCheck::CriticalHeader(_))
-        ));
-    }
-
-    #[test]
-    fn algorithms_outside_the_allowed_list_are_refused() {
-        let t = format!("{}.{}.s", b64(r#"{"alg":"PS256"}"#), b64(r#"{}"#));
-        let jws = Jws::parse(&t).unwrap();
-        assert!(jws.algorithm(&[Algorithm::RS256]).is_err());
-        assert_eq!(jws.algorithm(&[Algorithm::PS256]), Ok(Algorithm::PS256));
-    }
-
-    #[test]
-    fn key_sets_skip_symmetric_encryption_and_mismatched_keys() {
-        let doc = serde_json::json!({"keys": [
-            {"kty": "oct", "k": "c2VjcmV0", "kid": "hmac"},
-            {"kty": "EC", "crv": "P-256", "use": "enc", "kid": "enc",
-             "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
-             "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},
-            {"kty": "EC", "crv": "P-256", "kid": "sig", "alg": "ES256",
-             "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
-             "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},
-            {"kty": "EC", "crv": "P-256", "kid": "wrong-alg", "alg": "RS256",
-             "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
-             "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"},
-            {"kty": "whatever"}
-        ]});
-        let (set, skipped) = KeySet::from_document(&doc).unwrap();
-        assert_eq!(set.len(), 1);
-        assert_eq!(skipped, 4);
-        assert!(KeySet::from_document(&serde_json::json!({"nokeys": []})).is_err());
-    }
-}
+#[path = "jwks_tests.rs"]
+mod tests;

@@ -63,6 +63,7 @@ fn claims_of(u: &Map<String, Value>, allow_unverified: bool) -> Result<Claims, P
             .filter(|g| !g.is_empty())
             .collect(),
         preferred_username,
+        extra: Default::default(),
     })
 }
 

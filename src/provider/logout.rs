@@ -165,6 +165,7 @@ mod tests {
             issuer: Some("https://idp.example"),
             client_id: "app",
             extra_audiences: &[],
+            audience_claims: &[],
             nonce: None,
             now: UNIX_EPOCH + Duration::from_secs(NOW),
         }

@@ -10,6 +10,7 @@
 
 mod adfs;
 mod api;
+mod backend_logout;
 mod bearer;
 mod bitbucket;
 mod cidaas;
@@ -32,6 +33,7 @@ pub mod logout;
 mod nextcloud;
 mod oauth2;
 mod oidc;
+mod pubkeys;
 mod rs256;
 mod sourcehut;
 mod token;
@@ -49,6 +51,7 @@ use std::time::{Duration, SystemTime};
 use crate::config::{CodeChallengeMethod, ProviderConfig};
 
 pub use adfs::AdfsProvider;
+pub use backend_logout::{BackendLogout, ID_TOKEN_PLACEHOLDER};
 pub use bearer::{BearerError, BearerIdentity, JwtVerifier, TrustedIssuer};
 pub use bitbucket::BitbucketProvider;
 pub use cidaas::CidaasProvider;
@@ -264,6 +267,10 @@ pub struct Claims {
     pub groups: Vec<String>,
     /// The `preferred_username` claim.
     pub preferred_username: Option<String>,
+    /// The kept claims ([`ProviderConfig::additional_claims`]) that were found, by the name
+    /// they were asked for (a dot path stays one name): the ID token's value, else the
+    /// profile URL's. Missing ones are left out.
+    pub extra: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// The result of a code exchange.

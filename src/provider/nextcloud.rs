@@ -84,6 +84,7 @@ fn claims_of(data: serde_json::Value) -> Result<Claims, ProviderError> {
         email,
         groups: u.groups.into_iter().filter(|g| !g.is_empty()).collect(),
         preferred_username: None,
+        extra: Default::default(),
     })
 }
 

@@ -94,6 +94,7 @@ fn claims_of(core_api: super::error::Endpoint, r: Response) -> Result<Claims, Pr
         email,
         groups: Vec::new(),
         preferred_username: Some(username),
+        extra: Default::default(),
     })
 }
 

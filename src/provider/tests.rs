@@ -289,6 +289,13 @@ pub(crate) fn provider_config(base: &str) -> ProviderConfig {
         bitbucket: Default::default(),
         login_gov: Default::default(),
         adfs: Default::default(),
+        additional_claims: Vec::new(),
+        skip_claims_from_profile_url: false,
+        use_system_trust_store: false,
+        oidc_audience_claims: vec!["aud".into()],
+        oidc_enabled_signing_algs: Vec::new(),
+        oidc_public_key_files: Vec::new(),
+        backend_logout_url: None,
     }
 }
 
@@ -651,6 +658,7 @@ async fn a_login_yields_tokens_and_claims() {
             email: "ada@example.com".into(),
             groups: vec!["admins".into(), "devs".into()],
             preferred_username: Some("ada".into()),
+            extra: Default::default(),
         }
     );
     // Every claim was in the id_token: userinfo was not asked.

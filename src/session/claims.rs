@@ -59,6 +59,30 @@ pub fn to_json(v: &rmpv::Value) -> Json {
     }
 }
 
+/// Put the provider's kept claims into a session's `ac` (JSON to msgpack), replacing the
+/// kept claims of an earlier login or refresh; authproxy's own entries (the session's provider)
+/// stay.
+pub fn replace_kept(
+    ac: &mut std::collections::BTreeMap<String, rmpv::Value>,
+    kept: &std::collections::BTreeMap<String, Json>,
+) {
+    ac.retain(|k, _| k == crate::config::PROVIDER_CLAIM);
+    for (k, v) in kept {
+        ac.insert(k.clone(), from_json(v));
+    }
+}
+
+/// `ac` as `/oauth2/userinfo` shows it (`additionalClaims`): every claim but authproxy's own
+/// provider entry, which oauth2-proxy's sessions do not have.
+pub fn shown(
+    ac: &std::collections::BTreeMap<String, rmpv::Value>,
+) -> serde_json::Map<String, Json> {
+    ac.iter()
+        .filter(|(k, _)| k.as_str() != crate::config::PROVIDER_CLAIM)
+        .map(|(k, v)| (k.clone(), to_json(v)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +102,30 @@ mod tests {
         ] {
             assert_eq!(to_json(&from_json(&v)), v);
         }
+    }
+
+    #[test]
+    fn kept_claims_replace_the_old_ones_and_keep_the_provider() {
+        let mut ac = std::collections::BTreeMap::new();
+        ac.insert(
+            crate::config::PROVIDER_CLAIM.to_owned(),
+            rmpv::Value::from("oidc=x"),
+        );
+        ac.insert("tenant".to_owned(), rmpv::Value::from("old"));
+        ac.insert("gone".to_owned(), rmpv::Value::from(1));
+        let kept: std::collections::BTreeMap<String, Json> = [
+            ("tenant".to_owned(), json!("new")),
+            ("org.id".to_owned(), json!(7)),
+        ]
+        .into();
+        replace_kept(&mut ac, &kept);
+        assert_eq!(ac.len(), 3);
+        assert_eq!(ac["tenant"], rmpv::Value::from("new"));
+        assert!(!ac.contains_key("gone"));
+        let shown = shown(&ac);
+        assert_eq!(
+            serde_json::Value::Object(shown),
+            json!({"tenant": "new", "org.id": 7})
+        );
     }
 }

@@ -78,6 +78,10 @@ pub struct OidcState {
     /// When set, the token endpoint authenticates this client by its signed JWT assertion
     /// instead of a client secret.
     pub assertion_client: Option<AssertionClient>,
+    /// When set, the token endpoint authenticates the client as the Microsoft identity
+    /// platform does with a federated credential: `client_id`, `client_assertion_type`
+    /// jwt-bearer and `client_assertion` = this token (the workload identity token), no secret.
+    pub federated_assertion: Option<String>,
     /// Assertion `jti`s already used (a replay is refused).
     pub seen_jtis: Vec<String>,
     /// Serve no discovery document (login.gov).
@@ -346,7 +350,20 @@ fn handle(
             });
             let post_ok = f.get("client_id").map(String::as_str) == Some(CLIENT_ID)
                 && f.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET);
-            if let Some(client) = s.assertion_client.clone() {
+            if let Some(expected) = s.federated_assertion.clone() {
+                let ok = f.get("client_id").map(String::as_str) == Some(CLIENT_ID)
+                    && f.get("client_assertion_type").map(String::as_str)
+                        == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+                    && f.get("client_assertion") == Some(&expected)
+                    && !f.contains_key("client_secret")
+                    && !r.headers.contains_key("authorization");
+                if !ok {
+                    return Resp::json(
+                        401,
+                        &json!({"error": "invalid_client", "error_description": "AADSTS700211: No matching federated identity record found for presented assertion."}),
+                    );
+                }
+            } else if let Some(client) = s.assertion_client.clone() {
                 let token_url = format!("{base}{}", paths.token);
                 if let Err(why) = check_assertion(&mut s, &client, &token_url, &f) {
                     return Resp::json(

@@ -19,6 +19,8 @@
 //   IDP_ID_TOKEN_ALG         id_token signing alg for both clients: RS256 (default), PS256, ES256, EdDSA
 //   IDP_ACCESS_TOKEN_TTL, IDP_ID_TOKEN_TTL, IDP_REFRESH_TOKEN_TTL, IDP_CODE_TTL   seconds
 //   IDP_EMAIL_DOMAIN         domain appended to a login without "@" (default example.com)
+//   IDP_RSA_KEY_FILE         PEM private key file used as the RSA signing key `rsa-1` instead of a
+//                            fresh one (tests that pin the IdP's public key: oidc_public_key_files)
 //   IDP_KEYCLOAK_CLIENTS     comma-separated client IDs that get Keycloak-shaped claims: when one of
 //                            them asks, the id_token and userinfo carry `realm_access.roles` and
 //                            `resource_access.<client>.roles` (from the login form's roles fields)
@@ -34,10 +36,14 @@
 // Login form fields: login (username or email; becomes sub and preferred_username), password
 // (ignored), groups (comma or whitespace separated), email_verified ("true"/"false", default true),
 // realm_roles (Keycloak realm roles) and client_roles (Keycloak client roles: ROLE for the client
-// that asks, CLIENT:ROLE for another client), both comma or whitespace separated.
+// that asks, CLIENT:ROLE for another client), both comma or whitespace separated; tenant (when
+// set: the custom claims `tenant_id` and the nested `organization: {name, id}`, in the id_token
+// and userinfo) and department (when set: the claim `department`, in userinfo ONLY, as IdPs put
+// claims there that the id_token lacks).
 // Every interaction page also has a "deny" form that ends the interaction with access_denied.
 
 import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 
 import Provider from 'oidc-provider';
@@ -91,9 +97,17 @@ function signingKey(kid, type, options) {
   const { privateKey } = crypto.generateKeyPairSync(type, options);
   return { ...privateKey.export({ format: 'jwk' }), kid, use: 'sig' };
 }
+function rsaKey() {
+  const file = env('IDP_RSA_KEY_FILE', '');
+  if (!file) {
+    return signingKey('rsa-1', 'rsa', { modulusLength: 2048 });
+  }
+  const privateKey = crypto.createPrivateKey(fs.readFileSync(file, 'utf8'));
+  return { ...privateKey.export({ format: 'jwk' }), kid: 'rsa-1', use: 'sig' };
+}
 const jwks = {
   keys: [
-    signingKey('rsa-1', 'rsa', { modulusLength: 2048 }),
+    rsaKey(),
     signingKey('ec-1', 'ec', { namedCurve: 'P-256' }),
     signingKey('ed-1', 'ed25519', {}),
   ],
@@ -115,6 +129,8 @@ function accountFromForm(form) {
     groups: list(form.get('groups')),
     realmRoles: list(form.get('realm_roles')),
     clientRoles: list(form.get('client_roles')),
+    tenant: (form.get('tenant') || '').trim(),
+    department: (form.get('department') || '').trim(),
   };
 }
 
@@ -197,7 +213,7 @@ const provider = new Provider(issuer, {
   },
   claims: {
     // realm_access / resource_access are only filled for IDP_KEYCLOAK_CLIENTS (see findAccount).
-    openid: ['sub', 'groups', 'realm_access', 'resource_access'],
+    openid: ['sub', 'groups', 'realm_access', 'resource_access', 'tenant_id', 'organization', 'department'],
     email: ['email', 'email_verified'],
     profile: ['preferred_username', 'name'],
     groups: ['groups'],
@@ -243,7 +259,7 @@ const provider = new Provider(issuer, {
     }
     return {
       accountId: sub,
-      async claims() {
+      async claims(use) {
         const claims = {
           sub,
           email: account.email,
@@ -252,6 +268,13 @@ const provider = new Provider(issuer, {
           name: account.accountId,
           groups: account.groups,
         };
+        if (account.tenant) {
+          claims.tenant_id = account.tenant;
+          claims.organization = { name: `${account.tenant} Inc.`, id: account.tenant.length };
+        }
+        if (account.department && use === 'userinfo') {
+          claims.department = account.department;
+        }
         const clientId = ctx?.oidc?.client?.clientId;
         if (clientId && keycloakClients.has(clientId)) {
           Object.assign(claims, keycloakClaims(account, clientId));
@@ -315,6 +338,8 @@ function loginPage(uid, params) {
 <label>Groups <input type="text" name="groups" value=""></label>
 <label>Realm roles <input type="text" name="realm_roles" value=""></label>
 <label>Client roles <input type="text" name="client_roles" value=""></label>
+<label>Tenant <input type="text" name="tenant" value=""></label>
+<label>Department <input type="text" name="department" value=""></label>
 <input type="hidden" name="email_verified" value="true">
 <button type="submit">Sign in</button>
 </form>

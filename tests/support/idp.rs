@@ -34,6 +34,9 @@ pub struct IdpConfig {
     pub keycloak_clients: Vec<String>,
     /// An extra `client_secret_basic` client `(id, secret)` (`IDP_KEYCLOAK_CLIENT_ID/SECRET`).
     pub keycloak_client: Option<(String, String)>,
+    /// A PEM private key file the IdP signs RS256 tokens with (`IDP_RSA_KEY_FILE`) instead of a
+    /// fresh key, for tests that pin its public key.
+    pub rsa_key_file: Option<PathBuf>,
     /// The back-channel logout URI registered for every client (`IDP_BACKCHANNEL_LOGOUT_URI`).
     pub backchannel_logout_uri: Option<String>,
 }
@@ -49,6 +52,7 @@ impl Default for IdpConfig {
             refresh_token_ttl: 3600,
             keycloak_clients: Vec::new(),
             keycloak_client: None,
+            rsa_key_file: None,
             backchannel_logout_uri: None,
         }
     }
@@ -226,6 +230,10 @@ fn try_spawn_node(
         .env("IDP_KEYCLOAK_CLIENT_ID", kc_id)
         .env("IDP_KEYCLOAK_CLIENT_SECRET", kc_secret)
         .env(
+            "IDP_RSA_KEY_FILE",
+            config.rsa_key_file.clone().unwrap_or_default(),
+        )
+        .env(
             "IDP_BACKCHANNEL_LOGOUT_URI",
             config.backchannel_logout_uri.clone().unwrap_or_default(),
         )
@@ -294,6 +302,11 @@ pub struct Login {
     pub realm_roles: Vec<String>,
     /// Keycloak client roles: `ROLE` for the asking client, `CLIENT:ROLE` for another.
     pub client_roles: Vec<String>,
+    /// The custom claims `tenant_id` and `organization` (`{name: "<tenant> Inc.", id}`), in the
+    /// id_token and userinfo; empty: none.
+    pub tenant: String,
+    /// The claim `department`, in userinfo only; empty: none.
+    pub department: String,
 }
 
 impl Login {
@@ -305,7 +318,21 @@ impl Login {
             email_verified: true,
             realm_roles: Vec::new(),
             client_roles: Vec::new(),
+            tenant: String::new(),
+            department: String::new(),
         }
+    }
+
+    /// Sets the tenant (the `tenant_id` and `organization` claims).
+    pub fn tenant(mut self, tenant: &str) -> Login {
+        self.tenant = tenant.to_string();
+        self
+    }
+
+    /// Sets the userinfo-only `department` claim.
+    pub fn department(mut self, department: &str) -> Login {
+        self.department = department.to_string();
+        self
     }
 
     /// Sets the Keycloak realm roles.
@@ -392,6 +419,8 @@ async fn drive(browser: &Browser, start: &Url, login: Option<&Login>, choice: Ch
             form.set("groups", &login.groups.join(","));
             form.set("realm_roles", &login.realm_roles.join(","));
             form.set("client_roles", &login.client_roles.join(","));
+            form.set("tenant", &login.tenant);
+            form.set("department", &login.department);
             form.set(
                 "email_verified",
                 if login.email_verified {

@@ -40,6 +40,8 @@ pub(super) struct AlphaProvider {
     pub id: String,
     /// `allowedGroups`.
     pub allowed_groups: Vec<String>,
+    /// `additionalClaims`: claims kept in the session (ID token, else the profile URL).
+    pub additional_claims: Vec<String>,
     /// Every other field, under its legacy option key.
     pub layer: Layer,
 }
@@ -69,14 +71,13 @@ enum Target {
     Block(&'static [(&'static str, Target)]),
     Id,
     AllowedGroups,
-    /// An oauth2-proxy field accepted at its default value (oauth2-proxy's conversion prints
-    /// it), refused otherwise (with the reason).
-    DefaultOnly(&'static str, &'static str),
     /// `loginURLParameters` (see login_params.rs).
     LoginUrlParameters,
+    /// `additionalClaims`: claims kept in the session (provider options).
+    AdditionalClaims,
 }
 
-use Target::{AllowedGroups, Block, DefaultOnly, Id, Key, LoginUrlParameters};
+use Target::{AdditionalClaims, AllowedGroups, Block, Id, Key, LoginUrlParameters};
 
 const OIDC_CONFIG: &[(&str, Target)] = &[
     ("issuerURL", Key("oidc_issuer_url")),
@@ -97,6 +98,7 @@ const OIDC_CONFIG: &[(&str, Target)] = &[
     ("userIDClaim", Key("user_id_claim")),
     ("audienceClaims", Key("oidc_audience_claims")),
     ("extraAudiences", Key("oidc_extra_audiences")),
+    ("enabledSigningAlgs", Key("oidc_enabled_signing_algs")),
 ];
 
 const GITHUB_CONFIG: &[(&str, Target)] = &[
@@ -116,14 +118,8 @@ const GOOGLE_CONFIG: &[(&str, Target)] = &[
         Key("google_use_application_default_credentials"),
     ),
     ("targetPrincipal", Key("google_target_principal")),
-    (
-        "useOrganizationID",
-        DefaultOnly("false", "Google organization ids are not supported yet"),
-    ),
-    (
-        "adminAPIUserScope",
-        DefaultOnly("", "the Admin API user scope is not configurable yet"),
-    ),
+    ("useOrganizationID", Key("google_use_organization_id")),
+    ("adminAPIUserScope", Key("google_admin_api_user_scope")),
 ];
 
 const AZURE_CONFIG: &[(&str, Target)] = &[
@@ -183,6 +179,7 @@ const PROVIDER_FIELDS: &[(&str, Target)] = &[
     ("code_challenge_method", Key("code_challenge_method")),
     ("authRequestResponseMode", Key("auth_request_response_mode")),
     ("allowedGroups", AllowedGroups),
+    ("additionalClaims", AdditionalClaims),
     ("loginURLParameters", LoginUrlParameters),
     ("oidcConfig", Block(OIDC_CONFIG)),
     ("githubConfig", Block(GITHUB_CONFIG)),
@@ -509,6 +506,7 @@ impl Reader<'_> {
             let mut p = AlphaProvider {
                 id: String::new(),
                 allowed_groups: Vec::new(),
+                additional_claims: Vec::new(),
                 layer: Layer::new(),
             };
             self.provider_fields(m, PROVIDER_FIELDS, &at, &mut p);
@@ -578,6 +576,24 @@ impl Reader<'_> {
                     Some(_) => self.err(&field, "must be a list of group names"),
                     None => {}
                 },
+                AdditionalClaims => match self.raw(v, &field) {
+                    Some(raw @ (Raw::Items(_) | Raw::Text(_))) => {
+                        let items = match raw {
+                            Raw::Items(items) => items,
+                            Raw::Text(s) => vec![s],
+                            _ => Vec::new(),
+                        };
+                        for claim in items.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
+                            if claim.chars().any(char::is_whitespace) {
+                                self.err(&field, format!("claim {claim:?} contains spaces"));
+                            } else if !p.additional_claims.iter().any(|c| c == claim) {
+                                p.additional_claims.push(claim.to_owned());
+                            }
+                        }
+                    }
+                    Some(_) => self.err(&field, "must be a list of claim names"),
+                    None => {}
+                },
                 Key(key) => {
                     if let Some(raw) = self.raw(v, &field) {
                         let origin = self.origin(&field);
@@ -587,19 +603,6 @@ impl Reader<'_> {
                 Block(inner) => {
                     if let Some(m) = self.mapping(v, &field) {
                         self.provider_fields(m, inner, &field, p);
-                    }
-                }
-                DefaultOnly(default, why) => {
-                    let at_default = match scalar(v) {
-                        Some(Raw::Text(t)) => t == *default,
-                        Some(Raw::Bool(b)) => b.to_string() == *default,
-                        _ => is_empty(v),
-                    };
-                    if !at_default && !is_empty(v) {
-                        self.err(
-                            &field,
-                            format!("is an oauth2-proxy alpha field authproxy supports only at its default ({default:?}); {why}"),
-                        );
                     }
                 }
                 LoginUrlParameters => match login_params::read(v) {
@@ -677,16 +680,5 @@ fn scalar(v: &Value) -> Option<Raw> {
             .map(Raw::Int)
             .or_else(|| Some(Raw::Text(n.to_string()))),
         _ => None,
-    }
-}
-
-fn is_empty(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::String(s) => s.is_empty(),
-        Value::Sequence(s) => s.is_empty(),
-        Value::Mapping(m) => m.is_empty(),
-        _ => false,
     }
 }

@@ -185,6 +185,10 @@ pub(crate) struct Ctx {
     pub errors: Vec<ConfigError>,
     /// Problems that do not stop the start (oauth2-proxy accepts them), one sentence each.
     pub warnings: Vec<String>,
+    /// The process environment [`super::super::load`] was given, for the few settings that
+    /// come from outside the option table (`AZURE_FEDERATED_TOKEN_FILE`,
+    /// `GOOGLE_APPLICATION_CREDENTIALS`, ...). Empty unless set by the loader.
+    pub env: std::sync::Arc<std::collections::HashMap<String, String>>,
 }
 
 pub(crate) fn subject(key: &str, origin: &Origin) -> String {
@@ -206,6 +210,7 @@ impl Ctx {
             values: BTreeMap::new(),
             errors,
             warnings: Vec::new(),
+            env: Default::default(),
         };
         let keys: Vec<&'static str> = ctx.settings.keys().copied().collect();
         for key in keys {
@@ -303,6 +308,11 @@ impl Ctx {
             _ => Duration::ZERO,
         }
     }
+    /// A non-empty variable of the process environment.
+    pub(crate) fn env_var(&self, name: &str) -> Option<String> {
+        self.env.get(name).filter(|v| !v.is_empty()).cloned()
+    }
+
     pub(crate) fn int(&self, key: &str) -> i64 {
         match self.value(key) {
             Value::Int(i) => i,

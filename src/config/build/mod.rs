@@ -9,6 +9,7 @@ mod ctx;
 pub mod headers;
 mod logging;
 mod provider;
+mod provider_opts;
 pub(super) mod server;
 mod session;
 mod signing;
@@ -157,6 +158,13 @@ pub(super) fn build(
         &inject_request_headers,
         &inject_response_headers,
     );
+    let providers = providers.map(|mut ps| {
+        provider_opts::keep_header_claims(
+            &mut ps,
+            &[&inject_request_headers, &inject_response_headers],
+        );
+        ps
+    });
     let authz = authz(&mut c);
     let machine = machine(&mut c);
     let pages = PageConfig {

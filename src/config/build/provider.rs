@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use super::super::*;
 use super::ctx::{default_value, Ctx};
 use super::opt_url;
+use super::provider_opts;
 use crate::crypto::Secret;
 
 /// The alpha config's providers list: each entry is compiled like the legacy provider options
@@ -18,6 +19,7 @@ pub(crate) fn alpha_providers(
     let mut ok = true;
     for (i, entry) in alpha.providers.iter().enumerate() {
         let mut pc = Ctx::new(vec![c.settings.clone(), entry.layer.clone()], Vec::new());
+        pc.env = c.env.clone();
         let built = provider(&mut pc);
         let context = format!(
             "{} providers[{i}] (id {:?})",
@@ -49,6 +51,7 @@ pub(crate) fn alpha_providers(
             Some(mut p) => {
                 p.id = entry.id.clone();
                 p.allowed_groups = entry.allowed_groups.clone();
+                p.additional_claims = entry.additional_claims.clone();
                 out.push(p);
             }
             None => ok = false,
@@ -81,13 +84,20 @@ pub(crate) fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
         ));
         ok = false;
     }
-    let client_secret =
-        if kind == "login.gov" && !c.is_set("client_secret") && !c.is_set("client_secret_file") {
-            // login.gov authenticates the client with a signed JWT (jwt_key), not a secret.
-            Some(Secret::default())
-        } else {
-            client_secret(c)
-        };
+    let federated_token_file = provider_opts::federated_token_file(c, &kind);
+    let client_secret = if (kind == "login.gov" || federated_token_file.is_some())
+        && !c.is_set("client_secret")
+        && !c.is_set("client_secret_file")
+    {
+        // login.gov authenticates the client with a signed JWT (jwt_key), Entra ID's workload
+        // identity with the federated token: no secret.
+        Some(Secret::default())
+    } else if c.boolean("entra_id_federated_token_auth") && kind == "entra-id" {
+        // The federated token file is missing (reported above); a secret is not needed.
+        None
+    } else {
+        client_secret(c)
+    };
     ok &= client_secret.is_some();
     let oidc_issuer_url = opt_url(c, "oidc_issuer_url");
     let login_url = opt_url(c, "login_url");
@@ -95,16 +105,24 @@ pub(crate) fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
     let profile_url = opt_url(c, "profile_url");
     let oidc_jwks_url = opt_url(c, "oidc_jwks_url");
     let skip_oidc_discovery = c.boolean("skip_oidc_discovery");
+    let verification = provider_opts::verification(c);
     if skip_oidc_discovery {
-        for (key, v) in [
-            ("login_url", &login_url),
-            ("redeem_url", &redeem_url),
-            ("oidc_jwks_url", &oidc_jwks_url),
-        ] {
+        for (key, v) in [("login_url", &login_url), ("redeem_url", &redeem_url)] {
             if v.is_none() && !c.is_set(key) {
                 c.fail(key, "is required when skip_oidc_discovery is true");
                 ok = false;
             }
+        }
+        if oidc_jwks_url.is_none()
+            && !c.is_set("oidc_jwks_url")
+            && verification.public_key_files.is_empty()
+        {
+            // v7: `missing required setting: jwks-url or public-key-files`.
+            c.fail(
+                "oidc_jwks_url",
+                "is required when skip_oidc_discovery is true (missing required setting: jwks-url or public-key-files)",
+            );
+            ok = false;
         }
         if oidc_issuer_url.is_none() && !c.is_set("oidc_issuer_url") {
             c.fail(
@@ -200,26 +218,14 @@ pub(crate) fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
             format!("{:?} is not owner/name: GitHub finds no such repository, so nobody passes the repository check", github.repo),
         );
     }
-    let mut google_groups = c.list("google_groups");
-    google_groups.extend(c.list("google_group"));
-    let google_service_account_json = c
-        .opt_string("google_service_account_json")
-        .map(PathBuf::from);
-    if let Some(f) = &google_service_account_json {
-        if !f.is_file() {
-            c.fail(
-                "google_service_account_json",
-                format!("file {} does not exist", f.display()),
-            );
-        }
-    }
-    if !google_groups.is_empty() && kind == "google" {
-        for key in ["google_admin_email", "google_service_account_json"] {
-            if c.opt_string(key).is_none() {
-                c.fail(key, "is required with google_group (the Directory API needs a service account acting as an admin)");
-            }
-        }
-    }
+    let google_groups = google_groups(c, &kind);
+    let use_organization_id = c.boolean("google_use_organization_id");
+    let (google_service_account_json, application_default_credentials) =
+        provider_opts::google_credentials(
+            c,
+            &kind,
+            !google_groups.is_empty() || use_organization_id,
+        );
     // The hosted-domain check uses the exact domains of email_domains (no wildcards).
     let hosted_domains: Vec<String> = c
         .list("email_domains")
@@ -233,11 +239,16 @@ pub(crate) fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
         service_account_json: google_service_account_json,
         hosted_domains,
         admin_api_url: opt_url(c, "authproxy_google_admin_api_url"),
+        use_organization_id,
+        admin_api_user_scope: provider_opts::google_user_scope(c),
+        application_default_credentials,
+        target_principal: c.string("google_target_principal").trim().to_string(),
     };
     let azure = AzureOptions {
         tenant: c.string("azure_tenant").trim().to_string(),
         allowed_tenants: c.list("entra_id_allowed_tenants"),
         graph_group_field: c.string("azure_graph_group_field").trim().to_string(),
+        federated_token_file,
     };
     if !matches!(azure.graph_group_field.as_str(), "" | "id" | "displayName") {
         c.warn_about(
@@ -257,6 +268,7 @@ pub(crate) fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
     let bitbucket = bitbucket_options(c, &kind);
     let login_gov = login_gov_options(c, &kind);
     let adfs = adfs_options(c, &kind);
+    let backend_logout_url = provider_opts::backend_logout_url(c);
     if !ok {
         return None;
     }
@@ -301,7 +313,26 @@ pub(crate) fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
         bitbucket,
         login_gov,
         adfs,
+        additional_claims: Vec::new(),
+        skip_claims_from_profile_url: c.boolean("skip_claims_from_profile_url"),
+        use_system_trust_store: c.boolean("use_system_trust_store"),
+        oidc_audience_claims: verification.audience_claims,
+        oidc_enabled_signing_algs: verification.enabled_signing_algs,
+        oidc_public_key_files: verification.public_key_files,
+        backend_logout_url,
     })
+}
+
+/// `google_groups`, or the deprecated `google_group` when it is set and differs (oauth2-proxy
+/// v7's rule, with its warning); only read for provider `google`, as v7 does.
+fn google_groups(c: &mut Ctx, kind: &str) -> Vec<String> {
+    let groups = c.list("google_groups");
+    let legacy = c.list("google_group");
+    if kind != "google" || legacy.is_empty() || legacy == groups {
+        return groups;
+    }
+    c.warn("The 'OAUTH2_PROXY_GOOGLE_GROUP' environment variable (google_group) is deprecated; use 'OAUTH2_PROXY_GOOGLE_GROUPS' (google_groups) instead. google_group differs from google_groups and wins, as in oauth2-proxy");
+    legacy
 }
 
 /// An option that only one provider type reads: set for another type, it is an error
@@ -320,8 +351,17 @@ pub(crate) fn only_for(c: &mut Ctx, key: &str, kind: &str, for_kind: &str) -> bo
     true
 }
 
-/// `resource` (adfs): the protected resource (a URL or URN) that prefixes the scope.
+/// `resource`: adfs, the protected resource (a URL or URN) that prefixes the scope; azure,
+/// the `resource` parameter of a v1 endpoint (a URL or an application ID).
 pub(crate) fn resource_option(c: &mut Ctx, kind: &str) -> Option<String> {
+    if kind == "azure" {
+        let r = c.opt_string("resource")?;
+        if r.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
+            c.fail("resource", format!("{r:?} must not contain spaces"));
+            return None;
+        }
+        return Some(r);
+    }
     if !only_for(c, "resource", kind, "adfs") {
         return None;
     }

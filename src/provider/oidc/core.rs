@@ -6,7 +6,8 @@
 //! `oidc_email_claim`, `oidc_groups_claim`, `preferred_username`, and `email_verified`
 //! enforced only when present and only for the standard `email` claim.
 
-use std::sync::OnceLock;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
@@ -15,20 +16,20 @@ use crate::config::ProviderConfig;
 use crate::crypto::Secret;
 
 use crate::provider::claims::{self, Expectations};
-use crate::provider::discovery::{self, Overrides, Resolved, TokenAuth};
+use crate::provider::discovery::{self, Overrides, Resolved};
 use crate::provider::error::{Endpoint, ProviderError};
-use crate::provider::http::{self, IdpClient};
-use crate::provider::jwks::{JwksCache, Jws, REFETCH_MIN_INTERVAL};
-use crate::provider::token::{basic_authorization, expiry, parse_token_response, TokenResponse};
-use crate::provider::{AuthorizeParams, Claims, Identity, Refreshed, Tokens};
+use crate::provider::http::IdpClient;
+use crate::provider::jwks::{JwksCache, Jws, KeySet, REFETCH_MIN_INTERVAL};
+use crate::provider::token::expiry;
+use crate::provider::{AuthorizeParams, Identity, Refreshed, Tokens};
 
 /// The standard email claim: the only one whose `email_verified` is enforced (as in
 /// oauth2-proxy, a custom email claim has no matching verification claim).
-const STANDARD_EMAIL_CLAIM: &str = "email";
+pub(super) const STANDARD_EMAIL_CLAIM: &str = "email";
 
 /// Query parameters authproxy sets on the authorization URL; copies already present in a
 /// configured `login_url` are replaced, any other parameter there is kept.
-const AUTHORIZE_PARAMS: [&str; 11] = [
+const AUTHORIZE_PARAMS: [&str; 12] = [
     "response_type",
     "client_id",
     "redirect_uri",
@@ -40,6 +41,7 @@ const AUTHORIZE_PARAMS: [&str; 11] = [
     "prompt",
     "approval_prompt",
     "acr_values",
+    "resource",
 ];
 
 /// The OpenID Connect machinery: discovery, authorization URL, code exchange, token and
@@ -49,36 +51,49 @@ pub struct OidcCore {
     kind: String,
     display_name: String,
     pub(super) client_id: String,
-    client_secret: Secret,
+    pub(super) client_secret: Secret,
     scope: String,
     prompt: Option<String>,
     approval_prompt: String,
     acr_values: Option<String>,
     /// `auth_request_response_mode`, for the kinds oauth2-proxy sends it for.
     response_mode: Option<String>,
-    email_claim: String,
-    groups_claim: String,
-    user_claim: String,
-    allow_unverified_email: bool,
+    pub(super) email_claim: String,
+    pub(super) groups_claim: String,
+    pub(super) user_claim: String,
+    pub(super) allow_unverified_email: bool,
     skip_nonce: bool,
     pub(super) extra_audiences: Vec<String>,
+    /// `oidc_audience_claims`.
+    pub(super) audience_claims: Vec<String>,
+    /// The claims kept in the session (`additional_claims`).
+    pub(super) extra_claims: Vec<String>,
+    /// `skip_claims_from_profile_url`: claims come from the ID token alone.
+    pub(super) skip_profile_claims: bool,
+    /// `oidc_public_key_files`, read: with skip_oidc_discovery they verify tokens.
+    fixed_keys: Option<Arc<KeySet>>,
+    /// Azure's `resource` parameter on the authorization and code requests (v1 endpoints).
+    resource_param: Option<String>,
     skip_discovery: bool,
     overrides: Overrides,
     pub(super) http: IdpClient,
     jwks_refetch_interval: Duration,
     /// Claims tried, in order, when the email claim is absent (Entra ID: `upn`).
-    email_fallback_claims: Vec<&'static str>,
+    pub(super) email_fallback_claims: Vec<&'static str>,
     /// Provider-specific authorization parameters (Google: `access_type=offline`, `hd`).
     extra_authorize_params: Vec<(String, String)>,
     /// No `scope` parameter on the authorization request (ADFS `skipScope`).
     skip_scope: bool,
     /// Authenticate at the token endpoint with a signed JWT (RFC 7523 `private_key_jwt`,
     /// login.gov) instead of the client secret.
-    client_assertion: Option<crate::provider::rs256::RsaSigner>,
+    pub(super) client_assertion: Option<crate::provider::rs256::RsaSigner>,
+    /// Authenticate at the token endpoint with the token this file holds (Entra ID workload
+    /// identity federation), re-read at each request (it is rotated).
+    pub(super) federated_token_file: Option<PathBuf>,
     /// Never call userinfo (ADFS with `resource`: the access token is for that resource).
-    skip_userinfo: bool,
+    pub(super) skip_userinfo: bool,
     /// Refuse a login whose `email_verified` is absent, not only false (login.gov).
-    require_email_verified: bool,
+    pub(super) require_email_verified: bool,
     /// Set once, by the first successful discovery.
     ready: OnceLock<Ready>,
 }
@@ -130,6 +145,13 @@ impl OidcCore {
             token_auth_method: cfg.token_auth_method,
             has_client_secret: !cfg.client_secret.is_empty(),
             exact_issuer: None,
+            enabled_algs: cfg.oidc_enabled_signing_algs.clone(),
+            fixed_keys: cfg.skip_oidc_discovery && !cfg.oidc_public_key_files.is_empty(),
+        };
+        let fixed_keys = if overrides.fixed_keys {
+            Some(crate::provider::pubkeys::load(&cfg.oidc_public_key_files)?)
+        } else {
+            None
         };
         if cfg.skip_oidc_discovery {
             // Without discovery every endpoint comes from the configuration: report a
@@ -157,6 +179,11 @@ impl OidcCore {
             allow_unverified_email: cfg.insecure_oidc_allow_unverified_email,
             skip_nonce: cfg.insecure_oidc_skip_nonce,
             extra_audiences: cfg.oidc_extra_audiences.clone(),
+            audience_claims: cfg.oidc_audience_claims.clone(),
+            extra_claims: cfg.additional_claims.clone(),
+            skip_profile_claims: cfg.skip_claims_from_profile_url,
+            fixed_keys,
+            resource_param: None,
             skip_discovery: cfg.skip_oidc_discovery,
             overrides,
             http: IdpClient::new(cfg)?,
@@ -165,6 +192,7 @@ impl OidcCore {
             extra_authorize_params: Vec::new(),
             skip_scope: false,
             client_assertion: None,
+            federated_token_file: None,
             skip_userinfo: false,
             require_email_verified: false,
             ready: OnceLock::new(),
@@ -193,6 +221,27 @@ impl OidcCore {
     pub(crate) fn with_client_assertion(mut self, key: crate::provider::rs256::RsaSigner) -> Self {
         self.client_assertion = Some(key);
         self
+    }
+
+    /// Authenticate at the token endpoint with the token in `file` (a client assertion,
+    /// RFC 7523 2.2), read at each request.
+    pub(crate) fn with_federated_token(mut self, file: PathBuf) -> Self {
+        self.federated_token_file = Some(file);
+        self
+    }
+
+    /// Send `resource` on the authorization and code requests, unless the authorization
+    /// endpoint is a v2.0 one (Microsoft's v1 endpoints; oauth2-proxy's azure provider).
+    pub(crate) fn with_resource_parameter(mut self, resource: Option<String>) -> Self {
+        self.resource_param = resource;
+        self
+    }
+
+    /// The `resource` to send to this provider's endpoints, when there is one.
+    pub(super) fn resource_for(&self, ready: &Ready) -> Option<&str> {
+        self.resource_param
+            .as_deref()
+            .filter(|_| !ready.endpoints.authorization.as_str().contains("v2.0"))
     }
 
     /// Never ask the userinfo endpoint (the claims come from the ID token alone).
@@ -333,7 +382,20 @@ impl OidcCore {
             Some(discovery::fetch(&self.http.metadata, issuer).await?)
         };
         let endpoints = discovery::resolve(&self.overrides, meta.as_ref())?;
-        let jwks = JwksCache::new(endpoints.jwks.clone(), self.jwks_refetch_interval);
+        if self.resource_param.is_some() && endpoints.authorization.as_str().contains("v2.0") {
+            tracing::warn!(provider = %self.id, "resource has no effect with the v2.0 endpoints (Microsoft identity platform v2 takes scopes instead), as in oauth2-proxy");
+        }
+        let jwks = match (&self.fixed_keys, &endpoints.jwks) {
+            (Some(keys), _) if self.skip_discovery => JwksCache::fixed(Arc::clone(keys)),
+            (_, Some(url)) => JwksCache::new(url.clone(), self.jwks_refetch_interval),
+            (_, None) => {
+                return Err(ProviderError::Config {
+                    key: "oidc_jwks_url",
+                    message: "is required with skip_oidc_discovery (or oidc_public_key_files)"
+                        .into(),
+                })
+            }
+        };
         // Ready means able to verify a login: the keys are part of that.
         jwks.fetch(&self.http.metadata).await?;
         // A concurrent discovery may have finished first; both results are equivalent.
@@ -392,6 +454,9 @@ impl OidcCore {
             if let Some(mode) = &self.response_mode {
                 q.append_pair("response_mode", mode);
             }
+            if let Some(resource) = self.resource_for(ready) {
+                q.append_pair("resource", resource);
+            }
         }
         Ok(url)
     }
@@ -412,6 +477,9 @@ impl OidcCore {
         ];
         if let Some(v) = code_verifier {
             form.push(("code_verifier", v));
+        }
+        if let Some(resource) = self.resource_for(ready) {
+            form.push(("resource", resource));
         }
         let resp = self.token_request(ready, form).await?;
         let raw_id_token = resp.id_token.ok_or(ProviderError::MissingIdToken)?;
@@ -480,48 +548,6 @@ impl OidcCore {
         Ok((refreshed, id_claims))
     }
 
-    /// POST to the token endpoint with the client's authentication.
-    async fn token_request(
-        &self,
-        ready: &Ready,
-        mut form: Vec<(&str, &str)>,
-    ) -> Result<TokenResponse, ProviderError> {
-        let mut req = self
-            .http
-            .credentialed
-            .post(ready.endpoints.token.clone())
-            .header(reqwest::header::ACCEPT, "application/json");
-        let assertion;
-        if let Some(key) = &self.client_assertion {
-            assertion = crate::provider::token::client_assertion(
-                key,
-                &self.client_id,
-                ready.endpoints.token.as_str(),
-                SystemTime::now(),
-            )?;
-            form.push((
-                "client_assertion_type",
-                crate::provider::token::JWT_BEARER_ASSERTION,
-            ));
-            form.push(("client_assertion", &assertion));
-            let fetched = http::send(Endpoint::Token, req.form(&form)).await?;
-            return parse_token_response(&fetched);
-        }
-        match ready.endpoints.token_auth {
-            TokenAuth::Basic => {
-                let value = basic_authorization(&self.client_id, self.client_secret.expose())?;
-                req = req.header(reqwest::header::AUTHORIZATION, value);
-            }
-            TokenAuth::Post => {
-                form.push(("client_id", &self.client_id));
-                form.push(("client_secret", self.client_secret.expose()));
-            }
-            TokenAuth::PublicClient => form.push(("client_id", &self.client_id)),
-        }
-        let fetched = http::send(Endpoint::Token, req.form(&form)).await?;
-        parse_token_response(&fetched)
-    }
-
     /// Verify a back-channel Logout Token (OpenID Connect Back-Channel Logout 1.0, 2.6): the
     /// signature with the provider's JWKS and the algorithms it accepts for ID tokens, then
     /// [`crate::provider::logout::check_logout_token`]. Replay (`jti`) is the caller's check.
@@ -554,6 +580,8 @@ impl OidcCore {
             ),
             client_id: &self.client_id,
             extra_audiences: &self.extra_audiences,
+            // A logout token's audience is its `aud` (Back-Channel Logout 1.0, 2.4).
+            audience_claims: &[],
             nonce: None,
             now,
         };
@@ -595,78 +623,11 @@ impl OidcCore {
             issuer: ready.endpoints.issuer.as_deref(),
             client_id: &self.client_id,
             extra_audiences: &self.extra_audiences,
+            audience_claims: &self.audience_claims,
             nonce,
             now,
         };
         claims::check_id_token(&jws.claims, &expect).map_err(ProviderError::InvalidIdToken)?;
         Ok(jws.into_claims())
-    }
-
-    /// The identity claims, from the id_token, and from userinfo for the ones it lacks.
-    async fn identity_claims(
-        &self,
-        ready: &Ready,
-        id: &Map<String, Value>,
-        access_token: &str,
-    ) -> Result<Claims, ProviderError> {
-        let subject = id
-            .get("sub")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        let verify_email = self.email_claim == STANDARD_EMAIL_CLAIM && !self.allow_unverified_email;
-        let mut wanted = vec![
-            self.user_claim.as_str(),
-            self.email_claim.as_str(),
-            self.groups_claim.as_str(),
-            "preferred_username",
-        ];
-        if verify_email {
-            wanted.push("email_verified");
-        }
-        // Like oauth2-proxy, ask userinfo only when the id_token lacks a claim, and only
-        // with an access token to ask with.
-        let missing = wanted.iter().any(|c| claims::lookup(id, c).is_none());
-        let userinfo = match &ready.endpoints.userinfo {
-            Some(url) if missing && !access_token.is_empty() && !self.skip_userinfo => Some(
-                self.fetch_userinfo(ready, url, access_token, &subject)
-                    .await?,
-            ),
-            _ => None,
-        };
-        let get = |name: &str| {
-            claims::lookup(id, name)
-                .or_else(|| userinfo.as_ref().and_then(|u| claims::lookup(u, name)))
-        };
-        let email = get(&self.email_claim)
-            .or_else(|| self.email_fallback_claims.iter().find_map(|c| get(c)))
-            .map(claims::to_string)
-            .filter(|e| !e.is_empty())
-            .ok_or_else(|| ProviderError::MissingEmail {
-                claim: self.email_claim.clone(),
-            })?;
-        // `email_verified` must be present AND false to reject (oauth2-proxy semantics),
-        // except for kinds whose provider always states it (login.gov).
-        let verified = get("email_verified").map(claims::to_bool);
-        if verify_email
-            && (verified == Some(false) || (self.require_email_verified && verified.is_none()))
-        {
-            return Err(ProviderError::UnverifiedEmail { email });
-        }
-        let user = get(&self.user_claim)
-            .map(claims::to_string)
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| subject.clone());
-        Ok(Claims {
-            user,
-            email,
-            groups: get(&self.groups_claim)
-                .map(claims::to_string_list)
-                .unwrap_or_default(),
-            preferred_username: get("preferred_username")
-                .map(claims::to_string)
-                .filter(|p| !p.is_empty()),
-            subject,
-        })
     }
 }

@@ -7,7 +7,9 @@
 //! and a kind cannot forget one of them (four hand-written wrappers once forgot the issuer and
 //! switched the mix-up defence off).
 
+mod client_auth;
 mod core;
+mod identity;
 mod userinfo;
 
 use std::future::Future;
@@ -18,6 +20,7 @@ use serde_json::{Map, Value};
 use crate::config::ProviderConfig;
 
 pub use self::core::OidcCore;
+pub(crate) use self::identity::extra_claims;
 use super::error::ProviderError;
 use super::{AuthorizeParams, Claims, Identity, IssuerCheck, Provider, ProviderFuture, Refreshed};
 

@@ -93,6 +93,7 @@ impl OidcCore {
                 issuer: None,
                 client_id: &self.client_id,
                 extra_audiences: &self.extra_audiences,
+                audience_claims: &[],
                 nonce: None,
                 now: UNIX_EPOCH,
             };

@@ -7,9 +7,14 @@
 //! (cached until shortly before it expires), then lists the user's groups
 //! (`groups?userKey=EMAIL`, paged with `nextPageToken`). A user in none of `google_group`
 //! is refused; the session's groups are the user's group emails.
+//!
+//! The Directory API is called with a service-account key (`google_service_account_json`) or
+//! with Application Default Credentials impersonating a service account ([`adc`]).
+//! `google_use_organization_id` makes the user's organization ID (`users.get`, the
+//! `externalIds` entry of type `organization`) the preferred username, with the user scope of
+//! `google_admin_api_user_scope`.
 
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -17,50 +22,35 @@ use serde_json::{Map, Value};
 use crate::config::ProviderConfig;
 
 use super::api::{self, MAX_PAGES};
-use super::claims::{self, unix_seconds};
+use super::claims;
 use super::error::{Endpoint, ProviderError};
-use super::http;
 use super::oidc::{Enrich, Oidc, OidcCore, OidcKind};
-use super::token::parse_token_response;
+
+mod adc;
+mod credentials;
+
+use credentials::{cfg_err, load_key_file, Credentials, DirectoryAuth, TokenCache};
 
 const DIRECTORY: Endpoint = Endpoint::Api("Google Directory API");
-const SA_TOKEN: Endpoint = Endpoint::Api("Google service-account token endpoint");
 const DIRECTORY_SCOPE: &str = "https://www.googleapis.com/auth/admin.directory.group.readonly";
-const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
-/// Lifetime of a signed assertion (Google accepts at most one hour).
-const ASSERTION_LIFETIME: Duration = Duration::from_secs(3600);
-/// A cached Directory token is renewed this long before it expires.
-const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 
-/// The fields of a service-account JSON key authproxy uses.
-#[derive(Deserialize)]
-struct ServiceAccountKey {
-    #[serde(rename = "type")]
-    kind: String,
-    client_email: String,
-    private_key: String,
-    #[serde(default)]
-    private_key_id: Option<String>,
-    token_uri: String,
+/// The Admin SDK scope for `users.get` (`google_admin_api_user_scope`, oauth2-proxy's mapping).
+pub(crate) fn user_scope(option: &str) -> &'static str {
+    match option {
+        "cloud" => "https://www.googleapis.com/auth/cloud-platform",
+        "user" => "https://www.googleapis.com/auth/admin.directory.user",
+        _ => "https://www.googleapis.com/auth/admin.directory.user.readonly",
+    }
 }
 
-struct ServiceAccount {
-    client_email: String,
-    key: super::rs256::RsaSigner,
-    key_id: Option<String>,
-    token_uri: url::Url,
-    admin_email: String,
-    /// The last Directory access token and when it expires. Touched only at login and
-    /// refresh, never on the per-request path.
-    cached: Mutex<Option<(String, SystemTime)>>,
-}
-
-/// What the Google kind adds: the hosted-domain check and Directory API groups.
+/// What the Google kind adds: the hosted-domain check, Directory API groups and the
+/// organization ID as preferred username.
 pub struct Google {
     hosted_domains: Vec<String>,
     groups: Vec<String>,
     admin_api: url::Url,
-    service_account: Option<ServiceAccount>,
+    directory: Option<DirectoryAuth>,
+    use_organization_id: bool,
 }
 
 impl std::fmt::Debug for Google {
@@ -74,54 +64,6 @@ impl std::fmt::Debug for Google {
 
 /// The Google provider.
 pub type GoogleProvider = Oidc<Google>;
-
-fn cfg_err(key: &'static str, message: impl Into<String>) -> ProviderError {
-    ProviderError::Config {
-        key,
-        message: message.into(),
-    }
-}
-
-fn load_service_account(
-    path: &std::path::Path,
-    admin_email: &str,
-) -> Result<ServiceAccount, ProviderError> {
-    const KEY: &str = "google_service_account_json";
-    let text = std::fs::read(path)
-        .map_err(|e| cfg_err(KEY, format!("cannot read {}: {e}", path.display())))?;
-    let sa: ServiceAccountKey = serde_json::from_slice(&text).map_err(|e| {
-        cfg_err(
-            KEY,
-            format!("{} is not a service-account JSON key: {e}", path.display()),
-        )
-    })?;
-    if sa.kind != "service_account" {
-        return Err(cfg_err(
-            KEY,
-            format!(
-                "{} has type {:?}, expected \"service_account\"",
-                path.display(),
-                sa.kind
-            ),
-        ));
-    }
-    let key = super::rs256::RsaSigner::from_pem(&sa.private_key).map_err(|e| {
-        cfg_err(
-            KEY,
-            format!("{}: private_key is not an RSA PEM key: {e}", path.display()),
-        )
-    })?;
-    let token_uri = url::Url::parse(&sa.token_uri)
-        .map_err(|e| cfg_err(KEY, format!("{}: token_uri: {e}", path.display())))?;
-    Ok(ServiceAccount {
-        client_email: sa.client_email,
-        key,
-        key_id: sa.private_key_id.filter(|k| !k.is_empty()),
-        token_uri,
-        admin_email: admin_email.to_owned(),
-        cached: Mutex::new(None),
-    })
-}
 
 /// Whether the `hd` claim satisfies the hosted domains (pure). Consumer accounts have no
 /// `hd`; they pass only when the allowed list names their public mail domain.
@@ -174,24 +116,48 @@ impl GoogleProvider {
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
             .collect();
-        let service_account = match (&g.service_account_json, groups.is_empty()) {
-            (Some(path), _) => {
-                if g.admin_email.is_empty() {
-                    return Err(cfg_err(
-                        "google_admin_email",
-                        "is required with google_service_account_json",
-                    ));
-                }
-                Some(load_service_account(path, &g.admin_email)?)
-            }
-            (None, false) => {
+        let credentials = match (&g.service_account_json, &g.application_default_credentials) {
+            (Some(_), Some(_)) => {
                 return Err(cfg_err(
-                    "google_service_account_json",
-                    "is required with google_group (the Directory API needs a service account)",
+                    "google_use_application_default_credentials",
+                    "invalid setting: can't use both google-service-account-json and google-use-application-default-credentials",
                 ))
             }
-            (None, true) => None,
+            (Some(path), None) => Some(Credentials::Key {
+                key: Box::new(load_key_file(path)?),
+                admin_email: g.admin_email.clone(),
+            }),
+            (None, Some(adc)) => Some(Credentials::Adc(Box::new(adc::Adc::new(
+                adc,
+                &g.target_principal,
+                &g.admin_email,
+            )?))),
+            (None, None) => None,
         };
+        if credentials.is_some() && g.admin_email.is_empty() {
+            return Err(cfg_err(
+                "google_admin_email",
+                "missing setting: google-admin-email (the admin the Directory API calls act as)",
+            ));
+        }
+        if credentials.is_none() && (!groups.is_empty() || g.use_organization_id) {
+            return Err(cfg_err(
+                "google_service_account_json",
+                "missing setting: google-service-account-json or google-use-application-default-credentials (google_group and google_use_organization_id read the Directory API)",
+            ));
+        }
+        // The group scope always (groups are read whenever there are credentials, as in
+        // oauth2-proxy); the user scope for the organization ID.
+        let mut scope = DIRECTORY_SCOPE.to_owned();
+        if g.use_organization_id {
+            scope.push(' ');
+            scope.push_str(user_scope(&g.admin_api_user_scope));
+        }
+        let directory = credentials.map(|credentials| DirectoryAuth {
+            credentials,
+            scope,
+            cached: TokenCache::default(),
+        });
         // Google issues refresh tokens only for offline access; `hd` pre-selects the
         // Workspace account when there is exactly one domain (it is a hint: the claim is
         // still checked).
@@ -208,87 +174,38 @@ impl GoogleProvider {
                 None => url::Url::parse("https://admin.googleapis.com")
                     .map_err(|e| cfg_err("authproxy_google_admin_api_url", e.to_string()))?,
             },
-            service_account,
+            directory,
+            use_organization_id: g.use_organization_id,
         };
         Ok(Oidc::from_parts(core, kind))
     }
 }
 
-impl Google {
-    /// A Directory API access token for the service account (cached).
-    async fn directory_token(
-        &self,
-        core: &OidcCore,
-        sa: &ServiceAccount,
-        now: SystemTime,
-    ) -> Result<String, ProviderError> {
-        if let Ok(guard) = sa.cached.lock() {
-            if let Some((token, exp)) = guard.as_ref() {
-                if now + TOKEN_MARGIN < *exp {
-                    return Ok(token.clone());
-                }
-            }
-        }
-        let iat = unix_seconds(now);
-        let claims = serde_json::json!({
-            "iss": sa.client_email,
-            "sub": sa.admin_email,
-            "scope": DIRECTORY_SCOPE,
-            "aud": sa.token_uri.as_str(),
-            "iat": iat,
-            "exp": iat + ASSERTION_LIFETIME.as_secs() as i64,
-        });
-        let mut header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
-        if let Some(kid) = &sa.key_id {
-            header["kid"] = Value::String(kid.clone());
-        }
-        let assertion = sa.key.sign_jwt(&header, &claims).map_err(|e| {
-            cfg_err(
-                "google_service_account_json",
-                format!("cannot sign the assertion: {e}"),
-            )
-        })?;
-        let req = core
-            .credentialed_client()
-            .post(sa.token_uri.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .form(&[("grant_type", JWT_BEARER), ("assertion", &assertion)]);
-        let fetched = http::send(SA_TOKEN, req).await?;
-        let resp = parse_token_response(&fetched).map_err(|e| match e {
-            // parse_token_response names the token endpoint; this is the service account's.
-            ProviderError::Idp {
-                error, description, ..
-            } => ProviderError::Idp {
-                endpoint: SA_TOKEN,
-                error,
-                description,
-            },
-            ProviderError::HttpStatus { status, .. } => ProviderError::HttpStatus {
-                endpoint: SA_TOKEN,
-                status,
-            },
-            ProviderError::InvalidResponse { detail, .. } => ProviderError::InvalidResponse {
-                endpoint: SA_TOKEN,
-                detail,
-            },
-            other => other,
-        })?;
-        let exp = now + Duration::from_secs(resp.expires_in.unwrap_or(3600).max(0) as u64);
-        if let Ok(mut guard) = sa.cached.lock() {
-            *guard = Some((resp.access_token.clone(), exp));
-        }
-        Ok(resp.access_token)
-    }
+/// The organization ID of a Directory `users` resource: the value of the first
+/// `externalIds` entry of type `organization` (pure; oauth2-proxy's rule).
+pub(crate) fn organization_id(user: &Value) -> Option<String> {
+    user.get("externalIds")?
+        .as_array()?
+        .iter()
+        .filter(|e| e.get("type").and_then(Value::as_str) == Some("organization"))
+        .find_map(|e| {
+            e.get("value")
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+        })
+        .map(str::to_owned)
+}
 
+impl Google {
     /// Every group the user belongs to (group emails).
     async fn user_groups(
         &self,
         core: &OidcCore,
-        sa: &ServiceAccount,
+        dir: &DirectoryAuth,
         email: &str,
         now: SystemTime,
     ) -> Result<Vec<String>, ProviderError> {
-        let token = self.directory_token(core, sa, now).await?;
+        let token = dir.token(core.credentialed_client(), now).await?;
         let auth = api::authorization(DIRECTORY, "Bearer", &token)?;
         let base = api::join(&self.admin_api, "/admin/directory/v1/groups");
         let mut out = Vec::new();
@@ -344,10 +261,10 @@ impl Google {
                 ),
             });
         }
-        let Some(sa) = &self.service_account else {
+        let Some(dir) = &self.directory else {
             return Ok(None);
         };
-        let groups = self.user_groups(core, sa, email, now).await?;
+        let groups = self.user_groups(core, dir, email, now).await?;
         if !self.groups.is_empty()
             && !groups
                 .iter()
@@ -362,12 +279,49 @@ impl Google {
     }
 }
 
+impl Google {
+    /// `google_use_organization_id`: the user's organization ID (Directory `users.get`).
+    async fn organization(
+        &self,
+        core: &OidcCore,
+        dir: &DirectoryAuth,
+        email: &str,
+        now: SystemTime,
+    ) -> Result<String, ProviderError> {
+        let token = dir.token(core.credentialed_client(), now).await?;
+        let auth = api::authorization(DIRECTORY, "Bearer", &token)?;
+        let mut url = self.admin_api.clone();
+        url.path_segments_mut()
+            .map_err(|()| cfg_err("authproxy_google_admin_api_url", "cannot be a base URL"))?
+            .pop_if_empty()
+            .extend(["admin", "directory", "v1", "users", email]);
+        let f = api::get(
+            core.credentialed_client(),
+            DIRECTORY,
+            &url,
+            &auth,
+            "application/json",
+            &[],
+        )
+        .await?;
+        let user: Value = api::json(DIRECTORY, &f)?;
+        organization_id(&user).ok_or_else(|| ProviderError::InvalidResponse {
+            endpoint: DIRECTORY,
+            detail: format!("failed to get organization id for {email}"),
+        })
+    }
+}
+
 impl OidcKind for Google {
     // Memberships may have changed since the login: a refresh that says who the user is
     // checks them again.
     async fn enrich<'a>(&'a self, core: &'a OidcCore, e: Enrich<'a>) -> Result<(), ProviderError> {
         if let Some(groups) = self.check(core, e.id_token, &e.claims.email, e.now).await? {
             e.claims.groups = groups;
+        }
+        if let (true, Some(dir)) = (self.use_organization_id, &self.directory) {
+            e.claims.preferred_username =
+                Some(self.organization(core, dir, &e.claims.email, e.now).await?);
         }
         Ok(())
     }
