@@ -115,6 +115,11 @@ async fn auth_endpoint_answers_202_401_403_with_identity_and_query_constraints()
     let h = resp.headers();
     assert_eq!(h["x-auth-request-email"], "alice@example.com");
     assert_eq!(h["x-auth-request-groups"], "admins");
+    // oauth2-proxy's GAP-Auth on every authenticated answer, proxied responses included.
+    assert_eq!(h["gap-auth"], "alice@example.com");
+    let proxied = alice.get(&stack.proxy.url("/app")).await;
+    assert_eq!(proxied.status(), 200);
+    assert_eq!(proxied.headers()["gap-auth"], "alice@example.com");
 
     let cases: &[(&str, u16)] = &[
         ("?allowed_groups=admins", 202),

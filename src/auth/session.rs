@@ -270,7 +270,20 @@ fn refreshed_session(
     s
 }
 
-/// The headers the plan derives from a session of provider `provider`.
+/// The headers the plan derives from a session of provider `provider`, plus oauth2-proxy's
+/// `GAP-Auth` response header (the email, else the user) on proxied responses and on
+/// `/oauth2/auth` answers, as v7 sets it on every authenticated response.
 pub fn injected_for(app: &App, s: &SessionState, provider: usize) -> Injected {
-    app.headers.inject(s, app.providers[provider].id())
+    let mut injected = app.headers.inject(s, app.providers[provider].id());
+    let who = if s.email.is_empty() {
+        &s.user
+    } else {
+        &s.email
+    };
+    if let Ok(value) = http::HeaderValue::from_str(who) {
+        let name = http::HeaderName::from_static("gap-auth");
+        injected.response.push((name.clone(), value.clone()));
+        injected.browser.push((name, value));
+    }
+    injected
 }
