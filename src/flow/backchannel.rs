@@ -8,7 +8,7 @@
 //! 503 so that the provider retries, instead of a 400 that tells it the token was bad.
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use http::header::{HeaderValue, ALLOW};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
@@ -121,15 +121,7 @@ async fn logout(app: &App, req: Request<Incoming>, ctx: &RequestCtx) -> Result<u
 
 /// The `logout_token` parameter of an `application/x-www-form-urlencoded` body.
 async fn logout_token(app: &App, req: Request<Incoming>) -> Result<String, Refusal> {
-    let is_form = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            m.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
+    let is_form = super::params::is_form_urlencoded(req.headers());
     if !is_form {
         return Err(Refusal::Invalid(
             "the body must be application/x-www-form-urlencoded".into(),

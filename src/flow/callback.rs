@@ -26,15 +26,7 @@ pub async fn callback_post(
     req: Request<Incoming>,
     ctx: &RequestCtx,
 ) -> (Response<Body>, Option<String>) {
-    let is_form = req
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            m.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
+    let is_form = super::params::is_form_urlencoded(req.headers());
     let (parts, body) = req.into_parts();
     let query = parts.uri.query();
     let form = if is_form {

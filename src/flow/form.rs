@@ -1,7 +1,6 @@
 //! `POST {prefix}/sign_in`: the htpasswd sign-in form (`display_htpasswd_form`).
 
 use bytes::Bytes;
-use http::header::CONTENT_TYPE;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
@@ -89,15 +88,7 @@ pub async fn form_sign_in(
             None,
         );
     }
-    let is_form = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            m.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
+    let is_form = super::params::is_form_urlencoded(req.headers());
     if !is_form {
         return (app.error_response(ctx, &AppError::BadRequest, "/"), None);
     }

@@ -6,6 +6,18 @@ pub fn query_param(uri: &http::Uri, name: &str) -> Option<String> {
     crate::query::first(uri.query()?, name)
 }
 
+/// Whether the request body is `application/x-www-form-urlencoded` (parameters ignored).
+pub fn is_form_urlencoded(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
 /// The check oauth2-proxy's `ParseForm` makes on the sign-in, start, callback and sign-out
 /// endpoints (and before the sign-in page of a protected request): a query (or form) Go's
 /// parser refuses fails the request: `Some(response)` to send instead. oauth2-proxy answers 500 (400 on `/start`); authproxy

@@ -42,12 +42,19 @@ impl Owner<'_> {
 
 /// The index key for one (kind, issuer, value).
 pub fn index_key(cookie_name: &str, kind: &str, issuer: &str, value: &str) -> String {
+    hashed_key(&format!("{cookie_name}-idx-{kind}-"), issuer, value)
+}
+
+/// `prefix` followed by the hex SHA-256 of `issuer "\n" value`: user identifiers stay out of
+/// key names, key length is bounded, and the separator keeps ("ab", "c") apart from ("a", "bc").
+pub(super) fn hashed_key(prefix: &str, issuer: &str, value: &str) -> String {
     let mut input = Vec::with_capacity(issuer.len() + 1 + value.len());
     input.extend_from_slice(issuer.as_bytes());
     input.push(b'\n');
     input.extend_from_slice(value.as_bytes());
     let digest = crate::crypto::sha256(&input);
-    let mut key = format!("{cookie_name}-idx-{kind}-");
+    let mut key = String::with_capacity(prefix.len() + 64);
+    key.push_str(prefix);
     for b in digest {
         key.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
         key.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));

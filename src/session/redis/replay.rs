@@ -17,17 +17,7 @@ use super::{RedisStore, StoreError};
 
 /// The key that remembers one token.
 pub fn jti_key(cookie_name: &str, issuer: &str, jti: &str) -> String {
-    let mut input = Vec::with_capacity(issuer.len() + 1 + jti.len());
-    input.extend_from_slice(issuer.as_bytes());
-    input.push(b'\n');
-    input.extend_from_slice(jti.as_bytes());
-    let digest = crate::crypto::sha256(&input);
-    let mut key = format!("{cookie_name}-bcl-jti-");
-    for b in digest {
-        key.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-        key.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
-    }
-    key
+    super::index::hashed_key(&format!("{cookie_name}-bcl-jti-"), issuer, jti)
 }
 
 impl RedisStore {
