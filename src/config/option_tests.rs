@@ -3,27 +3,11 @@
 //! session_cookie_minimal, force_json_errors: values as v7 reads them, errors naming the key
 //! and where it was set.
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 
 use super::*;
 
-fn base_env() -> HashMap<String, String> {
-    [
-        ("OAUTH2_PROXY_PROVIDER", "oidc"),
-        ("OAUTH2_PROXY_OIDC_ISSUER_URL", "https://idp.example.com"),
-        ("OAUTH2_PROXY_CLIENT_ID", "app"),
-        ("OAUTH2_PROXY_CLIENT_SECRET", "s3cret"),
-        (
-            "OAUTH2_PROXY_COOKIE_SECRET",
-            "0123456789abcdef0123456789abcdef",
-        ),
-        ("OAUTH2_PROXY_EMAIL_DOMAINS", "*"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
+use super::tests::base_env;
 
 fn load_args(a: &[&str]) -> Result<Config, String> {
     let args: Vec<OsString> = a.iter().map(OsString::from).collect();

@@ -35,7 +35,7 @@ fn args(a: &[&str]) -> Vec<OsString> {
 }
 
 /// The minimum a valid configuration needs, as environment variables.
-fn base_env() -> HashMap<String, String> {
+pub(crate) fn base_env() -> HashMap<String, String> {
     [
         ("OAUTH2_PROXY_PROVIDER", "oidc"),
         ("OAUTH2_PROXY_OIDC_ISSUER_URL", "https://idp.example.com"),

@@ -19,20 +19,7 @@ fn tmpdir() -> PathBuf {
 }
 
 fn env(extra: &[(&str, &str)]) -> HashMap<String, String> {
-    let mut e: HashMap<String, String> = [
-        ("OAUTH2_PROXY_PROVIDER", "oidc"),
-        ("OAUTH2_PROXY_OIDC_ISSUER_URL", "https://idp.example.com"),
-        ("OAUTH2_PROXY_CLIENT_ID", "app"),
-        ("OAUTH2_PROXY_CLIENT_SECRET", "s3cret"),
-        (
-            "OAUTH2_PROXY_COOKIE_SECRET",
-            "0123456789abcdef0123456789abcdef",
-        ),
-        ("OAUTH2_PROXY_EMAIL_DOMAINS", "*"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let mut e = crate::config::tests::base_env();
     for (k, v) in extra {
         e.insert(k.to_string(), v.to_string());
     }
