@@ -228,6 +228,45 @@ pub struct AuthorizeParams<'a> {
     pub acr_values: Option<&'a str>,
 }
 
+/// The configured login hints of a provider (`prompt`, `approval_prompt`, `acr_values`,
+/// `auth_request_response_mode`), the same for the OIDC and the plain OAuth 2.0 kinds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LoginHints<'a> {
+    pub prompt: Option<&'a str>,
+    pub approval_prompt: &'a str,
+    pub acr_values: Option<&'a str>,
+    pub response_mode: Option<&'a str>,
+}
+
+/// The authorization request's PKCE and login-hint parameters, as oauth2-proxy writes them:
+/// `prompt` when set (per request, else configured), else the legacy `approval_prompt`
+/// verbatim; `acr_values` and `response_mode` when set.
+pub(crate) fn append_login_params(
+    q: &mut url::form_urlencoded::Serializer<'_, url::UrlQuery<'_>>,
+    p: &AuthorizeParams<'_>,
+    hints: LoginHints<'_>,
+) {
+    if let Some(cc) = &p.code_challenge {
+        q.append_pair("code_challenge", cc.challenge);
+        q.append_pair("code_challenge_method", cc.method.as_str());
+    }
+    match p.prompt.or(hints.prompt) {
+        Some(prompt) => {
+            q.append_pair("prompt", prompt);
+        }
+        None if !hints.approval_prompt.is_empty() => {
+            q.append_pair("approval_prompt", hints.approval_prompt);
+        }
+        None => {}
+    }
+    if let Some(acr) = p.acr_values.or(hints.acr_values) {
+        q.append_pair("acr_values", acr);
+    }
+    if let Some(mode) = hints.response_mode {
+        q.append_pair("response_mode", mode);
+    }
+}
+
 /// Tokens from the token endpoint. They are secrets: `Debug` does not print them.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Tokens {

@@ -433,27 +433,16 @@ impl OidcCore {
             if !self.skip_nonce {
                 q.append_pair("nonce", p.nonce);
             }
-            if let Some(cc) = &p.code_challenge {
-                q.append_pair("code_challenge", cc.challenge);
-                q.append_pair("code_challenge_method", cc.method.as_str());
-            }
-            // As oauth2-proxy: `prompt` when set, else the legacy `approval_prompt`
-            // (default "force") verbatim.
-            match p.prompt.or(self.prompt.as_deref()) {
-                Some(prompt) => {
-                    q.append_pair("prompt", prompt);
-                }
-                None if !self.approval_prompt.is_empty() => {
-                    q.append_pair("approval_prompt", &self.approval_prompt);
-                }
-                None => {}
-            }
-            if let Some(acr) = p.acr_values.or(self.acr_values.as_deref()) {
-                q.append_pair("acr_values", acr);
-            }
-            if let Some(mode) = &self.response_mode {
-                q.append_pair("response_mode", mode);
-            }
+            crate::provider::append_login_params(
+                &mut q,
+                p,
+                crate::provider::LoginHints {
+                    prompt: self.prompt.as_deref(),
+                    approval_prompt: &self.approval_prompt,
+                    acr_values: self.acr_values.as_deref(),
+                    response_mode: self.response_mode.as_deref(),
+                },
+            );
             if let Some(resource) = self.resource_for(ready) {
                 q.append_pair("resource", resource);
             }
