@@ -1,4 +1,5 @@
-//! Forwarding to http(s) upstreams over one shared, pooled hyper client.
+//! Forwarding to http(s) and unix-socket upstreams: plain HTTP and unix sockets over the
+//! per-thread keep-alive pools of `pool.rs`, https over hyper-util's pooled TLS client.
 //!
 //! Request rewrite, in this order (the order is the security argument):
 //! 1. hop-by-hop headers are removed, including every header the client named in
@@ -33,6 +34,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::time::Instant;
 
+use super::pool::{Dial, Pool, PoolError};
 use super::router::empty_body;
 use super::{ProxyContext, UpstreamError, UpstreamOptions};
 use crate::{Body, BoxError};
@@ -40,7 +42,8 @@ use crate::{Body, BoxError};
 use std::future::Future as _;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
-type OutBody = UnsyncBoxBody<Bytes, BoxError>;
+/// The body of a request on its way to the app.
+pub(super) type OutBody = UnsyncBoxBody<Bytes, BoxError>;
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -82,9 +85,19 @@ pub(super) struct HttpTarget {
     /// `scheme://authority/path` for logs.
     label: Arc<str>,
     transport: Transport,
-    /// The socket of a unix upstream.
-    socket: Option<Arc<std::path::Path>>,
+    /// The keep-alive connections of a plain-HTTP or unix-socket upstream (https goes
+    /// through the shared TLS client).
+    pool: Option<Arc<Pool>>,
     opts: UpstreamOptions,
+}
+
+/// How long connecting may take: `upstream_connect_timeout`, capped at `timeout`.
+fn connect_timeout(opts: &UpstreamOptions) -> Duration {
+    if opts.timeout.is_zero() {
+        opts.connect_timeout
+    } else {
+        opts.connect_timeout.min(opts.timeout)
+    }
 }
 
 impl HttpTarget {
@@ -118,32 +131,44 @@ impl HttpTarget {
             _ => Transport::Verified,
         };
         clients.need(transport, scheme == Scheme::HTTPS, &opts);
+        let pool = (scheme == Scheme::HTTP).then(|| {
+            let dial = Dial::Tcp {
+                // An IPv6 literal without its URL brackets.
+                host: authority
+                    .host()
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .into(),
+                port: url.port_or_known_default().unwrap_or(80),
+            };
+            Pool::new(dial, connect_timeout(&opts), opts.pool_idle_timeout)
+        });
         Ok(Self {
             scheme,
             authority,
             host,
             label,
             transport,
-            socket: None,
+            pool,
             opts,
         })
     }
 
     /// HTTP over the Unix socket at `socket` (oauth2-proxy's `unix://` upstreams; `Host` is the
     /// client's, else `localhost`).
-    pub(super) fn unix(
-        socket: &std::path::Path,
-        opts: UpstreamOptions,
-        clients: &mut ClientSet,
-    ) -> Result<Self, String> {
-        clients.need(Transport::Unix, false, &opts);
+    pub(super) fn unix(socket: &std::path::Path, opts: UpstreamOptions) -> Result<Self, String> {
+        let pool = Pool::new(
+            Dial::Unix(Arc::from(socket)),
+            connect_timeout(&opts),
+            opts.pool_idle_timeout,
+        );
         Ok(Self {
             scheme: Scheme::HTTP,
             authority: Authority::from_static("localhost"),
             host: HeaderValue::from_static("localhost"),
             label: format!("unix://{}", socket.display()).into(),
             transport: Transport::Unix,
-            socket: Some(Arc::from(socket)),
+            pool: Some(pool),
             opts,
         })
     }
@@ -155,7 +180,6 @@ pub(super) struct ClientSet {
     verified: bool,
     any_https: bool,
     insecure: bool,
-    unix: bool,
     connect_timeout: Option<Duration>,
     pool_idle_timeout: Option<Duration>,
 }
@@ -165,14 +189,10 @@ impl ClientSet {
         match t {
             Transport::Verified => self.verified = true,
             Transport::Insecure => self.insecure = true,
-            Transport::Unix => self.unix = true,
+            Transport::Unix => {}
         }
         self.any_https |= https && t == Transport::Verified;
-        let connect = if opts.timeout.is_zero() {
-            opts.connect_timeout
-        } else {
-            opts.connect_timeout.min(opts.timeout)
-        };
+        let connect = connect_timeout(opts);
         self.connect_timeout = Some(self.connect_timeout.map_or(connect, |c| c.max(connect)));
         self.pool_idle_timeout = Some(opts.pool_idle_timeout);
     }
@@ -207,76 +227,14 @@ impl ClientSet {
             } else {
                 None
             },
-            unix: self.unix.then(|| {
-                Client::builder(TokioExecutor::new())
-                    .pool_timer(TokioTimer::new())
-                    .pool_idle_timeout(idle)
-                    .set_host(false)
-                    .build(UnixConnector)
-            }),
         })
     }
 }
 
-/// Connects to the Unix socket a request's URI names (see `unix_authority`).
-#[derive(Clone, Copy, Debug)]
-struct UnixConnector;
-
-impl tower_service::Service<Uri> for UnixConnector {
-    type Response = TokioIo<tokio::net::UnixStream>;
-    type Error = std::io::Error;
-    type Future =
-        Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        // The socket path travels in the URI's authority, hex-encoded (see `unix_authority`).
-        let path = uri.host().and_then(unix_socket_from_host);
-        Box::pin(async move {
-            let path =
-                path.ok_or_else(|| std::io::Error::other("unix upstream without a socket path"))?;
-            tokio::net::UnixStream::connect(path)
-                .await
-                .map(TokioIo::new)
-        })
-    }
-}
-
-/// A URI host naming a unix socket (so the connection pool keeps one pool per socket).
-fn unix_authority(socket: &std::path::Path) -> Option<Authority> {
-    use std::os::unix::ffi::OsStrExt;
-    let hex: String = socket
-        .as_os_str()
-        .as_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("{hex}.unix").parse().ok()
-}
-
-fn unix_socket_from_host(host: &str) -> Option<std::path::PathBuf> {
-    use std::os::unix::ffi::OsStringExt;
-    let hex = host.strip_suffix(".unix")?;
-    let bytes = (0..hex.len())
-        .step_by(2)
-        .map(|i| {
-            hex.get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()?;
-    Some(std::path::PathBuf::from(std::ffi::OsString::from_vec(
-        bytes,
-    )))
-}
-
-/// The shared clients.
+/// The shared TLS clients (https upstreams).
 pub(super) struct HttpClient {
     verified: Client<Connector, OutBody>,
     insecure: Option<Client<Connector, OutBody>>,
-    unix: Option<Client<UnixConnector, OutBody>>,
 }
 
 impl HttpClient {
@@ -361,18 +319,18 @@ impl HttpClient {
                 .cloned()
                 .unwrap_or_else(|| PathAndQuery::from_static("/")),
         };
-        let mut uri_parts = ::http::uri::Parts::default();
-        uri_parts.scheme = Some(target.scheme.clone());
-        uri_parts.authority = Some(match &target.socket {
-            Some(socket) => unix_authority(socket).ok_or(UpstreamError::BadRequest {
-                reason: "the unix socket path cannot be used",
-            })?,
-            None => target.authority.clone(),
-        });
-        uri_parts.path_and_query = Some(path_and_query);
-        parts.uri = Uri::from_parts(uri_parts).map_err(|_| UpstreamError::BadRequest {
-            reason: "request target cannot be forwarded",
-        })?;
+        parts.uri = if target.pool.is_some() {
+            // A connection of our own to the app: origin-form, as HTTP/1.1 sends it.
+            Uri::from(path_and_query)
+        } else {
+            let mut uri_parts = ::http::uri::Parts::default();
+            uri_parts.scheme = Some(target.scheme.clone());
+            uri_parts.authority = Some(target.authority.clone());
+            uri_parts.path_and_query = Some(path_and_query);
+            Uri::from_parts(uri_parts).map_err(|_| UpstreamError::BadRequest {
+                reason: "request target cannot be forwarded",
+            })?
+        };
         parts.version = Version::HTTP_11;
         // Server-side extensions (upgrade handles, h2 protocol markers) must not leak into
         // the client request.
@@ -381,8 +339,13 @@ impl HttpClient {
         let (out_body, activity) = match signer {
             // `signature_key`: the body is read whole to be signed.
             Some(signer) => {
-                let bytes =
-                    super::signature::sign_request(signer, &mut parts, body, ctx.gap_auth).await?;
+                let bytes = Box::pin(super::signature::sign_request(
+                    signer,
+                    &mut parts,
+                    body,
+                    ctx.gap_auth,
+                ))
+                .await?;
                 let full = http_body_util::Full::new(bytes).map_err(|never| match never {});
                 (UnsyncBoxBody::new(full), None)
             }
@@ -397,7 +360,9 @@ impl HttpClient {
         };
         let out = Request::from_parts(parts, out_body);
 
-        let resp = self.send(target, out, activity.as_deref()).await?;
+        let resp = self
+            .send(target, out, activity.as_deref(), upgrade.is_some())
+            .await?;
         match upgrade {
             Some((proto, client_upgrade)) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
                 tunnel(target, proto, client_upgrade, resp)
@@ -414,10 +379,7 @@ impl HttpClient {
                 remove_hop_by_hop(&mut parts.headers);
                 parts.version = Version::HTTP_11;
                 parts.extensions = Extensions::new();
-                Ok(Response::from_parts(
-                    parts,
-                    body.map_err(BoxError::from).boxed(),
-                ))
+                Ok(Response::from_parts(parts, body))
             }
         }
     }
@@ -429,25 +391,40 @@ impl HttpClient {
         target: &HttpTarget,
         req: Request<OutBody>,
         activity: Option<&Activity>,
-    ) -> Result<Response<hyper::body::Incoming>, UpstreamError> {
-        let fut = match (target.transport, &self.insecure, &self.unix) {
-            (Transport::Insecure, Some(c), _) => c.request(req),
-            (Transport::Unix, _, Some(c)) => c.request(req),
-            _ => self.verified.request(req),
+        upgrade: bool,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let fut = async {
+            match (&target.pool, target.transport, &self.insecure) {
+                (Some(pool), _, _) => pool
+                    .send(req, upgrade)
+                    .await
+                    .map(boxed)
+                    .map_err(|e| classify_pool(target, e)),
+                (None, Transport::Insecure, Some(c)) => c
+                    .request(req)
+                    .await
+                    .map(boxed)
+                    .map_err(|e| classify(target, e)),
+                _ => self
+                    .verified
+                    .request(req)
+                    .await
+                    .map(boxed)
+                    .map_err(|e| classify(target, e)),
+            }
         };
         tokio::pin!(fut);
         let start = activity.map_or_else(Instant::now, |a| a.start);
         let timeout = target.opts.timeout;
         // A zero timeout means none, as for Go's ResponseHeaderTimeout.
         if timeout.is_zero() {
-            return fut.await.map_err(|e| classify(target, e));
+            return fut.await;
         }
         loop {
             let last = activity.map_or(0, Activity::last_millis);
             let deadline = start + Duration::from_millis(last) + timeout;
             match tokio::time::timeout_at(deadline, &mut fut).await {
-                Ok(Ok(resp)) => return Ok(resp),
-                Ok(Err(e)) => return Err(classify(target, e)),
+                Ok(result) => return result,
                 // The request body moved after the deadline was computed: wait on.
                 Err(_) if activity.is_some_and(|a| a.last_millis() != last) => {}
                 Err(_) => {
@@ -466,7 +443,7 @@ fn tunnel(
     target: &HttpTarget,
     proto: HeaderValue,
     client_upgrade: hyper::upgrade::OnUpgrade,
-    mut resp: Response<hyper::body::Incoming>,
+    mut resp: Response<Body>,
 ) -> Result<Response<Body>, UpstreamError> {
     // Go's reverse proxy checks the same: a server may not switch to a protocol the
     // client did not ask for.
@@ -525,6 +502,35 @@ fn append_value(headers: &HeaderMap, name: &HeaderName, ours: &HeaderValue) -> O
     }
     out.extend_from_slice(ours.as_bytes());
     HeaderValue::from_bytes(&out).ok()
+}
+
+/// A response with its body boxed, extensions (the upgrade handle) kept.
+fn boxed<B>(resp: Response<B>) -> Response<Body>
+where
+    B: HttpBody<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
+    resp.map(|b| b.map_err(Into::into).boxed())
+}
+
+fn classify_pool(target: &HttpTarget, e: PoolError) -> UpstreamError {
+    let label = target.label.clone();
+    match e {
+        PoolError::Connect(e) => UpstreamError::ConnectFailed {
+            target: label,
+            source: Box::new(e),
+        },
+        PoolError::Http(h) if h.is_parse() || h.is_parse_status() || h.is_parse_too_large() => {
+            UpstreamError::BadUpstreamResponse {
+                target: label,
+                reason: Box::new(h),
+            }
+        }
+        PoolError::Http(h) => UpstreamError::Unavailable {
+            target: label,
+            source: Box::new(h),
+        },
+    }
 }
 
 fn classify(target: &HttpTarget, e: hyper_util::client::legacy::Error) -> UpstreamError {
@@ -873,14 +879,5 @@ mod tests {
         let t = new("https://example.com", &mut clients).unwrap();
         assert_eq!(t.transport, Transport::Verified);
         assert_eq!(t.host, "example.com");
-    }
-
-    #[test]
-    fn unix_socket_paths_round_trip_through_the_pool_authority() {
-        let p = std::path::Path::new("/run/app/http.sock");
-        let a = unix_authority(p).unwrap();
-        assert_eq!(unix_socket_from_host(a.host()).unwrap(), p);
-        assert_eq!(unix_socket_from_host("nothex.unix"), None);
-        assert_eq!(unix_socket_from_host("example.com"), None);
     }
 }

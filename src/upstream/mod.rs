@@ -16,10 +16,13 @@
 //! so hyper's flow control gives backpressure in both directions.
 
 mod http;
+mod pool;
 mod router;
 mod signature;
 mod static_files;
 
+#[cfg(test)]
+mod pool_tests;
 #[cfg(test)]
 mod tests;
 
@@ -222,7 +225,7 @@ impl Upstreams {
                     Handler::Http(HttpTarget::new(url, opts, &mut clients).map_err(label)?)
                 }
                 UpstreamKind::Unix(socket) => {
-                    Handler::Http(HttpTarget::unix(socket, opts, &mut clients).map_err(label)?)
+                    Handler::Http(HttpTarget::unix(socket, opts).map_err(label)?)
                 }
                 UpstreamKind::Static(code) => {
                     Handler::Static(StaticResponse::new(*code).map_err(label)?)
@@ -278,7 +281,8 @@ impl Upstreams {
                         .await
                 }
                 Handler::Static(s) => Ok(s.respond()),
-                Handler::File(files) => Ok(files.serve(&req).await),
+                // Boxed: file I/O futures are large; the proxied path should not carry them.
+                Handler::File(files) => Ok(Box::pin(files.serve(&req)).await),
             },
             Lookup::AddTrailingSlash => Ok(router::trailing_slash_redirect(req.uri())),
         }
