@@ -1072,7 +1072,6 @@ fn each_invalid_value_names_its_key_and_origin() {
         (vec!["--logging-format=xml".into()], "option `logging_format` (from flag --logging-format): \"xml\" is not one of text, json"),
         (vec!["--provider=myspace".into()], "option `provider` (from flag --provider): provider \"myspace\" is not supported; authproxy supports oidc, github, google"),
         (vec!["--provider=login.gov".into(), "--scope=openid email".into()], "option `jwt_key` or `jwt_key_file` is required for provider \"login.gov\""),
-        (vec!["--proxy-prefix=oauth2".into()], "option `proxy_prefix` (from flag --proxy-prefix): \"oauth2\" must be a path starting with a single /"),
         (vec!["--real-client-ip-header=X-Client".into(), "--reverse-proxy".into()], "\"X-Client\" is not one of X-Forwarded-For"),
         (vec!["--cookie-secure=maybe".into()], "option `cookie_secure` (from flag --cookie-secure): \"maybe\" is not a boolean"),
         (vec!["--skip-oidc-discovery".into()], "option `login_url`: is required when skip_oidc_discovery is true"),
@@ -1132,6 +1131,10 @@ fn values_v7_accepts_start_with_a_warning() {
         (vec!["--api-route=^/api,".into()], "an empty entry matches every path"),
         (vec!["--exclude-logging-path=health".into()], "entry \"health\" does not start with /"),
         (vec!["--ping-path=ping".into()], "option `ping_path` (from flag --ping-path): \"ping\" does not start with /"),
+        (vec!["--proxy-prefix=oauth2".into()], "option `proxy_prefix` (from flag --proxy-prefix): \"oauth2\" does not start with a single /: oauth2-proxy starts with it but then serves none of its endpoints"),
+        (vec!["--redirect-url=/my callback".into()], "the provider sends users to this host's /my%20callback"),
+        (vec!["--redirect-url=//auth.example.com/oauth2/callback".into()], "has a host but no scheme"),
+        (vec!["--redirect-url=/cb#x".into()], "has a #fragment"),
     ];
     for (a, want) in cases {
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
@@ -1882,3 +1885,6 @@ fn skip_auth_strip_headers_false_starts_with_a_warning_and_headers_stay_stripped
     assert!(plan.strips("X-Forwarded-Email") && plan.strips("x_forwarded_user"));
     assert!(plan.preserved().is_empty());
 }
+
+#[path = "dropin_tests.rs"]
+mod dropin;

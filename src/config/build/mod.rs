@@ -10,6 +10,7 @@ pub mod headers;
 mod logging;
 mod provider;
 mod provider_opts;
+mod redirect;
 pub(super) mod server;
 mod session;
 mod signing;
@@ -294,8 +295,16 @@ pub(super) fn build(
 /// A URL path option: must start with `/`; `strip_trailing` removes a trailing `/`.
 pub(crate) fn path_option(c: &mut Ctx, key: &str, strip_trailing: bool) -> String {
     let raw = c.string(key);
-    let v = raw.trim();
-    if !v.starts_with('/') || v.starts_with("//") {
+    let mut v = raw.trim();
+    let normalized = redirect::normalized_prefix(v);
+    if let Some(n) = &normalized {
+        c.warn_about(
+            key,
+            format!("{v:?} does not start with a single /: oauth2-proxy starts with it but then serves none of its endpoints (every request gets the sign-in page, whose links lead nowhere); authproxy serves them at {n:?}"),
+        );
+        v = n;
+    }
+    if !v.is_empty() && (!v.starts_with('/') || v.starts_with("//")) {
         c.fail(
             key,
             format!("{v:?} must be a path starting with a single /"),
@@ -368,19 +377,36 @@ pub(crate) fn redirect_url(c: &mut Ctx, proxy_prefix: &str) -> (Option<url::Url>
         return (None, None);
     };
     let want = format!("{proxy_prefix}/callback");
-    if s.starts_with('/') && !s.starts_with("//") {
-        if s == want {
+    let mut s = s;
+    match redirect::relative_ref(&s, &want) {
+        Err(e) => {
+            c.fail("redirect_url", format!("{s:?} is not a valid URL: {e}"));
             return (None, None);
         }
-        if s.chars().any(|ch| ch.is_control() || ch == ' ') {
-            c.fail("redirect_url", format!("{s:?} is not a valid URL path"));
-            return (None, None);
+        Ok(redirect::RelativeRef::Path(p)) => {
+            if p == want {
+                return (None, None);
+            }
+            if p.contains('#') {
+                c.warn_about(
+                    "redirect_url",
+                    format!("{s:?} has a #fragment, which providers refuse in a redirect URI"),
+                );
+            }
+            c.warn_about(
+                "redirect_url",
+                format!("the relative callback {s:?} is not this proxy's callback endpoint {want:?}; the provider sends users to this host's {p}, so make sure it routes to {want}"),
+            );
+            return (None, Some(p));
         }
-        c.warn_about(
-            "redirect_url",
-            format!("the relative callback {s:?} is not this proxy's callback endpoint {want:?}; the provider sends users to this host's {s}, so make sure it routes to {want}"),
-        );
-        return (None, Some(s));
+        Ok(redirect::RelativeRef::NoScheme) => {
+            c.warn_about(
+                "redirect_url",
+                format!("{s:?} has a host but no scheme; oauth2-proxy sends it to the provider as it is (providers refuse it), authproxy uses https:{s}"),
+            );
+            s = format!("https:{s}");
+        }
+        Ok(redirect::RelativeRef::Absolute) => {}
     }
     match url::Url::parse(&s) {
         Ok(u)
