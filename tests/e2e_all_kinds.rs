@@ -404,15 +404,10 @@ async fn several_providers_of_every_new_type_one_branded_button_each() {
         std::env::temp_dir().join(format!("authproxy-e2e-kinds-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let alpha = dir.join("alpha.yaml");
-    std::fs::write(&alpha, format!("providers:\n{}", providers.concat())).unwrap();
+    let providers = format!("providers:\n{}", providers.concat());
     let app = EchoApp::start().await;
     let proxy = Proxy::start(
-        ProxyConfig::new(port, "http://unused.invalid", &app.url())
-            .remove("provider")
-            .remove("oidc-issuer-url")
-            .remove("client-id")
-            .remove("client-secret")
-            .set("alpha-config", alpha.to_str().unwrap()),
+        ProxyConfig::new(port, "http://unused.invalid", &app.url()).into_alpha(&providers, &alpha),
     )
     .await;
     // (id, button class, default name, authorize URL prefix, email the app sees)

@@ -38,12 +38,20 @@ pub(super) fn build(
     policy: Option<super::policy::PolicyConfig>,
 ) -> Result<Config, ConfigErrors> {
     let alpha_sections = alpha.as_ref();
-    let server = match alpha_sections.and_then(|a| a.server.clone()) {
-        Some(s) => s,
+    // With --alpha-config, a section the file leaves out is empty, as in oauth2-proxy v7 (it
+    // never falls back to the legacy options, which it refuses in alpha mode).
+    let server = match alpha_sections {
+        Some(a) => a.server.clone().unwrap_or_else(|| {
+            c.warn(format!(
+                "alpha config file {} has no server section, so the proxy has no listener: oauth2-proxy exits at once then (status 0), authproxy exits with status 2 saying so; add server.bindAddress",
+                a.file.display()
+            ));
+            ServerConfig::default()
+        }),
         None => server::main_server(&mut c),
     };
-    let metrics_server = match alpha_sections.and_then(|a| a.metrics_server.clone()) {
-        Some(s) => s,
+    let metrics_server = match alpha_sections {
+        Some(a) => a.metrics_server.clone().unwrap_or_default(),
         None => server::metrics_server(&mut c),
     };
     let grpc_ext_authz_address = match c.string("grpc_ext_authz_address").trim() {
@@ -70,8 +78,8 @@ pub(super) fn build(
     let ready_path = endpoint_path(&mut c, "ready_path");
     let relative_redirect_url = c.boolean("relative_redirect_url");
     let (redirect_url, redirect_path) = redirect_url(&mut c, &proxy_prefix);
-    let upstream_config = match alpha_sections.and_then(|a| a.upstream_config.clone()) {
-        Some(u) => u,
+    let upstream_config = match alpha_sections {
+        Some(a) => a.upstream_config.clone().unwrap_or_default(),
         None => legacy_upstreams(&mut c),
     };
     let mut real_client_ip_header = c.string("real_client_ip_header");
@@ -119,7 +127,17 @@ pub(super) fn build(
     for w in dropped {
         c.warn_about("whitelist_domains", w);
     }
-    let providers = match alpha.as_ref().filter(|a| !a.providers.is_empty()) {
+    let providers = match alpha.as_ref() {
+        Some(a) if a.providers.is_empty() => {
+            c.errors.push(ConfigError::new(
+                "alpha-config",
+                format!(
+                    "alpha config file {} defines no provider; with --alpha-config the providers are configured in its providers section (oauth2-proxy refuses this too)",
+                    a.file.display()
+                ),
+            ));
+            None
+        }
         Some(a) => alpha_providers(&mut c, a),
         None => provider(&mut c).map(|mut p| {
             // oauth2-proxy's id for the provider built from the legacy options.
@@ -128,11 +146,10 @@ pub(super) fn build(
         }),
     };
     let cookie = cookie(&mut c);
-    let (mut inject_request_headers, mut inject_response_headers) =
-        match alpha_sections.and_then(|a| a.headers.clone()) {
-            Some(h) => h,
-            None => legacy_headers(&mut c),
-        };
+    let (mut inject_request_headers, mut inject_response_headers) = match alpha_sections {
+        Some(a) => a.headers.clone().unwrap_or_default(),
+        None => legacy_headers(&mut c),
+    };
     let identity_assertion = super::assertion::identity_assertion(
         &mut c,
         &mut inject_request_headers,
