@@ -528,12 +528,16 @@ async fn skip_discovery_uses_the_configured_endpoints() {
     assert_eq!(idp.with(|s| s.discovery_hits), 0);
     idp.answer_id_token(&sign(&key(Algorithm::RS256, "rsa-a"), &idp.claims()));
     assert_eq!(redeem(&p).await.unwrap().claims.user, "ada@example.com");
+    // Without login_url oauth2-proxy v7 starts and fails every sign-in: the provider is built
+    // but never ready, and its discovery names the missing option.
     let mut cfg = idp.config();
     cfg.skip_oidc_discovery = true;
-    match OidcProvider::new(&cfg) {
+    let p = OidcProvider::new(&cfg).unwrap();
+    match p.discover().await {
         Err(ProviderError::Config { key, .. }) => assert_eq!(key, "login_url"),
         other => panic!("unexpected {other:?}"),
     }
+    assert!(!p.is_ready());
 }
 
 #[tokio::test]

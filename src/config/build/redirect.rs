@@ -81,6 +81,67 @@ pub(crate) fn relative_ref(s: &str, default_path: &str) -> Result<RelativeRef, S
     Ok(RelativeRef::Path(out))
 }
 
+/// Whether Go's `url.Parse` accepts `s` (v7 parses `resource` and the provider URLs with it and
+/// refuses to start when it fails). `Err` is Go's reason.
+pub(crate) fn go_url_parse(s: &str) -> Result<(), String> {
+    if s.bytes().any(|b| b < 0x20 || b == 0x7f) {
+        return Err("contains a control character".to_owned());
+    }
+    let (rest, fragment) = match s.split_once('#') {
+        Some((r, f)) => (r, Some(f)),
+        None => (s, None),
+    };
+    if let Some(f) = fragment {
+        unescape(f)?;
+    }
+    let rest = rest.split_once('?').map_or(rest, |(r, _)| r);
+    let after_scheme = if has_scheme(rest)? {
+        let (_, after) = rest.split_once(':').unwrap_or(("", rest));
+        if !after.starts_with('/') {
+            // An opaque URL (`urn:...`): Go keeps it as it is.
+            return Ok(());
+        }
+        after
+    } else {
+        if rest.split('/').next().is_some_and(|seg| seg.contains(':')) {
+            return Err(
+                "the first path segment of a URL without a scheme cannot contain a colon".into(),
+            );
+        }
+        rest
+    };
+    let path = match after_scheme.strip_prefix("//") {
+        Some(auth_path) => {
+            let (authority, path) = auth_path
+                .find('/')
+                .map_or((auth_path, ""), |i| auth_path.split_at(i));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            check_host(host)?;
+            path
+        }
+        None => after_scheme,
+    };
+    unescape(path).map(|_| ())
+}
+
+/// Go's host checks: a bracketed IPv6 literal is closed, and the host has only characters
+/// Go allows there.
+fn check_host(host: &str) -> Result<(), String> {
+    if host.starts_with('[') && !host.contains(']') {
+        return Err("missing ']' in host".into());
+    }
+    unescape(host)?;
+    if let Some(b) = host.bytes().find(|&b| {
+        b < 0x80 && !(b.is_ascii_alphanumeric() || b"-_.~!$&'()*+,;=:[]<>\"%".contains(&b))
+    }) {
+        return Err(format!(
+            "invalid character {:?} in host name",
+            char::from(b)
+        ));
+    }
+    Ok(())
+}
+
 /// Go's `getScheme`: a letter, then letters, digits, `+`, `-`, `.`, up to a `:`.
 fn has_scheme(s: &str) -> Result<bool, String> {
     for (i, b) in s.bytes().enumerate() {
@@ -220,6 +281,31 @@ mod tests {
         assert!(p("/a\u{1}").is_err());
         assert!(p(":x").is_err());
         assert!(p("a b:c/d").is_err());
+    }
+
+    /// Checked with oauth2-proxy v7.15.3 (`--resource=<case>`): refused at start with "could
+    /// not parse resource URL", or started.
+    #[test]
+    fn go_url_parse_refuses_what_go_refuses() {
+        for ok in [
+            "https://graph.microsoft.com",
+            "urn:microsoft:userinfo",
+            "a b",
+            "api://app-id",
+            "https://x.example/a b?%zz",
+        ] {
+            assert_eq!(go_url_parse(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "%zz",
+            "https://x.example/%zz",
+            "http://[::1",
+            "https://a b/",
+            ":x",
+            "a\u{1}",
+        ] {
+            assert!(go_url_parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
