@@ -606,6 +606,37 @@ pub static CASES: &[Case] = &[
         style: Style::Args(helm!("--email-domain=*", "--cookie-secure=false", "--redirect-url=/my callback")),
         expect: Expect::Valid(&["this host's /my%20callback"]),
     },
+    Case {
+        name: "args-gitlab-project-access-level-15",
+        // v7: "could not configure allowed projects: invalid gitlab project access level".
+        style: Style::Args(&[
+            "--http-address=127.0.0.1:{PORT}",
+            "--provider=gitlab",
+            "--oidc-issuer-url={ISSUER}",
+            "--client-id={CID}",
+            "--client-secret={CSECRET}",
+            "--cookie-secret={SECRET}",
+            "--upstream={APP}/",
+            "--email-domain=*",
+            "--gitlab-project=acme/app=15",
+        ]),
+        expect: Expect::Fails(&["gitlab_projects", "access level 15"]),
+    },
+    Case {
+        name: "args-login-gov-both-keys",
+        // v7: "cannot set both jwt-key and jwt-key-file options".
+        style: Style::Args(&[
+            "--http-address=127.0.0.1:{PORT}",
+            "--provider=login.gov",
+            "--client-id={CID}",
+            "--cookie-secret={SECRET}",
+            "--upstream={APP}/",
+            "--email-domain=*",
+            "--jwt-key=not-used",
+            "--jwt-key-file={DIR}/client-secret",
+        ]),
+        expect: Expect::Fails(&["jwt_key_file", "cannot be set together with jwt_key"]),
+    },
     // ---- alpha YAML ----
     Case {
         name: "alpha-without-upstream-config",

@@ -204,7 +204,11 @@ impl Proxy {
         // environment (OAUTH2_PROXY_* settings, or an HTTP proxy for the IdP's loopback URLs).
         for (key, _) in std::env::vars_os() {
             let key = key.to_string_lossy().to_string();
-            if key.starts_with("OAUTH2_PROXY_") || key.to_ascii_lowercase().ends_with("_proxy") {
+            if key.starts_with("OAUTH2_PROXY_")
+                || key.to_ascii_lowercase().ends_with("_proxy")
+                || key == "SSL_CERT_FILE"
+                || key == "SSL_CERT_DIR"
+            {
                 command.env_remove(&key);
             }
         }
