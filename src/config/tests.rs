@@ -1112,7 +1112,7 @@ fn values_v7_accepts_start_with_a_warning() {
         (vec!["--whitelist-domain=.example.com:http".into()], "port \"http\" must be a number or *"),
         (vec!["--code-challenge-method=s512".into()], "option `code_challenge_method` (from flag --code-challenge-method): \"s512\" is not one of S256, plain, none; authproxy uses S256"),
         (vec!["--bitbucket-team=acme".into()], "option `bitbucket_team` (from flag --bitbucket-team): is ignored: it applies to provider \"bitbucket\" only, not \"oidc\""),
-        (vec!["--resource=https://app.example".into()], "option `resource` (from flag --resource): is ignored: it applies to provider \"adfs\" only"),
+        (vec!["--resource=https://app.example".into()], "option `resource` (from flag --resource): is ignored: it applies to providers \"adfs\" and \"azure\" only, not \"oidc\" (oauth2-proxy ignores it too)"),
         (vec!["--provider=bitbucket".into(), "--scope=email".into(), "--bitbucket-repository=just-a-name".into()], "\"just-a-name\" is not workspace/repository"),
         (vec!["--provider=adfs".into(), "--resource=not a urn".into()], "is not a URL or URN"),
         (vec!["--provider=facebook".into(), "--scope=public_profile email".into(), "--pubjwk-url=https://x.example/certs".into()], "option `pubjwk_url` (from flag --pubjwk-url): is ignored: it applies to provider \"login.gov\" only"),

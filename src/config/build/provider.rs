@@ -396,7 +396,28 @@ pub(crate) fn resource_option(c: &mut Ctx, kind: &str) -> Option<String> {
         }
         return Some(r);
     }
-    if !only_for(c, "resource", kind, "adfs") {
+    if kind != "adfs" && c.opt_string("resource").is_some() {
+        // v7's default token request (the plain OAuth 2.0 types) adds `resource`; its OIDC,
+        // entra-id, google and login.gov types never send it.
+        let plain = matches!(
+            kind,
+            "github"
+                | "bitbucket"
+                | "digitalocean"
+                | "facebook"
+                | "keycloak"
+                | "linkedin"
+                | "nextcloud"
+                | "sourcehut"
+        );
+        c.warn_about(
+            "resource",
+            if plain {
+                format!("is ignored: it applies to providers \"adfs\" and \"azure\" only; oauth2-proxy adds it to {kind:?}'s token request, authproxy does not")
+            } else {
+                format!("is ignored: it applies to providers \"adfs\" and \"azure\" only, not {kind:?} (oauth2-proxy ignores it too)")
+            },
+        );
         return None;
     }
     let r = c.opt_string("resource")?;
