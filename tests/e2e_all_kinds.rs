@@ -144,6 +144,11 @@ fn provider_type_mistakes_are_startup_errors_naming_the_option() {
     let pem = std::fs::read_to_string(fixture("logingov-client-rsa.pem")).unwrap();
     for (args, want) in [
         (with("keycloak", &["--allowed-role=admin"]), "allowed_roles"),
+        // v7.15.3: "cannot set both jwt-key and jwt-key-file options" (checked with the binary).
+        (
+            with("login.gov", &[&format!("--jwt-key={pem}")]),
+            "jwt_key_file",
+        ),
         (
             vec![
                 "--provider=nextcloud".into(),
@@ -176,13 +181,9 @@ fn provider_type_mistakes_are_startup_errors_naming_the_option() {
             "{args:?}: the error names {want}: {out}"
         );
     }
-    // oauth2-proxy v7 starts with these (another type's options are ignored, jwt_key wins over
-    // jwt_key_file): authproxy too, with a warning naming the option.
+    // oauth2-proxy v7 starts with these (another type's options are ignored): authproxy too,
+    // with a warning naming the option.
     for (args, want) in [
-        (
-            with("login.gov", &[&format!("--jwt-key={pem}")]),
-            "jwt_key_file",
-        ),
         (with("oidc", &["--bitbucket-team=acme"]), "bitbucket_team"),
         (
             with("github", &["--authproxy-adfs-skip-scope"]),

@@ -127,7 +127,9 @@ fn each_provider_type_refuses_what_v7_refuses_and_nothing_more() {
         (vec!["--provider=google", "--google-service-account-json=/nonexistent.json"], Err("missing setting: google-admin-email")),
         (vec!["--provider=google", "--google-admin-email=a@corp.example", "--google-service-account-json=/nonexistent.json"], Err("Google credentials file not found: /nonexistent.json")),
         (vec!["--provider=google"], Ok("")),
-        // The plain OAuth 2.0 types refuse nothing of their own.
+        // The plain OAuth 2.0 types refuse nothing of their own at this level. (Keycloak and
+        // Nextcloud without login_url/redeem_url: v7 starts, the first with keycloak.org URLs,
+        // the second with none; authproxy's provider constructor refuses them.)
         (vec!["--provider=github", "--github-org=acme"], Ok("")),
         (vec!["--provider=bitbucket"], Ok("")),
         (vec!["--provider=keycloak", "--login-url=https://kc.example/auth", "--redeem-url=https://kc.example/token", "--validate-url=https://kc.example/userinfo"], Ok("")),
