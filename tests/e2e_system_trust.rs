@@ -136,6 +136,14 @@ async fn ready_after_discovery(
     }
 }
 
+/// (case, flags, environment, discovery succeeds)
+type Case<'a> = (
+    &'a str,
+    Vec<(&'a str, &'a str)>,
+    Vec<(&'a str, String)>,
+    bool,
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_system_trust_store_and_provider_ca_files_combine_as_in_oauth2_proxy() {
     let issuer = https_issuer().await;
@@ -147,8 +155,7 @@ async fn the_system_trust_store_and_provider_ca_files_combine_as_in_oauth2_proxy
     let system_has_ca = ("SSL_CERT_FILE", ca.clone());
     let system_lacks_ca = ("SSL_CERT_FILE", other.clone());
     let trusted_flag = [("use-system-trust-store", "true")];
-    // (case, flags, environment, discovery succeeds)
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<(&str, String)>, bool)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "system store only",
             vec![],
