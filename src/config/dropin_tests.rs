@@ -127,9 +127,11 @@ fn each_provider_type_refuses_what_v7_refuses_and_nothing_more() {
         (vec!["--provider=google", "--google-service-account-json=/nonexistent.json"], Err("missing setting: google-admin-email")),
         (vec!["--provider=google", "--google-admin-email=a@corp.example", "--google-service-account-json=/nonexistent.json"], Err("Google credentials file not found: /nonexistent.json")),
         (vec!["--provider=google"], Ok("")),
-        // The plain OAuth 2.0 types refuse nothing of their own at this level. (Keycloak and
-        // Nextcloud without login_url/redeem_url: v7 starts, the first with keycloak.org URLs,
-        // the second with none; authproxy's provider constructor refuses them.)
+        // The plain OAuth 2.0 types refuse nothing of their own. Keycloak and Nextcloud have
+        // no default endpoints: v7 starts (keycloak with keycloak.org's URLs) and fails every
+        // sign-in; authproxy starts too, never ready.
+        (vec!["--provider=nextcloud"], Ok("option `login_url`: is not set and provider \"nextcloud\" has no default")),
+        (vec!["--provider=keycloak", "--login-url=https://kc.example/auth", "--redeem-url=https://kc.example/token"], Ok("option `validate_url`: is not set and provider \"keycloak\" has no default")),
         (vec!["--provider=github", "--github-org=acme"], Ok("")),
         (vec!["--provider=bitbucket"], Ok("")),
         (vec!["--provider=keycloak", "--login-url=https://kc.example/auth", "--redeem-url=https://kc.example/token", "--validate-url=https://kc.example/userinfo"], Ok("")),

@@ -207,6 +207,25 @@ pub(crate) fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
         .opt_string("provider_display_name")
         .unwrap_or_else(|| default_display_name(&kind).to_string());
     let validate_url = provider_url(c, "validate_url");
+    if matches!(kind.as_str(), "keycloak" | "nextcloud") {
+        // No default endpoints: v7 starts (keycloak with keycloak.org's URLs, nextcloud with
+        // none) and fails every sign-in.
+        for (key, missing) in [
+            ("login_url", login_url.is_none()),
+            ("redeem_url", redeem_url.is_none()),
+            (
+                "validate_url",
+                validate_url.is_none() && profile_url.is_none(),
+            ),
+        ] {
+            if missing && !c.is_set(key) {
+                c.warn_about(
+                    key,
+                    format!("is not set and provider {kind:?} has no default: no sign-in can work; authproxy starts (as oauth2-proxy does) but the provider is never ready (/ready answers 503) and sign-in answers an error naming it"),
+                );
+            }
+        }
+    }
     let github = GithubOptions {
         org: c.string("github_org").trim().to_string(),
         team: c.string("github_team").trim().to_string(),
