@@ -22,6 +22,25 @@ fn proxy_prefix_without_its_leading_slash_is_served_at_slash_prefix() {
             c.warnings()
         );
     }
+    // Characters a path cannot carry: v7 starts and routes none of its endpoints; authproxy
+    // serves them where the browser's requests for v7's links arrive (percent-encoded).
+    for (raw, want) in [
+        ("/o auth", "/o%20auth"),
+        ("/o%auth", "/o%25auth"),
+        ("/o?x", "/o%3Fx"),
+    ] {
+        let flag = format!("--proxy-prefix={raw}");
+        let c = run(&[&flag], &base_env());
+        assert_eq!(c.proxy_prefix, want, "{raw}");
+        assert!(
+            c.warnings()
+                .iter()
+                .any(|w| w.contains("option `proxy_prefix`")
+                    && w.contains("a URL path cannot carry")),
+            "{raw}: {:#?}",
+            c.warnings()
+        );
+    }
     // An empty prefix works in v7 (its endpoints at /sign_in, /start, /callback): no warning.
     let c = run(&["--proxy-prefix="], &base_env());
     assert_eq!(c.proxy_prefix, "");

@@ -326,14 +326,14 @@ pub(crate) fn path_option(c: &mut Ctx, key: &str, strip_trailing: bool) -> Strin
             key,
             format!("{v:?} must be a path starting with a single /"),
         );
-    } else if v
-        .chars()
-        .any(|ch| ch.is_whitespace() || ch.is_control() || matches!(ch, '?' | '#' | '\\' | '%'))
-    {
-        c.fail(
+    }
+    let encoded = redirect::encoded_prefix(v);
+    if let Some(e) = &encoded {
+        c.warn_about(
             key,
-            format!("{v:?} must not contain whitespace, control characters, ?, #, % or \\"),
+            format!("{v:?} has characters a URL path cannot carry as they are (whitespace, control characters, ?, #, % or \\): oauth2-proxy starts with it but serves none of its endpoints; authproxy serves them at {e:?}"),
         );
+        v = e;
     }
     let v = if strip_trailing {
         v.trim_end_matches('/')

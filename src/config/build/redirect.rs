@@ -248,6 +248,27 @@ pub(crate) fn normalized_prefix(raw: &str) -> Option<String> {
     Some(format!("/{}", raw.trim_start_matches('/')))
 }
 
+/// `proxy_prefix` with the characters a path cannot carry as they are (whitespace, control
+/// characters, `?`, `#`, `%`, `\`) percent-encoded, as the browser sends them: v7 starts with
+/// such a prefix but routes none of its endpoints. `None` when there is none of them.
+pub(crate) fn encoded_prefix(raw: &str) -> Option<String> {
+    let bad =
+        |ch: char| ch.is_whitespace() || ch.is_control() || matches!(ch, '?' | '#' | '%' | '\\');
+    if !raw.chars().any(bad) {
+        return None;
+    }
+    let mut out = String::with_capacity(raw.len() + 8);
+    for ch in raw.chars() {
+        if bad(ch) {
+            let mut buf = [0u8; 4];
+            escape_into(ch.encode_utf8(&mut buf).as_bytes(), Mode::Path, &mut out);
+        } else {
+            out.push(ch);
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,5 +335,11 @@ mod tests {
         assert_eq!(normalized_prefix("//oauth2"), Some("/oauth2".into()));
         assert_eq!(normalized_prefix("/oauth2"), None);
         assert_eq!(normalized_prefix(""), None);
+        assert_eq!(encoded_prefix("/o auth"), Some("/o%20auth".into()));
+        assert_eq!(
+            encoded_prefix("/o%auth?x#y\\z"),
+            Some("/o%25auth%3Fx%23y%5Cz".into())
+        );
+        assert_eq!(encoded_prefix("/oauth2"), None);
     }
 }
