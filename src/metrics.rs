@@ -16,14 +16,16 @@
 //! happened yet.
 //!
 //! Every request touches the request metrics, so they are plain atomics indexed by status code
-//! and method, updated with relaxed `fetch_add`: no lock, no allocation, no map lookup. (The
+//! and method, updated with relaxed `fetch_add` on the calling thread's shard (`shard.rs`, so
+//! workers on different cores never write the same cache line): no lock, no allocation, no
+//! map lookup. (The
 //! `prometheus-client` histogram takes a mutex per observation, so the histograms here are our
 //! own lock-free ones (non-cumulative atomic buckets), encoded through `prometheus-client`'s
 //! collector interface.) The error counters are atomics too. The event counters (logins,
 //! refreshes, denials, CSRF failures) happen at most a few times per session and use
 //! `prometheus-client` families.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
@@ -35,6 +37,7 @@ mod collector;
 mod histogram;
 mod labels;
 mod policy;
+mod shard;
 
 use collector::RequestCollector;
 pub use histogram::Histogram;
@@ -81,9 +84,10 @@ type Labels = Vec<(&'static str, String)>;
 /// Every metric authproxy exports.
 #[derive(Debug)]
 pub struct Metrics {
-    /// `oauth2_proxy_requests_total`, indexed by status code − 100 (100–599).
-    requests_by_code: Box<[AtomicU64]>,
-    in_flight: AtomicI64,
+    /// `oauth2_proxy_requests_total`: per thread shard, indexed by status code − 100
+    /// (100–599).
+    requests_by_code: [Box<[AtomicU64]>; shard::SHARDS],
+    in_flight: shard::Gauge,
     /// `oauth2_proxy_response_duration_seconds`, one per [`METHODS`] entry plus `other`.
     response_duration: [Histogram; METHODS.len() + 1],
     upstream_duration: Histogram,
@@ -99,7 +103,7 @@ pub struct Metrics {
     /// `authproxy_session_store_errors_total`, by [`SessionStoreOp`].
     session_store_errors: [AtomicU64; SessionStoreOp::ALL.len()],
     /// `authproxy_connections_open`: client connections holding a connection slot.
-    connections_open: AtomicI64,
+    connections_open: shard::Gauge,
     /// `authproxy_htpasswd_checks_rejected_total`: logins answered 503 because every
     /// htpasswd check was busy.
     htpasswd_busy: AtomicU64,
@@ -120,11 +124,11 @@ impl Default for Metrics {
 
 /// Decrements the in-flight gauge when the request is done (however it ends).
 #[must_use = "the request counts as in flight while this guard lives"]
-pub struct InFlight<'a>(&'a AtomicI64);
+pub struct InFlight<'a>(&'a shard::Gauge);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.add(-1);
     }
 }
 
@@ -132,8 +136,10 @@ impl Metrics {
     /// Fresh, zeroed metrics (tests; the proxy uses [`global`]).
     pub fn new() -> Self {
         Self {
-            requests_by_code: (100..600).map(|_| AtomicU64::new(0)).collect(),
-            in_flight: AtomicI64::new(0),
+            requests_by_code: std::array::from_fn(|_| {
+                (100..600).map(|_| AtomicU64::new(0)).collect()
+            }),
+            in_flight: shard::Gauge::default(),
             response_duration: std::array::from_fn(|_| Histogram::default()),
             upstream_duration: Histogram::default(),
             provider_duration: std::array::from_fn(|_| Histogram::default()),
@@ -144,7 +150,7 @@ impl Metrics {
             provider_errors: Default::default(),
             upstream_errors: Default::default(),
             session_store_errors: Default::default(),
-            connections_open: AtomicI64::new(0),
+            connections_open: shard::Gauge::default(),
             htpasswd_busy: AtomicU64::new(0),
             log_dropped: std::sync::OnceLock::new(),
             policy: std::sync::RwLock::new(None),
@@ -174,13 +180,13 @@ impl Metrics {
 
     /// A request started; it counts as in flight until the guard is dropped.
     pub fn request_started(&self) -> InFlight<'_> {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.add(1);
         InFlight(&self.in_flight)
     }
 
     /// A client connection was accepted; it counts as open until the guard is dropped.
     pub fn connection_opened(&self) -> InFlight<'_> {
-        self.connections_open.fetch_add(1, Ordering::Relaxed);
+        self.connections_open.add(1);
         InFlight(&self.connections_open)
     }
 
@@ -222,7 +228,7 @@ impl Metrics {
     pub fn request_done(&self, method: &http::Method, status: u16, elapsed: Duration) {
         if let Some(c) = status
             .checked_sub(100)
-            .and_then(|i| self.requests_by_code.get(usize::from(i)))
+            .and_then(|i| self.requests_by_code[shard::index()].get(usize::from(i)))
         {
             c.fetch_add(1, Ordering::Relaxed);
         }
@@ -287,9 +293,16 @@ impl Metrics {
     pub fn requests_with_status(&self, status: u16) -> u64 {
         status
             .checked_sub(100)
-            .and_then(|i| self.requests_by_code.get(usize::from(i)))
+            .map_or(0, |i| self.code_count(usize::from(i)))
+    }
+
+    /// Requests by status-code index (code − 100), summed over the shards.
+    pub(super) fn code_count(&self, i: usize) -> u64 {
+        self.requests_by_code
+            .iter()
+            .filter_map(|shard| shard.get(i))
             .map(|c| c.load(Ordering::Relaxed))
-            .unwrap_or(0)
+            .sum()
     }
 
     /// Everything, in the Prometheus text format.
