@@ -298,7 +298,10 @@ impl<H: Handler> ConnTask<H> {
             let handler = handler.clone();
             let state = state.clone();
             let too_large = request_head_size(&req) > limits.max_request_header_bytes;
-            async move {
+            // Boxed per request: hyper keeps a connection's service future in a box it reuses
+            // for the connection's life, so an unboxed (several KiB) future would stay
+            // allocated on every idle keep-alive connection.
+            let fut: std::pin::Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(async move {
                 let resp = if too_large {
                     header_too_large(req.version())
                 } else {
@@ -308,7 +311,8 @@ impl<H: Handler> ConnTask<H> {
                     inner,
                     _guard: guard,
                 }))
-            }
+            });
+            fut
         });
         let io = TokioIo::new(TrackedIo::new(stream, activity.clone(), slot));
         let served = self.builder.serve_connection_with_upgrades(io, svc);
