@@ -51,7 +51,13 @@ measure_fwd() {
         o2p_auth) url="http://127.0.0.1:$O2P_PORT/oauth2/auth" file=o2p ;;
     esac
     if [ "$1" = fwd_many ]; then file="$WORK/cookies-$file.txt"; else file="$WORK/cookie-$file.txt"; fi
-    [ "$3" = 1 ] && [ "$2" = ap_auth ] && note "$1" "$(wc -l <"$file") signed-in users' cookies (bench/rotate.lua: the next one on every request), $FWD_CONNS keep-alive connections, wrk -t$THREADS."
+    if [ "$3" = 1 ] && [ "$2" = ap_auth ]; then
+        if [ "$1" = fwd_many ]; then
+            note "$1" "$(wc -l <"$file") signed-in users' cookies, the next one on every request (bench/rotate.lua), over $FWD_CONNS keep-alive connections (wrk -t$THREADS), as nginx \`auth_request\` and Envoy ext_authz send them. ext_authz: \`/oauth2/ext_authz/app/page?q=1\`."
+        else
+            note "$1" "One user's cookie on every request over $FWD_CONNS keep-alive connections (wrk -t$THREADS)."
+        fi
+    fi
     record_wrk "$1" "$2" "$3" "$(wrk_measure "$1-$2" "$url" "$FWD_CONNS" -s "$ROOT/bench/rotate.lua" -- "$file")"
 }
 
@@ -71,7 +77,10 @@ measure_threads() {
     [ "$cpus" -ge 5 ] && threads=2
     record_wrk "$1" "$2" "$3" "$(LOAD_PIN="taskset -c $load" WRK_THREADS=$threads \
         wrk_measure "$1-$2" "$url" "$CONNECTIONS" -H "Cookie: $COOKIE")"
-    record "$1" "$2" "$3" workers "$(tokio_workers "$pid")"
+    local workers
+    workers=$(tokio_workers "$pid")
+    [ "$workers" -gt 0 ] || die "threads case: no tokio-rt-worker thread in process $pid"
+    record "$1" "$2" "$3" workers "$workers"
 }
 
 # 4. Memory and start: a fresh process each round (bench/probe.py start): start → /ready 200
@@ -129,7 +138,7 @@ measure_streaming() {
     esac
     base="http://127.0.0.1:$port"
     [ -f "$WORK/upload.bin" ] || head -c "$STREAM_BYTES" /dev/zero | tr '\0' 'u' >"$WORK/upload.bin"
-    [ "$3" = 1 ] && [ "$2" = ap_stream ] && note "$1" "examples/bench_app.rs behind each proxy (nginx: proxy_buffering and proxy_request_buffering off). $STREAM_REPEAT downloads and $STREAM_REPEAT uploads of $((STREAM_BYTES / 1048576)) MiB per round with curl (MB = 10^6 bytes); the slow stream sends 5 chunks 200 ms apart, the first at once: its first chunk must arrive at once, not after the whole stream."
+    [ "$3" = 1 ] && [ "$2" = ap_stream ] && note "$1" "examples/bench_app.rs behind each proxy (nginx: response buffering on as by default, proxy_request_buffering off so uploads stream as through authproxy). $STREAM_REPEAT downloads and $STREAM_REPEAT uploads of $((STREAM_BYTES / 1048576)) MiB per round with curl (MB = 10^6 bytes); the slow stream sends 5 chunks 200 ms apart, the first at once: its first chunk must arrive at once, not after the whole stream."
     for ((i = 0; i < STREAM_REPEAT; i++)); do
         line=$(curl -sS --max-time 60 -o /dev/null -w '%{http_code} %{size_download} %{time_total}' \
             -H "Cookie: $COOKIE" "$base/big?bytes=$STREAM_BYTES") || die "streaming case: download through $2 failed"

@@ -33,7 +33,7 @@ LABELS = {
     "ap_2cpu": "authproxy, taskset -c 0,1",
     "nginx_ws": "nginx proxying the echo app",
     "ap_ws": "authproxy proxying the echo app",
-    "nginx_stream": "nginx proxying the app (buffering off)",
+    "nginx_stream": "nginx proxying the app",
     "ap_stream": "authproxy proxying the app",
     "ap_cookie": "authproxy, cookie sessions",
     "ap_redis": "authproxy, Redis sessions",
@@ -134,6 +134,8 @@ def read_tsv(path, fields):
 def fmt(v):
     if v is None:
         return "—"
+    if v == int(v) and abs(v) < 1e9:
+        return f"{int(v)}"
     a = abs(v)
     if a >= 1000:
         return f"{v:.0f}"

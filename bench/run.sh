@@ -197,7 +197,6 @@ if wants websocket || wants streaming; then
             proxy_set_header Upgrade \$http_upgrade;
             proxy_set_header Connection \$connection_upgrade;
             proxy_set_header Host \$host;
-            proxy_buffering off;
             proxy_request_buffering off;
         }
     }" 2)"
