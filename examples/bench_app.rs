@@ -23,8 +23,8 @@ use futures_util::{SinkExt, StreamExt};
 use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::header::HeaderValue;
+use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -96,8 +96,14 @@ async fn handle(mut req: Request<Incoming>, chunk: Bytes) -> Result<Response<Box
         let mut resp = Response::new(empty());
         *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
         let h = resp.headers_mut();
-        h.insert(hyper::header::UPGRADE, HeaderValue::from_static("websocket"));
-        h.insert(hyper::header::CONNECTION, HeaderValue::from_static("upgrade"));
+        h.insert(
+            hyper::header::UPGRADE,
+            HeaderValue::from_static("websocket"),
+        );
+        h.insert(
+            hyper::header::CONNECTION,
+            HeaderValue::from_static("upgrade"),
+        );
         if let Ok(accept) = derive_accept_key(key.as_bytes()).parse() {
             h.insert("sec-websocket-accept", accept);
         }
