@@ -54,7 +54,11 @@ cleanup() {
     for pid in "${PIDS[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
-    rm -rf "$WORK"
+    if [ -n "${BENCH_KEEP:-}" ]; then
+        printf 'kept the logs and samples in %s (BENCH_KEEP)\n' "$WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
 }
 trap cleanup EXIT
 

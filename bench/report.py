@@ -262,40 +262,36 @@ COLORS = ["#10b981", "#4f46e5", "#818cf8", "#0ea5e9", "#f59e0b", "#9ca3af"]
 
 
 def svg(panels, data, info):
-    width, bar_w, label_w = 1000, 250, 230
+    width, label_w, bar_w, gap = 960, 300, 220, 100
     out, y = [], 40
     for spec, systems in panels:
         out.append(f'<text x="10" y="{y + 16}" font-size="14" font-weight="bold">'
                    f'{html.escape(spec["title"])}</text>')
         y += 26
         labels = dict(spec["metrics"])
-        for col, metric in enumerate(spec["chart"]):
-            x0 = 10 + col * (width // 2)
-            out.append(f'<text x="{x0 + label_w}" y="{y + 10}" fill="#374151">'
+        cols = [10 + label_w + c * (bar_w + gap) for c in range(len(spec["chart"]))]
+        for x0, metric in zip(cols, spec["chart"]):
+            out.append(f'<text x="{x0}" y="{y + 10}" fill="#374151">'
                        f'{html.escape(labels[metric])} (median)</text>')
         y += 16
         for i, s in enumerate(systems):
-            for col, metric in enumerate(spec["chart"]):
-                x0 = 10 + col * (width // 2)
+            out.append(f'<text x="10" y="{y + 14}">{html.escape(LABELS.get(s, s)[:52])}</text>')
+            for x0, metric in zip(cols, spec["chart"]):
                 vals = [statistics.median(data[(spec["id"], t, metric)].values()) for t in systems]
                 top = max(max(vals), 1e-9)
-                v = vals[i]
-                w = max(1, int(bar_w * v / top))
-                if col == 0:
-                    out.append(f'<text x="{x0}" y="{y + 14}">'
-                               f'{html.escape(LABELS.get(s, s)[:34])}</text>')
-                out.append(f'<rect x="{x0 + label_w}" y="{y + 3}" width="{w}" height="14" '
+                w = max(1, int(bar_w * vals[i] / top))
+                out.append(f'<rect x="{x0}" y="{y + 3}" width="{w}" height="14" '
                            f'fill="{COLORS[i % len(COLORS)]}"/>')
-                out.append(f'<text x="{x0 + label_w + w + 4}" y="{y + 14}">{fmt(v)}</text>')
+                out.append(f'<text x="{x0 + w + 4}" y="{y + 14}">{fmt(vals[i])}</text>')
             y += 20
         y += 14
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{y + 10}" '
-            f'font-family="sans-serif" font-size="12">\n'
+            f'font-family="sans-serif" font-size="11">\n'
             f'<rect width="{width}" height="{y + 10}" fill="#ffffff"/>\n'
             f'<text x="10" y="22" font-size="15" font-weight="bold">'
             f'{html.escape("authproxy bench/run.sh — " + info.get("date", ""))}</text>\n'
             f'<text x="{width - 10}" y="22" text-anchor="end" fill="#6b7280">'
-            f'{html.escape(info.get("machine", "")[:90])}</text>\n')
+            f'{html.escape(info.get("machine", "").split(";")[0][:80])}</text>\n')
     return head + "\n".join(out) + "\n</svg>\n"
 
 
