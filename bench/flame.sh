@@ -80,9 +80,12 @@ wait "$WRK" || die "wrk failed"
 cat "$WORK/wrk.txt" >&2
 grep -q 'Non-2xx or 3xx responses' "$WORK/wrk.txt" && die "authproxy answered non-2xx during the recording"
 step "rendering $FLAME_OUT"
-timeout 600 perf script -i "$WORK/perf.data" 2>/dev/null \
-    | inferno-collapse-perf >"$WORK/stacks.folded" || die "perf script | inferno-collapse-perf failed"
+timeout 900 perf script -i "$WORK/perf.data" >"$WORK/perf.script" 2>"$WORK/perf-script.log" \
+    || { tail -n 20 "$WORK/perf-script.log" >&2; die "perf script failed"; }
+inferno-collapse-perf <"$WORK/perf.script" >"$WORK/stacks.folded" 2>"$WORK/collapse.log" \
+    || { tail -n 5 "$WORK/collapse.log" >&2; die "inferno-collapse-perf failed"; }
 [ -s "$WORK/stacks.folded" ] || die "no stack recorded"
 inferno-flamegraph --title "authproxy, authenticated proxied path (wrk -c$CONNECTIONS, $(nproc) CPUs)" \
     <"$WORK/stacks.folded" >"$FLAME_OUT" || die "inferno-flamegraph failed"
-printf 'written to %s (%s samples)\n' "${FLAME_OUT#"$ROOT"/}" "$(awk '{ n += $NF } END { print n }' "$WORK/stacks.folded")"
+printf 'written to %s (%s distinct stacks; perf: %s)\n' "${FLAME_OUT#"$ROOT"/}" \
+    "$(wc -l <"$WORK/stacks.folded")" "$(grep -o '([0-9]* samples)' "$WORK/perf.log" || echo '?')"
