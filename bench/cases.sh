@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The cases of bench/run.sh (sourced by it once every system is up and signed in): run_case
 # and one measure_<case> function per case, each taking SYSTEM ROUND and recording its figures
 # with `record` (bench/lib.sh). Notes for the report go to $WORK/notes.tsv.
@@ -143,15 +144,18 @@ measure_streaming() {
         line=$(curl -sS --max-time 60 -o /dev/null -w '%{http_code} %{size_download} %{time_total}' \
             -H "Cookie: $COOKIE" "$base/big?bytes=$STREAM_BYTES") || die "streaming case: download through $2 failed"
         read -r code b s <<<"$line"
-        [ "$code" = 200 ] && [ "$b" = "$STREAM_BYTES" ] || die "streaming case: download through $2: $line"
+        if [ "$code" != 200 ] || [ "$b" != "$STREAM_BYTES" ]; then
+            die "streaming case: download through $2: $line"
+        fi
         total_b=$((total_b + b))
         total_s=$(awk -v a="$total_s" -v b="$s" 'BEGIN { print a + b }')
         line=$(curl -sS --max-time 60 -o "$WORK/upload.out" -w '%{http_code} %{size_upload} %{time_total}' \
             -H "Cookie: $COOKIE" -H 'Expect:' -H 'Content-Type: application/octet-stream' \
             --data-binary "@$WORK/upload.bin" "$base/upload") || die "streaming case: upload through $2 failed"
         read -r code b s <<<"$line"
-        [ "$code" = 200 ] && [ "$(cat "$WORK/upload.out")" = "$STREAM_BYTES" ] \
-            || die "streaming case: upload through $2: $line, app saw $(cat "$WORK/upload.out")"
+        if [ "$code" != 200 ] || [ "$(cat "$WORK/upload.out")" != "$STREAM_BYTES" ]; then
+            die "streaming case: upload through $2: $line, app saw $(cat "$WORK/upload.out")"
+        fi
         up_b=$((up_b + b))
         up_s=$(awk -v a="$up_s" -v b="$s" 'BEGIN { print a + b }')
     done

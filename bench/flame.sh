@@ -62,7 +62,7 @@ extra=()
     --upstream="http://127.0.0.1:$UP" --email-domain='*' --pass-user-headers --set-xauthrequest \
     --pass-access-token "${extra[@]}" >"$WORK/authproxy.log" 2>&1 &
 APID=$!
-PIDS+=($APID)
+PIDS+=("$APID")
 wait_http "http://127.0.0.1:$AP/ready" 200 30 || { tail -n 30 "$WORK/authproxy.log" >&2; die "authproxy did not become ready"; }
 COOKIE=$(timeout 30 node "$ROOT/bench/login.mjs" "http://127.0.0.1:$AP" flame) \
     || { tail -n 30 "$WORK/authproxy.log" >&2; die "could not sign in"; }
@@ -71,7 +71,7 @@ step "load: wrk -t$THREADS -c$CONNECTIONS for $((SECONDS_ + 4)) s; perf record -
 timeout $((SECONDS_ + 60)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"$((SECONDS_ + 4))s" --latency \
     -H "Cookie: $COOKIE" "http://127.0.0.1:$AP/" >"$WORK/wrk.txt" 2>&1 &
 WRK=$!
-PIDS+=($WRK)
+PIDS+=("$WRK")
 sleep 2
 timeout $((SECONDS_ + 60)) perf record -F "$FREQ" -g --call-graph "$CALL_GRAPH" -p "$APID" \
     -o "$WORK/perf.data" -- sleep "$SECONDS_" >"$WORK/perf.log" 2>&1 \
