@@ -93,9 +93,10 @@ done
 O2P=${BENCH_OAUTH2_PROXY:-}
 [ -z "$O2P" ] || [ -x "$O2P" ] || die "BENCH_OAUTH2_PROXY=$O2P is not an executable"
 
-# Descriptors for the idle connections of the memory case (client and server side).
-ulimit -n $((HOLD * 2 + 4096)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-if wants memory && [ "$(ulimit -n)" -lt $((HOLD * 2 + 1024)) ]; then
+# Descriptors for the idle connections of the memory case: the limit is per process, and the
+# loader and the proxy each hold one per connection.
+ulimit -n $((HOLD + 4096)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+if wants memory && [ "$(ulimit -n)" -lt $((HOLD + 1024)) ]; then
     die "ulimit -n is $(ulimit -n): too small for BENCH_HOLD=$HOLD connections (run as root, or lower BENCH_HOLD)"
 fi
 
