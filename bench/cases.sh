@@ -139,7 +139,7 @@ measure_streaming() {
     esac
     base="http://127.0.0.1:$port"
     [ -f "$WORK/upload.bin" ] || head -c "$STREAM_BYTES" /dev/zero | tr '\0' 'u' >"$WORK/upload.bin"
-    [ "$3" = 1 ] && [ "$2" = ap_stream ] && note "$1" "examples/bench_app.rs behind each proxy (nginx: response buffering on as by default, proxy_request_buffering off so uploads stream as through authproxy). $STREAM_REPEAT downloads and $STREAM_REPEAT uploads of $((STREAM_BYTES / 1048576)) MiB per round with curl (MB = 10^6 bytes); the slow stream sends 5 chunks 200 ms apart, the first at once: its first chunk must arrive at once, not after the whole stream."
+    [ "$3" = 1 ] && [ "$2" = ap_stream ] && note "$1" "examples/bench_app.rs behind each proxy (nginx: response buffering on as by default but in memory only, proxy_max_temp_file_size 0; proxy_request_buffering off so uploads stream as through authproxy). $STREAM_REPEAT downloads and $STREAM_REPEAT uploads of $((STREAM_BYTES / 1048576)) MiB per round with curl (MB = 10^6 bytes); the slow stream sends 5 chunks 200 ms apart, the first at once: its first chunk must arrive at once, not after the whole stream."
     for ((i = 0; i < STREAM_REPEAT; i++)); do
         line=$(curl -sS --max-time 60 -o /dev/null -w '%{http_code} %{size_download} %{time_total}' \
             -H "Cookie: $COOKIE" "$base/big?bytes=$STREAM_BYTES") || die "streaming case: download through $2 failed"

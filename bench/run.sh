@@ -199,6 +199,7 @@ if wants websocket || wants streaming; then
             proxy_set_header Connection \$connection_upgrade;
             proxy_set_header Host \$host;
             proxy_request_buffering off;
+            proxy_max_temp_file_size 0;
         }
     }" 2)"
     AP_UPSTREAM="http://127.0.0.1:$APP" ap_cmd "$AP_S" --proxy-websockets=true
