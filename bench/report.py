@@ -68,13 +68,13 @@ CASES = [
              ratio("authproxy", "hyper", "rps", "authproxy (log on) / bare hyper, req/s"),
              ratio("authproxy", "oauth2_proxy", "rps", "authproxy (log on) / oauth2-proxy, req/s"),
          ]),
-    dict(id="fwd_many", title="2a. Forward auth, 50 users' cookies rotating over 8 connections",
+    dict(id="fwd_many", title="2a. Forward auth, many users' cookies rotating over few keep-alive connections",
          metrics=THROUGHPUT, chart=("rps", "p99"), comparisons=[
              ratio("ap_auth", "o2p_auth", "rps", "authproxy /oauth2/auth / oauth2-proxy", ">=", 15),
              ratio("ap_extauthz", "o2p_auth", "rps", "authproxy ext_authz / oauth2-proxy", ">=", 15),
              ratio("ap_extauthz", "ap_auth", "rps", "ext_authz / /oauth2/auth (authproxy)"),
          ]),
-    dict(id="fwd_one", title="2b. Forward auth, one cookie over 8 connections",
+    dict(id="fwd_one", title="2b. Forward auth, one cookie over few keep-alive connections",
          metrics=THROUGHPUT, chart=("rps", "p99"), comparisons=[
              ratio("ap_auth", "o2p_auth", "rps", "authproxy /oauth2/auth / oauth2-proxy", ">=", 15),
              ratio("ap_extauthz", "o2p_auth", "rps", "authproxy ext_authz / oauth2-proxy", ">=", 15),
