@@ -60,6 +60,15 @@ measure_fwd() {
         fi
     fi
     record_wrk "$1" "$2" "$3" "$(wrk_measure "$1-$2" "$url" "$FWD_CONNS" -s "$ROOT/bench/rotate.lua" -- "$file")"
+    if [ "$1" = fwd_many ] && [ "$2" = ap_auth ] && [ "$3" = 1 ] && [[ "${BENCH_AUTHPROXY_ARGS:-}" != *request-logging* ]]; then
+        # The request log names the user of every check: each signed-in user must be there.
+        local seen want
+        sleep 0.5
+        seen=$(awk '/"\/oauth2\/auth" / && !($5 in u) { u[$5]; n++ } END { print n + 0 }' "$WORK/authproxy.log")
+        want=$(wc -l <"$file")
+        [ "$seen" -eq "$want" ] \
+            || die "fwd_many: authproxy logged $seen distinct users on /oauth2/auth, expected $want (does bench/rotate.lua rotate?)"
+    fi
 }
 
 # 3. One and two worker threads: two authproxy instances started under taskset; tokio sizes its
