@@ -54,7 +54,11 @@ cleanup() {
     for pid in "${PIDS[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
-    rm -rf "$WORK"
+    if [ -n "${BENCH_KEEP:-}" ]; then
+        printf 'kept the logs and samples in %s (BENCH_KEEP)\n' "$WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
 }
 trap cleanup EXIT
 
@@ -69,12 +73,12 @@ wait_http() { # wait_http URL EXPECTED_STATUS SECONDS
     return 1
 }
 
-nginx_conf() { # nginx_conf NAME SERVER_BLOCK
+nginx_conf() { # nginx_conf NAME SERVER_BLOCK [WORKER_PROCESSES (auto)]
     local dir="$WORK/$1"
     mkdir -p "$dir"
     cat >"$dir/nginx.conf" <<EOF
 daemon off;
-worker_processes auto;
+worker_processes ${3:-auto};
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
 events { worker_connections 4096; }
@@ -120,3 +124,65 @@ wrk_run() {
     ' "$WORK/wrk-$1.txt"
 }
 
+
+# --- shared by bench/run.sh and bench/flame.sh -------------------------------------------------
+
+# A 32-character secret, valid as a cookie secret for authproxy and oauth2-proxy alike (both
+# take 16, 24 or 32 raw bytes).
+secret32() { head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+
+# rss_kib PID -> resident memory of one process in KiB.
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# tokio_workers PID -> how many tokio worker threads the process runs (tokio names them
+# `tokio-rt-worker`; its blocking-pool threads have another name).
+tokio_workers() { grep -lx 'tokio-rt-worker' /proc/"$1"/task/*/comm 2>/dev/null | wc -l; }
+
+# wrk_measure NAME URL CONNS [WRK OPTIONS...] [-- SCRIPT ARGS...] -> "req_per_s p50_ms p99_ms"
+# (stdout). The load side runs under $LOAD_PIN (e.g. `taskset -c 1`) when set, with
+# $WRK_THREADS threads. A run with a non-2xx answer, a socket error or no request at all is an
+# error, not a figure.
+wrk_measure() {
+    local name=$1 url=$2 conns=$3
+    shift 3
+    local threads=${WRK_THREADS:-$THREADS}
+    [ "$threads" -gt "$conns" ] && threads=$conns
+    local args=(-t"$threads" -c"$conns" --latency --timeout 5s) tail=()
+    while [ $# -gt 0 ]; do
+        if [ "$1" = -- ]; then tail=("$@"); break; fi
+        args+=("$1")
+        shift
+    done
+    local pin=()
+    [ -n "${LOAD_PIN:-}" ] && read -r -a pin <<<"$LOAD_PIN"
+    if [ "${WARMUP%s}" != 0 ]; then
+        timeout 120 "${pin[@]}" wrk "${args[@]}" -d"$WARMUP" "$url" "${tail[@]}" >/dev/null \
+            || die "wrk warm-up against $name failed"
+    fi
+    timeout 120 "${pin[@]}" wrk "${args[@]}" -d"$DURATION" "$url" "${tail[@]}" >"$WORK/wrk-$name.txt" \
+        || { cat "$WORK/wrk-$name.txt" >&2; die "wrk against $name failed"; }
+    if grep -qE 'Non-2xx or 3xx responses|Socket errors' "$WORK/wrk-$name.txt"; then
+        cat "$WORK/wrk-$name.txt" >&2
+        die "$name: non-2xx answers or socket errors during the run: the numbers would be meaningless"
+    fi
+    awk '
+        function ms(v) {
+            if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+            if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+            if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
+            return v + 0
+        }
+        / requests in / { n = $1 }
+        $1 == "Requests/sec:" { rps = $2 }
+        $1 == "50%" { p50 = ms($2) }
+        $1 == "99%" { p99 = ms($2) }
+        END { if (n > 0) printf "%.0f %.3f %.3f\n", rps, p50, p99 }
+    ' "$WORK/wrk-$name.txt"
+}
+
+# record CASE SYSTEM ROUND METRIC VALUE: one sample for bench/report.py; a missing or
+# non-numeric value stops the run.
+record() {
+    [[ "$5" =~ ^-?[0-9]+([.][0-9]+)?$ ]] || die "$1/$2 round $3: no figure for $4 (got '${5}')"
+    printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$SAMPLES"
+}

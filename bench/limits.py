@@ -54,15 +54,17 @@ async def metric(port, name):
     return None
 
 
-async def hold(args):
-    before = rss_kib(args.pid)
+async def open_connections(port, count):
+    """Opens COUNT keep-alive connections, one GET /ping answered on each; returns the
+    statuses (or exceptions), the open (reader, writer) pairs and the seconds it took.
+    Also used by bench/probe.py."""
     conns = []
     gate = asyncio.Semaphore(256)  # connects in flight: stay within the listen queue
 
     async def one(i):
         async with gate:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection("127.0.0.1", args.port), 30
+                asyncio.open_connection("127.0.0.1", port), 30
             )
             writer.write(f"GET /ping?c={i} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
             status = await read_response(reader, 30)
@@ -70,8 +72,13 @@ async def hold(args):
             return status
 
     started = time.monotonic()
-    statuses = await asyncio.gather(*(one(i) for i in range(args.count)), return_exceptions=True)
-    opened = time.monotonic() - started
+    statuses = await asyncio.gather(*(one(i) for i in range(count)), return_exceptions=True)
+    return statuses, conns, time.monotonic() - started
+
+
+async def hold(args):
+    before = rss_kib(args.pid)
+    statuses, conns, opened = await open_connections(args.port, args.count)
     ok = sum(1 for s in statuses if s == 200)
     errors = [repr(s) for s in statuses if s != 200][:5]
     await asyncio.sleep(args.hold)

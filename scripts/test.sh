@@ -159,6 +159,8 @@ ensure_idp_packages
 ensure_python_packages
 ensure_assertion_verifiers
 ensure_apt nginx:nginx-light
+# wrk for the benchmark smoke (bench/run.sh BENCH_SMOKE=1 below).
+ensure_apt wrk:wrk
 ensure_front_proxies
 # chromium for the browser tests; curl for the footprint measurement; Prometheus (and promtool)
 # for tests/e2e_monitoring.rs.
@@ -216,6 +218,20 @@ fi
 awk '/^# pass / { p = $3 } /^# fail / { f = $3 } /^# skipped / { s = $3 }
      END { if (p != "" || f != "") printf "test result: browser. %d passed; %d failed; %d ignored\n", p, f, s }' \
     "$BROWSER_OUT" >>"$OUT"
+
+# A 1-second smoke of the benchmark harness, so it cannot rot: every case of bench/run.sh with
+# the debug binaries built above (no release build), 1 round, results in a temporary directory
+# (bench/results.md is untouched). Fails when any case produces no figures; not a timed test.
+step "benchmark smoke (BENCH_SMOKE=1 bash bench/run.sh)"
+SMOKE_OUT=$(mktemp)
+trap 'rm -f "$OUT" "$BROWSER_OUT" "$SMOKE_OUT"' EXIT
+if ! BENCH_SMOKE=1 timeout 240 bash bench/run.sh </dev/null >"$SMOKE_OUT" 2>&1; then
+    tail -n 60 "$SMOKE_OUT"
+    echo "scripts/test.sh: the benchmark smoke failed"
+    STATUS=1
+else
+    grep -E '^## ' "$SMOKE_OUT" | sed 's/^## /bench smoke: figures for /'
+fi
 
 # Release binary size and idle memory (docs/operations.md has the last recorded figures).
 step "release build and footprint (scripts/measure-footprint.sh)"
