@@ -89,7 +89,7 @@ measure_threads() {
         wrk_measure "$1-$2" "$url" "$CONNECTIONS" -H "Cookie: $COOKIE")"
     local workers
     workers=$(tokio_workers "$pid")
-    [ "$workers" -gt 0 ] || die "threads case: no tokio-rt-worker thread in process $pid"
+    [ "$workers" -gt 0 ] || die "threads case: no authproxy-worker thread in process $pid"
     record "$1" "$2" "$3" workers "$workers"
 }
 

@@ -134,9 +134,9 @@ secret32() { head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 # rss_kib PID -> resident memory of one process in KiB.
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-# tokio_workers PID -> how many tokio worker threads the process runs (tokio names them
-# `tokio-rt-worker`; its blocking-pool threads have another name).
-tokio_workers() { grep -lx 'tokio-rt-worker' /proc/"$1"/task/*/comm 2>/dev/null | wc -l; }
+# tokio_workers PID -> how many serving workers the process runs (authproxy names them
+# `authproxy-worker-N`, one per CPU of its affinity mask; see src/server/workers.rs).
+tokio_workers() { grep -l '^authproxy-worker-' /proc/"$1"/task/*/comm 2>/dev/null | wc -l; }
 
 # wrk_measure NAME URL CONNS [WRK OPTIONS...] [-- SCRIPT ARGS...] -> "req_per_s p50_ms p99_ms"
 # (stdout). The load side runs under $LOAD_PIN (e.g. `taskset -c 1`) when set, with
