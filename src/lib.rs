@@ -162,7 +162,12 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
     // The main HTTP and HTTPS listeners serve on one single-threaded worker per core
     // (see server/workers.rs); the rest (metrics, gRPC ext_authz, discovery, Redis) stays on
     // the multi-threaded runtime.
-    let workers = match server::Workers::start(worker_count()) {
+    let workers = match server::Workers::start(
+        worker_count(),
+        telemetry::worker_started,
+        telemetry::worker_tick,
+        telemetry::WORKER_TICK,
+    ) {
         Ok(w) => w,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the serving workers");

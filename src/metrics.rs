@@ -114,6 +114,8 @@ pub struct Metrics {
     policy: std::sync::RwLock<Option<Arc<PolicyCounters>>>,
     /// The same for the error-line writer (stderr), when it has its own queue.
     log_dropped_errors: std::sync::OnceLock<tracing_appender::non_blocking::ErrorCounter>,
+    /// Lines of dropped batches beyond the one the writer counts per batch.
+    log_dropped_in_batches: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -155,6 +157,7 @@ impl Metrics {
             log_dropped: std::sync::OnceLock::new(),
             policy: std::sync::RwLock::new(None),
             log_dropped_errors: std::sync::OnceLock::new(),
+            log_dropped_in_batches: AtomicU64::new(0),
         }
     }
 
@@ -221,7 +224,15 @@ impl Metrics {
             c.get()
                 .map_or(0, |c| u64::try_from(c.dropped_lines()).unwrap_or(u64::MAX))
         };
-        count(&self.log_dropped).saturating_add(count(&self.log_dropped_errors))
+        count(&self.log_dropped)
+            .saturating_add(count(&self.log_dropped_errors))
+            .saturating_add(self.log_dropped_in_batches.load(Ordering::Relaxed))
+    }
+
+    /// A batch of `extra + 1` log lines was dropped (the writer counted one).
+    pub fn log_lines_dropped_in_batch(&self, extra: u64) {
+        self.log_dropped_in_batches
+            .fetch_add(extra, Ordering::Relaxed);
     }
 
     /// A request was answered with `status` after `elapsed`.

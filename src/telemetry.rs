@@ -23,6 +23,26 @@ use crate::config::LoggingConfig;
 
 pub use crate::logformat::{write_quoted, Field, LogTemplate, TemplateKind};
 
+mod batch;
+
+/// The main output, for the serving workers' batches ([`worker_started`]).
+static MAIN_OUTPUT: std::sync::OnceLock<NonBlocking> = std::sync::OnceLock::new();
+
+/// A serving worker starts: its log lines are batched from now on (see `telemetry/batch.rs`).
+pub fn worker_started() {
+    if let Some(out) = MAIN_OUTPUT.get() {
+        batch::enable_on_this_thread(out);
+    }
+}
+
+/// A serving worker's tick: hand over its buffered log lines.
+pub fn worker_tick() {
+    batch::flush_this_thread();
+}
+
+/// How often a serving worker must call [`worker_tick`].
+pub const WORKER_TICK: std::time::Duration = batch::TICK;
+
 /// The filter directives for the configured streams. `RUST_LOG`, when set, wins.
 pub fn filter_directives(log: &LoggingConfig) -> String {
     let mut d = vec![if log.standard_logging { "info" } else { "warn" }.to_owned()];
@@ -50,20 +70,39 @@ struct Outputs {
     errors: NonBlocking,
 }
 
-impl<'a> MakeWriter<'a> for Outputs {
-    type Writer = NonBlocking;
+/// One event's writer: the main output (batched on serving workers) or the error output.
+enum OutWriter<'a> {
+    Main(batch::LineWriter<'a>),
+    Errors(NonBlocking),
+}
 
-    fn make_writer(&'a self) -> NonBlocking {
-        self.main.clone()
+impl std::io::Write for OutWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            OutWriter::Main(w) => w.write(buf),
+            OutWriter::Errors(w) => w.write(buf),
+        }
     }
 
-    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> NonBlocking {
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Outputs {
+    type Writer = OutWriter<'a>;
+
+    fn make_writer(&'a self) -> OutWriter<'a> {
+        OutWriter::Main(batch::LineWriter { direct: &self.main })
+    }
+
+    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> OutWriter<'a> {
         // oauth2-proxy's auth and request lines always go to the main output; only its
         // error-level standard lines go to the error writer.
         if *meta.level() == Level::ERROR && !matches!(meta.target(), "request" | "auth") {
-            self.errors.clone()
+            OutWriter::Errors(self.errors.clone())
         } else {
-            self.main.clone()
+            self.make_writer()
         }
     }
 }
@@ -79,6 +118,13 @@ fn queued(
         .buffered_lines_limit(queue_lines.max(1))
         .thread_name(name)
         .finish(out)
+}
+
+/// The main output's queue bound in messages: the serving workers queue batches of up to
+/// [`batch::BATCH_BYTES`] (request lines are a few hundred bytes), so `log_queue_lines` lines
+/// take about an eighth as many messages, and the memory bound stays what it was per line.
+fn batched_queue(queue_lines: usize) -> usize {
+    (queue_lines / 8).max(64)
 }
 
 /// Log lines queued for stdout by default (`log_queue_lines`).
@@ -119,16 +165,17 @@ pub fn init_with_queue(log: &LoggingConfig, queue_lines: usize) -> LogGuard {
             };
             queued(
                 crate::logfile::RotatingFile::new(file.path.clone(), rotation),
-                queue_lines,
+                batched_queue(queue_lines),
                 "authproxy-log-file",
             )
         }
         None => queued(
             std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
-            queue_lines,
+            batched_queue(queue_lines),
             "authproxy-log-stdout",
         ),
     };
+    let _ = MAIN_OUTPUT.set(main.clone());
     let mut guards = vec![main_guard];
     let errors = if log.errors_to_info {
         main.clone()

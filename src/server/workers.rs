@@ -43,8 +43,14 @@ pub fn default_count() -> usize {
 }
 
 impl Workers {
-    /// Start `count` (at least one) worker threads.
-    pub fn start(count: usize) -> io::Result<Arc<Self>> {
+    /// Start `count` (at least one) worker threads. Each calls `started` first, then
+    /// `tick` every `every` (the request log's batches, see `telemetry`).
+    pub fn start(
+        count: usize,
+        started: fn(),
+        tick: fn(),
+        every: std::time::Duration,
+    ) -> io::Result<Arc<Self>> {
         let mut workers = Vec::new();
         let mut stop = Vec::new();
         for i in 0..count.max(1) {
@@ -57,8 +63,24 @@ impl Workers {
             std::thread::Builder::new()
                 .name(format!("authproxy-worker-{i}"))
                 .spawn(move || {
+                    started();
                     // Drives every task spawned on this worker until the workers are dropped.
-                    let _ = runtime.block_on(rx);
+                    let _ = runtime.block_on(async move {
+                        let ticks = async {
+                            let mut interval = tokio::time::interval(every);
+                            interval
+                                .set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                            loop {
+                                interval.tick().await;
+                                tick();
+                            }
+                        };
+                        tokio::select! {
+                            _ = rx => {}
+                            () = ticks => {}
+                        }
+                    });
+                    tick();
                 })?;
             workers.push(Worker {
                 handle,
@@ -126,7 +148,8 @@ mod tests {
 
     #[tokio::test]
     async fn connections_go_to_the_least_loaded_worker_and_run_on_its_thread() {
-        let workers = Workers::start(2).unwrap();
+        let workers =
+            Workers::start(2, || {}, || {}, std::time::Duration::from_millis(20)).unwrap();
         assert_eq!(workers.len(), 2);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let (hold_tx, hold_rx) = tokio::sync::watch::channel(false);
