@@ -105,7 +105,8 @@ pub fn finish(mut up: Upstream) -> Result<Upstream, String> {
     let u = url::Url::parse(&up.uri)
         .map_err(|e| format!("upstream {:?} has invalid uri: {e}", up.id))?;
     up.kind = match u.scheme() {
-        "http" | "https" => {
+        // `h2c`: HTTP/2 without TLS (prior knowledge), an authproxy extension.
+        "http" | "https" | "h2c" => {
             if u.host_str().is_none_or(str::is_empty) {
                 return Err(format!("upstream {:?} has invalid uri: no host", up.id));
             }
@@ -120,7 +121,7 @@ pub fn finish(mut up: Upstream) -> Result<Upstream, String> {
         )),
         other => {
             return Err(format!(
-                "upstream {:?} has invalid scheme: {other:?} (use http, https, unix or file)",
+                "upstream {:?} has invalid scheme: {other:?} (use http, https, h2c, unix or file)",
                 up.id
             ))
         }
