@@ -265,6 +265,20 @@ mod tests {
     }
 
     #[test]
+    fn h2c_upstreams_are_an_accepted_extension() {
+        for (entry, path) in [("h2c://127.0.0.1:50051", "/"), ("h2c://app:9/grpc/", "/grpc/")] {
+            let u = convert(entry, &opts(), &mut Vec::new()).unwrap();
+            assert_eq!(u.path, path, "{entry}");
+            assert!(
+                matches!(&u.kind, UpstreamKind::Http(url) if url.scheme() == "h2c"),
+                "{entry}"
+            );
+        }
+        let e = convert("h2c:///nohost", &opts(), &mut Vec::new()).unwrap_err();
+        assert!(e.contains("no host"), "{e}");
+    }
+
+    #[test]
     fn a_static_code_that_is_not_a_number_is_200_with_a_warning() {
         let mut w = Vec::new();
         let u = convert("static://abc", &opts(), &mut w).unwrap();
