@@ -247,8 +247,8 @@ async fn start_grpc_server(name: &'static str, tls: bool) -> (u16, Arc<AtomicUsi
 
 /// The upstreams example of docs/upstreams.md ("gRPC and HTTP/2"), with the test's ports.
 fn docs_example(h2c_port: u16, tls_port: u16) -> String {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/upstreams.md"))
-        .unwrap();
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/upstreams.md")).unwrap();
     let section = &doc[doc.find("## gRPC and HTTP/2").expect("docs section")..];
     let start = section.find("```yaml\n").expect("yaml example") + "```yaml\n".len();
     let yaml = &section[start..];
@@ -430,10 +430,7 @@ async fn server_client_and_bidirectional_streaming_pass_through() {
     // Server streaming.
     let resp = tokio::time::timeout(CALL_TIMEOUT, async {
         client.ready().await.unwrap();
-        let req = Msg {
-            n: 50,
-            ..msg("go")
-        };
+        let req = Msg { n: 50, ..msg("go") };
         client
             .server_streaming(authed(req), path("Echo", "ServerStream"), codec())
             .await

@@ -387,7 +387,10 @@ mod tests {
     fn targets_name_host_port_and_tls() {
         let t = |u: &str, tls| H2Target::new(&url::Url::parse(u).unwrap(), "x".into(), tls, false);
         let c = t("h2c://127.0.0.1:50051/", None).unwrap();
-        assert_eq!((&*c.host, c.port, c.is_cleartext()), ("127.0.0.1", 50051, true));
+        assert_eq!(
+            (&*c.host, c.port, c.is_cleartext()),
+            ("127.0.0.1", 50051, true)
+        );
         let c = t("h2c://app", None).unwrap();
         assert_eq!((&*c.host, c.port), ("app", 80));
         let s = t("https://[::1]/", Some(false)).unwrap();

@@ -376,13 +376,16 @@ impl HttpClient {
         };
         // HTTP/2: the Host value travels as `:authority` (RFC 9113 §8.3.1), set below.
         let h2_authority = match h2 {
-            Some(_) => Some(
-                Authority::from_maybe_shared(Bytes::copy_from_slice(host.as_bytes())).map_err(
-                    |_| UpstreamError::BadRequest {
-                        reason: "the Host header is not a valid authority",
-                    },
-                )?,
-            ),
+            Some(_) => {
+                headers.remove(header::HOST);
+                Some(
+                    Authority::from_maybe_shared(Bytes::copy_from_slice(host.as_bytes())).map_err(
+                        |_| UpstreamError::BadRequest {
+                            reason: "the Host header is not a valid authority",
+                        },
+                    )?,
+                )
+            }
             None => {
                 headers.insert(header::HOST, host);
                 None

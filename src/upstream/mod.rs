@@ -24,6 +24,8 @@ mod signature;
 mod static_files;
 
 #[cfg(test)]
+mod h2_tests;
+#[cfg(test)]
 mod tests;
 
 use std::net::IpAddr;

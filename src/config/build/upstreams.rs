@@ -266,7 +266,10 @@ mod tests {
 
     #[test]
     fn h2c_upstreams_are_an_accepted_extension() {
-        for (entry, path) in [("h2c://127.0.0.1:50051", "/"), ("h2c://app:9/grpc/", "/grpc/")] {
+        for (entry, path) in [
+            ("h2c://127.0.0.1:50051", "/"),
+            ("h2c://app:9/grpc/", "/grpc/"),
+        ] {
             let u = convert(entry, &opts(), &mut Vec::new()).unwrap();
             assert_eq!(u.path, path, "{entry}");
             assert!(
