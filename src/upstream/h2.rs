@@ -112,10 +112,7 @@ impl H2Target {
     /// The live shared connection, without locking.
     fn live(&self) -> Option<SendRequest<OutBody>> {
         let guard = self.conn.load();
-        guard
-            .as_deref()
-            .filter(|c| !c.is_closed())
-            .map(SendRequest::clone)
+        guard.as_deref().filter(|c| !c.is_closed()).cloned()
     }
 
     /// ALPN chose HTTP/1.1: use it without asking again for `HTTP1_RECHECK`.

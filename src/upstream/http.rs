@@ -89,7 +89,8 @@ pub(super) struct HttpTarget {
     socket: Option<Arc<std::path::Path>>,
     opts: UpstreamOptions,
     /// HTTP/2 (`h2.rs`): `h2c://` targets, and `https://` targets (used when ALPN selects h2).
-    h2: Option<super::h2::H2Target>,
+    /// (Boxed: most targets have none, and `Handler` stays small.)
+    h2: Option<Box<super::h2::H2Target>>,
 }
 
 impl HttpTarget {
@@ -128,7 +129,10 @@ impl HttpTarget {
             "https" => Some(Some(opts.insecure_skip_verify)),
             _ => None,
         }
-        .map(|tls| super::h2::H2Target::new(url, label.clone(), tls, opts.disable_keep_alives))
+        .map(|tls| {
+            super::h2::H2Target::new(url, label.clone(), tls, opts.disable_keep_alives)
+                .map(Box::new)
+        })
         .transpose()?;
         Ok(Self {
             scheme,
