@@ -57,6 +57,11 @@ pub(super) struct H2Target {
     single_use: bool,
     conn: ArcSwapOption<SendRequest<OutBody>>,
     connecting: tokio::sync::Mutex<()>,
+    /// Failed connection attempts (written with `connecting` held). A request that waited for
+    /// `connecting` while an attempt failed fails too, instead of trying again in turn: with an
+    /// upstream down, queued requests fail together after one connect timeout, not one after
+    /// the other.
+    failures: AtomicU64,
     /// https targets: milliseconds after `epoch` until which requests use HTTP/1.1 without
     /// another ALPN check (0: ALPN never chose HTTP/1.1).
     http1_until: AtomicU64,
@@ -95,6 +100,7 @@ impl H2Target {
             single_use,
             conn: ArcSwapOption::empty(),
             connecting: tokio::sync::Mutex::new(()),
+            failures: AtomicU64::new(0),
             http1_until: AtomicU64::new(0),
             epoch: Instant::now(),
         })
@@ -120,6 +126,17 @@ impl H2Target {
         let recheck = u64::try_from(HTTP1_RECHECK.as_millis()).unwrap_or(u64::MAX);
         let until = self.now_millis().saturating_add(recheck);
         self.http1_until.store(until.max(1), Ordering::Relaxed);
+    }
+
+    /// An error when a connection attempt failed since `failures` was read.
+    fn failed_meanwhile(&self, failures: u64) -> Result<(), UpstreamError> {
+        if self.failures.load(Ordering::Relaxed) == failures {
+            return Ok(());
+        }
+        Err(UpstreamError::ConnectFailed {
+            target: self.label.clone(),
+            source: "the connection attempt this request waited for failed".into(),
+        })
     }
 
     fn http1_for_now(&self) -> bool {
@@ -220,6 +237,7 @@ impl H2Client {
         if let Some(send) = target.live() {
             return Ok(Some(conn(send)));
         }
+        let failures = target.failures.load(Ordering::Relaxed);
         let _one_attempt = target.connecting.lock().await;
         // Another request may have connected (or learnt "HTTP/1.1") while this one waited.
         if let Some(send) = target.live() {
@@ -228,15 +246,18 @@ impl H2Client {
         if target.http1_for_now() {
             return Ok(None);
         }
+        target.failed_meanwhile(failures)?;
         Ok(self.connect_shared(target).await?.map(conn))
     }
 
     /// A new shared connection after the current one failed a request.
     async fn reconnect(&self, target: &H2Target) -> Result<SendRequest<OutBody>, UpstreamError> {
+        let failures = target.failures.load(Ordering::Relaxed);
         let _one_attempt = target.connecting.lock().await;
         if let Some(send) = target.live() {
             return Ok(send);
         }
+        target.failed_meanwhile(failures)?;
         self.connect_shared(target)
             .await?
             .ok_or_else(|| UpstreamError::Unavailable {
@@ -250,7 +271,9 @@ impl H2Client {
         &self,
         target: &H2Target,
     ) -> Result<Option<SendRequest<OutBody>>, UpstreamError> {
-        let connected = self.connect(target).await?;
+        let connected = self.connect(target).await.inspect_err(|_| {
+            target.failures.fetch_add(1, Ordering::Relaxed);
+        })?;
         match &connected {
             Some(send) => {
                 target.conn.store(Some(Arc::new(send.clone())));

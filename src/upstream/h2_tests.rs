@@ -505,3 +505,40 @@ async fn app_h1(req: Request<Incoming>) -> Result<Response<AppBody>, Infallible>
     assert_eq!(req.version(), Version::HTTP_11);
     app(req).await
 }
+
+#[tokio::test]
+async fn requests_queued_behind_a_failing_connection_attempt_fail_with_it() {
+    // Accepts TCP connections and never answers the TLS handshake.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let opts = UpstreamOptions {
+        insecure_skip_verify: true,
+        connect_timeout: Duration::from_millis(500),
+        ..UpstreamOptions::default()
+    };
+    let up = upstreams(&format!("https://{addr}/"), opts);
+    let started = std::time::Instant::now();
+    let results = futures_util::future::join_all((0..8).map(|_| {
+        up.proxy(
+            Request::get("/").body(Full::new(Bytes::new())).unwrap(),
+            test_ctx(),
+        )
+    }))
+    .await;
+    for r in results {
+        let err = r.unwrap_err();
+        assert!(matches!(err, UpstreamError::ConnectFailed { .. }), "{err}");
+    }
+    // One attempt after the other would take 8 × 500 ms.
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+}
