@@ -198,42 +198,36 @@ impl ClientSet {
     pub(super) fn build(self) -> Result<HttpClient, String> {
         let connect = self.connect_timeout.unwrap_or(Duration::from_secs(10));
         let idle = self.pool_idle_timeout.unwrap_or(Duration::from_secs(90));
-        let h2 = super::h2::H2Client::new(
-            tls_config(false, self.any_https)?,
-            if self.insecure {
-                Some(tls_config(true, true)?)
-            } else {
-                None
-            },
-            connect,
-        );
-        let tcp = |insecure: bool, any_https: bool| -> Result<Client<Connector, OutBody>, String> {
+        // Built once, shared with the HTTP/2 client (h2.rs), which adds ALPN.
+        let verified_tls = tls_config(false, self.any_https)?;
+        let insecure_tls = if self.insecure {
+            Some(tls_config(true, true)?)
+        } else {
+            None
+        };
+        let h2 = super::h2::H2Client::new(verified_tls.clone(), insecure_tls.clone(), connect);
+        let tcp = |tls: rustls::ClientConfig| -> Client<Connector, OutBody> {
             let mut http = HttpConnector::new();
             http.enforce_http(false);
             // Small request/response exchanges dominate: do not wait for Nagle.
             http.set_nodelay(true);
             http.set_connect_timeout(Some(connect));
             http.set_keepalive(Some(Duration::from_secs(60)));
-            let tls = tls_config(insecure, any_https)?;
             let connector = hyper_rustls::HttpsConnectorBuilder::new()
                 .with_tls_config(tls)
                 .https_or_http()
                 .enable_http1()
                 .wrap_connector(http);
-            Ok(Client::builder(TokioExecutor::new())
+            Client::builder(TokioExecutor::new())
                 .pool_timer(TokioTimer::new())
                 .pool_idle_timeout(idle)
                 // We always set Host ourselves (see `forward`).
                 .set_host(false)
-                .build(connector))
+                .build(connector)
         };
         Ok(HttpClient {
-            verified: tcp(false, self.any_https)?,
-            insecure: if self.insecure {
-                Some(tcp(true, true)?)
-            } else {
-                None
-            },
+            verified: tcp(verified_tls),
+            insecure: insecure_tls.map(tcp),
             unix: self.unix.then(|| {
                 Client::builder(TokioExecutor::new())
                     .pool_timer(TokioTimer::new())
