@@ -542,3 +542,31 @@ async fn requests_queued_behind_a_failing_connection_attempt_fail_with_it() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_host_that_is_no_authority_is_a_400_toward_http2() {
+    let (app, stats) = start_h2c_app().await;
+    let up = upstreams(&format!("h2c://{app}/"), UpstreamOptions::default());
+    let ctx = ProxyContext {
+        host: Some(HeaderValue::from_static("bad host")),
+        ..test_ctx()
+    };
+    let err = up
+        .proxy(
+            Request::get("/").body(Full::new(Bytes::new())).unwrap(),
+            ctx,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{err}");
+    // The shared connection stays usable.
+    let resp = up
+        .proxy(
+            Request::get("/").body(Full::new(Bytes::new())).unwrap(),
+            test_ctx(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(stats.connections.load(Ordering::SeqCst), 1);
+}

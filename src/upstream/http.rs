@@ -376,13 +376,15 @@ impl HttpClient {
         let h2_authority = match h2 {
             Some(_) => {
                 headers.remove(header::HOST);
-                Some(
+                Some(if host == target.host {
+                    target.authority.clone()
+                } else {
                     Authority::from_maybe_shared(Bytes::copy_from_slice(host.as_bytes())).map_err(
                         |_| UpstreamError::BadRequest {
                             reason: "the Host header is not a valid authority",
                         },
-                    )?,
-                )
+                    )?
+                })
             }
             None => {
                 headers.insert(header::HOST, host);
