@@ -25,13 +25,21 @@ type AppBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 struct AppStats {
     connections: AtomicUsize,
     goaway: tokio::sync::Notify,
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS` of the app's connections.
+    max_streams: Option<u32>,
 }
 
 /// Echoes what it saw as `key: value` lines, then the request trailers as response trailers
-/// (plus `x-app-trailer`). `/slow` answers after 3 s.
+/// (plus `x-app-trailer`). `/slow?ms=N` answers after N ms (default 3 s).
 async fn app(req: Request<Incoming>) -> Result<Response<AppBody>, Infallible> {
     if req.uri().path() == "/slow" {
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        let ms = req
+            .uri()
+            .query()
+            .and_then(|q| q.strip_prefix("ms="))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(3000);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
     }
     let mut seen = format!(
         "version={:?}\nuri={}\nauthority={}\n",
@@ -75,6 +83,7 @@ where
 {
     let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
+        .max_concurrent_streams(stats.max_streams)
         .serve_connection(io, service_fn(app));
     tokio::pin!(conn);
     tokio::select! {
@@ -86,9 +95,16 @@ where
 
 /// An app speaking cleartext HTTP/2 only (prior knowledge).
 async fn start_h2c_app() -> (SocketAddr, Arc<AppStats>) {
+    start_h2c_app_with(None).await
+}
+
+async fn start_h2c_app_with(max_streams: Option<u32>) -> (SocketAddr, Arc<AppStats>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let stats = Arc::new(AppStats::default());
+    let stats = Arc::new(AppStats {
+        max_streams,
+        ..AppStats::default()
+    });
     let s = stats.clone();
     tokio::spawn(async move {
         loop {
@@ -568,5 +584,40 @@ async fn a_host_that_is_no_authority_is_a_400_toward_http2() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(stats.connections.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn requests_beyond_the_apps_stream_limit_wait_for_a_free_stream() {
+    let (app, stats) = start_h2c_app_with(Some(1)).await;
+    let up = upstreams(&format!("h2c://{app}/"), UpstreamOptions::default());
+    let started = std::time::Instant::now();
+    let call = |path: &'static str| {
+        up.proxy(
+            Request::get(path).body(Full::new(Bytes::new())).unwrap(),
+            test_ctx(),
+        )
+    };
+    // The connection exists (and has learnt the limit) before the two concurrent calls.
+    assert_eq!(call("/").await.unwrap().status(), StatusCode::OK);
+    let ((slow, slow_at), (fast, fast_at)) = tokio::join!(
+        async {
+            let resp = call("/slow?ms=400").await.unwrap();
+            let body = resp.into_body().collect().await.unwrap();
+            (body, started.elapsed())
+        },
+        async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let resp = call("/").await.unwrap();
+            let body = resp.into_body().collect().await.unwrap();
+            (body, started.elapsed())
+        }
+    );
+    assert!(slow.trailers().is_some() && fast.trailers().is_some());
+    // The second call got its stream only when the first one's had ended.
+    assert!(
+        fast_at >= Duration::from_millis(400) && fast_at >= slow_at,
+        "{fast_at:?} {slow_at:?}"
+    );
     assert_eq!(stats.connections.load(Ordering::SeqCst), 1);
 }
