@@ -95,6 +95,16 @@ async fn bind_tls(
 const METRICS_CONNECTIONS: usize = 64;
 
 /// Run the proxy until SIGTERM/SIGINT: bind, start provider discovery, serve, drain.
+/// How many serving workers: `AUTHPROXY_WORKERS` when set to a positive number, else one per
+/// CPU this process may use.
+fn worker_count() -> usize {
+    std::env::var("AUTHPROXY_WORKERS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(server::default_worker_count)
+}
+
 pub async fn run(cfg: config::Config) -> std::process::ExitCode {
     let _log_guard = telemetry::init_with_queue(&cfg.logging, cfg.limits.log_queue_lines);
     for w in cfg.warnings() {
@@ -149,7 +159,20 @@ pub async fn run(cfg: config::Config) -> std::process::ExitCode {
     }
     // Listener limits: the HTTP, HTTPS and gRPC listeners share the connection slots.
     let nofile = server::raise_fd_limit();
+    // The main HTTP and HTTPS listeners serve on one single-threaded worker per core
+    // (see server/workers.rs); the rest (metrics, gRPC ext_authz, discovery, Redis) stays on
+    // the multi-threaded runtime.
+    let workers = match server::Workers::start(worker_count()) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the serving workers");
+            eprintln!("authproxy: cannot start the serving workers: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(workers = workers.len(), "serving workers started");
     let serve_opts = server::ServeOptions {
+        workers: Some(workers),
         limits: server::ListenerLimits::from_config(&app.cfg.limits),
         slots: server::connection_slots(
             app.cfg.limits.max_connections,

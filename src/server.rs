@@ -26,6 +26,7 @@ mod limits;
 mod listener;
 #[cfg(test)]
 mod tests;
+mod workers;
 
 use conn::{Activity, Check, Slot, TrackedBody, TrackedIo};
 pub use limits::{
@@ -33,6 +34,8 @@ pub use limits::{
     ListenerLimits, FD_RESERVE,
 };
 pub use listener::{Accepted, Listener, UNIX_PEER};
+pub use workers::default_count as default_worker_count;
+pub use workers::Workers;
 
 /// Facts about the connection a request arrived on.
 #[derive(Clone, Copy, Debug)]
@@ -72,6 +75,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 pub struct ServeOptions {
     pub limits: ListenerLimits,
     pub slots: ConnectionSlots,
+    /// Serve each connection on one of these workers ([`Workers`]); `None`: on the runtime
+    /// the listener runs on.
+    pub workers: Option<Arc<Workers>>,
 }
 
 impl ServeOptions {
@@ -80,6 +86,7 @@ impl ServeOptions {
         Self {
             limits: ListenerLimits::default(),
             slots: ConnectionSlots::new(max_connections),
+            workers: None,
         }
     }
 }
@@ -190,11 +197,39 @@ async fn serve_with<H: Handler>(
             stop: stopped.clone(),
         };
         let tls = tls.clone();
-        tokio::spawn(async move {
+        let Some(workers) = &opts.workers else {
+            tokio::spawn(async move {
+                let slot = (permit, crate::metrics::global().connection_opened());
+                match stream {
+                    Accepted::Tcp(s) => task.start(s, tls, slot).await,
+                    Accepted::Unix(s) => task.start(s, tls, slot).await,
+                }
+            });
+            continue;
+        };
+        // Hand the socket to a worker: deregistered from this runtime's reactor here,
+        // registered with the worker's there.
+        let handed = match stream {
+            Accepted::Tcp(s) => s.into_std().map(Handed::Tcp),
+            Accepted::Unix(s) => s.into_std().map(Handed::Unix),
+        };
+        let handed = match handed {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::debug!(client = %peer, error = %e, "could not hand a connection to a worker");
+                continue;
+            }
+        };
+        workers.spawn_connection(move || async move {
             let slot = (permit, crate::metrics::global().connection_opened());
-            match stream {
-                Accepted::Tcp(s) => task.start(s, tls, slot).await,
-                Accepted::Unix(s) => task.start(s, tls, slot).await,
+            let registered = match handed {
+                Handed::Tcp(s) => tokio::net::TcpStream::from_std(s).map(Accepted::Tcp),
+                Handed::Unix(s) => tokio::net::UnixStream::from_std(s).map(Accepted::Unix),
+            };
+            match registered {
+                Ok(Accepted::Tcp(s)) => task.start(s, tls, slot).await,
+                Ok(Accepted::Unix(s)) => task.start(s, tls, slot).await,
+                Err(e) => tracing::debug!(client = %peer, error = %e, "a worker could not take a connection"),
             }
         });
     }
@@ -208,6 +243,12 @@ async fn serve_with<H: Handler>(
         }
     }
     Ok(())
+}
+
+/// An accepted socket on its way to a worker.
+enum Handed {
+    Tcp(std::net::TcpStream),
+    Unix(std::os::unix::net::UnixStream),
 }
 
 /// Everything one connection needs.

@@ -144,13 +144,10 @@ fn provider_type_mistakes_are_startup_errors_naming_the_option() {
     let pem = std::fs::read_to_string(fixture("logingov-client-rsa.pem")).unwrap();
     for (args, want) in [
         (with("keycloak", &["--allowed-role=admin"]), "allowed_roles"),
+        // v7.15.3: "cannot set both jwt-key and jwt-key-file options" (checked with the binary).
         (
-            vec![
-                "--provider=nextcloud".into(),
-                "--client-id=a".into(),
-                "--client-secret=b".into(),
-            ],
-            "login_url",
+            with("login.gov", &[&format!("--jwt-key={pem}")]),
+            "jwt_key_file",
         ),
         (
             vec![
@@ -176,13 +173,26 @@ fn provider_type_mistakes_are_startup_errors_naming_the_option() {
             "{args:?}: the error names {want}: {out}"
         );
     }
-    // oauth2-proxy v7 starts with these (another type's options are ignored, jwt_key wins over
-    // jwt_key_file): authproxy too, with a warning naming the option.
+    // Nextcloud has no default endpoints: v7.15.3 starts without them (and fails every
+    // sign-in); authproxy starts too, with a warning naming login_url (never ready).
+    let (code, out) = check(&[
+        "--provider=nextcloud".into(),
+        "--client-id=a".into(),
+        "--client-secret=b".into(),
+    ]);
+    assert_eq!(
+        code,
+        Some(0),
+        "nextcloud without URLs starts as in oauth2-proxy: {out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("warning") && l.contains("login_url") && l.contains("no default")),
+        "nextcloud: a warning names login_url: {out}"
+    );
+    // oauth2-proxy v7 starts with these (another type's options are ignored): authproxy too,
+    // with a warning naming the option.
     for (args, want) in [
-        (
-            with("login.gov", &[&format!("--jwt-key={pem}")]),
-            "jwt_key_file",
-        ),
         (with("oidc", &["--bitbucket-team=acme"]), "bitbucket_team"),
         (
             with("github", &["--authproxy-adfs-skip-scope"]),
@@ -404,15 +414,10 @@ async fn several_providers_of_every_new_type_one_branded_button_each() {
         std::env::temp_dir().join(format!("authproxy-e2e-kinds-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let alpha = dir.join("alpha.yaml");
-    std::fs::write(&alpha, format!("providers:\n{}", providers.concat())).unwrap();
+    let providers = format!("providers:\n{}", providers.concat());
     let app = EchoApp::start().await;
     let proxy = Proxy::start(
-        ProxyConfig::new(port, "http://unused.invalid", &app.url())
-            .remove("provider")
-            .remove("oidc-issuer-url")
-            .remove("client-id")
-            .remove("client-secret")
-            .set("alpha-config", alpha.to_str().unwrap()),
+        ProxyConfig::new(port, "http://unused.invalid", &app.url()).into_alpha(&providers, &alpha),
     )
     .await;
     // (id, button class, default name, authorize URL prefix, email the app sees)

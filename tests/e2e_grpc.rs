@@ -53,31 +53,52 @@ async fn start() -> Stack {
     let (tls_port, tls_calls) = start_grpc_server("SecureEcho", true).await;
     let dir = support::log_dir();
     let n = free_port();
-    let alpha = dir.join(format!("grpc-alpha-{n}.yaml"));
-    std::fs::write(&alpha, docs_example(h2c_port, tls_port)).unwrap();
     let htpasswd = dir.join(format!("grpc-htpasswd-{n}"));
     let hash = bcrypt::hash("s3cret", 4).unwrap();
     std::fs::write(&htpasswd, format!("alice:{hash}\n")).unwrap();
 
     let port = free_port();
     let https_port = free_port();
-    // Sign-in is htpasswd basic auth only; the GitHub endpoints are never contacted.
-    let unused = "http://127.0.0.1:9";
-    let config = ProxyConfig::bare(port)
-        .set("alpha-config", alpha.to_str().unwrap())
+    // The listeners and identity headers as legacy flags, converted into the alpha config's
+    // sections (with --alpha-config every section comes from the file, as in oauth2-proxy).
+    let legacy = ProxyConfig::bare(port)
         .set("http-address", &format!("127.0.0.1:{port}"))
         .set("https-address", &format!("127.0.0.1:{https_port}"))
         .set("tls-cert-file", &format!("{TLS}/server.pem"))
         .set("tls-key-file", &format!("{TLS}/server.key"))
+        .set("upstream", "http://127.0.0.1:9/")
         .set("provider", "github")
-        .set("login-url", &format!("{unused}/login"))
-        .set("redeem-url", &format!("{unused}/token"))
-        .set("validate-url", &format!("{unused}/api"))
         .set("client-id", support::CLIENT_ID)
         .set("client-secret", support::CLIENT_SECRET)
         .set("cookie-secret", support::COOKIE_SECRET)
         .set("email-domain", "*")
         .set("htpasswd-file", htpasswd.to_str().unwrap());
+    // Sign-in is htpasswd basic auth only; the GitHub endpoints are never contacted.
+    let providers = format!(
+        "providers:\n  - id: github\n    provider: github\n    clientID: {}\n    clientSecret: {}\n    loginURL: http://127.0.0.1:9/login\n    redeemURL: http://127.0.0.1:9/token\n    validateURL: http://127.0.0.1:9/api\n",
+        support::CLIENT_ID,
+        support::CLIENT_SECRET
+    );
+    let alpha = dir.join(format!("grpc-alpha-{n}.yaml"));
+    let mut config = legacy.into_alpha(&providers, &alpha);
+    for flag in ["https-address", "tls-cert-file", "tls-key-file"] {
+        config = config.remove(flag);
+    }
+    // The converted upstreamConfig is replaced by the example of docs/upstreams.md.
+    let converted = std::fs::read_to_string(&alpha).unwrap();
+    let mut yaml = String::new();
+    let mut in_upstreams = false;
+    for line in converted.lines() {
+        if !line.is_empty() && !line.starts_with([' ', '#']) {
+            in_upstreams = line.starts_with("upstreamConfig:");
+        }
+        if !in_upstreams {
+            yaml.push_str(line);
+            yaml.push('\n');
+        }
+    }
+    yaml.push_str(&docs_example(h2c_port, tls_port));
+    std::fs::write(&alpha, yaml).unwrap();
     let proxy = Proxy::start(config).await;
     Stack {
         proxy,

@@ -283,20 +283,11 @@ async fn setup(kind: &str) -> Setup {
         std::env::temp_dir().join(format!("authproxy-e2e-mixup-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let alpha = dir.join("alpha.yaml");
-    std::fs::write(
-        &alpha,
-        format!(
+    let providers = format!(
             "providers:\n{entry_a}  - id: b\n    provider: oidc\n    name: Provider B\n    clientID: {CLIENT_ID}\n    clientSecret: {CLIENT_SECRET}\n    oidcConfig:\n      issuerURL: {}\n",
             real.issuer()
-        ),
-    )
-    .unwrap();
-    let config = ProxyConfig::new(port, real.issuer(), &app.url())
-        .remove("provider")
-        .remove("oidc-issuer-url")
-        .remove("client-id")
-        .remove("client-secret")
-        .set("alpha-config", alpha.to_str().unwrap());
+        );
+    let config = ProxyConfig::new(port, real.issuer(), &app.url()).into_alpha(&providers, &alpha);
     let proxy = Proxy::start(config).await;
     Setup {
         fake,

@@ -35,10 +35,8 @@ async fn start() -> Multi {
         std::env::temp_dir().join(format!("authproxy-e2e-multi-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let alpha = dir.join("alpha.yaml");
-    std::fs::write(
-        &alpha,
-        format!(
-            r#"providers:
+    let providers = format!(
+        r#"providers:
   - id: corp
     provider: oidc
     name: Corp SSO
@@ -57,17 +55,10 @@ async fn start() -> Multi {
     oidcConfig:
       issuerURL: {partner}
 "#,
-            corp = corp.issuer(),
-            partner = partner.issuer()
-        ),
-    )
-    .unwrap();
-    let config = ProxyConfig::new(port, corp.issuer(), &app.url())
-        .remove("provider")
-        .remove("oidc-issuer-url")
-        .remove("client-id")
-        .remove("client-secret")
-        .set("alpha-config", alpha.to_str().unwrap());
+        corp = corp.issuer(),
+        partner = partner.issuer()
+    );
+    let config = ProxyConfig::new(port, corp.issuer(), &app.url()).into_alpha(&providers, &alpha);
     let proxy = Proxy::start(config).await;
     Multi {
         corp,

@@ -71,7 +71,9 @@ async fn alpha_stack(tag: &str, provider_extra: &str) -> Alpha {
     std::fs::write(
         &file,
         format!(
-            r#"upstreamConfig:
+            r#"server:
+  bindAddress: 127.0.0.1:{port}
+upstreamConfig:
   upstreams:
   - id: app
     path: /
@@ -117,6 +119,7 @@ providers:
         .remove("pass-user-headers")
         .remove("set-xauthrequest")
         .remove("pass-access-token")
+        .remove("http-address")
         .set("alpha-config", file.to_str().unwrap());
     let proxy = Proxy::start(config).await;
     Alpha { idp, app, proxy }

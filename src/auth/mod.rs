@@ -63,7 +63,14 @@ pub enum Unavailable {
 
 /// Run the chain: `Authorization` (bearer, basic), then the session cookie.
 pub async fn authenticate(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> Lookup {
-    match machine::authenticate(app, headers, ctx).await {
+    // Boxed only when an Authorization header is present: bearer and basic verification
+    // (JWKS fetches, bcrypt) make large futures the cookie path should not carry.
+    let machine = if headers.contains_key(AUTHORIZATION) {
+        Box::pin(machine::authenticate(app, headers, ctx)).await
+    } else {
+        machine::Outcome::Absent
+    };
+    match machine {
         machine::Outcome::Valid(session) => {
             return Lookup::Valid {
                 session,
@@ -77,7 +84,7 @@ pub async fn authenticate(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> L
         }
         machine::Outcome::Absent => {}
         machine::Outcome::Busy => {
-            return match load_session(app, headers, ctx).await {
+            return match Box::pin(load_session(app, headers, ctx)).await {
                 Lookup::None { .. } => Lookup::Busy(Unavailable::Logins),
                 other => other,
             };
@@ -89,7 +96,8 @@ pub async fn authenticate(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> L
 /// The session cookie step: a cookie-held session, or a ticket into the session store.
 async fn load_session(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> Lookup {
     match &app.redis {
-        Some(store) => stored::load(app, store, headers, ctx).await,
+        // Boxed: the Redis path's future is large; the cookie path stays small.
+        Some(store) => Box::pin(stored::load(app, store, headers, ctx)).await,
         None => session::load(app, headers, ctx).await,
     }
 }

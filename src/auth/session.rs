@@ -72,7 +72,9 @@ pub async fn load(app: &App, headers: &HeaderMap, ctx: &RequestCtx) -> Lookup {
             set_cookies: Vec::new(),
         };
     }
-    match refresh_once(app, &session, provider, ctx).await {
+    // Boxed: the refresh future (provider HTTP calls) is large and rare; the hot path
+    // (a cached session) should not carry its size.
+    match Box::pin(refresh_once(app, &session, provider, ctx)).await {
         Some(s) => reissue(app, headers, ctx, s, provider, &key),
         None => {
             app.sessions.remove(&key);

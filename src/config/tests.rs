@@ -1072,10 +1072,9 @@ fn each_invalid_value_names_its_key_and_origin() {
         (vec!["--logging-format=xml".into()], "option `logging_format` (from flag --logging-format): \"xml\" is not one of text, json"),
         (vec!["--provider=myspace".into()], "option `provider` (from flag --provider): provider \"myspace\" is not supported; authproxy supports oidc, github, google"),
         (vec!["--provider=login.gov".into(), "--scope=openid email".into()], "option `jwt_key` or `jwt_key_file` is required for provider \"login.gov\""),
-        (vec!["--proxy-prefix=oauth2".into()], "option `proxy_prefix` (from flag --proxy-prefix): \"oauth2\" must be a path starting with a single /"),
         (vec!["--real-client-ip-header=X-Client".into(), "--reverse-proxy".into()], "\"X-Client\" is not one of X-Forwarded-For"),
         (vec!["--cookie-secure=maybe".into()], "option `cookie_secure` (from flag --cookie-secure): \"maybe\" is not a boolean"),
-        (vec!["--skip-oidc-discovery".into()], "option `login_url`: is required when skip_oidc_discovery is true"),
+        (vec!["--skip-oidc-discovery".into()], "option `oidc_jwks_url`: is required when skip_oidc_discovery is true"),
         (vec!["--trusted-ip=10.1.2.3/8".into()], "option `trusted_ips` (from flag --trusted-ip): \"10.1.2.3/8\" has host bits set"),
         (vec!["--trusted-ip=10.0.0.1, 10.0.0.2".into()], "entry \" 10.0.0.2\" could not be recognized (oauth2-proxy refuses it too"),
         (vec!["--trusted-proxy-ip=10.0.0.0/8,".into()], "option `trusted_proxy_ips` (from flag --trusted-proxy-ip): entry \"\" could not be recognized"),
@@ -1113,9 +1112,8 @@ fn values_v7_accepts_start_with_a_warning() {
         (vec!["--whitelist-domain=.example.com:http".into()], "port \"http\" must be a number or *"),
         (vec!["--code-challenge-method=s512".into()], "option `code_challenge_method` (from flag --code-challenge-method): \"s512\" is not one of S256, plain, none; authproxy uses S256"),
         (vec!["--bitbucket-team=acme".into()], "option `bitbucket_team` (from flag --bitbucket-team): is ignored: it applies to provider \"bitbucket\" only, not \"oidc\""),
-        (vec!["--resource=https://app.example".into()], "option `resource` (from flag --resource): is ignored: it applies to provider \"adfs\" only"),
+        (vec!["--resource=https://app.example".into()], "option `resource` (from flag --resource): is ignored: it applies to providers \"adfs\" and \"azure\" only, not \"oidc\" (oauth2-proxy ignores it too)"),
         (vec!["--provider=bitbucket".into(), "--scope=email".into(), "--bitbucket-repository=just-a-name".into()], "\"just-a-name\" is not workspace/repository"),
-        (vec!["--provider=login.gov".into(), "--scope=openid email".into(), "--jwt-key=x".into(), "--jwt-key-file=/k.pem".into()], "option `jwt_key_file` (from flag --jwt-key-file): is ignored: jwt_key is set too"),
         (vec!["--provider=adfs".into(), "--resource=not a urn".into()], "is not a URL or URN"),
         (vec!["--provider=facebook".into(), "--scope=public_profile email".into(), "--pubjwk-url=https://x.example/certs".into()], "option `pubjwk_url` (from flag --pubjwk-url): is ignored: it applies to provider \"login.gov\" only"),
         (vec!["--scope=email profile".into()], "option `scope` (from flag --scope): \"email profile\" has no openid"),
@@ -1132,6 +1130,10 @@ fn values_v7_accepts_start_with_a_warning() {
         (vec!["--api-route=^/api,".into()], "an empty entry matches every path"),
         (vec!["--exclude-logging-path=health".into()], "entry \"health\" does not start with /"),
         (vec!["--ping-path=ping".into()], "option `ping_path` (from flag --ping-path): \"ping\" does not start with /"),
+        (vec!["--proxy-prefix=oauth2".into()], "option `proxy_prefix` (from flag --proxy-prefix): \"oauth2\" does not start with a single /: oauth2-proxy starts with it but then serves none of its endpoints"),
+        (vec!["--redirect-url=/my callback".into()], "the provider sends users to this host's /my%20callback"),
+        (vec!["--redirect-url=//auth.example.com/oauth2/callback".into()], "has a host but no scheme"),
+        (vec!["--redirect-url=/cb#x".into()], "has a #fragment"),
     ];
     for (a, want) in cases {
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
@@ -1882,3 +1884,6 @@ fn skip_auth_strip_headers_false_starts_with_a_warning_and_headers_stay_stripped
     assert!(plan.strips("X-Forwarded-Email") && plan.strips("x_forwarded_user"));
     assert!(plan.preserved().is_empty());
 }
+
+#[path = "dropin_tests.rs"]
+mod dropin;

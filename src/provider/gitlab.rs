@@ -44,12 +44,11 @@ pub(crate) fn parse_project(s: &str) -> Result<ProjectRule, ProviderError> {
         ),
         None => (s.trim(), DEFAULT_ACCESS_LEVEL),
     };
-    if !path.contains('/') || path.starts_with('/') || path.ends_with('/') {
-        return Err(bad(format!("{s:?} is not group/project")));
-    }
-    if ![10, 15, 20, 30, 40, 50].contains(&level) {
+    // oauth2-proxy v7 accepts any project name (GitLab also takes a numeric project id) and
+    // only the access levels 10, 20, 30 and 40.
+    if ![10, 20, 30, 40].contains(&level) {
         return Err(bad(format!(
-            "{s:?}: access level {level} is not one of 10, 15, 20, 30, 40, 50"
+            "{s:?}: access level {level} is not one of 10, 20, 30, 40 (oauth2-proxy refuses it too)"
         )));
     }
     Ok(ProjectRule {
@@ -241,8 +240,14 @@ mod tests {
             }
         );
         assert_eq!(parse_project("acme/sub/app=40").unwrap().level, 40);
-        for bad in ["app", "acme/app=dev", "acme/app=25", "/acme/app"] {
+        // What oauth2-proxy v7.15.3 refuses at start (checked with the binary:
+        // --gitlab-project=g/p=15 "invalid gitlab project access level", =abc strconv.Atoi).
+        for bad in ["acme/app=dev", "acme/app=25", "acme/app=15", "acme/app=50"] {
             assert!(parse_project(bad).is_err(), "{bad}");
+        }
+        // ... and what it accepts: any name (GitLab also takes a numeric project id).
+        for good in ["app", "12345=30", "acme/app=10"] {
+            assert!(parse_project(good).is_ok(), "{good}");
         }
     }
 }

@@ -87,12 +87,14 @@ impl KeycloakLegacyProvider {
             });
         }
         let scope = OAuth2Core::scope_from(cfg, &DEFAULTS);
-        let core = OAuth2Core::new(cfg, &DEFAULTS, scope)?;
+        let mut core = OAuth2Core::new(cfg, &DEFAULTS, scope)?;
         if core.validate_url().is_none() {
-            return Err(ProviderError::Config {
-                key: "validate_url",
-                message: "is required for provider \"keycloak\" (https://HOST/realms/REALM/protocol/openid-connect/userinfo)".into(),
-            });
+            // oauth2-proxy v7 starts (with keycloak.org URLs) and fails every sign-in: never
+            // ready here.
+            core.mark_unusable(
+                "validate_url",
+                "is required for provider \"keycloak\" (https://HOST/realms/REALM/protocol/openid-connect/userinfo)".into(),
+            );
         }
         Ok(OAuth2::from_parts(
             core,

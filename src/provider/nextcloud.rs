@@ -116,11 +116,14 @@ impl NextcloudProvider {
     /// Validate the options and build the provider (no network I/O).
     pub fn new(cfg: &ProviderConfig) -> Result<Self, ProviderError> {
         let scope = OAuth2Core::scope_from(cfg, &DEFAULTS);
-        let core = OAuth2Core::new(cfg, &DEFAULTS, scope)?;
-        core.profile_or_validate_url().map_err(|_| ProviderError::Config {
-            key: "validate_url",
-            message: "is required for provider \"nextcloud\" (https://HOST/ocs/v2.php/cloud/user?format=json)".into(),
-        })?;
+        let mut core = OAuth2Core::new(cfg, &DEFAULTS, scope)?;
+        if core.profile_or_validate_url().is_err() {
+            // oauth2-proxy v7 starts and fails every sign-in: never ready here.
+            core.mark_unusable(
+                "validate_url",
+                "is required for provider \"nextcloud\" (https://HOST/ocs/v2.php/cloud/user?format=json)".into(),
+            );
+        }
         Ok(OAuth2::from_parts(core, Nextcloud))
     }
 }

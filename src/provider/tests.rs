@@ -528,12 +528,16 @@ async fn skip_discovery_uses_the_configured_endpoints() {
     assert_eq!(idp.with(|s| s.discovery_hits), 0);
     idp.answer_id_token(&sign(&key(Algorithm::RS256, "rsa-a"), &idp.claims()));
     assert_eq!(redeem(&p).await.unwrap().claims.user, "ada@example.com");
+    // Without login_url oauth2-proxy v7 starts and fails every sign-in: the provider is built
+    // but never ready, and its discovery names the missing option.
     let mut cfg = idp.config();
     cfg.skip_oidc_discovery = true;
-    match OidcProvider::new(&cfg) {
+    let p = OidcProvider::new(&cfg).unwrap();
+    match p.discover().await {
         Err(ProviderError::Config { key, .. }) => assert_eq!(key, "login_url"),
         other => panic!("unexpected {other:?}"),
     }
+    assert!(!p.is_ready());
 }
 
 #[tokio::test]
@@ -1218,4 +1222,49 @@ fn unknown_provider_types_are_refused() {
         }
         other => panic!("unexpected {:?}", other.map(|p| p.id().to_owned())),
     }
+}
+
+/// Keycloak (legacy) and Nextcloud have no default endpoints. oauth2-proxy v7.15.3 starts
+/// without them (`--provider=nextcloud` / `--provider=keycloak` and nothing else, checked with
+/// the binary) and fails every sign-in; here the provider is built but never ready, and its
+/// discovery and every login name the missing option.
+#[tokio::test]
+async fn plain_kinds_without_their_urls_are_built_but_never_ready() {
+    let base = provider_config("http://127.0.0.1:9");
+    let at = |p: &str| Some(url::Url::parse(&format!("http://127.0.0.1:9{p}")).unwrap());
+    let params = AuthorizeParams {
+        redirect_uri: "http://127.0.0.1:4180/oauth2/callback",
+        state: "s",
+        nonce: "n",
+        code_challenge: None,
+        prompt: None,
+        acr_values: None,
+    };
+    for (kind, login, redeem, validate, missing) in [
+        ("nextcloud", None, None, None, "login_url"),
+        ("nextcloud", at("/a"), None, None, "redeem_url"),
+        ("nextcloud", at("/a"), at("/t"), None, "validate_url"),
+        ("keycloak", at("/a"), at("/t"), None, "validate_url"),
+    ] {
+        let mut cfg = base.clone();
+        cfg.kind = kind.into();
+        cfg.oidc_issuer_url = None;
+        (cfg.login_url, cfg.redeem_url, cfg.validate_url) = (login, redeem, validate);
+        let p = from_config(&cfg).unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert!(!p.is_ready(), "{kind} {missing}");
+        match p.discover().await {
+            Err(ProviderError::Config { key, .. }) => assert_eq!(key, missing, "{kind}"),
+            other => panic!("{kind}: unexpected {other:?}"),
+        }
+        assert!(matches!(
+            p.authorize_url(&params),
+            Err(ProviderError::Config { key, .. }) if key == missing
+        ));
+    }
+    let mut cfg = base;
+    cfg.kind = "nextcloud".into();
+    (cfg.login_url, cfg.redeem_url, cfg.validate_url) = (at("/a"), at("/t"), at("/u"));
+    let p = from_config(&cfg).unwrap();
+    assert!(p.is_ready());
+    assert!(p.authorize_url(&params).is_ok());
 }

@@ -165,7 +165,8 @@ impl H2Conn<'_> {
             Err(mut e) => match e.take_message() {
                 Some(req) if !self.target.single_use => {
                     tracing::debug!(upstream = %self.target.label, error = %e.error(), "HTTP/2 connection gone before the request was sent, reconnecting");
-                    let mut send = self.client.reconnect(self.target).await?;
+                    // Boxed (rare, and large): the request future stays small.
+                    let mut send = Box::pin(self.client.reconnect(self.target)).await?;
                     send.send_request(req)
                         .await
                         .map_err(|e| classify(self.target, e))
@@ -228,7 +229,7 @@ impl H2Client {
             return Ok(None);
         }
         if target.single_use {
-            let connected = self.connect(target).await?;
+            let connected = Box::pin(self.connect(target)).await?;
             if connected.is_none() {
                 target.mark_http1();
             }
@@ -237,17 +238,26 @@ impl H2Client {
         if let Some(send) = target.live() {
             return Ok(Some(conn(send)));
         }
+        // Connecting is rare and its future large: boxed, so the request future stays small.
+        Ok(Box::pin(self.connect_route(target)).await?.map(conn))
+    }
+
+    /// `route` without a live connection: one connection attempt at a time per target.
+    async fn connect_route(
+        &self,
+        target: &H2Target,
+    ) -> Result<Option<SendRequest<OutBody>>, UpstreamError> {
         let failures = target.failures.load(Ordering::Relaxed);
         let _one_attempt = target.connecting.lock().await;
         // Another request may have connected (or learnt "HTTP/1.1") while this one waited.
         if let Some(send) = target.live() {
-            return Ok(Some(conn(send)));
+            return Ok(Some(send));
         }
         if target.http1_for_now() {
             return Ok(None);
         }
         target.failed_meanwhile(failures)?;
-        Ok(self.connect_shared(target).await?.map(conn))
+        self.connect_shared(target).await
     }
 
     /// A new shared connection after the current one failed a request.

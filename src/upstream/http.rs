@@ -1,4 +1,5 @@
-//! Forwarding to http(s) upstreams over one shared, pooled hyper client.
+//! Forwarding to http(s) and unix-socket upstreams: plain HTTP and unix sockets over the
+//! per-thread keep-alive pools of `pool.rs`, https over hyper-util's pooled TLS client.
 //!
 //! Request rewrite, in this order (the order is the security argument):
 //! 1. hop-by-hop headers are removed, including every header the client named in
@@ -36,6 +37,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::time::Instant;
 
+use super::pool::{Dial, Pool, PoolError};
 use super::router::empty_body;
 use super::{ProxyContext, UpstreamError, UpstreamOptions};
 use crate::{Body, BoxError};
@@ -43,7 +45,8 @@ use crate::{Body, BoxError};
 use std::future::Future as _;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
-type OutBody = UnsyncBoxBody<Bytes, BoxError>;
+/// The body of a request on its way to the app.
+pub(super) type OutBody = UnsyncBoxBody<Bytes, BoxError>;
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -85,12 +88,22 @@ pub(super) struct HttpTarget {
     /// `scheme://authority/path` for logs.
     label: Arc<str>,
     transport: Transport,
-    /// The socket of a unix upstream.
-    socket: Option<Arc<std::path::Path>>,
+    /// The keep-alive connections of a plain-HTTP or unix-socket upstream (https goes
+    /// through the shared TLS client).
+    pool: Option<Arc<Pool>>,
     opts: UpstreamOptions,
     /// HTTP/2 (`h2.rs`): `h2c://` targets, and `https://` targets (used when ALPN selects h2).
     /// (Boxed: most targets have none, and `Handler` stays small.)
     h2: Option<Box<super::h2::H2Target>>,
+}
+
+/// How long connecting may take: `upstream_connect_timeout`, capped at `timeout`.
+fn connect_timeout(opts: &UpstreamOptions) -> Duration {
+    if opts.timeout.is_zero() {
+        opts.connect_timeout
+    } else {
+        opts.connect_timeout.min(opts.timeout)
+    }
 }
 
 impl HttpTarget {
@@ -134,13 +147,26 @@ impl HttpTarget {
                 .map(Box::new)
         })
         .transpose()?;
+        // `h2c://` targets are HTTP/2 only (h2.rs): no HTTP/1.1 pool.
+        let pool = (url.scheme() == "http").then(|| {
+            let dial = Dial::Tcp {
+                // An IPv6 literal without its URL brackets.
+                host: authority
+                    .host()
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .into(),
+                port: url.port_or_known_default().unwrap_or(80),
+            };
+            Pool::new(dial, connect_timeout(&opts), opts.pool_idle_timeout)
+        });
         Ok(Self {
             scheme,
             authority,
             host,
             label,
             transport,
-            socket: None,
+            pool,
             opts,
             h2,
         })
@@ -148,19 +174,19 @@ impl HttpTarget {
 
     /// HTTP over the Unix socket at `socket` (oauth2-proxy's `unix://` upstreams; `Host` is the
     /// client's, else `localhost`).
-    pub(super) fn unix(
-        socket: &std::path::Path,
-        opts: UpstreamOptions,
-        clients: &mut ClientSet,
-    ) -> Result<Self, String> {
-        clients.need(Transport::Unix, false, &opts);
+    pub(super) fn unix(socket: &std::path::Path, opts: UpstreamOptions) -> Result<Self, String> {
+        let pool = Pool::new(
+            Dial::Unix(Arc::from(socket)),
+            connect_timeout(&opts),
+            opts.pool_idle_timeout,
+        );
         Ok(Self {
             scheme: Scheme::HTTP,
             authority: Authority::from_static("localhost"),
             host: HeaderValue::from_static("localhost"),
             label: format!("unix://{}", socket.display()).into(),
             transport: Transport::Unix,
-            socket: Some(Arc::from(socket)),
+            pool: Some(pool),
             opts,
             h2: None,
         })
@@ -173,7 +199,6 @@ pub(super) struct ClientSet {
     verified: bool,
     any_https: bool,
     insecure: bool,
-    unix: bool,
     connect_timeout: Option<Duration>,
     pool_idle_timeout: Option<Duration>,
 }
@@ -183,14 +208,10 @@ impl ClientSet {
         match t {
             Transport::Verified => self.verified = true,
             Transport::Insecure => self.insecure = true,
-            Transport::Unix => self.unix = true,
+            Transport::Unix => {}
         }
         self.any_https |= https && t == Transport::Verified;
-        let connect = if opts.timeout.is_zero() {
-            opts.connect_timeout
-        } else {
-            opts.connect_timeout.min(opts.timeout)
-        };
+        let connect = connect_timeout(opts);
         self.connect_timeout = Some(self.connect_timeout.map_or(connect, |c| c.max(connect)));
         self.pool_idle_timeout = Some(opts.pool_idle_timeout);
     }
@@ -228,77 +249,15 @@ impl ClientSet {
         Ok(HttpClient {
             verified: tcp(verified_tls),
             insecure: insecure_tls.map(tcp),
-            unix: self.unix.then(|| {
-                Client::builder(TokioExecutor::new())
-                    .pool_timer(TokioTimer::new())
-                    .pool_idle_timeout(idle)
-                    .set_host(false)
-                    .build(UnixConnector)
-            }),
             h2,
         })
     }
 }
 
-/// Connects to the Unix socket a request's URI names (see `unix_authority`).
-#[derive(Clone, Copy, Debug)]
-struct UnixConnector;
-
-impl tower_service::Service<Uri> for UnixConnector {
-    type Response = TokioIo<tokio::net::UnixStream>;
-    type Error = std::io::Error;
-    type Future =
-        Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, uri: Uri) -> Self::Future {
-        // The socket path travels in the URI's authority, hex-encoded (see `unix_authority`).
-        let path = uri.host().and_then(unix_socket_from_host);
-        Box::pin(async move {
-            let path =
-                path.ok_or_else(|| std::io::Error::other("unix upstream without a socket path"))?;
-            tokio::net::UnixStream::connect(path)
-                .await
-                .map(TokioIo::new)
-        })
-    }
-}
-
-/// A URI host naming a unix socket (so the connection pool keeps one pool per socket).
-fn unix_authority(socket: &std::path::Path) -> Option<Authority> {
-    use std::os::unix::ffi::OsStrExt;
-    let hex: String = socket
-        .as_os_str()
-        .as_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("{hex}.unix").parse().ok()
-}
-
-fn unix_socket_from_host(host: &str) -> Option<std::path::PathBuf> {
-    use std::os::unix::ffi::OsStringExt;
-    let hex = host.strip_suffix(".unix")?;
-    let bytes = (0..hex.len())
-        .step_by(2)
-        .map(|i| {
-            hex.get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()?;
-    Some(std::path::PathBuf::from(std::ffi::OsString::from_vec(
-        bytes,
-    )))
-}
-
-/// The shared clients.
+/// The shared TLS clients (https upstreams).
 pub(super) struct HttpClient {
     verified: Client<Connector, OutBody>,
     insecure: Option<Client<Connector, OutBody>>,
-    unix: Option<Client<UnixConnector, OutBody>>,
     h2: super::h2::H2Client,
 }
 
@@ -414,19 +373,19 @@ impl HttpClient {
                 .cloned()
                 .unwrap_or_else(|| PathAndQuery::from_static("/")),
         };
-        let mut uri_parts = ::http::uri::Parts::default();
-        uri_parts.scheme = Some(target.scheme.clone());
-        uri_parts.authority = Some(match (&target.socket, h2_authority) {
-            (_, Some(h2_authority)) => h2_authority,
-            (Some(socket), None) => unix_authority(socket).ok_or(UpstreamError::BadRequest {
-                reason: "the unix socket path cannot be used",
-            })?,
-            (None, None) => target.authority.clone(),
-        });
-        uri_parts.path_and_query = Some(path_and_query);
-        parts.uri = Uri::from_parts(uri_parts).map_err(|_| UpstreamError::BadRequest {
-            reason: "request target cannot be forwarded",
-        })?;
+        parts.uri = if target.pool.is_some() && h2_authority.is_none() {
+            // A connection of our own to the app: origin-form, as HTTP/1.1 sends it.
+            Uri::from(path_and_query)
+        } else {
+            let mut uri_parts = ::http::uri::Parts::default();
+            uri_parts.scheme = Some(target.scheme.clone());
+            // HTTP/2: `:authority` (the Host value).
+            uri_parts.authority = Some(h2_authority.unwrap_or_else(|| target.authority.clone()));
+            uri_parts.path_and_query = Some(path_and_query);
+            Uri::from_parts(uri_parts).map_err(|_| UpstreamError::BadRequest {
+                reason: "request target cannot be forwarded",
+            })?
+        };
         parts.version = match h2 {
             Some(_) => Version::HTTP_2,
             None => Version::HTTP_11,
@@ -438,8 +397,13 @@ impl HttpClient {
         let (out_body, activity) = match signer {
             // `signature_key`: the body is read whole to be signed.
             Some(signer) => {
-                let bytes =
-                    super::signature::sign_request(signer, &mut parts, body, ctx.gap_auth).await?;
+                let bytes = Box::pin(super::signature::sign_request(
+                    signer,
+                    &mut parts,
+                    body,
+                    ctx.gap_auth,
+                ))
+                .await?;
                 let full = http_body_util::Full::new(bytes).map_err(|never| match never {});
                 (UnsyncBoxBody::new(full), None)
             }
@@ -455,8 +419,16 @@ impl HttpClient {
         let out = Request::from_parts(parts, out_body);
 
         let resp = match h2 {
-            Some(conn) => await_headers(target, activity.as_deref(), conn.send(out)).await?,
-            None => self.send(target, out, activity.as_deref()).await?,
+            Some(conn) => {
+                await_headers(target, activity.as_deref(), async {
+                    conn.send(out).await.map(boxed)
+                })
+                .await?
+            }
+            None => {
+                self.send(target, out, activity.as_deref(), upgrade.is_some())
+                    .await?
+            }
         };
         match upgrade {
             Some((proto, client_upgrade)) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
@@ -474,10 +446,7 @@ impl HttpClient {
                 remove_hop_by_hop(&mut parts.headers);
                 parts.version = Version::HTTP_11;
                 parts.extensions = Extensions::new();
-                Ok(Response::from_parts(
-                    parts,
-                    body.map_err(BoxError::from).boxed(),
-                ))
+                Ok(Response::from_parts(parts, body))
             }
         }
     }
@@ -489,16 +458,29 @@ impl HttpClient {
         target: &HttpTarget,
         req: Request<OutBody>,
         activity: Option<&Activity>,
-    ) -> Result<Response<hyper::body::Incoming>, UpstreamError> {
-        let fut = match (target.transport, &self.insecure, &self.unix) {
-            (Transport::Insecure, Some(c), _) => c.request(req),
-            (Transport::Unix, _, Some(c)) => c.request(req),
-            _ => self.verified.request(req),
+        upgrade: bool,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let fut = async {
+            match (&target.pool, target.transport, &self.insecure) {
+                (Some(pool), _, _) => pool
+                    .send(req, upgrade)
+                    .await
+                    .map(boxed)
+                    .map_err(|e| classify_pool(target, e)),
+                (None, Transport::Insecure, Some(c)) => c
+                    .request(req)
+                    .await
+                    .map(boxed)
+                    .map_err(|e| classify(target, e)),
+                _ => self
+                    .verified
+                    .request(req)
+                    .await
+                    .map(boxed)
+                    .map_err(|e| classify(target, e)),
+            }
         };
-        await_headers(target, activity, async {
-            fut.await.map_err(|e| classify(target, e))
-        })
-        .await
+        await_headers(target, activity, fut).await
     }
 }
 
@@ -508,9 +490,9 @@ async fn await_headers<F>(
     target: &HttpTarget,
     activity: Option<&Activity>,
     fut: F,
-) -> Result<Response<hyper::body::Incoming>, UpstreamError>
+) -> Result<Response<Body>, UpstreamError>
 where
-    F: std::future::Future<Output = Result<Response<hyper::body::Incoming>, UpstreamError>>,
+    F: std::future::Future<Output = Result<Response<Body>, UpstreamError>>,
 {
     tokio::pin!(fut);
     let start = activity.map_or_else(Instant::now, |a| a.start);
@@ -541,7 +523,7 @@ fn tunnel(
     target: &HttpTarget,
     proto: HeaderValue,
     client_upgrade: hyper::upgrade::OnUpgrade,
-    mut resp: Response<hyper::body::Incoming>,
+    mut resp: Response<Body>,
 ) -> Result<Response<Body>, UpstreamError> {
     // Go's reverse proxy checks the same: a server may not switch to a protocol the
     // client did not ask for.
@@ -600,6 +582,35 @@ fn append_value(headers: &HeaderMap, name: &HeaderName, ours: &HeaderValue) -> O
     }
     out.extend_from_slice(ours.as_bytes());
     HeaderValue::from_bytes(&out).ok()
+}
+
+/// A response with its body boxed, extensions (the upgrade handle) kept.
+fn boxed<B>(resp: Response<B>) -> Response<Body>
+where
+    B: HttpBody<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
+    resp.map(|b| b.map_err(Into::into).boxed())
+}
+
+fn classify_pool(target: &HttpTarget, e: PoolError) -> UpstreamError {
+    let label = target.label.clone();
+    match e {
+        PoolError::Connect(e) => UpstreamError::ConnectFailed {
+            target: label,
+            source: Box::new(e),
+        },
+        PoolError::Http(h) if h.is_parse() || h.is_parse_status() || h.is_parse_too_large() => {
+            UpstreamError::BadUpstreamResponse {
+                target: label,
+                reason: Box::new(h),
+            }
+        }
+        PoolError::Http(h) => UpstreamError::Unavailable {
+            target: label,
+            source: Box::new(h),
+        },
+    }
 }
 
 fn classify(target: &HttpTarget, e: hyper_util::client::legacy::Error) -> UpstreamError {
@@ -948,14 +959,5 @@ mod tests {
         let t = new("https://example.com", &mut clients).unwrap();
         assert_eq!(t.transport, Transport::Verified);
         assert_eq!(t.host, "example.com");
-    }
-
-    #[test]
-    fn unix_socket_paths_round_trip_through_the_pool_authority() {
-        let p = std::path::Path::new("/run/app/http.sock");
-        let a = unix_authority(p).unwrap();
-        assert_eq!(unix_socket_from_host(a.host()).unwrap(), p);
-        assert_eq!(unix_socket_from_host("nothex.unix"), None);
-        assert_eq!(unix_socket_from_host("example.com"), None);
     }
 }

@@ -19,12 +19,15 @@
 
 mod h2;
 mod http;
+mod pool;
 mod router;
 mod signature;
 mod static_files;
 
 #[cfg(test)]
 mod h2_tests;
+#[cfg(test)]
+mod pool_tests;
 #[cfg(test)]
 mod tests;
 
@@ -227,7 +230,7 @@ impl Upstreams {
                     Handler::Http(HttpTarget::new(url, opts, &mut clients).map_err(label)?)
                 }
                 UpstreamKind::Unix(socket) => {
-                    Handler::Http(HttpTarget::unix(socket, opts, &mut clients).map_err(label)?)
+                    Handler::Http(HttpTarget::unix(socket, opts).map_err(label)?)
                 }
                 UpstreamKind::Static(code) => {
                     Handler::Static(StaticResponse::new(*code).map_err(label)?)
@@ -283,7 +286,8 @@ impl Upstreams {
                         .await
                 }
                 Handler::Static(s) => Ok(s.respond()),
-                Handler::File(files) => Ok(files.serve(&req).await),
+                // Boxed: file I/O futures are large; the proxied path should not carry them.
+                Handler::File(files) => Ok(Box::pin(files.serve(&req)).await),
             },
             Lookup::AddTrailingSlash => Ok(router::trailing_slash_redirect(req.uri())),
         }

@@ -228,18 +228,27 @@ export async function startStack() {
     redeemURL: ${github.base}/login/oauth/access_token
     validateURL: ${github.base}/api/v3/
     githubConfig: {org: acme}
+# With --alpha-config the listener, upstream and identity headers are alpha sections too
+# (oauth2-proxy refuses the legacy flags then, and a section left out stays empty).
+server:
+  bindAddress: 127.0.0.1:${proxyPort}
+upstreamConfig:
+  upstreams:
+    - {id: app, path: /, uri: ${app}}
+injectRequestHeaders:
+  - {name: X-Forwarded-User, values: [{claimSource: {claim: user}}]}
+  - {name: X-Forwarded-Email, values: [{claimSource: {claim: email}}]}
+  - {name: X-Forwarded-Groups, values: [{claimSource: {claim: groups}}]}
+  - {name: X-Forwarded-Provider, values: [{claimSource: {claim: authproxy.provider}}]}
 `);
   const proxy = `http://127.0.0.1:${proxyPort}`;
   const child = run(authproxyBin(), [
     `--alpha-config=${alpha}`,
-    `--http-address=127.0.0.1:${proxyPort}`,
     `--cookie-secret=${COOKIE_SECRET}`,
     '--cookie-secure=false',
     '--cookie-samesite=lax',
     `--redirect-url=${proxy}/oauth2/callback`,
-    `--upstream=${app}`,
     '--email-domain=*',
-    '--pass-user-headers',
   ], { RUST_LOG: 'info' }, 'proxy');
   await waitFor(async () => (await fetch(`${proxy}/ready`)).status === 200, `authproxy (log ${child.log})`, 30000, child);
   return { proxy, corp, partner, github };

@@ -577,7 +577,97 @@ pub static CASES: &[Case] = &[
         style: Style::Toml { file: cfg!("email_domains = [\"*\"]\ncookie_secure = false\ncookie_secure = true\n"), args: &[] },
         expect: Expect::Fails(&["cookie_secure"]),
     },
+    Case {
+        name: "helm-proxy-prefix-without-slash",
+        // v7 starts but serves none of its endpoints; authproxy serves them at /oauth2 (deliberate).
+        style: Style::Args(helm!("--email-domain=*", "--cookie-secure=false", "--proxy-prefix=oauth2")),
+        expect: Expect::Serve(&[Check::Login(ALICE), Check::Log("does not start with a single /")]),
+    },
+    Case {
+        name: "args-relative-redirect-url-without-slash",
+        // v7: the callback is this request's scheme and host + "/oauth2/callback".
+        style: Style::Args(&[
+            "--http-address=127.0.0.1:{PORT}",
+            "--provider=oidc",
+            "--oidc-issuer-url={ISSUER}",
+            "--client-id={CID}",
+            "--client-secret={CSECRET}",
+            "--cookie-secret={SECRET}",
+            "--redirect-url=oauth2/callback",
+            "--upstream={APP}/",
+            "--email-domain=*",
+            "--cookie-secure=false",
+        ]),
+        expect: Expect::Serve(&[Check::Login(ALICE)]),
+    },
+    Case {
+        name: "args-relative-redirect-url-with-space",
+        // v7 starts (Go's url.Parse accepts the space) and sends /my%20callback.
+        style: Style::Args(helm!("--email-domain=*", "--cookie-secure=false", "--redirect-url=/my callback")),
+        expect: Expect::Valid(&["this host's /my%20callback"]),
+    },
+    Case {
+        name: "args-gitlab-project-access-level-15",
+        // v7: "could not configure allowed projects: invalid gitlab project access level".
+        style: Style::Args(&[
+            "--http-address=127.0.0.1:{PORT}",
+            "--provider=gitlab",
+            "--oidc-issuer-url={ISSUER}",
+            "--client-id={CID}",
+            "--client-secret={CSECRET}",
+            "--cookie-secret={SECRET}",
+            "--upstream={APP}/",
+            "--email-domain=*",
+            "--gitlab-project=acme/app=15",
+        ]),
+        expect: Expect::Fails(&["gitlab_projects", "access level 15"]),
+    },
+    Case {
+        name: "args-login-gov-both-keys",
+        // v7: "cannot set both jwt-key and jwt-key-file options".
+        style: Style::Args(&[
+            "--http-address=127.0.0.1:{PORT}",
+            "--provider=login.gov",
+            "--client-id={CID}",
+            "--cookie-secret={SECRET}",
+            "--upstream={APP}/",
+            "--email-domain=*",
+            "--jwt-key=not-used",
+            "--jwt-key-file={DIR}/client-secret",
+        ]),
+        expect: Expect::Fails(&["jwt_key_file", "cannot be set together with jwt_key"]),
+    },
     // ---- alpha YAML ----
+    Case {
+        name: "alpha-without-upstream-config",
+        // v7: a section the alpha file leaves out stays empty, so there is no upstream (404).
+        style: Style::Alpha {
+            yaml: "server:\n  bindAddress: 127.0.0.1:{PORT}\nproviders:\n  - id: corp\n    provider: oidc\n    clientID: {CID}\n    clientSecret: {CSECRET}\n    oidcConfig:\n      issuerURL: {ISSUER}\n",
+            args: &["--cookie-secret={SECRET}", "--email-domain=*", "--skip-auth-route=^/open"],
+            env: &[("OAUTH2_PROXY_UPSTREAMS", "{APP}/")],
+        },
+        expect: Expect::Serve(&[Check::Status("/open", 404), Check::Log("OAUTH2_PROXY_UPSTREAMS")]),
+    },
+    Case {
+        name: "alpha-without-providers",
+        // v7: "provider has empty id"; the legacy provider variables are ignored in alpha mode.
+        style: Style::Alpha {
+            yaml: "server:\n  bindAddress: 127.0.0.1:{PORT}\n",
+            args: &["--cookie-secret={SECRET}", "--email-domain=*"],
+            env: &[("OAUTH2_PROXY_PROVIDER", "oidc"), ("OAUTH2_PROXY_OIDC_ISSUER_URL", "{ISSUER}"), ("OAUTH2_PROXY_CLIENT_ID", "{CID}"), ("OAUTH2_PROXY_CLIENT_SECRET", "{CSECRET}")],
+        },
+        expect: Expect::Fails(&["defines no provider"]),
+    },
+    Case {
+        name: "alpha-legacy-upstream-flag-without-the-section",
+        // v7: `unknown flag: --upstream` in alpha mode.
+        style: Style::Alpha {
+            yaml: "server:\n  bindAddress: 127.0.0.1:{PORT}\nproviders:\n  - id: corp\n    provider: oidc\n    clientID: {CID}\n    clientSecret: {CSECRET}\n    oidcConfig:\n      issuerURL: {ISSUER}\n",
+            args: &["--cookie-secret={SECRET}", "--email-domain=*", "--upstream={APP}/"],
+            env: &[],
+        },
+        expect: Expect::Fails(&["upstreams", "upstreamConfig"]),
+    },
     Case {
         name: "alpha-docs-example",
         style: Style::Alpha {

@@ -43,6 +43,53 @@ impl ProxyConfig {
             .enable("pass-access-token")
     }
 
+    /// For `--alpha-config`, where oauth2-proxy (and authproxy) refuse the legacy provider,
+    /// listener, upstream and header flags and a section the file leaves out stays empty:
+    /// writes `file` with `providers` (a `providers:` YAML block) and the other sections as
+    /// `--convert-config-to-alpha` writes them for this command line, then replaces those
+    /// flags with `--alpha-config=file`.
+    pub fn into_alpha(self, providers: &str, file: &std::path::Path) -> ProxyConfig {
+        let out = Command::new(env!("CARGO_BIN_EXE_authproxy"))
+            .args(self.args())
+            .arg("--convert-config-to-alpha")
+            .output()
+            .expect("run authproxy --convert-config-to-alpha");
+        assert!(
+            out.status.success(),
+            "--convert-config-to-alpha failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let converted = String::from_utf8(out.stdout).expect("UTF-8 YAML");
+        let mut yaml = String::new();
+        let mut in_providers = false;
+        for line in converted.lines() {
+            if !line.is_empty() && !line.starts_with([' ', '#']) {
+                in_providers = line.starts_with("providers:");
+            }
+            if !in_providers {
+                yaml.push_str(line);
+                yaml.push('\n');
+            }
+        }
+        yaml.push_str(providers);
+        std::fs::write(file, yaml).expect("write the alpha file");
+        let mut c = self;
+        for flag in [
+            "provider",
+            "oidc-issuer-url",
+            "client-id",
+            "client-secret",
+            "http-address",
+            "upstream",
+            "pass-user-headers",
+            "set-xauthrequest",
+            "pass-access-token",
+        ] {
+            c = c.remove(flag);
+        }
+        c.set("alpha-config", file.to_str().expect("UTF-8 path"))
+    }
+
     /// No flags at all (for `--config FILE` and environment scenarios); `port` is only where the
     /// harness expects the proxy to listen.
     pub fn bare(port: u16) -> ProxyConfig {
@@ -157,7 +204,11 @@ impl Proxy {
         // environment (OAUTH2_PROXY_* settings, or an HTTP proxy for the IdP's loopback URLs).
         for (key, _) in std::env::vars_os() {
             let key = key.to_string_lossy().to_string();
-            if key.starts_with("OAUTH2_PROXY_") || key.to_ascii_lowercase().ends_with("_proxy") {
+            if key.starts_with("OAUTH2_PROXY_")
+                || key.to_ascii_lowercase().ends_with("_proxy")
+                || key == "SSL_CERT_FILE"
+                || key == "SSL_CERT_DIR"
+            {
                 command.env_remove(&key);
             }
         }

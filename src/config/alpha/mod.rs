@@ -354,27 +354,21 @@ pub(super) fn conflicts(
 ) -> Vec<&'static str> {
     let file = alpha.file.display();
     let mut ignored = Vec::new();
-    let mut sections: Vec<(&str, Vec<&'static str>)> = Vec::new();
-    if alpha.upstream_config.is_some() {
-        sections.push(("upstreamConfig", UPSTREAM_KEYS.to_vec()));
-    }
-    if alpha.headers.is_some() {
-        sections.push((
+    // oauth2-proxy v7 re-reads the file and flags against its core options only in alpha mode,
+    // so every legacy option of these sections is refused there, whether or not the alpha file
+    // has the section (a section it leaves out stays empty: v7 never falls back to them).
+    let mut provider = provider_keys();
+    provider.extend(["provider_display_name", "provider"]);
+    let sections: [(&str, Vec<&'static str>); 5] = [
+        ("upstreamConfig", UPSTREAM_KEYS.to_vec()),
+        (
             "injectRequestHeaders / injectResponseHeaders",
             HEADER_KEYS.to_vec(),
-        ));
-    }
-    if alpha.server.is_some() {
-        sections.push(("server", SERVER_KEYS.to_vec()));
-    }
-    if alpha.metrics_server.is_some() {
-        sections.push(("metricsServer", METRICS_KEYS.to_vec()));
-    }
-    if !alpha.providers.is_empty() {
-        let mut keys = provider_keys();
-        keys.extend(["provider_display_name", "provider"]);
-        sections.push(("providers", keys));
-    }
+        ),
+        ("server", SERVER_KEYS.to_vec()),
+        ("metricsServer", METRICS_KEYS.to_vec()),
+        ("providers", provider),
+    ];
     for (section, keys) in sections {
         for key in keys {
             let Some(l) = legacy.get(key) else { continue };
@@ -389,7 +383,7 @@ pub(super) fn conflicts(
             errors.push(ConfigError::new(
                 key,
                 format!(
-                    "option `{key}` ({}) is replaced by the {section} section of {file}; with --alpha-config set it there, or remove that section",
+                    "option `{key}` ({}) is replaced by the {section} section of {file}; with --alpha-config set it there (oauth2-proxy refuses it too)",
                     l.origin
                 ),
             ));

@@ -118,8 +118,11 @@ fn every_provider_entry_becomes_a_provider() {
     );
 }
 
+/// oauth2-proxy v7.15.3 (`--alpha-config` with a file lacking the section, checked with the
+/// real binary): no `providers` is refused ("provider has empty id"), the legacy provider
+/// options are ignored from the environment and refused from flags.
 #[test]
-fn legacy_options_make_one_provider_with_oauth2_proxys_id() {
+fn an_alpha_file_without_providers_is_refused_even_with_legacy_provider_options() {
     let mut env = env();
     env.insert("OAUTH2_PROXY_PROVIDER".into(), "oidc".into());
     env.insert(
@@ -128,11 +131,86 @@ fn legacy_options_make_one_provider_with_oauth2_proxys_id() {
     );
     env.insert("OAUTH2_PROXY_CLIENT_ID".into(), "app".into());
     env.insert("OAUTH2_PROXY_CLIENT_SECRET".into(), "s".into());
-    // An alpha file without providers keeps the legacy provider.
-    let c = load_with("server:\n  BindAddress: 127.0.0.1:9999\n", &[], &env).unwrap();
-    assert_eq!(c.providers.len(), 1);
-    assert_eq!(c.providers[0].id, "oidc=app");
-    assert_eq!(c.server.bind_address, tcp("127.0.0.1:9999"));
+    let e = load_with("server:\n  BindAddress: 127.0.0.1:9999\n", &[], &env).unwrap_err();
+    assert!(e.contains("defines no provider"), "{e}");
+    let e = load_with("providers: []\n", &[], &env).unwrap_err();
+    assert!(e.contains("defines no provider"), "{e}");
+    let e = load_with(TWO, &["--provider=github"], &env).unwrap_err();
+    assert!(
+        e.contains("option `provider` (from flag --provider) is replaced by the providers section"),
+        "{e}"
+    );
+}
+
+/// v7 leaves a section the alpha file does not have empty: no upstream (every proxied path
+/// is 404), no identity headers, no listener, no metrics listener. The legacy options of
+/// those sections are refused from flags (pflag: unknown flag) and ignored from the
+/// environment, even with the section absent.
+#[test]
+fn sections_the_alpha_file_leaves_out_are_empty_as_in_v7() {
+    let mut env = env();
+    env.insert(
+        "OAUTH2_PROXY_UPSTREAMS".into(),
+        "http://127.0.0.1:8080".into(),
+    );
+    env.insert("OAUTH2_PROXY_HTTP_ADDRESS".into(), "127.0.0.1:6000".into());
+    env.insert(
+        "OAUTH2_PROXY_METRICS_ADDRESS".into(),
+        "127.0.0.1:6001".into(),
+    );
+    env.insert("OAUTH2_PROXY_PASS_USER_HEADERS".into(), "true".into());
+    env.insert("OAUTH2_PROXY_SET_XAUTHREQUEST".into(), "true".into());
+    let c = load_with(TWO, &[], &env).unwrap();
+    assert!(c.upstream_config.upstreams.is_empty());
+    assert!(
+        c.inject_request_headers.is_empty(),
+        "{:?}",
+        c.inject_request_headers
+    );
+    assert!(c.inject_response_headers.is_empty());
+    assert_eq!(c.server.bind_address, None);
+    assert_eq!(c.server.secure_bind_address, None);
+    assert_eq!(c.metrics_server.bind_address, None);
+    let w = c.warnings();
+    assert!(
+        w.iter()
+            .any(|l| l.contains("has no server section, so the proxy has no listener")),
+        "{w:#?}"
+    );
+    for var in [
+        "OAUTH2_PROXY_UPSTREAMS",
+        "OAUTH2_PROXY_HTTP_ADDRESS",
+        "OAUTH2_PROXY_PASS_USER_HEADERS",
+    ] {
+        assert!(
+            w.iter().any(|l| l.contains(var) && l.contains("ignored")),
+            "{var}: {w:#?}"
+        );
+    }
+    for (flag, key, section) in [
+        (
+            "--upstream=http://127.0.0.1:8080",
+            "upstreams",
+            "upstreamConfig",
+        ),
+        (
+            "--pass-user-headers",
+            "pass_user_headers",
+            "injectRequestHeaders",
+        ),
+        ("--http-address=127.0.0.1:1", "http_address", "server"),
+        (
+            "--metrics-address=127.0.0.1:2",
+            "metrics_address",
+            "metricsServer",
+        ),
+    ] {
+        let e = load_with(TWO, &[flag], &self::env()).unwrap_err();
+        assert!(
+            e.contains(&format!("option `{key}` (from flag")) && e.contains(section),
+            "{flag}: {e}"
+        );
+    }
 }
 
 #[test]

@@ -10,6 +10,7 @@ pub mod headers;
 mod logging;
 mod provider;
 mod provider_opts;
+mod redirect;
 pub(super) mod server;
 mod session;
 mod signing;
@@ -37,12 +38,20 @@ pub(super) fn build(
     policy: Option<super::policy::PolicyConfig>,
 ) -> Result<Config, ConfigErrors> {
     let alpha_sections = alpha.as_ref();
-    let server = match alpha_sections.and_then(|a| a.server.clone()) {
-        Some(s) => s,
+    // With --alpha-config, a section the file leaves out is empty, as in oauth2-proxy v7 (it
+    // never falls back to the legacy options, which it refuses in alpha mode).
+    let server = match alpha_sections {
+        Some(a) => a.server.clone().unwrap_or_else(|| {
+            c.warn(format!(
+                "alpha config file {} has no server section, so the proxy has no listener: oauth2-proxy exits at once then (status 0), authproxy exits with status 2 saying so; add server.bindAddress",
+                a.file.display()
+            ));
+            ServerConfig::default()
+        }),
         None => server::main_server(&mut c),
     };
-    let metrics_server = match alpha_sections.and_then(|a| a.metrics_server.clone()) {
-        Some(s) => s,
+    let metrics_server = match alpha_sections {
+        Some(a) => a.metrics_server.clone().unwrap_or_default(),
         None => server::metrics_server(&mut c),
     };
     let grpc_ext_authz_address = match c.string("grpc_ext_authz_address").trim() {
@@ -69,8 +78,8 @@ pub(super) fn build(
     let ready_path = endpoint_path(&mut c, "ready_path");
     let relative_redirect_url = c.boolean("relative_redirect_url");
     let (redirect_url, redirect_path) = redirect_url(&mut c, &proxy_prefix);
-    let upstream_config = match alpha_sections.and_then(|a| a.upstream_config.clone()) {
-        Some(u) => u,
+    let upstream_config = match alpha_sections {
+        Some(a) => a.upstream_config.clone().unwrap_or_default(),
         None => legacy_upstreams(&mut c),
     };
     let mut real_client_ip_header = c.string("real_client_ip_header");
@@ -118,7 +127,17 @@ pub(super) fn build(
     for w in dropped {
         c.warn_about("whitelist_domains", w);
     }
-    let providers = match alpha.as_ref().filter(|a| !a.providers.is_empty()) {
+    let providers = match alpha.as_ref() {
+        Some(a) if a.providers.is_empty() => {
+            c.errors.push(ConfigError::new(
+                "alpha-config",
+                format!(
+                    "alpha config file {} defines no provider; with --alpha-config the providers are configured in its providers section (oauth2-proxy refuses this too)",
+                    a.file.display()
+                ),
+            ));
+            None
+        }
         Some(a) => alpha_providers(&mut c, a),
         None => provider(&mut c).map(|mut p| {
             // oauth2-proxy's id for the provider built from the legacy options.
@@ -127,11 +146,10 @@ pub(super) fn build(
         }),
     };
     let cookie = cookie(&mut c);
-    let (mut inject_request_headers, mut inject_response_headers) =
-        match alpha_sections.and_then(|a| a.headers.clone()) {
-            Some(h) => h,
-            None => legacy_headers(&mut c),
-        };
+    let (mut inject_request_headers, mut inject_response_headers) = match alpha_sections {
+        Some(a) => a.headers.clone().unwrap_or_default(),
+        None => legacy_headers(&mut c),
+    };
     let identity_assertion = super::assertion::identity_assertion(
         &mut c,
         &mut inject_request_headers,
@@ -294,20 +312,28 @@ pub(super) fn build(
 /// A URL path option: must start with `/`; `strip_trailing` removes a trailing `/`.
 pub(crate) fn path_option(c: &mut Ctx, key: &str, strip_trailing: bool) -> String {
     let raw = c.string(key);
-    let v = raw.trim();
-    if !v.starts_with('/') || v.starts_with("//") {
+    let mut v = raw.trim();
+    let normalized = redirect::normalized_prefix(v);
+    if let Some(n) = &normalized {
+        c.warn_about(
+            key,
+            format!("{v:?} does not start with a single /: oauth2-proxy starts with it but then serves none of its endpoints (every request gets the sign-in page, whose links lead nowhere); authproxy serves them at {n:?}"),
+        );
+        v = n;
+    }
+    if !v.is_empty() && (!v.starts_with('/') || v.starts_with("//")) {
         c.fail(
             key,
             format!("{v:?} must be a path starting with a single /"),
         );
-    } else if v
-        .chars()
-        .any(|ch| ch.is_whitespace() || ch.is_control() || matches!(ch, '?' | '#' | '\\' | '%'))
-    {
-        c.fail(
+    }
+    let encoded = redirect::encoded_prefix(v);
+    if let Some(e) = &encoded {
+        c.warn_about(
             key,
-            format!("{v:?} must not contain whitespace, control characters, ?, #, % or \\"),
+            format!("{v:?} has characters a URL path cannot carry as they are (whitespace, control characters, ?, #, % or \\): oauth2-proxy starts with it but serves none of its endpoints; authproxy serves them at {e:?}"),
         );
+        v = e;
     }
     let v = if strip_trailing {
         v.trim_end_matches('/')
@@ -368,19 +394,36 @@ pub(crate) fn redirect_url(c: &mut Ctx, proxy_prefix: &str) -> (Option<url::Url>
         return (None, None);
     };
     let want = format!("{proxy_prefix}/callback");
-    if s.starts_with('/') && !s.starts_with("//") {
-        if s == want {
+    let mut s = s;
+    match redirect::relative_ref(&s, &want) {
+        Err(e) => {
+            c.fail("redirect_url", format!("{s:?} is not a valid URL: {e}"));
             return (None, None);
         }
-        if s.chars().any(|ch| ch.is_control() || ch == ' ') {
-            c.fail("redirect_url", format!("{s:?} is not a valid URL path"));
-            return (None, None);
+        Ok(redirect::RelativeRef::Path(p)) => {
+            if p == want {
+                return (None, None);
+            }
+            if p.contains('#') {
+                c.warn_about(
+                    "redirect_url",
+                    format!("{s:?} has a #fragment, which providers refuse in a redirect URI"),
+                );
+            }
+            c.warn_about(
+                "redirect_url",
+                format!("the relative callback {s:?} is not this proxy's callback endpoint {want:?}; the provider sends users to this host's {p}, so make sure it routes to {want}"),
+            );
+            return (None, Some(p));
         }
-        c.warn_about(
-            "redirect_url",
-            format!("the relative callback {s:?} is not this proxy's callback endpoint {want:?}; the provider sends users to this host's {s}, so make sure it routes to {want}"),
-        );
-        return (None, Some(s));
+        Ok(redirect::RelativeRef::NoScheme) => {
+            c.warn_about(
+                "redirect_url",
+                format!("{s:?} has a host but no scheme; oauth2-proxy sends it to the provider as it is (providers refuse it), authproxy uses https:{s}"),
+            );
+            s = format!("https:{s}");
+        }
+        Ok(redirect::RelativeRef::Absolute) => {}
     }
     match url::Url::parse(&s) {
         Ok(u)

@@ -85,9 +85,8 @@ pub(crate) fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
         ok = false;
     }
     let federated_token_file = provider_opts::federated_token_file(c, &kind);
-    let client_secret = if (kind == "login.gov" || federated_token_file.is_some())
-        && !c.is_set("client_secret")
-        && !c.is_set("client_secret_file")
+    let client_secret = if federated_token_file.is_some()
+        || (kind == "login.gov" && !c.is_set("client_secret") && !c.is_set("client_secret_file"))
     {
         // login.gov authenticates the client with a signed JWT (jwt_key), Entra ID's workload
         // identity with the federated token: no secret.
@@ -100,17 +99,20 @@ pub(crate) fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
     };
     ok &= client_secret.is_some();
     let oidc_issuer_url = opt_url(c, "oidc_issuer_url");
-    let login_url = opt_url(c, "login_url");
-    let redeem_url = opt_url(c, "redeem_url");
-    let profile_url = opt_url(c, "profile_url");
-    let oidc_jwks_url = opt_url(c, "oidc_jwks_url");
+    let login_url = provider_url(c, "login_url");
+    let redeem_url = provider_url(c, "redeem_url");
+    let profile_url = provider_url(c, "profile_url");
+    let oidc_jwks_url = provider_url(c, "oidc_jwks_url");
     let skip_oidc_discovery = c.boolean("skip_oidc_discovery");
     let verification = provider_opts::verification(c);
     if skip_oidc_discovery {
         for (key, v) in [("login_url", &login_url), ("redeem_url", &redeem_url)] {
             if v.is_none() && !c.is_set(key) {
-                c.fail(key, "is required when skip_oidc_discovery is true");
-                ok = false;
+                // v7 starts and then fails every sign-in; so does authproxy, never ready.
+                c.warn_about(
+                    key,
+                    "is not set with skip_oidc_discovery = true: no sign-in can work; authproxy starts (as oauth2-proxy does) but the provider is never ready (/ready answers 503) and sign-in answers an error naming it",
+                );
             }
         }
         if oidc_jwks_url.is_none()
@@ -204,7 +206,26 @@ pub(crate) fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
     let display_name = c
         .opt_string("provider_display_name")
         .unwrap_or_else(|| default_display_name(&kind).to_string());
-    let validate_url = opt_url(c, "validate_url");
+    let validate_url = provider_url(c, "validate_url");
+    if matches!(kind.as_str(), "keycloak" | "nextcloud") {
+        // No default endpoints: v7 starts (keycloak with keycloak.org's URLs, nextcloud with
+        // none) and fails every sign-in.
+        for (key, missing) in [
+            ("login_url", login_url.is_none()),
+            ("redeem_url", redeem_url.is_none()),
+            (
+                "validate_url",
+                validate_url.is_none() && profile_url.is_none(),
+            ),
+        ] {
+            if missing && !c.is_set(key) {
+                c.warn_about(
+                    key,
+                    format!("is not set and provider {kind:?} has no default: no sign-in can work; authproxy starts (as oauth2-proxy does) but the provider is never ready (/ready answers 503) and sign-in answers an error naming it"),
+                );
+            }
+        }
+    }
     let github = GithubOptions {
         org: c.string("github_org").trim().to_string(),
         team: c.string("github_team").trim().to_string(),
@@ -323,6 +344,28 @@ pub(crate) fn provider(c: &mut Ctx) -> Option<ProviderConfig> {
     })
 }
 
+/// `login_url`, `redeem_url`, `profile_url`, `validate_url`, `oidc_jwks_url`: v7 parses them
+/// with Go's `url.Parse` and refuses to start only when that fails. A value it parses that is
+/// no absolute http(s) URL (`/auth`, `ftp://...`) starts there too, and is then replaced by the
+/// discovered endpoint or breaks every sign-in; authproxy starts, ignores it and says so.
+pub(crate) fn provider_url(c: &mut Ctx, key: &str) -> Option<url::Url> {
+    let s = c.opt_string(key)?;
+    if let Err(e) = super::redirect::go_url_parse(&s) {
+        c.fail(key, format!("{s:?} is not a valid URL: {e}"));
+        return None;
+    }
+    match super::http_url(&s) {
+        Ok(u) => Some(u),
+        Err(e) => {
+            c.warn_about(
+                key,
+                format!("{e}; it is ignored (oauth2-proxy starts with it too, then uses the discovered endpoint instead or fails every sign-in)"),
+            );
+            None
+        }
+    }
+}
+
 /// `google_groups`, or the deprecated `google_group` when it is set and differs (oauth2-proxy
 /// v7's rule, with its warning); only read for provider `google`, as v7 does.
 fn google_groups(c: &mut Ctx, kind: &str) -> Vec<String> {
@@ -354,15 +397,46 @@ pub(crate) fn only_for(c: &mut Ctx, key: &str, kind: &str, for_kind: &str) -> bo
 /// `resource`: adfs, the protected resource (a URL or URN) that prefixes the scope; azure,
 /// the `resource` parameter of a v1 endpoint (a URL or an application ID).
 pub(crate) fn resource_option(c: &mut Ctx, kind: &str) -> Option<String> {
+    // v7 parses `resource` with Go's url.Parse for every provider type and refuses to start
+    // when that fails, whichever type reads it.
+    if let Some(r) = c.opt_string("resource") {
+        if let Err(e) = super::redirect::go_url_parse(&r) {
+            c.fail("resource", format!("{r:?} is not a valid URL: {e}"));
+            return None;
+        }
+    }
     if kind == "azure" {
         let r = c.opt_string("resource")?;
-        if r.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
-            c.fail("resource", format!("{r:?} must not contain spaces"));
-            return None;
+        if r.chars().any(|ch| ch.is_whitespace()) {
+            c.warn_about(
+                "resource",
+                format!("{r:?} contains spaces: Azure knows no such resource (oauth2-proxy sends it as configured too)"),
+            );
         }
         return Some(r);
     }
-    if !only_for(c, "resource", kind, "adfs") {
+    if kind != "adfs" && c.opt_string("resource").is_some() {
+        // v7's default token request (the plain OAuth 2.0 types) adds `resource`; its OIDC,
+        // entra-id, google and login.gov types never send it.
+        let plain = matches!(
+            kind,
+            "github"
+                | "bitbucket"
+                | "digitalocean"
+                | "facebook"
+                | "keycloak"
+                | "linkedin"
+                | "nextcloud"
+                | "sourcehut"
+        );
+        c.warn_about(
+            "resource",
+            if plain {
+                format!("is ignored: it applies to providers \"adfs\" and \"azure\" only; oauth2-proxy adds it to {kind:?}'s token request, authproxy does not")
+            } else {
+                format!("is ignored: it applies to providers \"adfs\" and \"azure\" only, not {kind:?} (oauth2-proxy ignores it too)")
+            },
+        );
         return None;
     }
     let r = c.opt_string("resource")?;
@@ -414,12 +488,11 @@ pub(crate) fn login_gov_options(c: &mut Ctx, kind: &str) -> LoginGovOptions {
     o.pubjwk_url = opt_url(c, "pubjwk_url");
     match (c.opt_string("jwt_key"), c.opt_string("jwt_key_file")) {
         (Some(_), Some(_)) => {
-            // v7 uses jwt_key then.
-            c.warn_about(
+            // v7: "cannot set both jwt-key and jwt-key-file options".
+            c.fail(
                 "jwt_key_file",
-                "is ignored: jwt_key is set too and wins (as in oauth2-proxy)",
+                "cannot be set together with jwt_key: set one of them (oauth2-proxy refuses both too)",
             );
-            o.jwt_key = Secret::new(c.string("jwt_key"));
         }
         (Some(_), None) => o.jwt_key = Secret::new(c.string("jwt_key")),
         (None, Some(path)) => match std::fs::read_to_string(&path) {

@@ -402,14 +402,7 @@ fn the_claims_example_of_docs_provider_options_loads() {
     ] {
         e.remove(k);
     }
-    let c = run(
-        &[
-            "--alpha-config",
-            alpha.to_str().unwrap(),
-            "--upstream=http://127.0.0.1:8080",
-        ],
-        &e,
-    );
+    let c = run(&["--alpha-config", alpha.to_str().unwrap()], &e);
     assert_eq!(
         c.providers[0].additional_claims,
         vec!["department", "tenant_id", "organization.name"]

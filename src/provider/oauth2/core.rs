@@ -74,10 +74,15 @@ pub struct OAuth2Core {
     acr_values: Option<String>,
     /// `auth_request_response_mode`.
     response_mode: Option<String>,
-    login_url: url::Url,
-    redeem_url: url::Url,
+    /// `None` (with `unusable` saying so) when neither configured nor defaulted.
+    login_url: Option<url::Url>,
+    redeem_url: Option<url::Url>,
     profile_url: Option<url::Url>,
     validate_url: Option<url::Url>,
+    /// Why this provider cannot sign anyone in (a URL the kind needs is missing): oauth2-proxy
+    /// v7 starts with such a configuration and fails every sign-in, so this provider is built,
+    /// stays not ready (`/ready` 503) and answers every login with this (option, message).
+    unusable: Option<(&'static str, String)>,
     client_auth: ClientAuth,
     api: Endpoint,
     api_headers: &'static [(&'static str, &'static str)],
@@ -89,7 +94,7 @@ impl std::fmt::Debug for OAuth2Core {
         f.debug_struct("OAuth2Core")
             .field("id", &self.id)
             .field("kind", &self.kind)
-            .field("login_url", &self.login_url.as_str())
+            .field("login_url", &self.login_url.as_ref().map(url::Url::as_str))
             .finish_non_exhaustive()
     }
 }
@@ -112,15 +117,8 @@ fn url_or_default(
         .transpose()
 }
 
-fn required(
-    u: Option<url::Url>,
-    key: &'static str,
-    d: &Defaults,
-) -> Result<url::Url, ProviderError> {
-    u.ok_or_else(|| ProviderError::Config {
-        key,
-        message: format!("is required for provider {:?} ({})", d.kind, d.url_hint),
-    })
+fn required_message(d: &Defaults) -> String {
+    format!("is required for provider {:?} ({})", d.kind, d.url_hint)
 }
 
 impl OAuth2Core {
@@ -137,16 +135,13 @@ impl OAuth2Core {
                 message: "is required".into(),
             });
         }
-        let login_url = required(
-            url_or_default(&cfg.login_url, d.login_url, "login_url")?,
-            "login_url",
-            d,
-        )?;
-        let redeem_url = required(
-            url_or_default(&cfg.redeem_url, d.redeem_url, "redeem_url")?,
-            "redeem_url",
-            d,
-        )?;
+        let login_url = url_or_default(&cfg.login_url, d.login_url, "login_url")?;
+        let redeem_url = url_or_default(&cfg.redeem_url, d.redeem_url, "redeem_url")?;
+        let unusable = match (&login_url, &redeem_url) {
+            (None, _) => Some(("login_url", required_message(d))),
+            (_, None) => Some(("redeem_url", required_message(d))),
+            _ => None,
+        };
         let profile_url = url_or_default(&cfg.profile_url, d.profile_url, "profile_url")?;
         let validate_url = url_or_default(&cfg.validate_url, d.validate_url, "validate_url")?;
         Ok(Self {
@@ -174,6 +169,7 @@ impl OAuth2Core {
             redeem_url,
             profile_url,
             validate_url,
+            unusable,
             client_auth: d.client_auth,
             api: Endpoint::Api(d.api),
             api_headers: d.api_headers,
@@ -232,8 +228,28 @@ impl OAuth2Core {
             })
     }
 
-    pub(crate) fn build_authorize_url(&self, p: &AuthorizeParams<'_>) -> url::Url {
-        let mut url = self.login_url.clone();
+    /// Record that a URL the kind needs is missing (the first one recorded is reported).
+    pub(crate) fn mark_unusable(&mut self, key: &'static str, message: String) {
+        self.unusable.get_or_insert((key, message));
+    }
+
+    /// `Err` naming the missing option when this provider cannot sign anyone in.
+    pub(crate) fn usable(&self) -> Result<(), ProviderError> {
+        match &self.unusable {
+            Some((key, message)) => Err(ProviderError::Config {
+                key,
+                message: message.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn build_authorize_url(
+        &self,
+        p: &AuthorizeParams<'_>,
+    ) -> Result<url::Url, ProviderError> {
+        self.usable()?;
+        let mut url = self.login_url.clone().ok_or(ProviderError::NotReady)?;
         let kept: Vec<(String, String)> = url
             .query_pairs()
             .filter(|(k, _)| !AUTHORIZE_PARAMS.contains(&k.as_ref()))
@@ -261,7 +277,7 @@ impl OAuth2Core {
                 },
             );
         }
-        url
+        Ok(url)
     }
 
     /// Exchange the code. The tokens carry no refresh token: oauth2-proxy does not refresh
@@ -295,10 +311,12 @@ impl OAuth2Core {
         &self,
         mut form: Vec<(&str, &str)>,
     ) -> Result<TokenResponse, ProviderError> {
+        self.usable()?;
+        let redeem_url = self.redeem_url.clone().ok_or(ProviderError::NotReady)?;
         let mut req = self
             .http
             .credentialed
-            .post(self.redeem_url.clone())
+            .post(redeem_url)
             .header(reqwest::header::ACCEPT, "application/json");
         match self.client_auth {
             ClientAuth::Basic => {

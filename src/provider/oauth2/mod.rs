@@ -98,16 +98,19 @@ impl<K: OAuth2Kind> Provider for OAuth2<K> {
         IssuerCheck::Unknown
     }
 
+    /// Ready unless a URL the kind needs is missing (then never: oauth2-proxy starts with such
+    /// a configuration and fails every sign-in).
     fn is_ready(&self) -> bool {
-        true
+        self.core.usable().is_ok()
     }
 
     fn discover(&self) -> ProviderFuture<'_, ()> {
-        Box::pin(async { Ok(()) })
+        let usable = self.core.usable();
+        Box::pin(async move { usable })
     }
 
     fn authorize_url(&self, params: &AuthorizeParams<'_>) -> Result<url::Url, ProviderError> {
-        Ok(self.core.build_authorize_url(params))
+        self.core.build_authorize_url(params)
     }
 
     fn redeem<'a>(

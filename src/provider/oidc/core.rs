@@ -153,9 +153,11 @@ impl OidcCore {
         } else {
             None
         };
-        if cfg.skip_oidc_discovery {
+        if cfg.skip_oidc_discovery && cfg.login_url.is_some() && cfg.redeem_url.is_some() {
             // Without discovery every endpoint comes from the configuration: report a
-            // missing one at startup rather than at the first login.
+            // missing one at startup rather than at the first login. (Without login_url or
+            // redeem_url oauth2-proxy starts and fails every sign-in: the configuration
+            // warns, and the provider stays not ready, naming the missing option.)
             discovery::resolve(&overrides, None)?;
         }
         Ok(Self {
