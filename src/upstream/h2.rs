@@ -3,10 +3,12 @@
 //! `http/1.1`, as Go's transport does; an upstream that picks `http/1.1` or nothing stays on the
 //! HTTP/1.1 client in `http.rs`).
 //!
-//! One multiplexed connection per target. The request path takes no lock: it loads the
-//! target's connection from an `ArcSwapOption` and clones hyper's `http2::SendRequest` (an
+//! One multiplexed connection per target and serving worker (thread: see
+//! `server/workers.rs`), so a request drives its upstream connection on its own reactor. The
+//! request path takes no lock: it finds its worker's slot (`thread_local`, lock-free), loads the
+//! connection from an `ArcSwapOption` and clones hyper's `http2::SendRequest` (an
 //! unbounded-channel sender, cloned with atomics). Only when there is no live connection does a
-//! request take the target's async `connecting` mutex, so concurrent first requests (and the
+//! request take the slot's async `connecting` mutex, so concurrent first requests (and the
 //! requests that find the connection closed) wait for one connection attempt instead of each
 //! dialing. hyper-util's pooled client was not used for h2: its pool is a `Mutex` taken on
 //! every checkout, for h2 as for HTTP/1. (Inside the `h2` crate each connection's stream table
@@ -28,6 +30,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::pki_types::ServerName;
+use thread_local::ThreadLocal;
 use tokio::time::Instant;
 
 use super::UpstreamError;
@@ -55,13 +58,10 @@ pub(super) struct H2Target {
     /// `disableKeepAlives`: a fresh connection for every request (Go's HTTP/2 transport does
     /// the same with `DisableKeepAlives`).
     single_use: bool,
-    conn: ArcSwapOption<SendRequest<OutBody>>,
-    connecting: tokio::sync::Mutex<()>,
-    /// Failed connection attempts (written with `connecting` held). A request that waited for
-    /// `connecting` while an attempt failed fails too, instead of trying again in turn: with an
-    /// upstream down, queued requests fail together after one connect timeout, not one after
-    /// the other.
-    failures: AtomicU64,
+    /// The connection of each serving worker (thread), as the HTTP/1.1 pool keeps its idle
+    /// connections (`pool.rs`): a request drives its upstream connection on its own thread and
+    /// reactor, with no cross-thread wake-ups.
+    slots: ThreadLocal<Slot>,
     /// https targets: milliseconds after `epoch` until which requests use HTTP/1.1 without
     /// another ALPN check (0: ALPN never chose HTTP/1.1).
     http1_until: AtomicU64,
@@ -98,9 +98,7 @@ impl H2Target {
             port,
             tls,
             single_use,
-            conn: ArcSwapOption::empty(),
-            connecting: tokio::sync::Mutex::new(()),
-            failures: AtomicU64::new(0),
+            slots: ThreadLocal::new(),
             http1_until: AtomicU64::new(0),
             epoch: Instant::now(),
         })
@@ -117,7 +115,7 @@ impl H2Target {
 
     /// The live shared connection, without locking.
     fn live(&self) -> Option<SendRequest<OutBody>> {
-        let guard = self.conn.load();
+        let guard = self.slot().conn.load();
         guard.as_deref().filter(|c| !c.is_closed()).cloned()
     }
 
@@ -128,9 +126,13 @@ impl H2Target {
         self.http1_until.store(until.max(1), Ordering::Relaxed);
     }
 
+    fn slot(&self) -> &Slot {
+        self.slots.get_or_default()
+    }
+
     /// An error when a connection attempt failed since `failures` was read.
-    fn failed_meanwhile(&self, failures: u64) -> Result<(), UpstreamError> {
-        if self.failures.load(Ordering::Relaxed) == failures {
+    fn failed_meanwhile(&self, slot: &Slot, failures: u64) -> Result<(), UpstreamError> {
+        if slot.failures.load(Ordering::Relaxed) == failures {
             return Ok(());
         }
         Err(UpstreamError::ConnectFailed {
@@ -143,6 +145,20 @@ impl H2Target {
         let until = self.http1_until.load(Ordering::Relaxed);
         until != 0 && self.now_millis() < until
     }
+}
+
+/// One worker's connection to a target.
+#[derive(Default)]
+struct Slot {
+    conn: ArcSwapOption<SendRequest<OutBody>>,
+    /// Held while connecting, so concurrent first requests (and the requests that find the
+    /// connection closed) wait for one attempt instead of each dialing.
+    connecting: tokio::sync::Mutex<()>,
+    /// Failed connection attempts (written with `connecting` held). A request that waited for
+    /// `connecting` while an attempt failed fails too, instead of trying again in turn: with an
+    /// upstream down, queued requests fail together after one connect timeout, not one after
+    /// the other.
+    failures: AtomicU64,
 }
 
 /// A connection a request will be sent on.
@@ -242,13 +258,14 @@ impl H2Client {
         Ok(Box::pin(self.connect_route(target)).await?.map(conn))
     }
 
-    /// `route` without a live connection: one connection attempt at a time per target.
+    /// `route` without a live connection: one connection attempt at a time per target and worker.
     async fn connect_route(
         &self,
         target: &H2Target,
     ) -> Result<Option<SendRequest<OutBody>>, UpstreamError> {
-        let failures = target.failures.load(Ordering::Relaxed);
-        let _one_attempt = target.connecting.lock().await;
+        let slot = target.slot();
+        let failures = slot.failures.load(Ordering::Relaxed);
+        let _one_attempt = slot.connecting.lock().await;
         // Another request may have connected (or learnt "HTTP/1.1") while this one waited.
         if let Some(send) = target.live() {
             return Ok(Some(send));
@@ -256,18 +273,19 @@ impl H2Client {
         if target.http1_for_now() {
             return Ok(None);
         }
-        target.failed_meanwhile(failures)?;
+        target.failed_meanwhile(slot, failures)?;
         self.connect_shared(target).await
     }
 
     /// A new shared connection after the current one failed a request.
     async fn reconnect(&self, target: &H2Target) -> Result<SendRequest<OutBody>, UpstreamError> {
-        let failures = target.failures.load(Ordering::Relaxed);
-        let _one_attempt = target.connecting.lock().await;
+        let slot = target.slot();
+        let failures = slot.failures.load(Ordering::Relaxed);
+        let _one_attempt = slot.connecting.lock().await;
         if let Some(send) = target.live() {
             return Ok(send);
         }
-        target.failed_meanwhile(failures)?;
+        target.failed_meanwhile(slot, failures)?;
         self.connect_shared(target)
             .await?
             .ok_or_else(|| UpstreamError::Unavailable {
@@ -281,16 +299,17 @@ impl H2Client {
         &self,
         target: &H2Target,
     ) -> Result<Option<SendRequest<OutBody>>, UpstreamError> {
+        let slot = target.slot();
         let connected = self.connect(target).await.inspect_err(|_| {
-            target.failures.fetch_add(1, Ordering::Relaxed);
+            slot.failures.fetch_add(1, Ordering::Relaxed);
         })?;
         match &connected {
             Some(send) => {
-                target.conn.store(Some(Arc::new(send.clone())));
+                slot.conn.store(Some(Arc::new(send.clone())));
                 target.http1_until.store(0, Ordering::Relaxed);
             }
             None => {
-                target.conn.store(None);
+                slot.conn.store(None);
                 target.mark_http1();
             }
         }
