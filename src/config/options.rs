@@ -295,7 +295,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("identity_assertion_lifetime", "identity-assertion-lifetime", Dur, "5m", Yes, S::Headers, "authproxy extension: validity of an assertion (exp - iat), 10s to 1h; a session reuses its assertion for a fifth of it"),
     o("identity_assertion_issuer", "identity-assertion-issuer", Str, "", Yes, S::Headers, "authproxy extension: the assertions' iss (the proxy's public URL); empty: redirect_url's scheme://host, else the request's"),
     // Upstreams
-    o("upstreams", "upstream", List, "", Yes, S::Upstreams, "http(s)://host:port/path, static://CODE or file:///dir#/path; routed by path"),
+    o("upstreams", "upstream", List, "", Yes, S::Upstreams, "http(s)://host:port/path, h2c://host:port/path (authproxy extension: cleartext HTTP/2), unix:///socket, static://CODE or file:///dir#/path; routed by path"),
     o("upstream_timeout", "upstream-timeout", Dur, "30s", Yes, S::Upstreams, "maximum wait for the app's response headers"),
     o("upstream_connect_timeout", "upstream-connect-timeout", Dur, "10s", Yes, S::Upstreams, "authproxy extension: maximum time to open a TCP connection to the app (at most upstream_timeout, which bounds the whole wait for the response headers)"),
     o("ssl_upstream_insecure_skip_verify", "ssl-upstream-insecure-skip-verify", Bool, "false", Yes, S::Upstreams, "do not verify HTTPS upstream certificates (insecure)"),

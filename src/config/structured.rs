@@ -141,8 +141,8 @@ pub const SESSION_CLAIMS: [&str; 10] = [
 /// Where an upstream sends requests.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UpstreamKind {
-    /// `http://` or `https://` (the URI's path is not sent: request paths start at the root,
-    /// as oauth2-proxy does).
+    /// `http://`, `https://` or `h2c://` (cleartext HTTP/2, an authproxy extension) (the URI's
+    /// path is not sent: request paths start at the root, as oauth2-proxy does).
     Http(url::Url),
     /// `unix:///path/to.sock`: HTTP over a Unix socket.
     Unix(PathBuf),

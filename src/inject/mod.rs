@@ -344,10 +344,11 @@ fn validate_options(opts: &InjectOptions) -> Result<(), InjectError> {
     if let Some(upstream) = &opts.upstream {
         let parsed = url::Url::parse(upstream)
             .map_err(|e| option_error("upstream", format!("{upstream:?} is not a URL: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        // `h2c://`: a gRPC app without TLS (docs/upstreams.md).
+        if !matches!(parsed.scheme(), "http" | "https" | "h2c") || parsed.host_str().is_none() {
             return Err(option_error(
                 "upstream",
-                format!("{upstream:?} must be an http:// or https:// URL with a host"),
+                format!("{upstream:?} must be an http://, https:// or h2c:// URL with a host"),
             ));
         }
     }

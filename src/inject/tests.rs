@@ -426,6 +426,26 @@ fn honours_port_options_and_the_default_container_annotation() {
 }
 
 #[test]
+fn a_grpc_app_gets_an_h2c_upstream() {
+    let opts = InjectOptions {
+        upstream: Some("h2c://127.0.0.1:50051".into()),
+        ..InjectOptions::default()
+    };
+    let docs = parse(&inject(DEPLOYMENT, &opts).unwrap());
+    let sidecar = container(&docs[0], "authproxy");
+    let args: Vec<&str> = sidecar["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(
+        args.contains(&"--upstream=h2c://127.0.0.1:50051"),
+        "{args:?}"
+    );
+}
+
+#[test]
 fn keeps_yaml_1_1_sensitive_values_meaning_the_same() {
     let doc = DEPLOYMENT.replace(
         "        ports:\n",

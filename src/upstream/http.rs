@@ -10,7 +10,10 @@
 //!    remove or shadow them.
 //!
 //! HTTP/2 client requests become HTTP/1.1 requests: `:authority` supplies `Host`, split
-//! `cookie` fields are joined with `"; "` (RFC 9113 §8.2.3).
+//! `cookie` fields are joined with `"; "` (RFC 9113 §8.2.3). Toward an HTTP/2 upstream
+//! (`h2.rs`: `h2c://`, or `https://` selecting h2 by ALPN) the request is sent as HTTP/2:
+//! the `Host` value becomes `:authority` and `te: trailers` is kept (RFC 9113 §8.2.2), so gRPC
+//! works end to end; trailers pass both ways on either protocol.
 //!
 //! `upstream_timeout` bounds the wait for response headers after the request body was sent
 //! (Go's `ResponseHeaderTimeout`): while a large upload is still flowing, the clock is
@@ -89,6 +92,9 @@ pub(super) struct HttpTarget {
     /// through the shared TLS client).
     pool: Option<Arc<Pool>>,
     opts: UpstreamOptions,
+    /// HTTP/2 (`h2.rs`): `h2c://` targets, and `https://` targets (used when ALPN selects h2).
+    /// (Boxed: most targets have none, and `Handler` stays small.)
+    h2: Option<Box<super::h2::H2Target>>,
 }
 
 /// How long connecting may take: `upstream_connect_timeout`, capped at `timeout`.
@@ -107,9 +113,9 @@ impl HttpTarget {
         clients: &mut ClientSet,
     ) -> Result<Self, String> {
         let scheme = match url.scheme() {
-            "http" => Scheme::HTTP,
+            "http" | "h2c" => Scheme::HTTP,
             "https" => Scheme::HTTPS,
-            other => return Err(format!("scheme {other:?} is not http or https")),
+            other => return Err(format!("scheme {other:?} is not http, https or h2c")),
         };
         if !url.username().is_empty() || url.password().is_some() {
             // oauth2-proxy's reverse proxy routes to the URL's scheme and host only.
@@ -125,13 +131,24 @@ impl HttpTarget {
             .map_err(|e| format!("invalid host: {e}"))?;
         let host =
             HeaderValue::from_str(authority.as_str()).map_err(|e| format!("invalid host: {e}"))?;
-        let label = format!("{}://{}{}", scheme, authority, url.path()).into();
+        let label: Arc<str> = format!("{}://{}{}", url.scheme(), authority, url.path()).into();
         let transport = match (scheme == Scheme::HTTPS, opts.insecure_skip_verify) {
             (true, true) => Transport::Insecure,
             _ => Transport::Verified,
         };
         clients.need(transport, scheme == Scheme::HTTPS, &opts);
-        let pool = (scheme == Scheme::HTTP).then(|| {
+        let h2 = match url.scheme() {
+            "h2c" => Some(None),
+            "https" => Some(Some(opts.insecure_skip_verify)),
+            _ => None,
+        }
+        .map(|tls| {
+            super::h2::H2Target::new(url, label.clone(), tls, opts.disable_keep_alives)
+                .map(Box::new)
+        })
+        .transpose()?;
+        // `h2c://` targets are HTTP/2 only (h2.rs): no HTTP/1.1 pool.
+        let pool = (url.scheme() == "http").then(|| {
             let dial = Dial::Tcp {
                 // An IPv6 literal without its URL brackets.
                 host: authority
@@ -151,6 +168,7 @@ impl HttpTarget {
             transport,
             pool,
             opts,
+            h2,
         })
     }
 
@@ -170,6 +188,7 @@ impl HttpTarget {
             transport: Transport::Unix,
             pool: Some(pool),
             opts,
+            h2: None,
         })
     }
 }
@@ -200,33 +219,37 @@ impl ClientSet {
     pub(super) fn build(self) -> Result<HttpClient, String> {
         let connect = self.connect_timeout.unwrap_or(Duration::from_secs(10));
         let idle = self.pool_idle_timeout.unwrap_or(Duration::from_secs(90));
-        let tcp = |insecure: bool, any_https: bool| -> Result<Client<Connector, OutBody>, String> {
+        // Built once, shared with the HTTP/2 client (h2.rs), which adds ALPN.
+        let verified_tls = tls_config(false, self.any_https)?;
+        let insecure_tls = if self.insecure {
+            Some(tls_config(true, true)?)
+        } else {
+            None
+        };
+        let h2 = super::h2::H2Client::new(verified_tls.clone(), insecure_tls.clone(), connect);
+        let tcp = |tls: rustls::ClientConfig| -> Client<Connector, OutBody> {
             let mut http = HttpConnector::new();
             http.enforce_http(false);
             // Small request/response exchanges dominate: do not wait for Nagle.
             http.set_nodelay(true);
             http.set_connect_timeout(Some(connect));
             http.set_keepalive(Some(Duration::from_secs(60)));
-            let tls = tls_config(insecure, any_https)?;
             let connector = hyper_rustls::HttpsConnectorBuilder::new()
                 .with_tls_config(tls)
                 .https_or_http()
                 .enable_http1()
                 .wrap_connector(http);
-            Ok(Client::builder(TokioExecutor::new())
+            Client::builder(TokioExecutor::new())
                 .pool_timer(TokioTimer::new())
                 .pool_idle_timeout(idle)
                 // We always set Host ourselves (see `forward`).
                 .set_host(false)
-                .build(connector))
+                .build(connector)
         };
         Ok(HttpClient {
-            verified: tcp(false, self.any_https)?,
-            insecure: if self.insecure {
-                Some(tcp(true, true)?)
-            } else {
-                None
-            },
+            verified: tcp(verified_tls),
+            insecure: insecure_tls.map(tcp),
+            h2,
         })
     }
 }
@@ -235,6 +258,7 @@ impl ClientSet {
 pub(super) struct HttpClient {
     verified: Client<Connector, OutBody>,
     insecure: Option<Client<Connector, OutBody>>,
+    h2: super::h2::H2Client,
 }
 
 impl HttpClient {
@@ -254,9 +278,17 @@ impl HttpClient {
         // Take the client's upgrade handle before the request is consumed. Without
         // `proxyWebSockets` an upgrade request goes to the app as a plain request (its
         // hop-by-hop `Connection: upgrade` removed), as through a proxy that cannot tunnel.
+        // An h2c upstream cannot be upgraded (HTTP/1.1 only), so upgrades go there as plain requests.
         let upgrade = upgrade_protocol(req.headers())
             .filter(|_| target.opts.proxy_websockets)
+            .filter(|_| !target.h2.as_ref().is_some_and(|h| h.is_cleartext()))
             .map(|proto| (proto, hyper::upgrade::on(&mut req)));
+        // HTTP/2 upstream (h2.rs): always for h2c, for https when ALPN selects h2. Upgrade
+        // requests stay on HTTP/1.1, as with Go's transport.
+        let h2 = match (&target.h2, &upgrade) {
+            (Some(h2), None) => self.h2.route(h2).await?,
+            _ => None,
+        };
 
         let (mut parts, body) = req.into_parts();
         // RFC 9112 §3.2.2 and RFC 9113 §8.3.1: an absolute-form target or an HTTP/2
@@ -272,7 +304,11 @@ impl HttpClient {
             .or_else(|| parts.headers.get(header::HOST).cloned());
 
         let headers = &mut parts.headers;
+        let keep_te = h2.is_some() && super::h2::wants_trailers(headers);
         remove_hop_by_hop(headers);
+        if keep_te {
+            headers.insert(header::TE, HeaderValue::from_static("trailers"));
+        }
         if let Some((proto, _)) = &upgrade {
             headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             headers.insert(header::UPGRADE, proto.clone());
@@ -295,8 +331,26 @@ impl HttpClient {
             Some(h) if target.opts.pass_host_header => h,
             _ => target.host.clone(),
         };
-        headers.insert(header::HOST, host);
-        if target.opts.disable_keep_alives && upgrade.is_none() {
+        // HTTP/2: the Host value travels as `:authority` (RFC 9113 §8.3.1), set below.
+        let h2_authority = match h2 {
+            Some(_) => {
+                headers.remove(header::HOST);
+                Some(if host == target.host {
+                    target.authority.clone()
+                } else {
+                    Authority::from_maybe_shared(Bytes::copy_from_slice(host.as_bytes())).map_err(
+                        |_| UpstreamError::BadRequest {
+                            reason: "the Host header is not a valid authority",
+                        },
+                    )?
+                })
+            }
+            None => {
+                headers.insert(header::HOST, host);
+                None
+            }
+        };
+        if target.opts.disable_keep_alives && upgrade.is_none() && h2.is_none() {
             headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         for (name, value) in ctx.extra_headers {
@@ -319,19 +373,23 @@ impl HttpClient {
                 .cloned()
                 .unwrap_or_else(|| PathAndQuery::from_static("/")),
         };
-        parts.uri = if target.pool.is_some() {
+        parts.uri = if target.pool.is_some() && h2_authority.is_none() {
             // A connection of our own to the app: origin-form, as HTTP/1.1 sends it.
             Uri::from(path_and_query)
         } else {
             let mut uri_parts = ::http::uri::Parts::default();
             uri_parts.scheme = Some(target.scheme.clone());
-            uri_parts.authority = Some(target.authority.clone());
+            // HTTP/2: `:authority` (the Host value).
+            uri_parts.authority = Some(h2_authority.unwrap_or_else(|| target.authority.clone()));
             uri_parts.path_and_query = Some(path_and_query);
             Uri::from_parts(uri_parts).map_err(|_| UpstreamError::BadRequest {
                 reason: "request target cannot be forwarded",
             })?
         };
-        parts.version = Version::HTTP_11;
+        parts.version = match h2 {
+            Some(_) => Version::HTTP_2,
+            None => Version::HTTP_11,
+        };
         // Server-side extensions (upgrade handles, h2 protocol markers) must not leak into
         // the client request.
         parts.extensions = Extensions::new();
@@ -360,9 +418,18 @@ impl HttpClient {
         };
         let out = Request::from_parts(parts, out_body);
 
-        let resp = self
-            .send(target, out, activity.as_deref(), upgrade.is_some())
-            .await?;
+        let resp = match h2 {
+            Some(conn) => {
+                await_headers(target, activity.as_deref(), async {
+                    conn.send(out).await.map(boxed)
+                })
+                .await?
+            }
+            None => {
+                self.send(target, out, activity.as_deref(), upgrade.is_some())
+                    .await?
+            }
+        };
         match upgrade {
             Some((proto, client_upgrade)) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
                 tunnel(target, proto, client_upgrade, resp)
@@ -413,26 +480,39 @@ impl HttpClient {
                     .map_err(|e| classify(target, e)),
             }
         };
-        tokio::pin!(fut);
-        let start = activity.map_or_else(Instant::now, |a| a.start);
-        let timeout = target.opts.timeout;
-        // A zero timeout means none, as for Go's ResponseHeaderTimeout.
-        if timeout.is_zero() {
-            return fut.await;
-        }
-        loop {
-            let last = activity.map_or(0, Activity::last_millis);
-            let deadline = start + Duration::from_millis(last) + timeout;
-            match tokio::time::timeout_at(deadline, &mut fut).await {
-                Ok(result) => return result,
-                // The request body moved after the deadline was computed: wait on.
-                Err(_) if activity.is_some_and(|a| a.last_millis() != last) => {}
-                Err(_) => {
-                    return Err(UpstreamError::Timeout {
-                        target: target.label.clone(),
-                        timeout,
-                    })
-                }
+        await_headers(target, activity, fut).await
+    }
+}
+
+/// Waits for the response headers, timing out when neither the request body nor the upstream
+/// has made progress for `timeout` (shared by the HTTP/1.1 clients and HTTP/2).
+async fn await_headers<F>(
+    target: &HttpTarget,
+    activity: Option<&Activity>,
+    fut: F,
+) -> Result<Response<Body>, UpstreamError>
+where
+    F: std::future::Future<Output = Result<Response<Body>, UpstreamError>>,
+{
+    tokio::pin!(fut);
+    let start = activity.map_or_else(Instant::now, |a| a.start);
+    let timeout = target.opts.timeout;
+    // A zero timeout means none, as for Go's ResponseHeaderTimeout.
+    if timeout.is_zero() {
+        return fut.await;
+    }
+    loop {
+        let last = activity.map_or(0, Activity::last_millis);
+        let deadline = start + Duration::from_millis(last) + timeout;
+        match tokio::time::timeout_at(deadline, &mut fut).await {
+            Ok(result) => return result,
+            // The request body moved after the deadline was computed: wait on.
+            Err(_) if activity.is_some_and(|a| a.last_millis() != last) => {}
+            Err(_) => {
+                return Err(UpstreamError::Timeout {
+                    target: target.label.clone(),
+                    timeout,
+                })
             }
         }
     }

@@ -4,6 +4,8 @@
 //! Three kinds of upstream, as in oauth2-proxy:
 //! - `http(s)://host:port/path`: proxied over pooled keep-alive HTTP/1.1 connections
 //!   (`http.rs`); the request path is sent unchanged, the URL's path only selects the route.
+//!   An `https://` upstream that selects `h2` by ALPN, and an `h2c://host:port/path` upstream
+//!   (an authproxy extension), get HTTP/2 over one multiplexed connection (`h2.rs`).
 //! - `static://CODE`: answers `CODE` with the body `Authenticated` (`static_files.rs`).
 //! - `file:///dir#/mount`: serves files from `dir` for paths under `mount` (`static_files.rs`).
 //!
@@ -15,12 +17,15 @@
 //! route table is immutable after [`Upstreams::new`] and bodies are passed through as streams,
 //! so hyper's flow control gives backpressure in both directions.
 
+mod h2;
 mod http;
 mod pool;
 mod router;
 mod signature;
 mod static_files;
 
+#[cfg(test)]
+mod h2_tests;
 #[cfg(test)]
 mod pool_tests;
 #[cfg(test)]

@@ -105,7 +105,8 @@ pub fn finish(mut up: Upstream) -> Result<Upstream, String> {
     let u = url::Url::parse(&up.uri)
         .map_err(|e| format!("upstream {:?} has invalid uri: {e}", up.id))?;
     up.kind = match u.scheme() {
-        "http" | "https" => {
+        // `h2c`: HTTP/2 without TLS (prior knowledge), an authproxy extension.
+        "http" | "https" | "h2c" => {
             if u.host_str().is_none_or(str::is_empty) {
                 return Err(format!("upstream {:?} has invalid uri: no host", up.id));
             }
@@ -120,7 +121,7 @@ pub fn finish(mut up: Upstream) -> Result<Upstream, String> {
         )),
         other => {
             return Err(format!(
-                "upstream {:?} has invalid scheme: {other:?} (use http, https, unix or file)",
+                "upstream {:?} has invalid scheme: {other:?} (use http, https, h2c, unix or file)",
                 up.id
             ))
         }
@@ -261,6 +262,23 @@ mod tests {
         assert_eq!(u.kind, UpstreamKind::File("/dev/null".into()));
         let u = convert("unix:///tmp/s.sock", &opts(), &mut Vec::new()).unwrap();
         assert_eq!(u.kind, UpstreamKind::Unix("/tmp/s.sock".into()));
+    }
+
+    #[test]
+    fn h2c_upstreams_are_an_accepted_extension() {
+        for (entry, path) in [
+            ("h2c://127.0.0.1:50051", "/"),
+            ("h2c://app:9/grpc/", "/grpc/"),
+        ] {
+            let u = convert(entry, &opts(), &mut Vec::new()).unwrap();
+            assert_eq!(u.path, path, "{entry}");
+            assert!(
+                matches!(&u.kind, UpstreamKind::Http(url) if url.scheme() == "h2c"),
+                "{entry}"
+            );
+        }
+        let e = convert("h2c:///nohost", &opts(), &mut Vec::new()).unwrap_err();
+        assert!(e.contains("no host"), "{e}");
     }
 
     #[test]
