@@ -65,7 +65,7 @@ impl Workers {
                 .spawn(move || {
                     started();
                     // Drives every task spawned on this worker until the workers are dropped.
-                    let _ = runtime.block_on(async move {
+                    runtime.block_on(async move {
                         let ticks = async {
                             let mut interval = tokio::time::interval(every);
                             interval
