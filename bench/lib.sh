@@ -135,8 +135,9 @@ secret32() { head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # tokio_workers PID -> how many serving workers the process runs (authproxy names them
-# `authproxy-worker-N`, one per CPU of its affinity mask; see src/server/workers.rs).
-tokio_workers() { grep -l '^authproxy-worker-' /proc/"$1"/task/*/comm 2>/dev/null | wc -l; }
+# `authproxy-worker-N`, which /proc shows cut to 15 characters; one per CPU of its
+# affinity mask, see src/server/workers.rs).
+tokio_workers() { grep -l '^authproxy-worke' /proc/"$1"/task/*/comm 2>/dev/null | wc -l; }
 
 # wrk_measure NAME URL CONNS [WRK OPTIONS...] [-- SCRIPT ARGS...] -> "req_per_s p50_ms p99_ms"
 # (stdout). The load side runs under $LOAD_PIN (e.g. `taskset -c 1`) when set, with
