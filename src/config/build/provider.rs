@@ -418,17 +418,7 @@ pub(crate) fn resource_option(c: &mut Ctx, kind: &str) -> Option<String> {
     if kind != "adfs" && c.opt_string("resource").is_some() {
         // v7's default token request (the plain OAuth 2.0 types) adds `resource`; its OIDC,
         // entra-id, google and login.gov types never send it.
-        let plain = matches!(
-            kind,
-            "github"
-                | "bitbucket"
-                | "digitalocean"
-                | "facebook"
-                | "keycloak"
-                | "linkedin"
-                | "nextcloud"
-                | "sourcehut"
-        );
+        let plain = !super::is_openid_connect(kind);
         c.warn_about(
             "resource",
             if plain {
