@@ -155,6 +155,14 @@ ensure_browser_packages() {
 }
 
 check_toolchain
+# The build needs about 4 GiB (debug tests, examples, release); say so up front when the disk
+# is short rather than failing half-way with "No space left on device".
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+mkdir -p "$TARGET_DIR"
+FREE_KIB=$(df -Pk "$TARGET_DIR" | awk 'NR == 2 { print $4 }')
+if [ -n "$FREE_KIB" ] && [ "$FREE_KIB" -lt $((5 * 1024 * 1024)) ]; then
+    echo "scripts/test.sh: warning: only $((FREE_KIB / 1024)) MiB free under $TARGET_DIR; the build needs about 4 GiB"
+fi
 ensure_idp_packages
 ensure_python_packages
 ensure_assertion_verifiers
@@ -239,6 +247,8 @@ if ! bash scripts/measure-footprint.sh </dev/null; then
     echo "scripts/test.sh: release build or footprint measurement failed"
     STATUS=1
 fi
+
+echo "build directory: $(du -sh "$TARGET_DIR" 2>/dev/null | cut -f1) in $TARGET_DIR"
 
 # One closing line over all test binaries (cargo's own "test result:" lines, plus the browser
 # tests' line added above).
