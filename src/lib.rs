@@ -58,6 +58,7 @@ async fn bind_plain(
     let bound = match addr {
         config::BindAddress::Tcp(a) => tokio::net::TcpListener::bind(a).await.map(Into::into),
         config::BindAddress::Unix { path, mode } => server::Listener::bind_unix(path, *mode),
+        config::BindAddress::Fd(fd) => server::Listener::inherited(*fd),
     };
     bound.map_err(|e| {
         tracing::error!(address = %addr, error = %e, option, "cannot listen");

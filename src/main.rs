@@ -14,6 +14,9 @@ fn main() -> ExitCode {
         // `policy explain`: reads the configuration and evaluates, no server.
         return authproxy::policy::cli::run_cli(&args[1..]);
     }
+    // Systemd's sockets (`http_address = "fd:3"`) are read from the environment, which the
+    // reader also clears, before any thread starts.
+    authproxy::server::take_inherited_sockets();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -33,7 +33,7 @@ pub use limits::{
     accept_backoff, connection_slots, fd_connection_cap, raise_fd_limit, ConnectionSlots,
     ListenerLimits, FD_RESERVE,
 };
-pub use listener::{Accepted, Listener, UNIX_PEER};
+pub use listener::{take_inherited_sockets, Accepted, Listener, UNIX_PEER};
 pub use workers::default_count as default_worker_count;
 pub use workers::Workers;
 

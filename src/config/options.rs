@@ -132,7 +132,7 @@ const fn o(
 /// Every option, in documentation order.
 pub static OPTIONS: &[OptionSpec] = &[
     // Server and endpoints
-    o("http_address", "http-address", Str, "127.0.0.1:4180", Yes, S::Server, "[http://]<addr>:<port> to listen on for HTTP clients, or unix://<path>[,mode=0660] for a Unix socket (removed on shutdown)"),
+    o("http_address", "http-address", Str, "127.0.0.1:4180", Yes, S::Server, "[http://]<addr>:<port> to listen on for HTTP clients, unix://<path>[,mode=0660] for a Unix socket (removed on shutdown), or fd:<n> for a socket passed by systemd socket activation (fd:3 is the first)"),
     o("grpc_ext_authz_address", "grpc-ext-authz-address", Str, "", Yes, S::Server, "authproxy extension: <ip>:<port> for Envoy's gRPC ext_authz Check service (plaintext HTTP/2); empty: off"),
     o("proxy_prefix", "proxy-prefix", Str, "/oauth2", Yes, S::Server, "URL path prefix of the proxy's own endpoints (sign_in, start, callback, ...)"),
     o("ping_path", "ping-path", Str, "/ping", Yes, S::Server, "liveness endpoint"),
@@ -150,7 +150,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     o("tls_key_file", "tls-key-file", Str, "", Yes, S::Server, "PEM private key (PKCS#8, PKCS#1 or SEC1) for the HTTPS listener"),
     o("tls_min_version", "tls-min-version", Str, "", Yes, S::Server, "minimal TLS version of the HTTPS listener: TLS1.2 (default) or TLS1.3"),
     o("tls_cipher_suites", "tls-cipher-suite", List, "", Yes, S::Server, "TLS cipher suites of the HTTPS listener (Go names, as oauth2-proxy takes them; suites rustls cannot offer are skipped with a warning)"),
-    o("metrics_address", "metrics-address", Str, "", Yes, S::Server, "[http://]<addr>:<port> (or unix://<path>[,mode=…]) of a separate listener serving Prometheus metrics at /metrics; empty: no metrics listener"),
+    o("metrics_address", "metrics-address", Str, "", Yes, S::Server, "[http://]<addr>:<port> (or unix://<path>[,mode=…], or fd:<n>) of a separate listener serving Prometheus metrics at /metrics; empty: no metrics listener"),
     o("metrics_secure_address", "metrics-secure-address", Str, "", Yes, S::Server, "[https://]<addr>:<port> of an HTTPS listener for /metrics (needs metrics_tls_cert_file and metrics_tls_key_file)"),
     o("metrics_tls_cert_file", "metrics-tls-cert-file", Str, "", Yes, S::Server, "PEM certificate chain for the metrics HTTPS listener"),
     o("metrics_tls_key_file", "metrics-tls-key-file", Str, "", Yes, S::Server, "PEM private key for the metrics HTTPS listener"),
@@ -583,12 +583,24 @@ pub fn reference_markdown() -> String {
             );
         }
     }
-    out.push_str(
-        "\n## oauth2-proxy options not supported yet\n\n\
-         Setting one of these to anything but its default is a startup error naming it.\n\n\
-         | File key | Environment variable | Flag | Default |\n|---|---|---|---|\n",
-    );
-    for o in OPTIONS.iter().filter(|o| o.support == Support::No) {
+    let unsupported: Vec<&OptionSpec> = OPTIONS
+        .iter()
+        .filter(|o| o.support == Support::No)
+        .collect();
+    if unsupported.is_empty() {
+        out.push_str(
+            "\n## oauth2-proxy options not supported\n\n\
+             None: every option of oauth2-proxy v7.15.3 is implemented (the list above, and the \
+             providers in docs/providers.md).\n",
+        );
+    } else {
+        out.push_str(
+            "\n## oauth2-proxy options not supported yet\n\n\
+             Setting one of these to anything but its default is a startup error naming it.\n\n\
+             | File key | Environment variable | Flag | Default |\n|---|---|---|---|\n",
+        );
+    }
+    for o in unsupported {
         let shown = if o.default.len() > 40 {
             "oauth2-proxy's template".to_string()
         } else {
@@ -603,9 +615,6 @@ pub fn reference_markdown() -> String {
             shown
         );
     }
-    out.push_str(
-        "\nAlso not supported: `http_address` / `metrics_address` of the form `fd:` (systemd socket activation).\n",
-    );
     out.push_str(include_str!("differences.md"));
     out
 }

@@ -192,12 +192,15 @@ pub enum BindAddress {
         path: PathBuf,
         mode: Option<u32>,
     },
+    /// `fd:<n>`: a listening socket passed by systemd socket activation (3 is the first).
+    Fd(u32),
 }
 
 impl fmt::Display for BindAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BindAddress::Tcp(a) => write!(f, "{a}"),
+            BindAddress::Fd(n) => write!(f, "fd:{n}"),
             BindAddress::Unix { path, mode: None } => write!(f, "unix://{}", path.display()),
             BindAddress::Unix {
                 path,

@@ -1065,7 +1065,7 @@ fn each_invalid_value_names_its_key_and_origin() {
         (vec!["--cookie-name=bad name".into()], "option `cookie_name` (from flag --cookie-name): \"bad name\" contains ' '"),
         (vec!["--cookie-secret=short".into()], "option `cookie_secret` (from flag --cookie-secret): cookie secret must be 16, 24 or 32 bytes"),
         (vec!["--redirect-url=http://[::1".into()], "option `redirect_url` (from flag --redirect-url): \"http://[::1\" is not a valid URL"),
-        (vec!["--http-address=fd:3".into()], "systemd socket file descriptors are not supported"),
+        (vec!["--http-address=fd:socket".into()], "option `http_address` (from flag --http-address): \"fd:socket\": after fd: comes the number of a socket passed by systemd socket activation"),
         (vec!["--oidc-issuer-url=not a url".into()], "option `oidc_issuer_url` (from flag --oidc-issuer-url): \"not a url\" is not a valid URL"),
         (vec!["--upstream=ftp://x".into()], "option `upstreams` (from flag --upstream): upstream \"/\" has invalid scheme: \"ftp\""),
         (vec!["--upstream=http://127.0.0.1:1".into(), "--upstream=http://127.0.0.1:2".into()], "multiple upstreams found with path \"/\""),

@@ -6,10 +6,15 @@
 //! by a process that is gone (nothing accepts on it) is replaced; any other existing file is
 //! an error, as in v7. Connections over a Unix socket come from this host: their peer is
 //! reported as 127.0.0.1 (port 0), so the forwarded-header trust rule treats them as local.
+//!
+//! `fd:<n>` (systemd socket activation, as v7): the listening socket systemd passed as file
+//! descriptor `n` (`LISTEN_FDS` / `LISTEN_PID`, the first one being 3), TCP or Unix. Its
+//! socket file, if any, belongs to systemd and is left in place.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
@@ -24,14 +29,33 @@ pub enum Listener {
 #[derive(Debug)]
 pub struct UnixSocket {
     listener: UnixListener,
-    path: PathBuf,
+    /// The socket file this process created (none for an inherited socket).
+    path: Option<PathBuf>,
 }
 
 impl Drop for UnixSocket {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if let Some(path) = &self.path {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
+
+/// The sockets systemd passed (taken from the environment once, the first time asked; v7's
+/// go-systemd reader also removes `LISTEN_FDS` / `LISTEN_PID` so children do not see them).
+static INHERITED: Mutex<Option<listenfd::ListenFd>> = Mutex::new(None);
+
+/// Read `LISTEN_FDS` / `LISTEN_PID` now. `main` calls this before it starts any thread (the
+/// reader removes the two variables from the environment); later calls do nothing.
+pub fn take_inherited_sockets() {
+    let mut guard = INHERITED.lock().unwrap_or_else(|p| p.into_inner());
+    if guard.is_none() {
+        *guard = Some(listenfd::ListenFd::from_env());
+    }
+}
+
+/// The first descriptor systemd passes (`SD_LISTEN_FDS_START`).
+const LISTEN_FDS_START: u32 = 3;
 
 /// One accepted connection.
 pub enum Accepted {
@@ -61,7 +85,7 @@ impl Listener {
         };
         let socket = UnixSocket {
             listener,
-            path: path.to_owned(),
+            path: Some(path.to_owned()),
         };
         if let Some(mode) = mode {
             use std::os::unix::fs::PermissionsExt as _;
@@ -76,6 +100,59 @@ impl Listener {
             })?;
         }
         Ok(Listener::Unix(socket))
+    }
+
+    /// The listening socket systemd passed as descriptor `fd` (`fd:3` is the first), TCP or
+    /// Unix; an error names what is wrong (no socket activation, out of range, taken twice,
+    /// not a listening stream socket).
+    pub fn inherited(fd: u32) -> io::Result<Self> {
+        take_inherited_sockets();
+        let mut guard = INHERITED.lock().unwrap_or_else(|p| p.into_inner());
+        let fds = guard.get_or_insert_with(listenfd::ListenFd::empty);
+        let count = fds.len();
+        let index = fd
+            .checked_sub(LISTEN_FDS_START)
+            .map(|i| i as usize)
+            .filter(|i| *i < count)
+            .ok_or_else(|| {
+                let passed = match count {
+                    0 => "systemd passed no sockets to this process (LISTEN_FDS / LISTEN_PID)"
+                        .to_owned(),
+                    n => format!("systemd passed {n} socket(s): fd:3 to fd:{}", 2 + n),
+                };
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("fd:{fd} is outside the available file descriptors: {passed}"),
+                )
+            })?;
+        let taken_twice = || {
+            io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("fd:{fd} is already used by another listener"),
+            )
+        };
+        match fds.take_tcp_listener(index) {
+            Ok(Some(l)) => {
+                l.set_nonblocking(true)?;
+                return Ok(Listener::Tcp(TcpListener::from_std(l)?));
+            }
+            Ok(None) => return Err(taken_twice()),
+            Err(_) => {}
+        }
+        match fds.take_unix_listener(index) {
+            Ok(Some(l)) => {
+                l.set_nonblocking(true)?;
+                Ok(Listener::Unix(UnixSocket {
+                    listener: UnixListener::from_std(l)?,
+                    path: None,
+                }))
+            }
+            Ok(None) => Err(taken_twice()),
+            Err(e) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("fd:{fd} is not a listening TCP or Unix stream socket ({e})"),
+            )),
+        }
     }
 
     /// The local address (for a Unix socket, [`UNIX_PEER`]).

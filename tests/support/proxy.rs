@@ -15,6 +15,8 @@ pub struct ProxyConfig {
     env: Vec<(String, String)>,
     /// `ulimit -n` for the process (soft and hard), when set.
     nofile: Option<u64>,
+    /// A program (and its arguments) that starts the binary: `program args… authproxy flags…`.
+    launcher: Option<Vec<String>>,
     /// Connect stdout to a pipe that nobody reads (stderr still goes to the log file).
     stdout_unread: bool,
 }
@@ -98,8 +100,16 @@ impl ProxyConfig {
             flags: Vec::new(),
             env: Vec::new(),
             nofile: None,
+            launcher: None,
             stdout_unread: false,
         }
+    }
+
+    /// Start the binary through `launcher` (a program and its first arguments; the binary's
+    /// path and flags follow them).
+    pub fn launcher(mut self, launcher: &[&str]) -> Self {
+        self.launcher = Some(launcher.iter().map(|s| s.to_string()).collect());
+        self
     }
 
     /// Runs the proxy with `ulimit -n n` (soft and hard limit of open files).
@@ -189,15 +199,20 @@ impl Proxy {
         let out = std::fs::File::create(&log).expect("create proxy log");
         let err = out.try_clone().expect("clone log handle");
         let bin = env!("CARGO_BIN_EXE_authproxy");
-        let mut command = match config.nofile {
-            Some(n) => {
+        let mut command = match (config.nofile, &config.launcher) {
+            (_, Some(launcher)) => {
+                let mut c = Command::new(&launcher[0]);
+                c.args(&launcher[1..]).arg(bin);
+                c
+            }
+            (Some(n), None) => {
                 let mut c = Command::new("sh");
                 c.arg("-c")
                     .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
                     .arg(bin);
                 c
             }
-            None => Command::new(bin),
+            (None, None) => Command::new(bin),
         };
         command.args(config.args());
         // The scenario decides the whole configuration: nothing leaks in from the developer's

@@ -47,7 +47,8 @@ pub const GO_CIPHER_SUITES: &[&str] = &[
     "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
 ];
 
-/// `[http://]host:port`, `unix://path[,mode=0777]`; `""` / `-` = no listener.
+/// `[http://]host:port`, `unix://path[,mode=0777]`, `fd:<n>` (case-insensitive, as v7);
+/// `""` / `-` = no listener.
 pub fn parse_bind_address(s: &str) -> Result<Option<BindAddress>, String> {
     let t = s.trim();
     if t.is_empty() || t == "-" {
@@ -75,9 +76,17 @@ pub fn parse_bind_address(s: &str) -> Result<Option<BindAddress>, String> {
         }));
     }
     if lower.starts_with("fd:") {
-        return Err(format!(
-            "{t:?}: inherited systemd socket file descriptors are not supported by authproxy; use [http://]<ip>:<port> or unix://<path>"
-        ));
+        // v7 reads the number with Go's strconv.Atoi when it listens, and fails to start on
+        // anything else ("fd with name is not implemented yet"): refused here, naming it.
+        let digits = t[3..].strip_prefix('+').unwrap_or(&t[3..]);
+        let valid =
+            !digits.is_empty() && digits.len() <= 10 && digits.bytes().all(|b| b.is_ascii_digit());
+        return match digits.parse::<u32>() {
+            Ok(n) if valid => Ok(Some(BindAddress::Fd(n))),
+            _ => Err(format!(
+                "{t:?}: after fd: comes the number of a socket passed by systemd socket activation, e.g. fd:3 (named descriptors are not supported, as in oauth2-proxy)"
+            )),
+        };
     }
     if lower.starts_with("https://") {
         return Err(format!(
@@ -289,6 +298,9 @@ mod tests {
                     mode: Some(0o660),
                 }),
             ),
+            ("fd:3", Some(BindAddress::Fd(3))),
+            ("FD:4", Some(BindAddress::Fd(4))),
+            ("fd:+5", Some(BindAddress::Fd(5))),
         ] {
             assert_eq!(parse_bind_address(input).unwrap(), want, "{input}");
         }
@@ -297,7 +309,9 @@ mod tests {
             "4180",
             "https://0.0.0.0:443",
             "unix://",
-            "fd:3",
+            "fd:",
+            "fd:three",
+            "fd:-1",
             "host:port",
             "unix:///s,mode=9",
         ] {
