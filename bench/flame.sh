@@ -8,7 +8,8 @@
 #   FLAME_CALL_GRAPH (dwarf: release code has no frame pointers; `fp` for smaller files),
 #   FLAME_OUT (docs/flamegraph.svg), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
 #   BENCH_AUTHPROXY_BIN (default: target/profiling/authproxy, built with
-#   `cargo build --profile profiling`: release code with symbols), BENCH_AUTHPROXY_ARGS.
+#   `cargo build --profile profiling`: release code with symbols), BENCH_AUTHPROXY_ARGS,
+#   FLAME_KEEP (a directory: perf.data and the folded stacks are copied there for perf report).
 # Needs root (or perf_event_paranoid <= 1) for perf.
 set -euo pipefail
 
@@ -87,5 +88,8 @@ inferno-collapse-perf <"$WORK/perf.script" >"$WORK/stacks.folded" 2>"$WORK/colla
 [ -s "$WORK/stacks.folded" ] || die "no stack recorded"
 inferno-flamegraph --title "authproxy, authenticated proxied path (wrk -c$CONNECTIONS, $(nproc) CPUs)" \
     <"$WORK/stacks.folded" >"$FLAME_OUT" || die "inferno-flamegraph failed"
+if [ -n "${FLAME_KEEP:-}" ]; then
+    mkdir -p "$FLAME_KEEP" && cp "$WORK/perf.data" "$WORK/stacks.folded" "$WORK/wrk.txt" "$FLAME_KEEP/"
+fi
 printf 'written to %s (%s distinct stacks; perf: %s)\n' "${FLAME_OUT#"$ROOT"/}" \
     "$(wc -l <"$WORK/stacks.folded")" "$(grep -o '([0-9]* samples)' "$WORK/perf.log" || echo '?')"

@@ -261,24 +261,31 @@ struct ConnTask<H> {
 }
 
 impl<H: Handler> ConnTask<H> {
-    /// The TLS handshake when the listener has one, then [`ConnTask::run`].
+    /// The connection, over TLS when the listener has it. Each stream kind with and without
+    /// TLS is its own task type, so a plain connection's task is not sized for a TLS session.
     async fn start<S>(self, stream: S, tls: Option<tokio_rustls::TlsAcceptor>, slot: Slot)
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
     {
-        let peer = self.conn.peer;
         match tls {
             None => self.run(stream, slot).await,
-            Some(acceptor) => {
-                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(s)) => self.run(s, slot).await,
-                    Ok(Err(e)) => {
-                        tracing::debug!(client = %peer, error = %e, "TLS handshake failed");
-                    }
-                    Err(_) => {
-                        tracing::debug!(client = %peer, "TLS handshake timed out");
-                    }
-                }
+            Some(acceptor) => Box::pin(self.run_tls(stream, acceptor, slot)).await,
+        }
+    }
+
+    /// The TLS handshake, then [`ConnTask::run`] over the TLS stream.
+    async fn run_tls<S>(self, stream: S, acceptor: tokio_rustls::TlsAcceptor, slot: Slot)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        let peer = self.conn.peer;
+        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(s)) => self.run(s, slot).await,
+            Ok(Err(e)) => {
+                tracing::debug!(client = %peer, error = %e, "TLS handshake failed");
+            }
+            Err(_) => {
+                tracing::debug!(client = %peer, "TLS handshake timed out");
             }
         }
     }

@@ -119,10 +119,11 @@ impl Workers {
             return;
         };
         let load = LoadGuard::new(worker.load.clone());
-        worker.handle.spawn(async move {
+        let fut = async move {
             let _load = load;
             make().await;
-        });
+        };
+        worker.handle.spawn(fut);
     }
 }
 
