@@ -1,11 +1,10 @@
 //! The request path, as one readable function: request id → `/ping` `/ready` → `{prefix}/…`
 //! endpoints → authenticate → authorize → inject identity → upstream.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::header::{ACCEPT, USER_AGENT};
+use http::header::USER_AGENT;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
@@ -22,7 +21,10 @@ use crate::skip::SkipReason;
 use crate::upstream::{ClientScheme, ProxyContext, UpstreamError};
 use crate::Body;
 
+mod context;
+mod endpoints;
 mod metrics_endpoint;
+mod observe;
 pub use metrics_endpoint::MetricsEndpoint;
 
 impl Handler for App {
@@ -284,24 +286,6 @@ impl App {
         (resp, user)
     }
 
-    /// `{prefix}/jwks.json` and `/.well-known/authproxy/jwks.json`: the identity assertion's
-    /// public keys (404 when no assertion key is configured).
-    fn jwks(&self, ctx: &RequestCtx) -> Response<Body> {
-        let Some(a) = &self.assertions else {
-            return self.error_response(ctx, &AppError::NotFound, "/");
-        };
-        let mut resp = page(StatusCode::OK, "application/json", a.jwks());
-        // Verifiers may cache the keys for a few minutes; a rotation publishes the next key
-        // before it signs (docs/identity-assertion.md).
-        resp.headers_mut().insert(
-            http::header::CACHE_CONTROL,
-            http::HeaderValue::from_static("public, max-age=300"),
-        );
-        resp.headers_mut().remove(http::header::PRAGMA);
-        resp.headers_mut().remove(http::header::EXPIRES);
-        resp
-    }
-
     /// Forward to the app with the identity headers of `session`.
     async fn proxy(
         &self,
@@ -401,221 +385,6 @@ impl App {
         let mut resp = self.proxy(req, ctx, session.as_deref()).await;
         add_cookies(&mut resp, &cookies);
         (resp, user)
-    }
-
-    /// `/oauth2/userinfo`: the session's identity as JSON.
-    async fn userinfo(
-        &self,
-        req: &Request<Incoming>,
-        ctx: &RequestCtx,
-    ) -> (Response<Body>, Option<String>) {
-        match crate::auth::authenticate(self, req.headers(), ctx).await {
-            Lookup::Valid {
-                session,
-                set_cookies,
-            } => {
-                let session = &session.session;
-                let mut body = serde_json::json!({
-                    "user": session.user,
-                    "email": session.email,
-                });
-                if !session.groups.is_empty() {
-                    body["groups"] = serde_json::json!(session.groups);
-                }
-                if !session.preferred_username.is_empty() {
-                    body["preferredUsername"] = serde_json::json!(session.preferred_username);
-                }
-                // oauth2-proxy v7.15: the session's kept claims, omitted when there are none.
-                let claims = crate::session::claims::shown(&session.additional_claims);
-                if !claims.is_empty() {
-                    body["additionalClaims"] = serde_json::Value::Object(claims);
-                }
-                let mut resp = page(StatusCode::OK, "application/json", body.to_string());
-                add_cookies(&mut resp, &set_cookies);
-                (resp, Some(session.email.clone()))
-            }
-            Lookup::None { clear_cookies } => {
-                let mut resp = page(
-                    StatusCode::UNAUTHORIZED,
-                    "application/json",
-                    crate::pages::json_error(401, "Unauthorized"),
-                );
-                add_cookies(&mut resp, &clear_cookies);
-                (resp, None)
-            }
-            Lookup::Busy(why) => (crate::auth::busy_response(self, ctx, why), None),
-        }
-    }
-
-    /// `/ready`: every provider discovered and, with the Redis store, Redis answering a PING.
-    async fn ready(&self) -> Response<Body> {
-        let unavailable = |why: &'static str| {
-            page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "text/plain; charset=utf-8",
-                why,
-            )
-        };
-        if !self.all_providers_ready() {
-            return unavailable(
-                "identity provider discovery has not succeeded yet for every provider",
-            );
-        }
-        if let Some(store) = &self.redis {
-            if let Err(e) = store.ping().await {
-                tracing::warn!(error = %e, "readiness: the session store is unavailable");
-                return unavailable("the session store (Redis) is unavailable");
-            }
-        }
-        page(StatusCode::OK, "text/plain; charset=utf-8", "OK")
-    }
-
-    fn request_ctx(&self, req: &Request<Incoming>, conn: ConnInfo) -> RequestCtx {
-        let headers = req.headers();
-        let original = crate::forwarded::original_request(
-            headers,
-            req.uri(),
-            req.method(),
-            conn.peer.ip(),
-            &self.forward,
-        );
-        if self.forward.reverse_proxy && !original.trusted {
-            warn_untrusted_forwarding(headers, conn.peer.ip());
-        }
-        let wants_json = header_str(headers, ACCEPT)
-            .map(|a| a.contains("application/json") && !a.contains("text/html"))
-            .unwrap_or(false);
-        RequestCtx {
-            request_id: crate::app::request_id(headers, &self.cfg.logging.request_id_header),
-            now: self.clock.now(),
-            // On the HTTPS listener the scheme is https unless a trusted front proxy says otherwise.
-            scheme: if conn.tls && !(original.trusted && headers.contains_key("x-forwarded-proto"))
-            {
-                "https"
-            } else {
-                original.scheme
-            },
-            host: original.host,
-            client_ip: original.client_ip,
-            peer: conn.peer.ip(),
-            proxied: original.trusted,
-            wants_json,
-        }
-    }
-
-    /// The request's OpenTelemetry span: a trusted front proxy's `traceparent` is continued.
-    fn request_span(
-        &self,
-        req: &Request<Incoming>,
-        conn: ConnInfo,
-    ) -> Option<crate::otel::RequestSpan> {
-        let path = req.uri().path();
-        crate::otel::start_request(crate::otel::RequestStart {
-            headers: req.headers(),
-            method: req.method(),
-            version: req.version(),
-            path,
-            route: crate::otel::request_route(
-                &self.cfg.proxy_prefix,
-                strip_prefix_segment(path, &self.cfg.proxy_prefix),
-            ),
-            peer: crate::forwarded::canonical(conn.peer.ip()),
-            trusted_peer: self
-                .forward
-                .trusts(crate::forwarded::canonical(conn.peer.ip())),
-        })
-    }
-
-    /// Record the outcome on the request span; forward-auth answers carry its `traceparent`.
-    fn finish_span(
-        &self,
-        ctx: &RequestCtx,
-        uri: &str,
-        resp: &mut Response<Body>,
-        user: Option<&str>,
-    ) {
-        crate::otel::finish_request(crate::otel::RequestDone {
-            status: resp.status().as_u16(),
-            request_id: &ctx.request_id,
-            client_ip: ctx.client_ip,
-            scheme: ctx.scheme,
-            host: &ctx.host,
-            user,
-        });
-        let path = uri.split_once('?').map_or(uri, |(p, _)| p);
-        if let Some(endpoint) = strip_prefix_segment(path, &self.cfg.proxy_prefix) {
-            if endpoint == "/auth" || strip_prefix_segment(endpoint, "/ext_authz").is_some() {
-                crate::otel::forward_auth_headers(resp.headers_mut());
-            }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn log_request(
-        &self,
-        ctx: &RequestCtx,
-        method: &Method,
-        version: http::Version,
-        uri: &str,
-        user_agent: Option<&str>,
-        resp: &Response<Body>,
-        user: Option<&str>,
-        started: Instant,
-    ) {
-        let log = &self.cfg.logging;
-        if !log.request_logging {
-            return;
-        }
-        let path = uri.split_once('?').map_or(uri, |(p, _)| p);
-        if log.silence_ping_logging && (path == self.cfg.ping_path || path == self.cfg.ready_path) {
-            return;
-        }
-        if log.exclude_logging_paths.iter().any(|p| p == path) {
-            return;
-        }
-        tracing::info!(
-            target: "request",
-            request_id = %ctx.request_id,
-            client = %ctx.client_ip,
-            user = user.unwrap_or("-"),
-            host = %ctx.host,
-            method = %method,
-            path = %path,
-            // The callback's query carries the authorization code: never logged.
-            uri = %if path.ends_with("/callback") && path.starts_with(self.cfg.proxy_prefix.as_str()) { path } else { uri },
-            protocol = ?version,
-            size = http_body::Body::size_hint(resp.body()).exact().map_or(-1, |n| n as i64),
-            status = resp.status().as_u16(),
-            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-            user_agent = user_agent.unwrap_or("-"),
-            "request"
-        );
-    }
-}
-
-/// Logs once per process that `reverse_proxy` is on but a peer outside `trusted_proxy_ips`
-/// sent forwarding headers: they were ignored, which is right for an attacker and a
-/// misconfiguration for a real proxy.
-fn warn_untrusted_forwarding(headers: &HeaderMap, peer: std::net::IpAddr) {
-    static WARNED: AtomicBool = AtomicBool::new(false);
-    if WARNED.load(Ordering::Relaxed) {
-        return;
-    }
-    let forwarding = [
-        "x-forwarded-proto",
-        "x-forwarded-host",
-        "x-forwarded-uri",
-        "x-forwarded-for",
-        "x-original-url",
-    ]
-    .iter()
-    .any(|h| headers.contains_key(*h));
-    if forwarding && !WARNED.swap(true, Ordering::Relaxed) {
-        tracing::warn!(
-            peer = %peer,
-            "reverse_proxy is on but this peer is not in trusted_proxy_ips: its X-Forwarded-* headers are ignored \
-             (add the front proxy's address to trusted_proxy_ips if it is one; logged once)"
-        );
     }
 }
 

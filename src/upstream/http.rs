@@ -19,26 +19,36 @@
 //! (Go's `ResponseHeaderTimeout`): while a large upload is still flowing, the clock is
 //! restarted on every body chunk, so only an idle upstream times out.
 
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+mod rewrite;
+mod timeout;
+mod tls;
+mod upgrade;
+
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use ::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use ::http::header::{self, HeaderValue};
 use ::http::uri::{Authority, PathAndQuery, Scheme, Uri};
 use ::http::{Extensions, Request, Response, StatusCode, Version};
 use bytes::Bytes;
-use http_body::{Body as HttpBody, Frame, SizeHint};
+use http_body::Body as HttpBody;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::time::Instant;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use self::rewrite::{
+    append_forwarded_for, append_value, join_cookies, remove_hop_by_hop, X_FORWARDED_HOST,
+    X_FORWARDED_PROTO,
+};
+use self::timeout::{await_headers, Activity, TrackedBody};
+use self::tls::tls_config;
+use self::upgrade::{tunnel, upgrade_protocol};
 use super::pool::{Dial, Pool, PoolError};
-use super::router::empty_body;
 use super::{ProxyContext, UpstreamError, UpstreamOptions};
 use crate::{Body, BoxError};
 #[allow(unused_imports)]
@@ -47,26 +57,6 @@ use std::future::Future as _;
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 /// The body of a request on its way to the app.
 pub(super) type OutBody = UnsyncBoxBody<Bytes, BoxError>;
-
-static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-
-/// Hop-by-hop headers (RFC 9110 §7.6.1 plus the legacy ones Go's reverse proxy removes).
-/// `Connection` and `Upgrade` are handled separately.
-fn fixed_hop_by_hop() -> [&'static HeaderName; 7] {
-    [
-        &KEEP_ALIVE,
-        &PROXY_CONNECTION,
-        &header::PROXY_AUTHENTICATE,
-        &header::PROXY_AUTHORIZATION,
-        &header::TE,
-        &header::TRAILER,
-        &header::TRANSFER_ENCODING,
-    ]
-}
 
 /// How an upstream is reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -484,106 +474,6 @@ impl HttpClient {
     }
 }
 
-/// Waits for the response headers, timing out when neither the request body nor the upstream
-/// has made progress for `timeout` (shared by the HTTP/1.1 clients and HTTP/2).
-async fn await_headers<F>(
-    target: &HttpTarget,
-    activity: Option<&Activity>,
-    fut: F,
-) -> Result<Response<Body>, UpstreamError>
-where
-    F: std::future::Future<Output = Result<Response<Body>, UpstreamError>>,
-{
-    tokio::pin!(fut);
-    let start = activity.map_or_else(Instant::now, |a| a.start);
-    let timeout = target.opts.timeout;
-    // A zero timeout means none, as for Go's ResponseHeaderTimeout.
-    if timeout.is_zero() {
-        return fut.await;
-    }
-    loop {
-        let last = activity.map_or(0, Activity::last_millis);
-        let deadline = start + Duration::from_millis(last) + timeout;
-        match tokio::time::timeout_at(deadline, &mut fut).await {
-            Ok(result) => return result,
-            // The request body moved after the deadline was computed: wait on.
-            Err(_) if activity.is_some_and(|a| a.last_millis() != last) => {}
-            Err(_) => {
-                return Err(UpstreamError::Timeout {
-                    target: target.label.clone(),
-                    timeout,
-                })
-            }
-        }
-    }
-}
-
-/// Answers the client's upgrade with the upstream's 101 and joins the two connections.
-fn tunnel(
-    target: &HttpTarget,
-    proto: HeaderValue,
-    client_upgrade: hyper::upgrade::OnUpgrade,
-    mut resp: Response<Body>,
-) -> Result<Response<Body>, UpstreamError> {
-    // Go's reverse proxy checks the same: a server may not switch to a protocol the
-    // client did not ask for.
-    let agreed = resp
-        .headers()
-        .get(header::UPGRADE)
-        .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(proto.as_bytes()));
-    if !agreed {
-        return Err(UpstreamError::BadUpstreamResponse {
-            target: target.label.clone(),
-            reason: "101 Switching Protocols to a protocol the client did not request".into(),
-        });
-    }
-    let upstream_upgrade = hyper::upgrade::on(&mut resp);
-    let label = target.label.clone();
-    tokio::spawn(async move {
-        let (client, upstream) = tokio::join!(client_upgrade, upstream_upgrade);
-        match (client, upstream) {
-            (Ok(client), Ok(upstream)) => {
-                let mut client = TokioIo::new(client);
-                let mut upstream = TokioIo::new(upstream);
-                if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-                    tracing::debug!(upstream = %label, error = %e, "upgraded connection ended with an error");
-                }
-            }
-            (client, upstream) => {
-                tracing::warn!(
-                    upstream = %label,
-                    client_ok = client.is_ok(),
-                    upstream_ok = upstream.is_ok(),
-                    "connection upgrade failed"
-                );
-            }
-        }
-    });
-
-    let (mut parts, _body) = resp.into_parts();
-    remove_hop_by_hop(&mut parts.headers);
-    parts
-        .headers
-        .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    parts.headers.insert(header::UPGRADE, proto);
-    parts.version = Version::HTTP_11;
-    parts.extensions = Extensions::new();
-    Ok(Response::from_parts(parts, empty_body()))
-}
-
-/// The client's values of `name` and `ours`, comma-joined; `None` when the client sent none.
-fn append_value(headers: &HeaderMap, name: &HeaderName, ours: &HeaderValue) -> Option<HeaderValue> {
-    let mut all = headers.get_all(name).iter().peekable();
-    all.peek()?;
-    let mut out = Vec::new();
-    for v in all {
-        out.extend_from_slice(v.as_bytes());
-        out.push(b',');
-    }
-    out.extend_from_slice(ours.as_bytes());
-    HeaderValue::from_bytes(&out).ok()
-}
-
 /// A response with its body boxed, extensions (the upgrade handle) kept.
 fn boxed<B>(resp: Response<B>) -> Response<Body>
 where
@@ -633,331 +523,5 @@ fn classify(target: &HttpTarget, e: hyper_util::client::legacy::Error) -> Upstre
             target,
             source: Box::new(e),
         },
-    }
-}
-
-/// The protocol the client asks to switch to, if this is an HTTP/1.1 upgrade request
-/// (`Connection: upgrade` plus `Upgrade`).
-fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
-    let wants = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .flat_map(connection_tokens)
-        .any(|t| t.eq_ignore_ascii_case("upgrade"));
-    if wants {
-        headers.get(header::UPGRADE).cloned()
-    } else {
-        None
-    }
-}
-
-fn connection_tokens(v: &HeaderValue) -> impl Iterator<Item = &str> {
-    v.to_str()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-}
-
-/// Removes hop-by-hop headers: the fixed set, `Upgrade`, and whatever `Connection` names.
-/// Allocates only when `Connection` names a non-standard header.
-pub(super) fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    if headers.contains_key(header::CONNECTION) {
-        let mut named: Vec<HeaderName> = Vec::new();
-        for token in headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .flat_map(connection_tokens)
-        {
-            if token.eq_ignore_ascii_case("close")
-                || token.eq_ignore_ascii_case("keep-alive")
-                || token.eq_ignore_ascii_case("upgrade")
-            {
-                continue;
-            }
-            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
-                named.push(name);
-            }
-        }
-        for name in named {
-            headers.remove(name);
-        }
-        headers.remove(header::CONNECTION);
-    }
-    for name in fixed_hop_by_hop() {
-        headers.remove(name);
-    }
-    headers.remove(header::UPGRADE);
-}
-
-/// HTTP/2 lets a client split `cookie` into several fields; HTTP/1.1 needs one.
-fn join_cookies(headers: &mut HeaderMap) {
-    let mut all = headers.get_all(header::COOKIE).iter();
-    if all.next().is_none() || all.next().is_none() {
-        return;
-    }
-    let mut joined = Vec::new();
-    for v in headers.get_all(header::COOKIE) {
-        if !joined.is_empty() {
-            joined.extend_from_slice(b"; ");
-        }
-        joined.extend_from_slice(v.as_bytes());
-    }
-    if let Ok(v) = HeaderValue::from_bytes(&joined) {
-        headers.insert(header::COOKIE, v);
-    }
-}
-
-/// `X-Forwarded-For: <prior values>, <client ip>` (prior fields are joined, as Go does).
-fn append_forwarded_for(headers: &mut HeaderMap, ip: std::net::IpAddr) {
-    use std::fmt::Write as _;
-    let mut value = bytes::BytesMut::with_capacity(64);
-    for prior in headers.get_all(&X_FORWARDED_FOR) {
-        let prior = trim_ows(prior.as_bytes());
-        if !prior.is_empty() {
-            value.extend_from_slice(prior);
-            value.extend_from_slice(b", ");
-        }
-    }
-    let _ = write!(value, "{ip}");
-    // `from_maybe_shared` validates and keeps the buffer: no second copy.
-    if let Ok(v) = HeaderValue::from_maybe_shared(value.freeze()) {
-        headers.insert(X_FORWARDED_FOR.clone(), v);
-    }
-}
-
-fn trim_ows(mut b: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = b {
-        b = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = b {
-        b = rest;
-    }
-    b
-}
-
-/// Milliseconds since the request started at which the request body last made progress.
-struct Activity {
-    start: Instant,
-    last: AtomicU64,
-}
-
-impl Activity {
-    fn new() -> Self {
-        Self {
-            start: Instant::now(),
-            last: AtomicU64::new(0),
-        }
-    }
-
-    fn touch(&self) {
-        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last.store(ms, Ordering::Relaxed);
-    }
-
-    fn last_millis(&self) -> u64 {
-        self.last.load(Ordering::Relaxed)
-    }
-}
-
-/// The client's body on its way to the app, recording progress for the timeout.
-struct TrackedBody<B> {
-    inner: B,
-    activity: Option<Arc<Activity>>,
-}
-
-impl<B> HttpBody for TrackedBody<B>
-where
-    B: HttpBody<Data = Bytes> + Unpin,
-    B::Error: Into<BoxError>,
-{
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        if let (Poll::Ready(_), Some(a)) = (&polled, &this.activity) {
-            a.touch();
-        }
-        polled.map(|opt| opt.map(|res| res.map_err(Into::into)))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// TLS for https upstreams: the platform verifier, or, with
-/// `ssl_upstream_insecure_skip_verify`, a verifier that accepts any certificate (handshake
-/// signatures are still checked, so the peer must hold the certificate's key).
-fn tls_config(insecure: bool, any_https: bool) -> Result<rustls::ClientConfig, String> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup for upstreams failed: {e}"))?;
-    if !any_https {
-        // No https upstream: the connector never performs a handshake, so skip loading the
-        // system trust store.
-        return Ok(builder
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth());
-    }
-    if insecure {
-        tracing::warn!(
-            "ssl_upstream_insecure_skip_verify: certificates of https upstreams are NOT verified"
-        );
-        return Ok(builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
-            .with_no_client_auth());
-    }
-    use hyper_rustls::ConfigBuilderExt as _;
-    Ok(builder
-        .try_with_platform_verifier()
-        .map_err(|e| format!("loading the system trust store for https upstreams failed: {e}"))?
-        .with_no_client_auth())
-}
-
-#[derive(Debug)]
-struct AcceptAnyCert(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        h
-    }
-
-    #[test]
-    fn hop_by_hop_headers_and_connection_named_headers_are_removed() {
-        let mut h = map(&[
-            ("connection", "keep-alive, X-Secret-Hop"),
-            ("connection", "close"),
-            ("x-secret-hop", "1"),
-            ("keep-alive", "timeout=5"),
-            ("proxy-connection", "keep-alive"),
-            ("proxy-authorization", "Basic Zm9v"),
-            ("te", "trailers"),
-            ("trailer", "x"),
-            ("transfer-encoding", "chunked"),
-            ("upgrade", "websocket"),
-            ("x-kept", "yes"),
-            ("content-type", "text/plain"),
-        ]);
-        remove_hop_by_hop(&mut h);
-        let names: Vec<_> = h.keys().map(|k| k.as_str()).collect();
-        assert_eq!(names, ["x-kept", "content-type"]);
-    }
-
-    #[test]
-    fn upgrade_needs_both_connection_token_and_upgrade_header() {
-        assert!(
-            upgrade_protocol(&map(&[("connection", "Upgrade"), ("upgrade", "websocket")]))
-                .is_some()
-        );
-        assert!(upgrade_protocol(&map(&[
-            ("connection", "keep-alive, upgrade"),
-            ("upgrade", "websocket")
-        ]))
-        .is_some());
-        assert!(upgrade_protocol(&map(&[("upgrade", "websocket")])).is_none());
-        assert!(upgrade_protocol(&map(&[("connection", "upgrade")])).is_none());
-    }
-
-    #[test]
-    fn forwarded_for_appends_to_every_prior_value() {
-        let mut h = map(&[
-            ("x-forwarded-for", "10.0.0.1"),
-            ("x-forwarded-for", "10.0.0.2, 10.0.0.3"),
-        ]);
-        append_forwarded_for(&mut h, "::1".parse().unwrap());
-        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 10.0.0.2, 10.0.0.3, ::1");
-        let mut empty = HeaderMap::new();
-        append_forwarded_for(&mut empty, "127.0.0.1".parse().unwrap());
-        assert_eq!(empty["x-forwarded-for"], "127.0.0.1");
-    }
-
-    #[test]
-    fn split_cookie_fields_are_joined_for_http1() {
-        let mut h = map(&[("cookie", "a=1"), ("cookie", "b=2")]);
-        join_cookies(&mut h);
-        assert_eq!(h.get_all("cookie").iter().count(), 1);
-        assert_eq!(h["cookie"], "a=1; b=2");
-    }
-
-    #[test]
-    fn upstream_urls_with_credentials_or_other_schemes_are_refused() {
-        let mut clients = ClientSet::default();
-        let new = |u: &str, c: &mut ClientSet| {
-            HttpTarget::new(&url::Url::parse(u).unwrap(), UpstreamOptions::default(), c)
-        };
-        assert!(new("ftp://127.0.0.1/", &mut clients).is_err());
-        let t = new("http://[::1]:8080/api/", &mut clients).unwrap();
-        assert_eq!(t.host, "[::1]:8080");
-        assert_eq!(&*t.label, "http://[::1]:8080/api/");
-        let t = new("https://example.com", &mut clients).unwrap();
-        assert_eq!(t.transport, Transport::Verified);
-        assert_eq!(t.host, "example.com");
     }
 }
