@@ -15,7 +15,14 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// One HTTP/1.1 request over the socket; the whole answer (the server closes).
 async fn request(path: &std::path::Path, head: &str) -> Option<String> {
-    let mut s = tokio::net::UnixStream::connect(path).await.ok()?;
+    exchange(tokio::net::UnixStream::connect(path).await.ok()?, head).await
+}
+
+/// Writes `head` and reads until the server closes.
+async fn exchange<S>(mut s: S, head: &str) -> Option<String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     s.write_all(head.as_bytes()).await.ok()?;
     let mut out = Vec::new();
     tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))

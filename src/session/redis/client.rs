@@ -269,7 +269,7 @@ pub fn tls_client_config(t: &TlsPlan) -> Result<rustls::ClientConfig, OptionErro
         );
         return Ok(builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(super::tls::AcceptAnyCert(provider)))
+            .with_custom_certificate_verifier(Arc::new(crate::tls::AcceptAnyCert(provider)))
             .with_no_client_auth());
     }
     let mut extra = Vec::new();

@@ -20,7 +20,6 @@ pub mod lock;
 pub mod pubsub;
 pub mod replay;
 pub mod ticket;
-mod tls;
 mod trace;
 
 #[cfg(test)]
