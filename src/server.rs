@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use http::{StatusCode, Version};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -24,11 +23,12 @@ use crate::Body;
 mod conn;
 mod limits;
 mod listener;
+mod park;
 #[cfg(test)]
 mod tests;
 mod workers;
 
-use conn::{Activity, Check, Slot, TrackedBody, TrackedIo};
+use conn::{Activity, Check, Park, Slot, TrackedBody, TrackedIo};
 pub use limits::{
     accept_backoff, connection_slots, fd_connection_cap, raise_fd_limit, ConnectionSlots,
     ListenerLimits, FD_RESERVE,
@@ -265,10 +265,10 @@ impl<H: Handler> ConnTask<H> {
     /// TLS is its own task type, so a plain connection's task is not sized for a TLS session.
     async fn start<S>(self, stream: S, tls: Option<tokio_rustls::TlsAcceptor>, slot: Slot)
     where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+        S: park::Socket + tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
         match tls {
-            None => self.run(stream, slot).await,
+            None => self.run_parkable(stream, slot).await,
             Some(acceptor) => Box::pin(self.run_tls(stream, acceptor, slot)).await,
         }
     }
@@ -290,44 +290,87 @@ impl<H: Handler> ConnTask<H> {
         }
     }
 
-    /// Serves the connection until it ends, is idle too long, sends a request head too
-    /// slowly, or the server stops.
+    /// A connection whose hyper state lives as long as it does (TLS: the session is part of
+    /// the stream hyper holds).
     async fn run<S>(mut self, stream: S, slot: Slot)
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
     {
         let activity = Arc::new(Activity::new());
-        let (handler, conn, limits) = (self.handler, self.conn, self.limits.clone());
-        let state = Arc::new(H::Conn::default());
-        let tracked = activity.clone();
-        let svc = service_fn(move |req: Request<Incoming>| {
-            let guard = tracked.request_started(req.version());
-            let handler = handler.clone();
-            let state = state.clone();
-            let too_large = request_head_size(&req) > limits.max_request_header_bytes;
-            // Boxed per request: hyper keeps a connection's service future in a box it reuses
-            // for the connection's life, so an unboxed (several KiB) future would stay
-            // allocated on every idle keep-alive connection.
-            let fut: std::pin::Pin<Box<dyn Future<Output = _> + Send>> = Box::pin(async move {
-                let resp = if too_large {
-                    header_too_large(req.version())
-                } else {
-                    handler.handle(req, conn, state).await
-                };
-                Ok::<_, Infallible>(resp.map(|inner| TrackedBody {
-                    inner,
-                    _guard: guard,
-                }))
-            });
-            fut
-        });
-        let io = TokioIo::new(TrackedIo::new(stream, activity.clone(), slot));
+        let svc = self.service(&activity);
+        let io = TokioIo::new(TrackedIo::new(stream, activity.clone(), Some(slot)));
+        let _ = self.serve(io, &activity, svc, false).await;
+    }
+
+    /// A plain TCP or Unix connection: while an HTTP/1.1 connection is idle, its hyper state
+    /// (buffers included) is dropped and only the socket kept ([`park`]), until the socket has
+    /// something to read again.
+    async fn run_parkable<S>(mut self, socket: S, slot: Slot)
+    where
+        S: park::Socket + tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let activity = Arc::new(Activity::new());
+        let svc = self.service(&activity);
+        let shared = park::Shared::new(socket, slot);
+        loop {
+            let io = park::SharedIo(shared.clone());
+            let io = TokioIo::new(TrackedIo::new(io, activity.clone(), None));
+            // Boxed: hyper's connection state lives in this box and is freed when the
+            // connection parks, leaving the task itself small.
+            if Box::pin(self.serve(io, &activity, svc.clone(), true)).await == Served::Ended {
+                return;
+            }
+            // Parked: only the socket, until the client sends its next request (or closes),
+            // the idle timeout passes, or the server stops.
+            let idle_left = activity.idle_left(self.limits.idle_timeout);
+            tokio::select! {
+                ready = shared.readable() => if ready.is_err() { return },
+                _ = self.stop.wait_for(|stop| *stop) => return,
+                () = tokio::time::sleep(idle_left) => return,
+            }
+        }
+    }
+
+    /// The connection's hyper service: every request counted in `activity`, heads over
+    /// `max_request_header_bytes` answered 431.
+    fn service(&self, activity: &Arc<Activity>) -> ConnService<H> {
+        ConnService {
+            handler: self.handler.clone(),
+            limits: self.limits.clone(),
+            conn: self.conn,
+            state: Arc::new(H::Conn::default()),
+            activity: activity.clone(),
+        }
+    }
+
+    /// Serves `io` with hyper until the connection ends, is idle too long, sends a request head
+    /// too slowly, or the server stops ([`Served::Ended`]); or, when `parkable`, until it has
+    /// been idle for [`park::PARK_AFTER`] ([`Served::Parked`], hyper's state dropped).
+    async fn serve<I>(
+        &mut self,
+        io: TokioIo<I>,
+        activity: &Arc<Activity>,
+        svc: ConnService<H>,
+        parkable: bool,
+    ) -> Served
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        let conn = self.conn;
         let served = self.builder.serve_connection_with_upgrades(io, svc);
         tokio::pin!(served);
-        let limits = &self.limits;
+        let limits = self.limits.clone();
         let check = || activity.check(limits.header_read_timeout, limits.idle_timeout);
+        // The next wake-up: what the timeouts say; a parkable connection also looks at least
+        // every PARK_AFTER (its state changes without waking this task: a response ends).
+        let next = |d: Duration| match activity.park(park::PARK_AFTER) {
+            _ if !parkable => Some(d),
+            Park::In(p) => Some(d.min(p)),
+            Park::Now => None,
+            Park::No => Some(d.min(park::PARK_AFTER)),
+        };
         let first = match check() {
-            Check::Wait(d) => d,
+            Check::Wait(d) => next(d).unwrap_or(Duration::ZERO),
             _ => Duration::ZERO,
         };
         let timer = tokio::time::sleep(first);
@@ -339,7 +382,7 @@ impl<H: Handler> ConnTask<H> {
                     if let Err(e) = done {
                         tracing::debug!(client = %conn.peer, error = %e, "connection ended with an error");
                     }
-                    return;
+                    return Served::Ended;
                 }
                 _ = self.stop.wait_for(|stop| *stop), if !closing => {
                     closing = true;
@@ -347,21 +390,84 @@ impl<H: Handler> ConnTask<H> {
                     timer.as_mut().reset(tokio::time::Instant::now() + SHUTDOWN_GRACE);
                 }
                 () = &mut timer => match check() {
-                    Check::Wait(d) => timer.as_mut().reset(tokio::time::Instant::now() + d),
+                    Check::Wait(d) => match next(d) {
+                        Some(d) => timer.as_mut().reset(tokio::time::Instant::now() + d),
+                        None if !closing => return Served::Parked,
+                        None => timer.as_mut().reset(tokio::time::Instant::now() + d),
+                    },
                     Check::HeadTimeout => {
                         tracing::debug!(client = %conn.peer, timeout = ?limits.header_read_timeout,
                             "request head not received within header_read_timeout; connection dropped");
-                        return;
+                        return Served::Ended;
                     }
                     Check::Idle if !closing => {
                         closing = true;
                         served.as_mut().graceful_shutdown();
                         timer.as_mut().reset(tokio::time::Instant::now() + SHUTDOWN_GRACE);
                     }
-                    Check::Idle => return,
+                    Check::Idle => return Served::Ended,
                 },
             }
         }
+    }
+}
+
+/// How [`ConnTask::serve`] ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Served {
+    Ended,
+    Parked,
+}
+
+/// The hyper service of one connection.
+struct ConnService<H: Handler> {
+    handler: Arc<H>,
+    limits: Arc<ListenerLimits>,
+    conn: ConnInfo,
+    state: Arc<H::Conn>,
+    activity: Arc<Activity>,
+}
+
+impl<H: Handler> Clone for ConnService<H> {
+    fn clone(&self) -> Self {
+        Self {
+            handler: self.handler.clone(),
+            limits: self.limits.clone(),
+            conn: self.conn,
+            state: self.state.clone(),
+            activity: self.activity.clone(),
+        }
+    }
+}
+
+type ServiceFuture =
+    std::pin::Pin<Box<dyn Future<Output = Result<Response<TrackedBody>, Infallible>> + Send>>;
+
+impl<H: Handler> hyper::service::Service<Request<Incoming>> for ConnService<H> {
+    type Response = Response<TrackedBody>;
+    type Error = Infallible;
+    type Future = ServiceFuture;
+
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        let guard = self.activity.request_started(req.version());
+        let handler = self.handler.clone();
+        let state = self.state.clone();
+        let conn = self.conn;
+        let too_large = request_head_size(&req) > self.limits.max_request_header_bytes;
+        // Boxed per request: hyper keeps a connection's service future in a box it reuses
+        // for the connection's life, so an unboxed (several KiB) future would stay
+        // allocated on every idle keep-alive connection.
+        Box::pin(async move {
+            let resp = if too_large {
+                header_too_large(req.version())
+            } else {
+                handler.handle(req, conn, state).await
+            };
+            Ok::<_, Infallible>(resp.map(|inner| TrackedBody {
+                inner,
+                _guard: guard,
+            }))
+        })
     }
 }
 

@@ -209,6 +209,37 @@ async fn a_request_head_trickled_slowly_is_dropped_after_header_read_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_keep_alive_connection_serves_its_next_requests_and_still_times_out() {
+    // After 1 s idle an HTTP/1.1 connection keeps only its socket (src/server/park.rs); the
+    // client must not notice, and idle_connection_timeout still counts from the last response.
+    let st = stack(|c| {
+        c.set("idle-connection-timeout", "3s")
+            .set("header-read-timeout", "30s")
+    })
+    .await;
+    let port = st.proxy.port();
+    let mut s = connect(port).await;
+    for round in 0..3 {
+        let body = format!("round {round}");
+        let upload = format!(
+            "POST /open/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(upload.as_bytes()).await.unwrap();
+        let resp = read_response(&mut s, Duration::from_secs(5)).await;
+        assert_eq!(resp.map(|r| r.0), Some(200), "round {round} after parking");
+        // Parked after 1 s, well within the 3 s idle timeout.
+        tokio::time::sleep(Duration::from_millis(1600)).await;
+    }
+    assert_eq!(st.app.hits(), 3, "every request reached the app");
+    let closed = closed_after(&mut s, Duration::from_secs(6)).await;
+    assert!(
+        closed.is_some_and(|d| d >= Duration::from_millis(1000) && d < Duration::from_secs(3)),
+        "the parked connection was closed after {closed:?} more, not at idle_connection_timeout (3 s after its last response)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_keep_alive_connections_are_closed_but_requests_in_progress_are_not() {
     let st = stack(|c| {
         c.set("idle-connection-timeout", "1s")

@@ -44,6 +44,20 @@ pub(super) struct Activity {
     head_since: AtomicU64,
     /// An HTTP/2 connection (set at its first request).
     http2: AtomicBool,
+    /// The last write or flush toward the client could not complete (the client is not
+    /// reading): hyper still holds bytes to send.
+    write_pending: AtomicBool,
+}
+
+/// Whether an idle connection's hyper state can be dropped ([`super::park`]).
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Park {
+    /// Not now: a request is in flight or arriving, output is pending, or it is HTTP/2.
+    No,
+    /// Idle, and due for parking after this long.
+    In(Duration),
+    /// Idle long enough: park it.
+    Now,
 }
 
 /// What the connection's timer should do now.
@@ -70,6 +84,7 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             head_since: AtomicU64::new(0),
             http2: AtomicBool::new(false),
+            write_pending: AtomicBool::new(false),
         }
     }
 
@@ -96,6 +111,43 @@ impl Activity {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.head_since.store(NOT_READING, Ordering::Relaxed);
         RequestGuard(Arc::clone(self))
+    }
+
+    /// Whether the connection can be parked, `after` being the idle time that makes it due.
+    pub(super) fn park(&self, after: Duration) -> Park {
+        self.park_at(self.now(), after)
+    }
+
+    pub(super) fn park_at(&self, now: u64, after: Duration) -> Park {
+        if self.in_flight.load(Ordering::Acquire) > 0
+            || self.head_since.load(Ordering::Relaxed) != NOT_READING
+            || self.http2.load(Ordering::Relaxed)
+            || self.write_pending.load(Ordering::Relaxed)
+        {
+            return Park::No;
+        }
+        let due = self
+            .idle_since
+            .load(Ordering::Relaxed)
+            .saturating_add(millis(after));
+        if now >= due {
+            Park::Now
+        } else {
+            Park::In(Duration::from_millis(due - now))
+        }
+    }
+
+    /// How much of `idle_timeout` is left since the connection last became idle.
+    pub(super) fn idle_left(&self, idle_timeout: Duration) -> Duration {
+        let due = self
+            .idle_since
+            .load(Ordering::Relaxed)
+            .saturating_add(millis(idle_timeout));
+        Duration::from_millis(due.saturating_sub(self.now()))
+    }
+
+    fn wrote(&self, polled: bool) {
+        self.write_pending.store(!polled, Ordering::Relaxed);
     }
 
     /// What is due, given the two timeouts.
@@ -179,7 +231,8 @@ impl HttpBody for TrackedBody {
 pub(super) struct TrackedIo<T> {
     inner: T,
     activity: Arc<Activity>,
-    _slot: Slot,
+    /// `None` when the socket holds the slot itself ([`super::park::Shared`]).
+    _slot: Option<Slot>,
 }
 
 /// A connection slot and its count in `authproxy_connections_open`.
@@ -189,7 +242,7 @@ pub(super) type Slot = (
 );
 
 impl<T> TrackedIo<T> {
-    pub(super) fn new(inner: T, activity: Arc<Activity>, slot: Slot) -> Self {
+    pub(super) fn new(inner: T, activity: Arc<Activity>, slot: Option<Slot>) -> Self {
         Self {
             inner,
             activity,
@@ -219,7 +272,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.activity.wrote(polled.is_ready());
+        polled
     }
 
     fn poll_write_vectored(
@@ -227,7 +282,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.activity.wrote(polled.is_ready());
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -235,7 +292,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        self.activity.wrote(polled.is_ready());
+        polled
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -314,6 +373,36 @@ mod tests {
         assert_eq!(a.head_since.load(Ordering::Relaxed), NOT_READING);
         assert_eq!(a.check_at(1_500, HEAD, IDLE), wait(500));
         assert_eq!(a.check_at(2_000, HEAD, IDLE), Check::Idle);
+    }
+
+    #[test]
+    fn only_a_quiet_http1_connection_is_parked_after_its_idle_time() {
+        const AFTER: Duration = Duration::from_secs(1);
+        let a = Arc::new(Activity::new());
+        // Before its first request a connection is reading a head: never parked.
+        assert_eq!(a.park_at(10_000, AFTER), Park::No);
+        let guard = a.request_started(Version::HTTP_11);
+        assert_eq!(a.park_at(10_000, AFTER), Park::No, "busy");
+        drop(guard);
+        a.idle_since.store(10_000, Ordering::Relaxed);
+        assert_eq!(
+            a.park_at(10_400, AFTER),
+            Park::In(Duration::from_millis(600))
+        );
+        assert_eq!(a.park_at(11_000, AFTER), Park::Now);
+        // Output the client has not taken yet: hyper still holds it.
+        a.wrote(false);
+        assert_eq!(a.park_at(11_000, AFTER), Park::No);
+        a.wrote(true);
+        assert_eq!(a.park_at(11_000, AFTER), Park::Now);
+        // The next request starts to arrive.
+        a.bytes_read();
+        assert_eq!(a.park_at(11_000, AFTER), Park::No);
+        // HTTP/2 connections are never parked.
+        let h2 = Arc::new(Activity::new());
+        drop(h2.request_started(Version::HTTP_2));
+        h2.idle_since.store(0, Ordering::Relaxed);
+        assert_eq!(h2.park_at(100_000, AFTER), Park::No);
     }
 
     #[test]
