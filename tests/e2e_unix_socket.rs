@@ -108,16 +108,10 @@ fn socket_activate(sockets: &[String]) -> Vec<String> {
 
 /// One HTTP/1.1 request over TCP; the whole answer (the server closes).
 async fn tcp_request(port: u16, head: &str) -> Option<String> {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+    let s = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .ok()?;
-    s.write_all(head.as_bytes()).await.ok()?;
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
-        .await
-        .ok()?
-        .ok()?;
-    Some(String::from_utf8_lossy(&out).into_owned())
+    exchange(s, head).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
