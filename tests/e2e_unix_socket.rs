@@ -82,6 +82,12 @@ async fn the_proxy_serves_on_a_unix_socket_with_its_mode() {
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     assert!(resp.contains("/public/x"), "{resp}");
 
+    stop_with_sigterm(&mut proxy);
+    assert!(!sock.exists(), "the socket file is removed on shutdown");
+}
+
+/// SIGTERM, and the proxy exits within its drain time.
+fn stop_with_sigterm(proxy: &mut Proxy) {
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &proxy.pid().to_string()])
         .status()
@@ -91,7 +97,6 @@ async fn the_proxy_serves_on_a_unix_socket_with_its_mode() {
         proxy.wait_exit(Duration::from_secs(25)).is_some(),
         "the proxy stops on SIGTERM"
     );
-    assert!(!sock.exists(), "the socket file is removed on shutdown");
 }
 
 /// The systemd-style launcher (tests/fixtures/socket-activate.py) with these sockets.
@@ -160,15 +165,7 @@ async fn the_proxy_serves_on_sockets_passed_by_systemd_socket_activation() {
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
     assert!(metrics.contains("authproxy_connections_open"), "{metrics}");
 
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &proxy.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    assert!(
-        proxy.wait_exit(Duration::from_secs(25)).is_some(),
-        "the proxy stops on SIGTERM"
-    );
+    stop_with_sigterm(&mut proxy);
     assert!(
         metrics_sock.exists(),
         "an inherited socket's file belongs to systemd and stays"
