@@ -21,12 +21,13 @@ run_case() {
 }
 note() { printf 'note.%s\t%s\n' "$1" "$2" >>"$WORK/notes.tsv"; }
 
-record_wrk() { # record_wrk CASE SYSTEM ROUND "rps p50 p99"
-    local rps p50 p99
-    read -r rps p50 p99 <<<"$4"
+record_wrk() { # record_wrk CASE SYSTEM ROUND "rps p50 p99 [cpu_us]"
+    local rps p50 p99 cpu
+    read -r rps p50 p99 cpu <<<"$4"
     record "$1" "$2" "$3" rps "$rps"
     record "$1" "$2" "$3" p50 "$p50"
     record "$1" "$2" "$3" p99 "$p99"
+    [ -z "$cpu" ] || record "$1" "$2" "$3" cpu_us "$cpu"
 }
 
 # 1. The proxied path: the same request (with the session cookie) through each proxy.
@@ -45,11 +46,11 @@ measure_proxied() {
 # 2. Forward auth: the check endpoints, a different user's cookie on every request (fwd_many)
 # or one cookie (fwd_one), over FWD_CONNS keep-alive connections.
 measure_fwd() {
-    local url file
+    local url file pid
     case $2 in
-        ap_auth) url="http://127.0.0.1:$AP/oauth2/auth" file=ap ;;
-        ap_extauthz) url="http://127.0.0.1:$AP/oauth2/ext_authz/app/page?q=1" file=ap ;;
-        o2p_auth) url="http://127.0.0.1:$O2P_PORT/oauth2/auth" file=o2p ;;
+        ap_auth) url="http://127.0.0.1:$AP/oauth2/auth" file=ap pid=$AP_PID ;;
+        ap_extauthz) url="http://127.0.0.1:$AP/oauth2/ext_authz/app/page?q=1" file=ap pid=$AP_PID ;;
+        o2p_auth) url="http://127.0.0.1:$O2P_PORT/oauth2/auth" file=o2p pid=$O2P_PID ;;
     esac
     if [ "$1" = fwd_many ]; then file="$WORK/cookies-$file.txt"; else file="$WORK/cookie-$file.txt"; fi
     if [ "$3" = 1 ] && [ "$2" = ap_auth ]; then
@@ -59,7 +60,7 @@ measure_fwd() {
             note "$1" "One user's cookie on every request over $FWD_CONNS keep-alive connections (wrk -t$THREADS)."
         fi
     fi
-    record_wrk "$1" "$2" "$3" "$(wrk_measure "$1-$2" "$url" "$FWD_CONNS" -s "$ROOT/bench/rotate.lua" -- "$file")"
+    record_wrk "$1" "$2" "$3" "$(CPU_PID=$pid wrk_measure "$1-$2" "$url" "$FWD_CONNS" -s "$ROOT/bench/rotate.lua" -- "$file")"
     if [ "$1" = fwd_many ] && [ "$2" = ap_auth ] && [ "$3" = 1 ] && [[ "${BENCH_AUTHPROXY_ARGS:-}" != *request-logging* ]]; then
         # The request log names the user of every check: each signed-in user must be there.
         local seen want

@@ -7,9 +7,10 @@
 # Environment: FLAME_SECONDS (15, recorded under load after a 2 s warm-up), FLAME_FREQ (499 Hz),
 #   FLAME_CALL_GRAPH (dwarf: release code has no frame pointers; `fp` for smaller files),
 #   FLAME_OUT (docs/flamegraph.svg), BENCH_CONNECTIONS (64), BENCH_THREADS (2),
-#   BENCH_AUTHPROXY_BIN (default: target/profiling/authproxy, built with
-#   `cargo build --profile profiling`: release code with symbols), BENCH_AUTHPROXY_ARGS,
-#   FLAME_KEEP (a directory: perf.data and the folded stacks are copied there for perf report).
+#   BENCH_AUTHPROXY_BIN (default: target/release/authproxy, built with
+#   `cargo build --release`, which keeps the symbol table), BENCH_AUTHPROXY_ARGS,
+#   FLAME_KEEP (a directory: perf.data and the folded stacks are copied there for perf report),
+#   FLAME_PATH (/: the proxied path; /oauth2/auth profiles forward auth, with BENCH_CONNECTIONS=8).
 # Needs root (or perf_event_paranoid <= 1) for perf.
 set -euo pipefail
 
@@ -21,6 +22,11 @@ SECONDS_=${FLAME_SECONDS:-15}
 FREQ=${FLAME_FREQ:-499}
 CALL_GRAPH=${FLAME_CALL_GRAPH:-dwarf}
 FLAME_OUT=${FLAME_OUT:-$ROOT/docs/flamegraph.svg}
+FLAME_PATH=${FLAME_PATH:-/}
+case $FLAME_PATH in
+    /) WHAT="authenticated proxied path" ;;
+    *) WHAT="$FLAME_PATH" ;;
+esac
 
 command -v node >/dev/null 2>&1 || die "node (20+) is required for the test IdP"
 command -v curl >/dev/null 2>&1 || ensure_apt curl:curl
@@ -37,10 +43,10 @@ if [ ! -d "$ROOT/tests/idp/node_modules/oidc-provider" ]; then
     step "npm ci in tests/idp"
     (cd "$ROOT/tests/idp" && npm ci --no-audit --no-fund </dev/null) || die "npm ci failed"
 fi
-AUTHPROXY=${BENCH_AUTHPROXY_BIN:-$TARGET_DIR/profiling/authproxy}
+AUTHPROXY=${BENCH_AUTHPROXY_BIN:-$TARGET_DIR/release/authproxy}
 if [ -z "${BENCH_AUTHPROXY_BIN:-}" ]; then
-    step "cargo build --profile profiling --bin authproxy"
-    cargo build --profile profiling --bin authproxy </dev/null || die "cargo build --profile profiling failed"
+    step "cargo build --release --bin authproxy"
+    cargo build --release --bin authproxy </dev/null || die "cargo build --release failed"
 fi
 [ -x "$AUTHPROXY" ] || die "no authproxy binary at $AUTHPROXY"
 
@@ -70,7 +76,7 @@ COOKIE=$(timeout 30 node "$ROOT/bench/login.mjs" "http://127.0.0.1:$AP" flame) \
 
 step "load: wrk -t$THREADS -c$CONNECTIONS for $((SECONDS_ + 4)) s; perf record -g --call-graph $CALL_GRAPH -F $FREQ for $SECONDS_ s"
 timeout $((SECONDS_ + 60)) wrk -t"$THREADS" -c"$CONNECTIONS" -d"$((SECONDS_ + 4))s" --latency \
-    -H "Cookie: $COOKIE" "http://127.0.0.1:$AP/" >"$WORK/wrk.txt" 2>&1 &
+    -H "Cookie: $COOKIE" "http://127.0.0.1:$AP$FLAME_PATH" >"$WORK/wrk.txt" 2>&1 &
 WRK=$!
 PIDS+=("$WRK")
 sleep 2
@@ -86,7 +92,7 @@ timeout 900 perf script -i "$WORK/perf.data" >"$WORK/perf.script" 2>"$WORK/perf-
 inferno-collapse-perf <"$WORK/perf.script" >"$WORK/stacks.folded" 2>"$WORK/collapse.log" \
     || { tail -n 5 "$WORK/collapse.log" >&2; die "inferno-collapse-perf failed"; }
 [ -s "$WORK/stacks.folded" ] || die "no stack recorded"
-inferno-flamegraph --title "authproxy, authenticated proxied path (wrk -c$CONNECTIONS, $(nproc) CPUs)" \
+inferno-flamegraph --title "authproxy, $WHAT (wrk -c$CONNECTIONS, $(nproc) CPUs)" \
     <"$WORK/stacks.folded" >"$FLAME_OUT" || die "inferno-flamegraph failed"
 if [ -n "${FLAME_KEEP:-}" ]; then
     mkdir -p "$FLAME_KEEP" && cp "$WORK/perf.data" "$WORK/stacks.folded" "$WORK/wrk.txt" "$FLAME_KEEP/"

@@ -139,10 +139,14 @@ rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
 # affinity mask, see src/server/workers.rs).
 tokio_workers() { grep -l '^authproxy-worke' /proc/"$1"/task/*/comm 2>/dev/null | wc -l; }
 
+# cpu_ticks PID -> the CPU time (user + system, in clock ticks) the process has used.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
 # wrk_measure NAME URL CONNS [WRK OPTIONS...] [-- SCRIPT ARGS...] -> "req_per_s p50_ms p99_ms"
 # (stdout). The load side runs under $LOAD_PIN (e.g. `taskset -c 1`) when set, with
-# $WRK_THREADS threads. A run with a non-2xx answer, a socket error or no request at all is an
-# error, not a figure.
+# $WRK_THREADS threads. With $CPU_PID set, a fourth figure: the CPU time that process spent per
+# request during the measured run, in microseconds. A run with a non-2xx answer, a socket error
+# or no request at all is an error, not a figure.
 wrk_measure() {
     local name=$1 url=$2 conns=$3
     shift 3
@@ -160,13 +164,16 @@ wrk_measure() {
         timeout 120 "${pin[@]}" wrk "${args[@]}" -d"$WARMUP" "$url" "${tail[@]}" >/dev/null \
             || die "wrk warm-up against $name failed"
     fi
+    local cpu0=0 cpu1=0
+    [ -n "${CPU_PID:-}" ] && cpu0=$(cpu_ticks "$CPU_PID")
     timeout 120 "${pin[@]}" wrk "${args[@]}" -d"$DURATION" "$url" "${tail[@]}" >"$WORK/wrk-$name.txt" \
         || { cat "$WORK/wrk-$name.txt" >&2; die "wrk against $name failed"; }
+    [ -n "${CPU_PID:-}" ] && cpu1=$(cpu_ticks "$CPU_PID")
     if grep -qE 'Non-2xx or 3xx responses|Socket errors' "$WORK/wrk-$name.txt"; then
         cat "$WORK/wrk-$name.txt" >&2
         die "$name: non-2xx answers or socket errors during the run: the numbers would be meaningless"
     fi
-    awk '
+    awk -v cpu="${CPU_PID:+$((cpu1 - cpu0))}" -v hz="$(getconf CLK_TCK)" '
         function ms(v) {
             if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
             if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
@@ -177,7 +184,10 @@ wrk_measure() {
         $1 == "Requests/sec:" { rps = $2 }
         $1 == "50%" { p50 = ms($2) }
         $1 == "99%" { p99 = ms($2) }
-        END { if (n > 0) printf "%.0f %.3f %.3f\n", rps, p50, p99 }
+        END {
+            if (n > 0 && cpu != "") printf "%.0f %.3f %.3f %.2f\n", rps, p50, p99, cpu * 1e6 / hz / n
+            else if (n > 0) printf "%.0f %.3f %.3f\n", rps, p50, p99
+        }
     ' "$WORK/wrk-$name.txt"
 }
 

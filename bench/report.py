@@ -58,6 +58,8 @@ def value(a, metric, label, op, target, needs=None):
 
 
 THROUGHPUT = [("rps", "req/s"), ("p50", "p50 ms"), ("p99", "p99 ms")]
+# Forward auth adds the CPU time the answering process spent per answer (user + system).
+FORWARD = THROUGHPUT + [("cpu_us", "CPU µs per answer")]
 CASES = [
     dict(id="proxied", title="1. Proxied path, authenticated (wrk, keep-alive)",
          metrics=THROUGHPUT, chart=("rps", "p99"), comparisons=[
@@ -69,15 +71,17 @@ CASES = [
              ratio("authproxy", "oauth2_proxy", "rps", "authproxy (log on) / oauth2-proxy, req/s"),
          ]),
     dict(id="fwd_many", title="2a. Forward auth, many users' cookies rotating over few keep-alive connections",
-         metrics=THROUGHPUT, chart=("rps", "p99"), comparisons=[
+         metrics=FORWARD, chart=("rps", "p99"), comparisons=[
              ratio("ap_auth", "o2p_auth", "rps", "authproxy /oauth2/auth / oauth2-proxy", ">=", 15),
              ratio("ap_extauthz", "o2p_auth", "rps", "authproxy ext_authz / oauth2-proxy", ">=", 15),
              ratio("ap_extauthz", "ap_auth", "rps", "ext_authz / /oauth2/auth (authproxy)"),
+             ratio("o2p_auth", "ap_auth", "cpu_us", "CPU per answer, oauth2-proxy / authproxy /oauth2/auth"),
          ]),
     dict(id="fwd_one", title="2b. Forward auth, one cookie over few keep-alive connections",
-         metrics=THROUGHPUT, chart=("rps", "p99"), comparisons=[
+         metrics=FORWARD, chart=("rps", "p99"), comparisons=[
              ratio("ap_auth", "o2p_auth", "rps", "authproxy /oauth2/auth / oauth2-proxy", ">=", 15),
              ratio("ap_extauthz", "o2p_auth", "rps", "authproxy ext_authz / oauth2-proxy", ">=", 15),
+             ratio("o2p_auth", "ap_auth", "cpu_us", "CPU per answer, oauth2-proxy / authproxy /oauth2/auth"),
          ]),
     dict(id="threads", title="3. Proxied path with 1 and 2 worker threads (taskset)",
          metrics=THROUGHPUT + [("workers", "tokio workers")], chart=("rps", "p99"), comparisons=[

@@ -167,12 +167,14 @@ wait_http "http://127.0.0.1:$IDP/.well-known/openid-configuration" 200 20 \
     || { cat "$WORK/idp.log" >&2; die "the test IdP did not start"; }
 ap_cmd "$AP"
 start_bg "$WORK/authproxy.log" "${AP_CMD[@]}"
+AP_PID=$LAST_PID
 ap_cmd "$APN" --request-logging=false
 start_bg "$WORK/authproxy-nolog.log" "${AP_CMD[@]}"
 start_bg "$WORK/bare.log" "$BARE_BIN" "127.0.0.1:$HYPER" "127.0.0.1:$UP"
 if [ -n "$O2P" ]; then
     o2p_cmd "$O2P_PORT"
     start_bg "$WORK/oauth2-proxy.log" "${O2P_CMD[@]}"
+    O2P_PID=$LAST_PID
 fi
 if wants threads; then
     # The authproxy CPUs are 0 (one worker) and 0,1 (two); the load side (wrk) gets the CPUs

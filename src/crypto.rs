@@ -13,7 +13,6 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 mod gcm;
 pub mod jws;
@@ -203,7 +202,7 @@ pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
 
 /// Constant-time equality. Lengths are not secret: different lengths compare unequal at once.
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.ct_eq(b).into()
+    constant_time_eq::constant_time_eq(a, b)
 }
 
 /// Standard base64 with padding (HTTP Basic credentials).
@@ -365,6 +364,15 @@ pub struct SignedParts<'a> {
     pub timestamp: i64,
     /// The verified MAC tag (a session cache key: equal tags mean the same signed value).
     pub tag: [u8; 32],
+}
+
+/// The MAC tag a signed value `payload|timestamp|signature` carries, unchecked: only a lookup
+/// key (for a value verified before, see `session::cache`), never a proof.
+pub fn signed_value_tag(value: &str) -> Option<[u8; 32]> {
+    let (_, sig) = value.rsplit_once('|')?;
+    let mut given = [0u8; 48];
+    let n = URL_SAFE.decode_slice(sig.as_bytes(), &mut given).ok()?;
+    given[..n].try_into().ok()
 }
 
 /// Why a signed value was refused.

@@ -110,6 +110,10 @@ async fn tampered_session_cookie_is_treated_as_signed_out_and_cleared() {
     let original = browser.jar().get(COOKIE_NAME).expect("session cookie");
     let parts: Vec<&str> = original.split('|').collect();
     assert_eq!(parts.len(), 3, "oauth2-proxy cookie shape value|time|mac");
+    // Served once, so the verified-session cache holds it: the payload and timestamp forgeries
+    // below carry its real MAC tag, which finds that entry, and must still be refused.
+    let resp = browser.get(&stack.proxy.url("/private")).await;
+    assert_eq!(resp.status(), 200);
 
     let flip = |s: &str, at: usize| -> String {
         let mut chars: Vec<char> = s.chars().collect();

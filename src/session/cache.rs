@@ -16,6 +16,12 @@
 //! The map finds the entry; the entry's own copy of the key is then compared with the
 //! request's in constant time, so no timing difference depends on another user's credential.
 //!
+//! A session cookie seen before is found without computing its MAC again
+//! ([`SessionCache::get_cookie`]): the entry keeps the exact value that was verified, found by
+//! the tag the value carries and compared with the request's value in constant time. Only a
+//! value byte-for-byte equal to one that passed the MAC check is served; any other value, a
+//! forged one carrying a real tag among them, goes through the full check.
+//!
 //! An entry is served only while its session is within its lifetime (`valid_until`, checked
 //! on every hit); sign-out and revocation remove it ([`SessionCache::remove`]). The lock is
 //! sharded (quick_cache): no lock is shared by all requests.
@@ -95,6 +101,8 @@ impl VerifiedSession {
 struct Entry {
     /// The key again, compared in constant time on a hit.
     key: Key,
+    /// For a session cookie: the whole value whose MAC was verified (chunks joined).
+    cookie: Option<Box<str>>,
     session: Arc<VerifiedSession>,
 }
 
@@ -146,9 +154,42 @@ impl SessionCache {
         Some(Arc::clone(&entry.session))
     }
 
+    /// The session the session cookie `value` verified to before, if that exact value is
+    /// cached and the session still valid at `now`; no MAC is computed. The caller still
+    /// checks the value's timestamp window.
+    pub fn get_cookie(&self, value: &str, now: SystemTime) -> Option<Arc<VerifiedSession>> {
+        let key = crate::crypto::signed_value_tag(value)?;
+        let entry = self.entries.get(&key)?;
+        let verified = entry.cookie.as_deref()?;
+        if !crate::crypto::ct_eq(verified.as_bytes(), value.as_bytes()) {
+            return None;
+        }
+        if !entry.session.is_valid_at(now) {
+            self.entries.remove(&key);
+            return None;
+        }
+        Some(Arc::clone(&entry.session))
+    }
+
     /// Remember `session` as what the credential with this key verified to.
     pub fn put(&self, key: Key, session: Arc<VerifiedSession>) {
-        self.entries.insert(key, Arc::new(Entry { key, session }));
+        let entry = Entry {
+            key,
+            cookie: None,
+            session,
+        };
+        self.entries.insert(key, Arc::new(entry));
+    }
+
+    /// Remember `session` as what the session cookie `value`, whose MAC tag is `key`,
+    /// verified to ([`SessionCache::get_cookie`] finds it again).
+    pub fn put_cookie(&self, key: Key, value: &str, session: Arc<VerifiedSession>) {
+        let entry = Entry {
+            key,
+            cookie: Some(value.into()),
+            session,
+        };
+        self.entries.insert(key, Arc::new(entry));
     }
 
     /// Forget the session under `key` (sign-out, a refused or refreshed credential, revocation).
@@ -211,6 +252,55 @@ mod tests {
         assert!(cache.get(&key, now).is_some());
         assert!(cache.get(&key, now + Duration::from_secs(1)).is_none());
         assert!(cache.is_empty(), "the expired entry was removed");
+    }
+
+    /// A signed-looking value `payload|ts|tag` carrying `tag`.
+    fn cookie_value(payload: &str, tag: &Key) -> String {
+        use base64::Engine as _;
+        let tag = base64::engine::general_purpose::URL_SAFE.encode(tag);
+        format!("{payload}|1700000000|{tag}")
+    }
+
+    #[test]
+    fn a_cookie_hit_needs_the_exact_value_that_was_verified() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let cache = SessionCache::new(8);
+        let tag = [7u8; 32];
+        let value = cookie_value("cGF5bG9hZA==", &tag);
+        cache.put_cookie(tag, &value, verified(None));
+        assert!(cache.get_cookie(&value, now).is_some());
+        // The same tag on another payload, a longer or shorter value, no tag at all: misses.
+        for other in [
+            cookie_value("cGF5bG9hZB==", &tag),
+            format!("{value}x"),
+            value[..value.len() - 1].to_string(),
+            "cGF5bG9hZA==".to_string(),
+            String::new(),
+        ] {
+            assert!(cache.get_cookie(&other, now).is_none(), "{other:?}");
+        }
+        // The full-check path still finds it by the verified tag.
+        assert!(cache.get(&tag, now).is_some());
+    }
+
+    #[test]
+    fn an_entry_put_without_its_cookie_value_is_never_a_cookie_hit() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let cache = SessionCache::new(8);
+        let tag = [9u8; 32];
+        cache.put(tag, verified(None));
+        assert!(cache.get_cookie(&cookie_value("eA==", &tag), now).is_none());
+    }
+
+    #[test]
+    fn an_expired_cookie_entry_is_never_served_and_is_dropped() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000);
+        let cache = SessionCache::new(8);
+        let tag = [3u8; 32];
+        let value = cookie_value("eA==", &tag);
+        cache.put_cookie(tag, &value, verified(Some(now)));
+        assert!(cache.get_cookie(&value, now).is_none());
+        assert!(cache.is_empty());
     }
 
     #[test]

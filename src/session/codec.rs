@@ -148,6 +148,15 @@ impl SessionCodec {
         Err(first_error.unwrap_or(SessionError::BadSignature))
     }
 
+    /// The timestamp window of a value whose MAC was verified before (a cache hit by the exact
+    /// value, [`crate::session::cache::SessionCache::get_cookie`]): the window moves with the
+    /// clock, so it is checked on every request.
+    pub fn timestamp_in_window(&self, verified_value: &str, now: SystemTime) -> bool {
+        let mut parts = verified_value.split('|');
+        let ts = parts.nth(1).and_then(|ts| ts.parse::<i64>().ok());
+        ts.is_some_and(|ts| check_timestamp(ts, now, self.expire).is_ok())
+    }
+
     /// The other half: decrypt, decompress and decode a value [`SessionCodec::verify`] accepted.
     pub fn decode_verified(&self, v: &VerifiedValue<'_>) -> Result<SessionState, SessionError> {
         let cipher = &self.keys[v.key].1;

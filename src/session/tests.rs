@@ -574,6 +574,39 @@ fn enforces_the_timestamp_window_at_its_exact_edges() {
 }
 
 #[test]
+fn the_cached_path_keeps_the_same_timestamp_window_as_the_full_check() {
+    let created = 1_767_225_600;
+    let codec = SessionCodec::new(secret(), "_oauth2_proxy", WEEK);
+    let s = SessionState {
+        created_at: Some(at(created)),
+        email: "a@b.c".into(),
+        ..Default::default()
+    };
+    let value = codec.encode(&s, at(created)).unwrap();
+    let week = WEEK.as_secs() as i64;
+    for t in [
+        created - 300,
+        created - 299,
+        created,
+        created + week - 1,
+        created + week,
+    ] {
+        assert_eq!(
+            codec.timestamp_in_window(&value, at(t)),
+            codec.decode(&value, at(t)).is_ok(),
+            "at {t}"
+        );
+    }
+    // The tag the value carries is the one the full check verifies.
+    let tag = crypto::signed_value_tag(&value).unwrap();
+    assert_eq!(codec.verify(&value, at(created)).unwrap().parts.tag, tag);
+    for bad in ["", "a|b", "a|b|", "a|b|!!", "a|b|YWJj"] {
+        assert_eq!(crypto::signed_value_tag(bad), None, "{bad:?}");
+        assert!(!codec.timestamp_in_window(bad, at(created)), "{bad:?}");
+    }
+}
+
+#[test]
 fn writes_the_three_timestamp_forms_like_go() {
     let mut buf = [0u8; 12];
     assert_eq!(
