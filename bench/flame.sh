@@ -39,10 +39,7 @@ if ! command -v inferno-flamegraph >/dev/null 2>&1 || ! command -v inferno-colla
         cargo install --locked inferno </dev/null || die "cargo install inferno failed"
     fi
 fi
-if [ ! -d "$ROOT/tests/idp/node_modules/oidc-provider" ]; then
-    step "npm ci in tests/idp"
-    (cd "$ROOT/tests/idp" && npm ci --no-audit --no-fund </dev/null) || die "npm ci failed"
-fi
+ensure_idp_packages
 AUTHPROXY=${BENCH_AUTHPROXY_BIN:-$TARGET_DIR/release/authproxy}
 if [ -z "${BENCH_AUTHPROXY_BIN:-}" ]; then
     step "cargo build --release --bin authproxy"
@@ -51,16 +48,7 @@ fi
 [ -x "$AUTHPROXY" ] || die "no authproxy binary at $AUTHPROXY"
 
 UP=$(free_port) IDP=$(free_port) AP=$(free_port)
-start_nginx "$(nginx_conf upstream "server {
-        listen 127.0.0.1:$UP;
-        keepalive_requests 100000;
-        location / { default_type text/plain; return 200 'hello from the upstream\n'; }
-    }")"
-IDP_REDIRECT_URIS="http://127.0.0.1:$AP/oauth2/callback" \
-    node "$ROOT/tests/idp/server.mjs" "$IDP" >"$WORK/idp.log" 2>&1 &
-PIDS+=($!)
-wait_http "http://127.0.0.1:$UP/" 200 10 || die "the upstream nginx did not start"
-wait_http "http://127.0.0.1:$IDP/.well-known/openid-configuration" 200 20 || die "the test IdP did not start"
+start_upstream_and_idp "$UP" "$IDP" "http://127.0.0.1:$AP"
 extra=()
 [ -n "${BENCH_AUTHPROXY_ARGS:-}" ] && read -r -a extra <<<"$BENCH_AUTHPROXY_ARGS"
 "$AUTHPROXY" --http-address="127.0.0.1:$AP" --provider=oidc --oidc-issuer-url="http://127.0.0.1:$IDP" \

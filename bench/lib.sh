@@ -127,6 +127,27 @@ wrk_run() {
 
 # --- shared by bench/run.sh and bench/flame.sh -------------------------------------------------
 
+# ensure_idp_packages: the test IdP's npm packages (tests/idp), installed when missing.
+ensure_idp_packages() {
+    [ -d "$ROOT/tests/idp/node_modules/oidc-provider" ] && return 0
+    step "npm ci in tests/idp"
+    (cd "$ROOT/tests/idp" && npm ci --no-audit --no-fund </dev/null) || die "npm ci failed"
+}
+
+# start_upstream_and_idp UP_PORT IDP_PORT PROXY_ORIGIN: nginx answering 200 on UP_PORT (the app)
+# and the test IdP on IDP_PORT, which accepts PROXY_ORIGIN/oauth2/callback; waits for both.
+start_upstream_and_idp() {
+    start_nginx "$(nginx_conf upstream "server {
+        listen 127.0.0.1:$1;
+        keepalive_requests 100000;
+        location / { default_type text/plain; return 200 'hello from the upstream\n'; }
+    }")"
+    IDP_REDIRECT_URIS="$3/oauth2/callback" node "$ROOT/tests/idp/server.mjs" "$2" >"$WORK/idp.log" 2>&1 &
+    PIDS+=($!)
+    wait_http "http://127.0.0.1:$1/" 200 10 || die "the upstream nginx did not start"
+    wait_http "http://127.0.0.1:$2/.well-known/openid-configuration" 200 20 || die "the test IdP did not start"
+}
+
 # A 32-character secret, valid as a cookie secret for authproxy and oauth2-proxy alike (both
 # take 16, 24 or 32 raw bytes).
 secret32() { head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n'; }

@@ -9,6 +9,7 @@
 # metrics listener, sign-out and shutdown. Then it keeps the names found in the binary's
 # symbol table, ordered by the instructions each executed.
 #
+# SYMBOL_ORDER_OUT writes the list elsewhere (to compare it with the committed one).
 # Run it after a dependency or toolchain change (scripts/measure-footprint.sh reports how much
 # of the file the build still matches) and commit the file; a full release build follows.
 # Needs: cargo, node (tests/idp's packages), valgrind, nginx, wrk, binutils (nm) — installed
@@ -19,15 +20,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
-OUT=$ROOT/link/symbol-order.txt
+OUT=${SYMBOL_ORDER_OUT:-$ROOT/link/symbol-order.txt}
 
 command -v node >/dev/null 2>&1 || die "node (20+) is required for the test IdP"
 ensure_apt valgrind:valgrind nginx:nginx-light wrk:wrk nm:binutils curl:curl
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-if [ ! -d "$ROOT/tests/idp/node_modules/oidc-provider" ]; then
-    step "npm ci in tests/idp"
-    (cd "$ROOT/tests/idp" && npm ci --no-audit --no-fund </dev/null) || die "npm ci failed"
-fi
+ensure_idp_packages
 step "cargo build --release --bin authproxy"
 cargo build --release --bin authproxy </dev/null || die "cargo build --release failed"
 BIN=$TARGET_DIR/release/authproxy
@@ -35,15 +33,7 @@ nm --defined-only "$BIN" >/dev/null 2>&1 && [ -n "$(nm --defined-only "$BIN" | h
     || die "$BIN has no symbol table (Cargo.toml's release profile must keep it: strip = \"debuginfo\")"
 
 UP=$(free_port) IDP=$(free_port) AP=$(free_port) MET=$(free_port)
-start_nginx "$(nginx_conf upstream "server {
-        listen 127.0.0.1:$UP;
-        location / { default_type text/plain; return 200 'hello from the upstream\n'; }
-    }" 1)"
-IDP_REDIRECT_URIS="http://127.0.0.1:$AP/oauth2/callback" \
-    node "$ROOT/tests/idp/server.mjs" "$IDP" >"$WORK/idp.log" 2>&1 &
-PIDS+=($!)
-wait_http "http://127.0.0.1:$UP/" 200 10 || die "the upstream nginx did not start"
-wait_http "http://127.0.0.1:$IDP/.well-known/openid-configuration" 200 20 || die "the test IdP did not start"
+start_upstream_and_idp "$UP" "$IDP" "http://127.0.0.1:$AP"
 
 step "authproxy under callgrind"
 valgrind --tool=callgrind --demangle=no --callgrind-out-file="$WORK/callgrind.out" \

@@ -546,8 +546,8 @@ fn rejects_another_key_and_another_cookie_name() {
     }
 }
 
-#[test]
-fn enforces_the_timestamp_window_at_its_exact_edges() {
+/// A one-week codec and a value it sealed at `created` (returned too).
+fn sealed_at_window_start() -> (SessionCodec, String, i64) {
     let created = 1_767_225_600;
     let codec = SessionCodec::new(secret(), "_oauth2_proxy", WEEK);
     let s = SessionState {
@@ -556,6 +556,12 @@ fn enforces_the_timestamp_window_at_its_exact_edges() {
         ..Default::default()
     };
     let value = codec.encode(&s, at(created)).unwrap();
+    (codec, value, created)
+}
+
+#[test]
+fn enforces_the_timestamp_window_at_its_exact_edges() {
+    let (codec, value, created) = sealed_at_window_start();
     let week = WEEK.as_secs() as i64;
     assert!(codec.decode(&value, at(created + week - 1)).is_ok());
     assert!(matches!(
@@ -575,14 +581,7 @@ fn enforces_the_timestamp_window_at_its_exact_edges() {
 
 #[test]
 fn the_cached_path_keeps_the_same_timestamp_window_as_the_full_check() {
-    let created = 1_767_225_600;
-    let codec = SessionCodec::new(secret(), "_oauth2_proxy", WEEK);
-    let s = SessionState {
-        created_at: Some(at(created)),
-        email: "a@b.c".into(),
-        ..Default::default()
-    };
-    let value = codec.encode(&s, at(created)).unwrap();
+    let (codec, value, created) = sealed_at_window_start();
     let week = WEEK.as_secs() as i64;
     for t in [
         created - 300,

@@ -44,8 +44,26 @@ pub const COOKIE_NAME: &str = "_oauth2_proxy";
 /// How long a process gets to come up before the test fails.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A TCP port on 127.0.0.1 that was free a moment ago, for a process a test starts.
+///
+/// Taken from 20000–31999, below the kernel's ephemeral range (32768–60999 by default): a port
+/// the kernel hands out for `bind(0)` or an outgoing connection could be taken by another test
+/// between this check and the child's bind ("Address already in use"). A counter keeps the
+/// ports of one test binary distinct; its start depends on the process id, so test binaries
+/// run one after another do not begin on the same ports.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7_919) % COUNT;
+    for _ in 0..COUNT {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (FIRST + (start + n) % COUNT) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local addr").port()
 }
