@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use rmpv::{Utf8StringRef, ValueRef};
 
-use super::codec::{decode_bytes, decode_str, read_map, ref_str};
+use super::msgpack::{decode_bytes, decode_str, read_map, ref_str};
 use super::{check_timestamp, unix_secs, SessionError};
 use crate::crypto::{self, CfbCipher, CookieSecret, ValueSigner};
 

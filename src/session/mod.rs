@@ -15,6 +15,7 @@ pub mod codec;
 pub mod cookie;
 pub mod csrf;
 pub mod derived;
+pub mod msgpack;
 pub mod redis;
 pub mod refresh;
 pub mod state;

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use rmpv::{Utf8StringRef, ValueRef};
 
-use super::codec::{decode_bytes, decode_str, read_map, ref_i64, ref_str};
 use super::csrf::CsrfToken;
+use super::msgpack::{decode_bytes, decode_str, read_map, ref_i64, ref_str};
 use super::{from_unix, unix_nanos, unix_secs, FUTURE_SKEW};
 use crate::crypto::{self, CookieSecret};
 

@@ -7,9 +7,10 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value as Json};
 
-use super::codec::{encode_time, lz4_decompress_into, session_from_msgpack, session_to_msgpack};
+use super::codec::lz4_decompress_into;
 use super::cookie::*;
 use super::csrf::{csrf_cookie_name, CsrfToken};
+use super::msgpack::{encode_time, session_from_msgpack, session_to_msgpack};
 use super::state::{decode_state, encode_state, peek_state, StateError, StateForm};
 use super::*;
 use crate::config::SameSite;

@@ -14,7 +14,7 @@ use std::io::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use authproxy::crypto::{CfbCipher, CookieSecret, ValueSigner};
-use authproxy::session::codec::{session_from_msgpack, session_to_msgpack};
+use authproxy::session::msgpack::{session_from_msgpack, session_to_msgpack};
 use authproxy::session::{SessionCodec, SessionState};
 use bolero::TypeGenerator;
 

@@ -465,7 +465,7 @@ fn stored_value_is_gcm_of_the_msgpack_session_under_the_ticket_secret() {
     expect.created_at = Some(created);
     assert_eq!(
         packed,
-        crate::session::codec::session_to_msgpack(&expect).unwrap()
+        crate::session::msgpack::session_to_msgpack(&expect).unwrap()
     );
     assert_eq!(t.open_session(&value).unwrap(), expect);
     assert!(Ticket::new("_oauth2_proxy").open_session(&value).is_err());

@@ -16,7 +16,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use crate::crypto::{self, CookieSecret, ValueSigner};
-use crate::session::codec::{session_from_msgpack, session_to_msgpack_with_created};
+use crate::session::msgpack::{session_from_msgpack, session_to_msgpack_with_created};
 use crate::session::{check_timestamp, unix_secs, SessionError, SessionState};
 
 /// Length of the random part of the ticket id, and of the ticket secret (Go's `aes.BlockSize`).
