@@ -288,8 +288,10 @@ async fn requests_are_served_when_nobody_reads_stdout() {
     .await;
     let c = client();
     let started = Instant::now();
-    // About 3000 request lines (and as many debug lines): far more than the pipe and the queue.
-    for i in 0..3000 {
+    // 6000 request lines: far more than the pipe and the queue hold. The queue holds up to 50
+    // batches of up to 4 KiB (about 1300 lines with the pipe's 64 KiB), so 3000 lines left
+    // too small a margin over the 1000 dropped lines checked below.
+    for i in 0..6000 {
         let resp = tokio::time::timeout(
             Duration::from_secs(2),
             c.get(proxy.url(&format!("/ping?n={i}"))).send(),
